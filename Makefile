@@ -1,0 +1,50 @@
+# noim: the two commands of the README, and their helpers.
+#   make demo   creates .venv, installs noim, builds a synthetic NIM trial in SQLite
+#   make test   creates .venv, installs dev deps, runs ruff, mypy and pytest on SQLite and PostgreSQL
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test lint typecheck pytest pg-up clean help
+
+help:
+	@echo "make demo   build the demonstration trial in demo/noim.db"
+	@echo "make test   ruff, mypy, pytest (SQLite and PostgreSQL)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "noim needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Re-install when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[dev]'
+	@touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	rm -rf demo
+	$(BIN)/noim demo --database sqlite:///demo/noim.db
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pg-up:
+	@bash scripts/pg-test-setup.sh
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+test: lint typecheck pg-up pytest
+
+clean:
+	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

@@ -1,0 +1,9 @@
+"""The ``noim`` command line: a thin shell that parses input, calls one service, formats output."""
+
+from __future__ import annotations
+
+# register the command groups
+from noim.cli import admin, demo, records  # noqa: F401
+from noim.cli.common import main, noim_cli
+
+__all__ = ["main", "noim_cli"]

@@ -1,0 +1,164 @@
+"""Shared CLI plumbing: the root group, settings, errors, JSON and table output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+import noim
+from noim.config import DATABASE_ENV, USER_ENV, Settings
+from noim.db import migrate
+from noim.db.errors import translate
+from noim.db.session import Database
+from noim.domain.exceptions import NoimError
+from noim.domain.roles import Actor
+
+
+class NoimGroup(click.Group):
+    """Turns noim's errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except NoimError as exc:
+            fail(str(exc), exc.exit_code)
+        except DBAPIError as exc:
+            translated = translate(exc)
+            if translated is not None:
+                fail(str(translated), translated.exit_code)
+            if isinstance(exc, OperationalError):
+                fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
+            _internal(exc)
+        except SQLAlchemyError as exc:
+            _internal(exc)
+        except Exception as exc:
+            _internal(exc)
+
+
+def _internal(exc: BaseException) -> NoReturn:
+    if os.environ.get("NOIM_DEBUG"):
+        raise exc
+    fail(f"internal error ({type(exc).__name__}: {exc}); set NOIM_DEBUG=1 to see the traceback", 70)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` to stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+@dataclasses.dataclass
+class CliState:
+    database: str | None
+    user: str | None
+    _db: Database | None = None
+    _actor: Actor | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.resolve(database=self.database, user=self.user)
+
+    def db(self, check_schema: bool = True) -> Database:
+        """The database, refusing one whose schema does not match this noim (unless told not to)."""
+        if self._db is None:
+            settings = self.settings
+            path = settings.sqlite_path()
+            if path is not None and not path.exists():
+                fail(
+                    f"no database at {path}; create one with `noim init` or point to one with "
+                    f"--database / {DATABASE_ENV}"
+                )
+            self._db = Database(settings.database_url)
+        if check_schema:
+            migrate.require_current(self._db.engine)
+        return self._db
+
+    def actor(self) -> Actor:
+        """The acting user (``--user`` / ``NOIM_USER`` / the operating-system user)."""
+        if self._actor is None:
+            from noim.services.users import resolve_actor
+
+            self._actor = resolve_actor(self.db(), self.settings.user_name)
+        return self._actor
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+@click.group(cls=NoimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database",
+    metavar="URL",
+    help=f"Database URL or SQLite file (default: ${DATABASE_ENV}, else sqlite:///noim.db).",
+)
+@click.option(
+    "--user",
+    metavar="NAME",
+    help=f"Act as this noim user (default: ${USER_ENV}, else your login name).",
+)
+@click.version_option(noim.__version__, prog_name="noim")
+@click.pass_context
+def noim_cli(ctx: click.Context, database: str | None, user: str | None) -> None:
+    """noim: data management and analysis for the NIM infant mental health trial.
+
+    Every command acts as a noim user, checks that user's role and sites, and
+    records every change in the audit trail.
+    """
+    state = CliState(database=database, user=user)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def console() -> Console:
+    return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console().print(table)
+
+
+def main() -> None:
+    """Entry point of the ``noim`` command."""
+    noim_cli(prog_name="noim")

@@ -1,0 +1,233 @@
+"""Commands for families and children."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.services import families
+from noim.services.families import FamilyView
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[date, Any]
+else:  # click < 8.3 has no generic ParamType
+    _ParamType = click.ParamType
+
+
+class DateType(_ParamType):
+    """An ISO date (YYYY-MM-DD)."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date; expected YYYY-MM-DD", param, ctx)
+
+
+DATE = DateType()
+
+
+def _print_family(f: FamilyView) -> None:
+    status = "VOID" if f.voided else ("randomised" if f.randomised else "not randomised")
+    arm = f", arm {f.arm}" if f.arm else ""
+    click.echo(
+        f"Family {f.trial_id} at {f.site}{' (' + f.local_authority + ')' if f.local_authority else ''}: "
+        f"{status}{arm}; registered {f.registered_at:%Y-%m-%d}"
+    )
+    if f.children:
+        print_table(
+            None,
+            ["child", "born", "sex", "entered care", "legal route", "eligibility", "void"],
+            [
+                (
+                    c.trial_id,
+                    c.date_of_birth,
+                    c.sex,
+                    c.entered_care_on,
+                    c.legal_route,
+                    c.eligibility,
+                    "void" if c.voided else "",
+                )
+                for c in f.children
+            ],
+        )
+
+
+@noim_cli.group("family")
+def family_group() -> None:
+    """Families: the randomised clusters."""
+
+
+@family_group.command("register")
+@click.option("--site", required=True, help="Site code (e.g. GLA, CRO).")
+@click.option("--la", "local_authority", help="Local authority code.")
+@click.option(
+    "--in-care-proceedings/--not-in-care-proceedings",
+    default=None,
+    help="Whether the family is in care proceedings (required in London).",
+)
+@json_option
+@pass_state
+def family_register(
+    state: CliState,
+    site: str,
+    local_authority: str | None,
+    in_care_proceedings: bool | None,
+    as_json: bool,
+) -> None:
+    """Register a consented family and give it a trial ID."""
+    view = families.register_family(
+        state.db(), state.actor(), site, local_authority, in_care_proceedings
+    )
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(f"Registered family {view.trial_id} at {view.site}")
+
+
+@family_group.command("show")
+@click.argument("family_id")
+@json_option
+@pass_state
+def family_show(state: CliState, family_id: str, as_json: bool) -> None:
+    """Show FAMILY_ID with its children."""
+    view = families.get_family(state.db(), state.actor(), family_id)
+    if as_json:
+        print_json(view)
+    else:
+        _print_family(view)
+
+
+@family_group.command("list")
+@click.option("--site", help="Only this site.")
+@json_option
+@pass_state
+def family_list(state: CliState, site: str | None, as_json: bool) -> None:
+    """List the families you may see."""
+    rows = families.list_families(state.db(), state.actor(), site)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"Families ({len(rows)})",
+        ["family", "site", "children", "registered", "randomised", "void"],
+        [
+            (
+                r.trial_id,
+                r.site,
+                r.children,
+                f"{r.registered_at:%Y-%m-%d}",
+                "yes" if r.randomised else "no",
+                "void" if r.voided else "",
+            )
+            for r in rows
+        ],
+    )
+
+
+@family_group.command("void")
+@click.argument("family_id")
+@click.option("--reason", required=True, help="Why the family is voided (kept in the audit trail).")
+@pass_state
+def family_void(state: CliState, family_id: str, reason: str) -> None:
+    """Void FAMILY_ID registered in error (never deleted; not for randomised families)."""
+    view = families.void_family(state.db(), state.actor(), family_id, reason)
+    click.echo(f"Voided family {view.trial_id} and its {len(view.children)} child(ren)")
+
+
+@noim_cli.group("child")
+def child_group() -> None:
+    """Children: the trial's participants."""
+
+
+@child_group.command("add")
+@click.argument("family_id")
+@click.option(
+    "--dob", "date_of_birth", type=DATE, required=True, help="Date of birth (YYYY-MM-DD)."
+)
+@click.option(
+    "--sex",
+    required=True,
+    type=click.Choice(["female", "male", "unknown"]),
+    help="Sex recorded at birth.",
+)
+@click.option("--entered-care", type=DATE, required=True, help="Date entered care (YYYY-MM-DD).")
+@click.option(
+    "--legal-route",
+    help="Legal route into care, e.g. sc.cpo or en.C1 (see docs/legal-vocabulary.md).",
+)
+@json_option
+@pass_state
+def child_add(
+    state: CliState,
+    family_id: str,
+    date_of_birth: date,
+    sex: str,
+    entered_care: date,
+    legal_route: str | None,
+    as_json: bool,
+) -> None:
+    """Add a child to FAMILY_ID."""
+    view = families.add_child(
+        state.db(), state.actor(), family_id, date_of_birth, sex, entered_care, legal_route
+    )
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(f"Added child {view.trial_id} to family {family_id.upper()}")
+
+
+@child_group.command("correct")
+@click.argument("child_id")
+@click.option("--dob", "date_of_birth", type=DATE, help="Corrected date of birth.")
+@click.option("--sex", type=click.Choice(["female", "male", "unknown"]), help="Corrected sex.")
+@click.option("--entered-care", "entered_care_on", type=DATE, help="Corrected date entered care.")
+@click.option("--legal-route", "legal_route_code", help="Corrected legal route into care.")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@json_option
+@pass_state
+def child_correct(
+    state: CliState, /, child_id: str, reason: str, as_json: bool, **fields: Any
+) -> None:
+    """Correct CHILD_ID's core details (audited, with a reason)."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise click.UsageError(
+            "nothing to correct: give at least one of --dob, --sex, --entered-care, --legal-route"
+        )
+    view = families.correct_child(state.db(), state.actor(), child_id, changes, reason)
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(
+            f"Corrected {view.trial_id}: " + ", ".join(f"{k} = {v}" for k, v in changes.items())
+        )
+
+
+@child_group.command("identity")
+@click.argument("child_id")
+@click.option("--given-name", help="Given name(s).")
+@click.option("--family-name", help="Family name.")
+@click.option("--social-work-ref", help="Local authority social-work case reference.")
+@click.option("--health-number", help="CHI (Scotland) or NHS number.")
+@json_option
+@pass_state
+def child_identity(state: CliState, /, child_id: str, as_json: bool, **fields: str | None) -> None:
+    """Show CHILD_ID's identifiable details, or set them with the options (coordinators, administrators)."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if changes:
+        result = families.set_child_identity(state.db(), state.actor(), child_id, **changes)
+    else:
+        result = families.get_child_identity(state.db(), state.actor(), child_id)
+    if as_json:
+        print_json(result)
+    else:
+        for k, v in result.items():
+            click.echo(f"{k}: {v if v is not None else ''}")

@@ -1,0 +1,186 @@
+"""Alembic, driven from noim: upgrade, downgrade, current revision, drift check, gate.
+
+The Alembic environment and revisions live in ``schema/`` in a checkout and in
+``noim/_schema`` inside an installed wheel; ``script_location()`` finds either.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import Connection
+
+from noim.config import DATABASE_ENV, normalise_url
+from noim.db.base import Base, UTCDateTime
+from noim.domain.exceptions import NotInitialised, SchemaOutOfDate
+
+VERSION_TABLE = "alembic_version"
+
+
+def script_location() -> Path:
+    """Folder of the Alembic environment: packaged copy first, then the checkout's ``schema/``."""
+    here = Path(__file__).resolve().parent.parent  # .../noim
+    packaged = here / "_schema"
+    if (packaged / "env.py").exists():
+        return packaged
+    checkout = here.parent / "schema"
+    if (checkout / "env.py").exists():
+        return checkout
+    raise RuntimeError(f"noim's migrations are missing: neither {packaged} nor {checkout} exists")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def url_for_alembic(config: Config) -> str:
+    """``NOIM_DATABASE_URL`` when set, else the URL in the Alembic config."""
+    url = os.environ.get(DATABASE_ENV) or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError(f"no database: set {DATABASE_ENV} or sqlalchemy.url in alembic.ini")
+    return normalise_url(url)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What autogenerate compares: everything of noim's, not Alembic's own table."""
+    return not (type_ == "table" and name == VERSION_TABLE)
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render noim's column types as plain SQLAlchemy types in revision files."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def configure_context(context: Any, connection: Connection) -> None:
+    """The one place Alembic's migration context is configured (used by schema/env.py)."""
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_object=include_object,
+        render_item=render_item,
+    )
+
+
+@contextmanager
+def migration_connection(url: str) -> Iterator[Connection]:
+    """A connection for running migrations (SQLite: foreign keys off while tables are rebuilt)."""
+    from noim.db.session import make_engine
+
+    engine = make_engine(url, null_pool=True)
+    try:
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+            yield conn
+            if conn.in_transaction():
+                conn.commit()
+            if sqlite:
+                bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.rollback()
+                if bad:
+                    raise RuntimeError(f"foreign key check failed after migration: {bad[:5]}")
+    finally:
+        engine.dispose()
+
+
+def _run(url: str, fn: Any, *args: Any) -> None:
+    cfg = alembic_config(url)
+    with migration_connection(url) as conn:
+        cfg.attributes["connection"] = conn
+        fn(cfg, *args)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` up to ``revision`` (default: this noim's head)."""
+    _run(url, command.upgrade, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    _run(url, command.downgrade, revision)
+
+
+def script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def heads() -> list[str]:
+    return list(script().get_heads())
+
+
+def head() -> str:
+    found = heads()
+    if len(found) != 1:
+        raise RuntimeError(f"noim's migrations have {len(found)} heads ({found}); expected one")
+    return found[0]
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_diffs(conn: Connection) -> list[Any]:
+    """Differences between the models and the database (what ``alembic check`` reports)."""
+    ctx = MigrationContext.configure(
+        conn,
+        opts={"compare_type": True, "include_object": include_object, "render_item": render_item},
+    )
+    return list(compare_metadata(ctx, Base.metadata))
+
+
+def status(engine: Engine) -> tuple[str | None, str]:
+    """(database revision or None, code head)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None, head()
+        return current_revision(conn), head()
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse a database whose schema is missing, behind or ahead of this noim."""
+    where = engine.url.render_as_string(hide_password=True)
+    current, code_head = status(engine)
+    if current is None:
+        raise NotInitialised(f"database {where} has no noim schema; run `noim init` to create it")
+    if current == code_head:
+        return
+    known = {rev.revision for rev in script().walk_revisions()}
+    if current in known:
+        raise SchemaOutOfDate(
+            f"database {where} is at schema revision {current} but this noim needs {code_head}; "
+            "back it up, then run `noim db upgrade`"
+        )
+    raise SchemaOutOfDate(
+        f"database {where} is at schema revision {current}, which this noim ({code_head}) does not "
+        "know: it was upgraded by a newer noim"
+    )
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """Row count of every noim table."""
+    with engine.connect() as conn:
+        return {
+            name: int(conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one())
+            for name in sorted(Base.metadata.tables)
+        }

@@ -1,0 +1,113 @@
+"""Engines and sessions.
+
+``make_engine(url)`` sets SQLite up as a real transactional database (foreign
+keys on, WAL, ``BEGIN`` issued by SQLAlchemy rather than by the driver, so
+reads and writes in one unit of work see one snapshot, and write transactions
+take the write lock at once with ``BEGIN IMMEDIATE``).  ``Database`` opens
+units of work: ``db.write(actor, reason)`` for a change (one transaction,
+audited, committed at the end) and ``db.read(actor)`` for a query.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from noim.config import normalise_url
+from noim.db import audit, errors
+from noim.domain.roles import Actor
+
+WRITE_OPTION = "noim_write"
+
+
+def make_engine(url: str, *, null_pool: bool = False, echo: bool = False) -> Engine:
+    """Create an engine for ``url`` with noim's connection set-up."""
+    url = normalise_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if null_pool:
+        kwargs["poolclass"] = NullPool
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+        engine = create_engine(url, **kwargs)
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(url, **kwargs)
+
+
+class NoimSession(Session):
+    """A session whose flushes write audit rows (listeners in ``noim.db.audit``)."""
+
+
+audit.install_listeners(NoimSession)
+
+
+class Database:
+    """A database noim works on: the engine plus units of work bound to an actor."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = normalise_url(url)
+        self.engine = engine if engine is not None else make_engine(self.url)
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self, actor: Actor, reason: str | None = None) -> Iterator[NoimSession]:
+        """One audited transaction on behalf of ``actor``; committed when the block ends."""
+        session = NoimSession(self._write_engine, autoflush=True, expire_on_commit=False)
+        session.info.update(actor=actor, reason=reason, tx_id=uuid.uuid4().hex)
+        try:
+            yield session
+            session.commit()
+        except DBAPIError as exc:
+            session.rollback()
+            translated = errors.translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def read(self, actor: Actor | None = None) -> Iterator[NoimSession]:
+        """A read-only unit of work (any attempt to flush a change raises)."""
+        session = NoimSession(self.engine, autoflush=False, expire_on_commit=False)
+        session.info.update(actor=actor, readonly=True)
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

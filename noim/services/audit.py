@@ -1,0 +1,119 @@
+"""Reading and verifying the audit trail (permission-checked, blinding applied)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from noim.db import audit as audit_db
+from noim.db.audit_verify import ChainReport, DataReport, verify_chain, verify_data
+from noim.db.models import AuditLog, Child, Family
+from noim.db.session import Database
+from noim.domain.exceptions import NotFound
+from noim.domain.roles import Actor, Capability
+
+MASKED = "[masked: arm]"
+IDENTIFIABLE = "[identifiable]"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    recorded_at: datetime
+    user: str
+    role: str
+    action: str
+    table: str
+    key: str
+    field: str | None
+    old: str | None
+    new: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    chain: ChainReport
+    data: DataReport | None
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and (self.data is None or self.data.ok)
+
+
+def verify(db: Database, actor: Actor, check_data: bool = True) -> VerifyResult:
+    """Check the hash chain and (unless ``check_data`` is False) the data against it."""
+    actor.require(Capability.READ_AUDIT, "verify the audit trail")
+    with db.engine.connect() as conn:
+        chain = verify_chain(conn)
+        data = verify_data(conn) if check_data else None
+        return VerifyResult(chain, data)
+
+
+def _resolve_key(db: Database, table: str, key: str) -> str:
+    """Accept a trial ID as the key of families and children."""
+    if table not in ("families", "children") or key.isdigit():
+        return key
+    trial_id = key.strip().upper()
+    with db.read() as s:
+        if table == "families":
+            found = s.scalar(select(Family.id).where(Family.trial_id == trial_id))
+        else:
+            found = s.scalar(select(Child.id).where(Child.trial_id == trial_id))
+    if found is None:
+        raise NotFound(f"no {table} row with trial ID {key!r}")
+    return str(found)
+
+
+def _mask(actor: Actor, table: str, field: str | None, value: str | None) -> str | None:
+    if value is None:
+        return None
+    model = audit_db.model_for(table)
+    if model.__identifiable__ and not actor.can(Capability.READ_IDENTIFIABLE):
+        return IDENTIFIABLE
+    if actor.blinded and model.__arm_columns__:
+        if field is None:  # a whole inserted row: mask its arm columns
+            import json
+
+            values = json.loads(value)
+            for col in model.__arm_columns__:
+                if col in values:
+                    values[col] = MASKED
+            return json.dumps(values, sort_keys=True, ensure_ascii=False)
+        if field in model.__arm_columns__:
+            return MASKED
+    return value
+
+
+def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecord]:
+    """Every audit row of one record, oldest first."""
+    actor.require(Capability.READ_AUDIT, "read the audit trail")
+    try:
+        audit_db.model_for(table)
+    except KeyError:
+        raise NotFound(f"no table {table!r}; see docs/data-model.md for table names") from None
+    key = _resolve_key(db, table, key)
+    with db.read(actor) as s:
+        rows = s.scalars(
+            select(AuditLog)
+            .where(AuditLog.table_name == table, AuditLog.row_key == key)
+            .order_by(AuditLog.seq)
+        ).all()
+        return [
+            AuditRecord(
+                seq=r.seq,
+                recorded_at=r.recorded_at,
+                user=r.user_name,
+                role=r.role,
+                action=r.action,
+                table=r.table_name,
+                key=r.row_key,
+                field=r.field,
+                old=_mask(actor, table, r.field, r.old_value),
+                new=_mask(actor, table, r.field, r.new_value),
+                reason=r.reason,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Built-in trial definitions (TOML): ``nim.toml`` and ``example.toml``."""

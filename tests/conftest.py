@@ -1,0 +1,215 @@
+"""Fixtures: a fresh database per test, on SQLite and on PostgreSQL.
+
+Each backend gets one template database per session, migrated to head and
+initialised with the NIM trial and one user of each role; each test gets its
+own copy (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
+PostgreSQL).  Tests never share a database.
+
+PostgreSQL: ``--pg-url`` or ``NOIM_TEST_PG_URL`` (default: the role and
+database that ``make test`` creates).  When no server answers, PostgreSQL
+tests skip with the reason, except under ``CI=true`` where that is a failure.
+``--backend sqlite`` or ``--backend postgresql`` runs one backend only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from noim.db.session import Database
+from noim.domain.roles import Actor
+from noim.domain.trialdef import default_definition
+from noim.services import setup, users
+
+PG_DEFAULT_URL = "postgresql+psycopg://noim_test:noim_test@127.0.0.1:5432/noim_test"
+BACKENDS = ("sqlite", "postgresql")
+
+#: the users every test database has: name -> (role, sites)
+TEST_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "coord_gla": ("coordinator", ("GLA",)),
+    "coord_cro": ("coordinator", ("CRO",)),
+    "research_gla": ("researcher", ("GLA",)),
+    "research_cro": ("researcher", ("CRO",)),
+    "datamanager": ("data_manager", ()),
+    "statistician": ("statistician", ()),
+    "unblinded_stat": ("unblinded_statistician", ()),
+    "dmc_chair": ("dmc_member", ()),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pg-url",
+        default=os.environ.get("NOIM_TEST_PG_URL", PG_DEFAULT_URL),
+        help="PostgreSQL URL of a role allowed to CREATE DATABASE",
+    )
+    parser.addoption(
+        "--backend", choices=("all", *BACKENDS), default="all", help="backends to test"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend")
+        backends = BACKENDS if chosen == "all" else (chosen,)
+        if metafunc.definition.get_closest_marker("postgresql_only"):
+            backends = tuple(b for b in backends if b == "postgresql")
+        metafunc.parametrize("backend", backends)
+
+
+@dataclass
+class PgServer:
+    url: str
+    created: list[str] = field(default_factory=list)
+
+    def url_for(self, name: str) -> str:
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def _admin(self) -> object:
+        return create_engine(self.url, isolation_level="AUTOCOMMIT")
+
+    def create(self, name: str, template: str | None = None) -> str:
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                suffix = f' TEMPLATE "{template}"' if template else ""
+                conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+        finally:
+            engine.dispose()
+        self.created.append(name)
+        return self.url_for(name)
+
+    def drop(self, name: str) -> None:
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
+    url = request.config.getoption("--pg-url")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # no server: skip, or fail in CI
+        reason = (
+            f"PostgreSQL not reachable at {make_url(url).render_as_string(hide_password=True)} "
+            f"({type(exc).__name__}); run `make test` (it starts the local cluster) or set NOIM_TEST_PG_URL"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    server = PgServer(url)
+    yield server
+    for name in server.created:
+        server.drop(name)
+
+
+def _populate_template(url: str) -> None:
+    setup.initialise(url, default_definition(), "admin")
+    db = Database(url)
+    try:
+        admin = users.resolve_actor(db, "admin")
+        for name, (role, sites) in TEST_USERS.items():
+            users.add_user(db, admin, name, role, sites)
+    finally:
+        db.dispose()
+
+
+@dataclass
+class Templates:
+    tmp: Path
+    built: dict[str, str] = field(default_factory=dict)
+
+    def get(self, backend: str, pg: PgServer | None) -> str:
+        if backend not in self.built:
+            if backend == "sqlite":
+                url = f"sqlite:///{self.tmp / 'template.db'}"
+                _populate_template(url)
+                self.built[backend] = url
+            else:
+                assert pg is not None
+                name = f"noim_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                url = pg.create(name)
+                _populate_template(url)
+                self.built[backend] = name
+        return self.built[backend]
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a new, empty database (no schema)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'noim.db'}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    name = f"noim_t_{uuid.uuid4().hex[:12]}"
+    url = pg.create(name)
+    yield url
+    pg.drop(name)
+    pg.created.remove(name)
+
+
+@pytest.fixture
+def db_url(
+    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """URL of a fresh copy of an initialised NIM database with one user of each role."""
+    if backend == "sqlite":
+        template = templates.get("sqlite", None)
+        source = Path(template.split(":///", 1)[1])
+        target = tmp_path / "noim.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite:///{target}"
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    template_name = templates.get("postgresql", pg)
+    name = f"noim_t_{uuid.uuid4().hex[:12]}"
+    url = pg.create(name, template=template_name)
+    yield url
+    pg.drop(name)
+    pg.created.remove(name)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+class Actors:
+    """``actors["coord_gla"]`` -> the Actor of a test user (resolved from the database)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._cache: dict[str, Actor] = {}
+
+    def __getitem__(self, name: str) -> Actor:
+        if name not in self._cache:
+            self._cache[name] = users.resolve_actor(self._db, name)
+        return self._cache[name]
+
+
+@pytest.fixture
+def actors(db: Database) -> Actors:
+    return Actors(db)
