@@ -455,6 +455,7 @@ def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
                     "ok": result.chain.ok,
                     "rows": result.chain.rows,
                     "first_bad_seq": result.chain.first_bad_seq,
+                    "last_hash": result.chain.last_hash,
                     "problem": result.chain.problem,
                 },
                 "data": None
@@ -506,20 +507,10 @@ def audit_show(state: CliState, table: str, key: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"no audit rows for {table} {key}")
         return
-    print_table(
-        f"History of {table} {rows[0].key}",
-        ["seq", "when (UTC)", "user", "action", "field", "old", "new", "reason"],
-        [
-            (
-                r.seq,
-                r.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
-                r.user,
-                r.action,
-                r.field or "*",
-                r.old,
-                r.new,
-                r.reason,
-            )
-            for r in rows
-        ],
-    )
+    label = key if key == rows[0].key else f"{key} (row {rows[0].key})"
+    click.echo(f"History of {table} {label}: {len(rows)} audit row(s)")
+    for r in rows:
+        when = r.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+        change = f"{r.new}" if r.action == "insert" else f"{r.field}: {r.old} -> {r.new}"
+        why = f"  (reason: {r.reason})" if r.reason else ""
+        click.echo(f"  #{r.seq} {when} UTC  {r.user} ({r.role})  {r.action}  {change}{why}")

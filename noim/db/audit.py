@@ -22,26 +22,45 @@ a void (``action = 'void'``, ``reason`` the void reason).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, tuple_, update
+from sqlalchemy import Table, bindparam, inspect, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
 import noim
+from noim.db import bulk
 from noim.db.base import Base, utcnow
 from noim.db.models.audit import AuditHead, AuditLog
 from noim.domain.exceptions import ReasonRequired, RecordProtected
 from noim.domain.roles import Actor
 
 GENESIS_HASH = "0" * 64
+_AUDIT_TABLE: Table = AuditLog.__table__  # type: ignore[assignment]
+#: audit_log columns in the order ``append`` writes them
+_AUDIT_COLUMNS = (
+    "seq",
+    "recorded_at",
+    "tx_id",
+    "user_id",
+    "user_name",
+    "role",
+    "action",
+    "table_name",
+    "row_key",
+    "field",
+    "old_value",
+    "new_value",
+    "reason",
+    "noim_version",
+    "prev_hash",
+    "hash",
+)
 AUDITED_OPTION = "noim_audited"
 _CHUNK = 500  # keys per IN (...) list
 
@@ -49,30 +68,9 @@ _CHUNK = 500  # keys per IN (...) list
 # --------------------------------------------------------------------------- values
 
 
-def canonical(value: Any) -> Any:
-    """A JSON-able form of a stored value (dates ISO, timestamps ISO UTC, decimals as text)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    return str(value)
-
-
 def encode(value: Any) -> str:
     """Canonical JSON text of a value, as stored in ``old_value`` / ``new_value``."""
-    return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return bulk.dump(value)
 
 
 _MODELS: dict[str, type[Base]] = {}
@@ -125,31 +123,64 @@ class AuditEntry:
     reason: str | None
 
 
+def _text(v: Any) -> str:
+    return "\x00" if v is None else str(v)
+
+
 def chain_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """SHA-256 of an audit row's content joined to the previous row's hash."""
-
-    def s(v: Any) -> str:
-        return "\x00" if v is None else str(v)
-
-    recorded: datetime = row["recorded_at"]
-    parts = (
-        str(row["seq"]),
-        recorded.astimezone(UTC).isoformat(timespec="microseconds"),
+    return _hash(
+        prev_hash,
+        row["seq"],
+        row["recorded_at"].astimezone(UTC).isoformat(timespec="microseconds"),
         row["tx_id"],
-        s(row["user_id"]),
+        row["user_id"],
         row["user_name"],
         row["role"],
-        row["action"],
-        row["table_name"],
-        row["row_key"],
-        s(row["field"]),
-        s(row["old_value"]),
-        s(row["new_value"]),
-        s(row["reason"]),
-        row["noim_version"],
-        prev_hash,
+        (
+            row["action"],
+            row["table_name"],
+            row["row_key"],
+            row["field"],
+            row["old_value"],
+            row["new_value"],
+            row["reason"],
+            row["noim_version"],
+        ),
     )
-    return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
+
+
+def _hash(
+    prev: str,
+    seq: int,
+    recorded: str,
+    tx_id: str,
+    user_id: int | None,
+    user_name: str,
+    role: str,
+    rest: tuple[Any, ...],
+) -> str:
+    action, table, key, field, old, new, reason, version = rest
+    payload = "\x1e".join(
+        (
+            str(seq),
+            recorded,
+            tx_id,
+            _text(user_id),
+            user_name,
+            role,
+            action,
+            table,
+            key,
+            _text(field),
+            _text(old),
+            _text(new),
+            _text(reason),
+            version,
+            prev,
+        )
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEntry]) -> None:
@@ -163,29 +194,19 @@ def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEn
         raise RuntimeError("the audit_head row is missing: the database was not created by noim")
     seq, prev = int(head.last_seq), str(head.last_hash)
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    recorded = now.isoformat(timespec="microseconds")
+    process = _AUDIT_TABLE.c.recorded_at.type._cached_bind_processor(conn.dialect)
+    now_param = process(now) if process is not None else now
+    who = (tx_id, actor.user_id, actor.name, actor.role.value)
+    version = noim.__version__
+    params: list[tuple[Any, ...]] = []
     for e in entries:
         seq += 1
-        row: dict[str, Any] = {
-            "seq": seq,
-            "recorded_at": now,
-            "tx_id": tx_id,
-            "user_id": actor.user_id,
-            "user_name": actor.name,
-            "role": actor.role.value,
-            "action": e.action,
-            "table_name": e.table,
-            "row_key": e.key,
-            "field": e.field,
-            "old_value": e.old,
-            "new_value": e.new,
-            "reason": e.reason,
-            "noim_version": noim.__version__,
-            "prev_hash": prev,
-        }
-        row["hash"] = prev = chain_hash(prev, row)
-        rows.append(row)
-    conn.execute(insert(AuditLog), rows)
+        rest = (e.action, e.table, e.key, e.field, e.old, e.new, e.reason, version)
+        new_hash = _hash(prev, seq, recorded, *who, rest)
+        params.append((seq, now_param, *who, *rest, prev, new_hash))
+        prev = new_hash
+    bulk.executemany(conn, _AUDIT_TABLE.name, _AUDIT_COLUMNS, params)
     conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
 
 
@@ -210,9 +231,10 @@ def fetch_rows(
     return out
 
 
-def _insert_entries(table: Table, rows: Mapping[str, dict[str, Any]]) -> list[AuditEntry]:
+def _insert_entries(table: Table, rows: Mapping[str, Mapping[str, Any]]) -> list[AuditEntry]:
+    enc = bulk.encoder_for(table)
     return [
-        AuditEntry("insert", table.name, key, None, None, encode(values), None)
+        AuditEntry("insert", table.name, key, None, None, enc.row(values), None)
         for key, values in sorted(rows.items(), key=lambda kv: _sort_key(kv[0]))
     ]
 
@@ -229,11 +251,14 @@ def _change_entries(
 ) -> list[AuditEntry]:
     """Audit entries for the fields that differ between ``old_rows`` and ``new_rows``."""
     entries: list[AuditEntry] = []
+    enc = bulk.encoder_for(table)
     has_void = "voided_at" in table.c
     has_completed = "completed_at" in table.c
     for key in sorted(new_rows, key=_sort_key):
         old, new = old_rows[key], new_rows[key]
-        changed = [c.name for c in table.columns if encode(old[c.name]) != encode(new[c.name])]
+        old_text = {c.name: enc.value(c.name, old[c.name]) for c in table.columns}
+        new_text = {c.name: enc.value(c.name, new[c.name]) for c in table.columns}
+        changed = [c.name for c in table.columns if old_text[c.name] != new_text[c.name]]
         if not changed:
             continue
         voiding = has_void and old["voided_at"] is None and new["voided_at"] is not None
@@ -250,7 +275,7 @@ def _change_entries(
         for name in changed:
             entries.append(
                 AuditEntry(
-                    action, table.name, key, name, encode(old[name]), encode(new[name]), row_reason
+                    action, table.name, key, name, old_text[name], new_text[name], row_reason
                 )
             )
     return entries
@@ -358,7 +383,12 @@ def install_listeners(session_class: type[Session]) -> None:
 def insert_rows(
     session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
-    """Insert many rows with one executemany and audit them; return their primary keys in order."""
+    """Insert many rows with one executemany and audit them; return their primary keys in order.
+
+    Integer primary keys are reserved first (``noim.db.bulk.reserve_ids``), so
+    nothing is read back: the audit rows are built from the values as stored
+    (each column's canonical encoding).
+    """
     if not rows:
         return []
     actor = _require_actor(session)
@@ -368,12 +398,23 @@ def insert_rows(
         raise ValueError(
             f"insert_rows needs a single-column primary key; {table.name} has {len(pks)}"
         )
+    pk = pks[0].name
     conn = session.connection()
-    stmt = insert(table).returning(pks[0], sort_by_parameter_order=True)
-    keys = list(conn.execute(stmt, [dict(r) for r in rows]).scalars())
+    complete = bulk.complete_rows(table, rows)
+    if bulk.integer_pk(table) is not None and any(r[pk] is None for r in complete):
+        ids = iter(bulk.reserve_ids(conn, table, sum(r[pk] is None for r in complete)))
+        for r in complete:
+            if r[pk] is None:
+                r[pk] = next(ids)
+    bulk.insert_many(conn, table, complete)
+    keys = [r[pk] for r in complete]
     if is_audited(table):
-        stored = fetch_rows(conn, table, [(k,) for k in keys])
-        append(conn, actor, session.info["tx_id"], _insert_entries(table, stored))
+        enc = bulk.encoder_for(table)
+        entries = [
+            AuditEntry("insert", table.name, str(r[pk]), None, None, enc.row(r), None)
+            for r in complete
+        ]
+        append(conn, actor, session.info["tx_id"], entries)
     return keys
 
 

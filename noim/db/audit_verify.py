@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from noim.db.audit import GENESIS_HASH, audited_tables, chain_hash, encode, pk_columns, row_key
+from noim.db import bulk
+from noim.db.audit import GENESIS_HASH, audited_tables, chain_hash, pk_columns, row_key
 from noim.db.models.audit import AuditHead, AuditLog
 
 _BATCH = 5000
@@ -32,6 +33,8 @@ class ChainReport:
     rows: int
     first_bad_seq: int | None
     problem: str | None
+    #: hash of the last row checked (keep it outside the database to detect a wholesale rewrite)
+    last_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,7 +104,7 @@ def verify_chain(conn: Connection) -> ChainReport:
             f"the chain ends at row {count} but its head records row {head.last_seq}: "
             "rows were removed from the end or the head was altered",
         )
-    return ChainReport(count, None, None)
+    return ChainReport(count, None, None, prev)
 
 
 def _replay(
@@ -137,6 +140,7 @@ def verify_data(conn: Connection, limit: int = 20) -> DataReport:
         report.tables += 1
         expected = state.get(table.name, {})
         pks = pk_columns(table)
+        encoders = [(c.name, bulk.column_encoder(c)) for c in table.columns]
         seen: set[str] = set()
         result = conn.execution_options(yield_per=_BATCH).execute(select(table))
         for partition in result.mappings().partitions():
@@ -151,13 +155,11 @@ def verify_data(conn: Connection, limit: int = 20) -> DataReport:
                         limit,
                     )
                     continue
-                for column in table.columns:
-                    stored = encode(row[column.name])
-                    claimed = audited.get(column.name)
-                    if stored != claimed:
+                for name, enc in encoders:
+                    if enc(row[name]) != audited.get(name):
                         # values are not shown: they may be identifiable or reveal an arm
                         report.add(
-                            f"{table.name} row {key} field {column.name} differs from the audit trail: "
+                            f"{table.name} row {key} field {name} differs from the audit trail: "
                             "changed behind noim's back",
                             limit,
                         )

@@ -1,0 +1,47 @@
+"""The CLI reference (docs/cli.md), generated from the commands' own help.
+
+``python -m noim.cli.reference > docs/cli.md`` rewrites it; a test fails when
+the file is out of date.
+"""
+
+from __future__ import annotations
+
+import click
+
+from noim.cli.common import noim_cli
+
+HEADER = """# noim command-line reference
+
+Generated from the commands' own `--help` by `python -m noim.cli.reference > docs/cli.md`
+(a test fails when this file is out of date).  Every command acts as the user named by
+`--user` or `NOIM_USER` (default: your login name) on the database named by `--database` or
+`NOIM_DATABASE_URL` (default: `sqlite:///noim.db`).  On failure a command prints one line,
+`error: ...`, to standard error and exits non-zero (1 for refused input, 2 for usage errors).
+Commands that report data accept `--json`.
+"""
+
+
+def _walk(
+    cmd: click.Command, path: list[str], parent: click.Context | None
+) -> list[tuple[str, str]]:
+    settings = {**cmd.context_settings, "terminal_width": 100, "max_content_width": 100}
+    ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
+    out = [(" ".join(path), cmd.get_help(ctx))]
+    if isinstance(cmd, click.Group):
+        for name in sorted(cmd.commands):
+            out += _walk(cmd.commands[name], [*path, name], ctx)
+    return out
+
+
+def render() -> str:
+    sections = _walk(noim_cli, ["noim"], None)
+    lines = [HEADER, "## Commands\n"]
+    lines += [f"- [`{name}`](#{name.replace(' ', '-')})" for name, _ in sections[1:]]
+    lines.append("")
+    for name, text in sections:
+        lines += [f"## {name}", "", "```text", text.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,165 @@
+"""The bulk path stores and audits exactly what the ORM path would, on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from noim.db import bulk
+from noim.db.audit import insert_rows, update_rows
+from noim.db.base import utcnow
+from noim.db.models import (
+    Assessment,
+    AuditLog,
+    Child,
+    Instrument,
+    ItemResponse,
+    ServiceUse,
+    UnitCost,
+)
+from noim.db.session import Database
+from noim.services import audit
+from tests.conftest import Actors
+from tests.factories import family_with_children
+
+
+def _child_and_assessment(db: Database, actors: Actors) -> tuple[int, int]:
+    fam = family_with_children(db, actors["coord_gla"], "GLA", (30,))
+    with db.write(actors["admin"]) as s:
+        child_id = s.scalar(select(Child.id).where(Child.trial_id == fam.children[0].trial_id))
+        assert child_id is not None
+        instrument = Instrument(code="sdq", version="test", name="SDQ", definition_sha256="0" * 64)
+        s.add(instrument)
+        s.flush()
+        assessment = Assessment(
+            child_id=child_id,
+            timepoint_code="baseline",
+            instrument_id=instrument.id,
+            form="2-4",
+            respondent_type="carer",
+            assessed_on=date(2024, 4, 1),
+        )
+        s.add(assessment)
+        s.flush()
+        return child_id, assessment.id
+
+
+def test_mixed_types_round_trip_through_the_audit_trail(db: Database, actors: Actors) -> None:
+    child_id, assessment_id = _child_and_assessment(db, actors)
+    admin = actors["admin"]
+    with db.write(admin) as s:
+        (unit,) = insert_rows(
+            s,
+            UnitCost,
+            [
+                {
+                    "code": "gp",
+                    "service": "GP visit – ünïcode",
+                    "unit": "visit",
+                    "cost": 45.005,
+                    "price_year": 2024,
+                    "source": None,
+                }
+            ],
+        )
+        insert_rows(
+            s,
+            ServiceUse,
+            [
+                {
+                    "child_id": child_id,
+                    "unit_cost_id": unit,
+                    "period_start": date(2024, 1, 1),
+                    "period_end": date(2024, 3, 31),
+                    "quantity": q,
+                }
+                for q in (3, 2.5, Decimal("0.125"), "7")
+            ],
+        )
+        insert_rows(
+            s,
+            ItemResponse,
+            [
+                {"assessment_id": assessment_id, "item": 1, "value": 2},
+                {"assessment_id": assessment_id, "item": 2, "value": 0.1 + 0.2},
+                {
+                    "assessment_id": assessment_id,
+                    "item": 3,
+                    "value": None,
+                    "missing_reason": "not_answered",
+                },
+            ],
+        )
+    with db.read() as s:
+        assert s.scalar(select(UnitCost.cost)) == Decimal(
+            "45.01"
+        )  # half rounded away from zero, everywhere
+        assert sorted(s.scalars(select(ServiceUse.quantity))) == [
+            Decimal("0.13"),
+            Decimal("2.50"),
+            Decimal("3.00"),
+            Decimal("7.00"),
+        ]
+        voided = s.scalar(select(ServiceUse.id))
+    with db.write(admin, reason="entered twice") as s:
+        update_rows(
+            s, ServiceUse, {voided: {"voided_at": utcnow(), "void_reason": "entered twice"}}
+        )
+    result = audit.verify(db, admin)
+    assert result.ok, (result.chain.problem, result.data and result.data.problems)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    costs=st.lists(
+        st.one_of(
+            st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False),
+            st.floats(min_value=0, max_value=10**6, allow_nan=False),
+            st.integers(min_value=0, max_value=10**9),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    service=st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t),
+)
+def test_audited_values_equal_the_values_read_back(
+    db: Database, actors: Actors, costs: list[object], service: str
+) -> None:
+    admin = actors["admin"]
+    with db.write(admin) as s:
+        keys = insert_rows(
+            s,
+            UnitCost,
+            [
+                {
+                    "code": uuid.uuid4().hex[:16],
+                    "service": service,
+                    "unit": "u",
+                    "cost": c,
+                    "price_year": 2024,
+                }
+                for c in costs
+            ],
+        )
+    enc = bulk.encoder_for(UnitCost.__table__)  # type: ignore[arg-type]
+    with db.read() as s:
+        stored = {r.id: r for r in s.scalars(select(UnitCost).where(UnitCost.id.in_(keys)))}
+        audited = dict(
+            s.execute(
+                select(AuditLog.row_key, AuditLog.new_value).where(
+                    AuditLog.table_name == "unit_costs",
+                    AuditLog.row_key.in_([str(k) for k in keys]),
+                )
+            ).all()
+        )
+        for key in keys:
+            row = stored[key]
+            readback = enc.row({c.name: getattr(row, c.name) for c in UnitCost.__table__.columns})
+            assert audited[str(key)] == readback
