@@ -22,10 +22,11 @@ from noim.db.models import (
 )
 from noim.db.session import Database
 from noim.domain import trial_ids
-from noim.domain.exceptions import NotFound, Problem, ReasonRequired, ValidationError
+from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.legal import ANY_JURISDICTION
 from noim.domain.participants import check_child
 from noim.domain.roles import Actor, Capability
+from noim.services.checks import only_fields, require_reason
 
 
 @dataclass(frozen=True)
@@ -279,22 +280,8 @@ def correct_child(
 ) -> ChildView:
     """Correct a child's core details (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct children")
-    if not reason or not reason.strip():
-        raise ReasonRequired(f"correcting child {child_trial_id} needs a reason (--reason)")
-    unknown = [k for k in changes if k not in CORRECTABLE_CHILD_FIELDS]
-    if unknown:
-        raise ValidationError(
-            [
-                Problem(
-                    f"child {child_trial_id}",
-                    k,
-                    changes[k],
-                    "CHD-006",
-                    "one of " + ", ".join(CORRECTABLE_CHILD_FIELDS),
-                )
-                for k in unknown
-            ]
-        )
+    reason = require_reason(reason, f"correcting child {child_trial_id}")
+    only_fields(f"child {child_trial_id}", changes, CORRECTABLE_CHILD_FIELDS, "CHD-006")
     with db.write(actor, reason=reason) as s:
         child, _family, site = child_for(s, actor, child_trial_id, "correct")
         merged = {f: changes.get(f, getattr(child, f)) for f in CORRECTABLE_CHILD_FIELDS}
@@ -319,8 +306,7 @@ def correct_child(
 def void_family(db: Database, actor: Actor, trial_id: str, reason: str) -> FamilyView:
     """Void a family registered in error (its rows stay, marked void, with the reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "void families")
-    if not reason or not reason.strip():
-        raise ReasonRequired(f"voiding family {trial_id} needs a reason (--reason)")
+    reason = require_reason(reason, f"voiding family {trial_id}")
     with db.write(actor, reason=reason) as s:
         family, site = family_for(s, actor, trial_id, "void")
         if s.scalar(select(Allocation.id).where(Allocation.family_id == family.id)) is not None:
@@ -444,20 +430,7 @@ def set_child_identity(
 ) -> dict[str, str | None]:
     """Record or change a child's identifiable details (kept apart from research data)."""
     actor.require(Capability.WRITE_IDENTIFIABLE, "record identifiable details")
-    unknown = [k for k in fields if k not in IDENTITY_FIELDS]
-    if unknown:
-        raise ValidationError(
-            [
-                Problem(
-                    f"child {child_trial_id}",
-                    k,
-                    fields[k],
-                    "IDN-001",
-                    "one of " + ", ".join(IDENTITY_FIELDS),
-                )
-                for k in unknown
-            ]
-        )
+    only_fields(f"child {child_trial_id}", fields, IDENTITY_FIELDS, "IDN-001")
     with db.write(actor) as s:
         child, _family, _site_row = child_for(
             s, actor, child_trial_id, "record identifiable details of"

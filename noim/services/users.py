@@ -17,11 +17,11 @@ from noim.domain.exceptions import (
     AlreadyExists,
     NotFound,
     Problem,
-    ReasonRequired,
     UnknownUser,
     ValidationError,
 )
 from noim.domain.roles import ROLE_SPECS, Actor, Capability, Role, parse_role
+from noim.services.checks import require_reason
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
 
@@ -196,8 +196,7 @@ def update_user(
 ) -> UserInfo:
     """Change a user's role, sites, active flag or display name (audited, with a reason)."""
     actor.require(Capability.MANAGE_USERS, "change users")
-    if not reason or not reason.strip():
-        raise ReasonRequired(f"changing user {name!r} needs a reason (--reason)")
+    reason = require_reason(reason, f"changing user {name!r}")
     if name == actor.name and active is False:
         raise ValidationError(
             Problem(f"user {name}", "active", False, "USR-005", "not to deactivate yourself")

@@ -174,7 +174,17 @@ class ChildIdentity(Base):
     health_number: Mapped[str | None] = mapped_column(String(32))
 
 
-class BirthParentIdentity(Base):
+class ContactDetails:
+    """Name, address and telephone of an adult (a birth parent or a carer)."""
+
+    given_name: Mapped[str | None] = mapped_column(String(128))
+    family_name: Mapped[str | None] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class BirthParentIdentity(ContactDetails, Base):
     """Identifiable details of a birth parent."""
 
     __tablename__ = "birth_parent_identities"
@@ -184,14 +194,9 @@ class BirthParentIdentity(Base):
     birth_parent_id: Mapped[int] = mapped_column(
         ForeignKey("birth_parents.id", ondelete="RESTRICT"), unique=True
     )
-    given_name: Mapped[str | None] = mapped_column(String(128))
-    family_name: Mapped[str | None] = mapped_column(String(128))
-    address: Mapped[str | None] = mapped_column(Text)
-    postcode: Mapped[str | None] = mapped_column(String(10))
-    phone: Mapped[str | None] = mapped_column(String(32))
 
 
-class CarerIdentity(Base):
+class CarerIdentity(ContactDetails, Base):
     """Identifiable details of a carer."""
 
     __tablename__ = "carer_identities"
@@ -199,8 +204,3 @@ class CarerIdentity(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     carer_id: Mapped[int] = mapped_column(ForeignKey("carers.id", ondelete="RESTRICT"), unique=True)
-    given_name: Mapped[str | None] = mapped_column(String(128))
-    family_name: Mapped[str | None] = mapped_column(String(128))
-    address: Mapped[str | None] = mapped_column(Text)
-    postcode: Mapped[str | None] = mapped_column(String(10))
-    phone: Mapped[str | None] = mapped_column(String(32))
