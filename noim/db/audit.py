@@ -65,14 +65,6 @@ AUDITED_OPTION = "noim_audited"
 _CHUNK = 500  # keys per IN (...) list
 
 
-# --------------------------------------------------------------------------- values
-
-
-def encode(value: Any) -> str:
-    """Canonical JSON text of a value, as stored in ``old_value`` / ``new_value``."""
-    return bulk.dump(value)
-
-
 _MODELS: dict[str, type[Base]] = {}
 
 
