@@ -63,7 +63,8 @@ class SimulationResult:
 
 def _range(x: np.ndarray, ratios: np.ndarray) -> np.ndarray:
     w = x / ratios
-    return w.max(axis=-1) - w.min(axis=-1)
+    out: np.ndarray = w.max(axis=-1) - w.min(axis=-1)
+    return out
 
 
 def simulate(
