@@ -104,3 +104,42 @@ def test_every_revision_upgrades_from_its_predecessor(empty_url: str) -> None:
         migrate.upgrade(empty_url, rev.revision)
     for rev in reversed(revisions):
         migrate.downgrade(empty_url, rev.down_revision or "base")  # type: ignore[arg-type]
+
+
+def _protected_tables(url: str) -> dict[str, set[str]]:
+    """table -> names of its noim triggers."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                rows = conn.execute(
+                    text(
+                        "SELECT event_object_table, trigger_name FROM information_schema.triggers "
+                        "WHERE trigger_name LIKE 'noim_%'"
+                    )
+                )
+            else:
+                rows = conn.execute(
+                    text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+                )
+            out: dict[str, set[str]] = {}
+            for table, name in rows:
+                out.setdefault(table, set()).add(name)
+            return out
+    finally:
+        engine.dispose()
+
+
+def test_every_table_keeps_its_triggers_through_every_migration_path(empty_url: str) -> None:
+    from noim.db.triggers import APPEND_ONLY
+
+    revisions = [r.revision for r in reversed(list(migrate.script().walk_revisions()))]
+    migrate.upgrade(empty_url)
+    for rev in reversed(revisions[:-1]):  # step down to the first revision and back up
+        migrate.downgrade(empty_url, rev)
+    migrate.upgrade(empty_url)
+    triggers = _protected_tables(empty_url)
+    for table in Base.metadata.tables:
+        names = " ".join(sorted(triggers.get(table, set())))
+        assert "no_delete" in names, f"{table} lost its no-delete trigger"
+        assert ("no_update" in names) == (table in APPEND_ONLY), f"{table}: {names}"

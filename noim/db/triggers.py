@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 #: tables whose rows may never be updated (besides never deleted)
-APPEND_ONLY = ("allocations", "audit_log")
+APPEND_ONLY = ("allocations", "audit_log", "allocation_list")
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION noim_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from noim.domain.trialdef import FactorDef
+
 Counts = Mapping[tuple[str, str, str], int]  # (factor, level, arm) -> families so far
 
 
@@ -94,3 +96,44 @@ def block_list(
         order = rng.permutation(len(content))
         out += [(block, size, content[i]) for i in order]
     return out
+
+
+def stratum_key(levels: Mapping[str, str], stratify_by: Sequence[str]) -> str:
+    """The stratum label, e.g. ``site=GLA`` or ``site=LEE|has_sibling_in_care=yes``."""
+    return "|".join(f"{f}={levels[f]}" for f in stratify_by)
+
+
+def family_levels(
+    factors: Sequence[FactorDef],
+    site_code: str,
+    ages_at_entry_months: Sequence[int],
+    declared: Mapping[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """Each factor's level for a family, and what is missing (as readable messages)."""
+    levels: dict[str, str] = {}
+    missing: list[str] = []
+    for f in factors:
+        if f.source == "site":
+            levels[f.code] = site_code
+        elif f.source == "youngest_age_months_at_entry":
+            if not ages_at_entry_months:
+                missing.append(f"factor {f.code}: no eligible child to take the age from")
+            else:
+                try:
+                    levels[f.code] = f.level_for(min(ages_at_entry_months))
+                except ValueError as exc:
+                    missing.append(str(exc))
+        elif f.source == "children_in_family":
+            levels[f.code] = f.level_for(len(ages_at_entry_months))
+        else:
+            value = declared.get(f.code)
+            codes = [lv.code for lv in f.levels]
+            if value is None:
+                missing.append(f"factor {f.code}: not given; expected one of {', '.join(codes)}")
+            elif value not in codes:
+                missing.append(
+                    f"factor {f.code}: got {value!r}; expected one of {', '.join(codes)}"
+                )
+            else:
+                levels[f.code] = value
+    return levels, missing

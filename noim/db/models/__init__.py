@@ -30,13 +30,19 @@ from noim.db.models.people import (
     Family,
 )
 from noim.db.models.queries import DataQuery, DataQueryMessage
-from noim.db.models.randomisation import Allocation, PostRandomisationExclusion
+from noim.db.models.randomisation import (
+    Allocation,
+    AllocationListEntry,
+    PostRandomisationExclusion,
+    RandomisationState,
+)
 from noim.db.models.recruitment import Consent, ScreeningEntry, Withdrawal
 from noim.db.models.safety import LossToFollowUp, ProtocolDeviation, SeriousAdverseEvent
 from noim.db.models.visits import FollowUpVisit
 
 __all__ = [
     "Allocation",
+    "AllocationListEntry",
     "Arm",
     "ArmSiteLabel",
     "Assessment",
@@ -67,6 +73,7 @@ __all__ = [
     "Placement",
     "PostRandomisationExclusion",
     "ProtocolDeviation",
+    "RandomisationState",
     "RoleRow",
     "ScreeningEntry",
     "SeriousAdverseEvent",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from noim.db.base import Base, VoidMixin, code_check, void_check
@@ -32,6 +42,8 @@ class Allocation(Base):
     factors: Mapped[dict[str, Any]] = mapped_column(JSON)
     sequence_number: Mapped[int] = mapped_column(Integer, unique=True)
     masked_code: Mapped[str] = mapped_column(String(16), unique=True)
+    #: block method: the slot of the sealed list this allocation took (within its stratum)
+    list_position: Mapped[int | None] = mapped_column(Integer)
     randomised_at: Mapped[datetime]
     randomised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
 
@@ -51,3 +63,41 @@ class PostRandomisationExclusion(VoidMixin, Base):
     identified_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text)
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+
+class RandomisationState(Base):
+    """The trial's randomisation set-up: method, seed, the generator's state after the last
+    allocation (minimisation) and the hash of the sealed allocation list (blocks)."""
+
+    __tablename__ = "randomisation_state"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        code_check("method", RANDOMISATION_METHODS),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    method: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    rng_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    list_sha256: Mapped[str | None] = mapped_column(String(64))
+    configured_at: Mapped[datetime]
+    configured_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+
+class AllocationListEntry(Base):
+    """One slot of the sealed, pre-generated block list (block method): written once, never changed."""
+
+    __tablename__ = "allocation_list"
+    __table_args__ = (
+        UniqueConstraint("stratum", "position"),
+        CheckConstraint("position > 0", name="position_positive"),
+        CheckConstraint("block_size > 0", name="block_size_positive"),
+    )
+    __arm_columns__ = ("arm_code",)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stratum: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(Integer)
+    block_size: Mapped[int] = mapped_column(Integer)
+    arm_code: Mapped[str] = mapped_column(ForeignKey("arms.code", ondelete="RESTRICT"))
