@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from noim.domain.trialdef import TrialDefinition
+
 
 @dataclass(frozen=True)
 class FactorSpec:
@@ -152,4 +154,49 @@ def simulate(
         marginal_imbalance=marginal,
         arm_share={a: float(total[:, k].sum() / (reps * families)) for k, a in enumerate(arms)},
         predictability=correct / (reps * families),
+    )
+
+
+#: level shares used when simulating, by factor source (NIM-like families; declared factors are uniform)
+AGE_BAND_SHARES = {"0-11m": 0.45, "12-35m": 0.35, "36-60m": 0.20}
+FAMILY_SIZE_SHARES = {"1": 0.75, "2+": 0.25}
+
+
+def factor_specs(definition: TrialDefinition) -> list[FactorSpec]:
+    """Realistic factor distributions for ``definition``: sites in proportion to their
+    recruitment targets; the youngest child's age band 45% / 35% / 20% (under 12, 12-35,
+    36-60 months); one child in 75% of families; other factors uniform."""
+    specs = []
+    for f in definition.factors:
+        codes = tuple(lv.code for lv in f.levels)
+        if f.source == "site":
+            weights = tuple(float(definition.site(c).target_families or 1) for c in codes)
+        elif f.source == "youngest_age_months_at_entry" and set(codes) == set(AGE_BAND_SHARES):
+            weights = tuple(AGE_BAND_SHARES[c] for c in codes)
+        elif f.source == "children_in_family" and set(codes) == set(FAMILY_SIZE_SHARES):
+            weights = tuple(FAMILY_SIZE_SHARES[c] for c in codes)
+        else:
+            weights = tuple(1.0 for _ in codes)
+        specs.append(FactorSpec(f.code, codes, weights))
+    return specs
+
+
+def simulate_trial(
+    definition: TrialDefinition, families: int, reps: int, method: str, seed: int
+) -> SimulationResult:
+    """``simulate`` with the trial definition's arms, ratios, factors, strata and settings."""
+    rd = definition.randomisation
+    specs = factor_specs(definition)
+    used = [s for s in specs if s.code in set(rd.factors) | set(rd.stratify_by)]
+    return simulate(
+        families,
+        reps,
+        method,
+        used,
+        rd.stratify_by,
+        [a.code for a in definition.arms],
+        {a.code: a.ratio for a in definition.arms},
+        np.random.default_rng(seed),
+        p_minimising=rd.minimisation_probability,
+        block_sizes=rd.block_sizes,
     )

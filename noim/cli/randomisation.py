@@ -1,0 +1,270 @@
+"""Commands for eligibility, consent and randomisation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.records import DATE, child_group
+from noim.domain.randomisation_sim import simulate_trial
+from noim.domain.trialdef import load_definition
+from noim.services import consent, randomisation
+
+
+@child_group.command("eligibility")
+@click.argument("child_id")
+@click.option("--eligible/--ineligible", required=True, help="The eligibility decision.")
+@click.option(
+    "--on", "decided_on", type=DATE, required=True, help="Date of the decision (YYYY-MM-DD)."
+)
+@click.option("--reason", help="Why the child is ineligible (required with --ineligible).")
+@pass_state
+def child_eligibility(
+    state: CliState, child_id: str, eligible: bool, decided_on: date, reason: str | None
+) -> None:
+    """Record whether CHILD_ID is eligible."""
+    status = consent.decide_eligibility(
+        state.db(), state.actor(), child_id, eligible, decided_on, reason
+    )
+    click.echo(f"{child_id.upper()}: {status}")
+
+
+@noim_cli.group("consent")
+def consent_group() -> None:
+    """Consent for children to take part."""
+
+
+@consent_group.command("add")
+@click.argument("child_id")
+@click.option(
+    "--by",
+    "consenter_type",
+    required=True,
+    type=click.Choice(["birth_parent", "carer", "local_authority", "other"]),
+    help="Who consented.",
+)
+@click.option("--form-version", required=True, help="Version of the consent form signed.")
+@click.option(
+    "--on", "consented_on", type=DATE, required=True, help="Date of consent (YYYY-MM-DD)."
+)
+@click.option("--person-id", type=int, help="Id of the birth parent or carer who consented.")
+@json_option
+@pass_state
+def consent_add(
+    state: CliState,
+    child_id: str,
+    consenter_type: str,
+    form_version: str,
+    consented_on: date,
+    person_id: int | None,
+    as_json: bool,
+) -> None:
+    """Record consent for CHILD_ID."""
+    view = consent.record_consent(
+        state.db(), state.actor(), child_id, consenter_type, form_version, consented_on, person_id
+    )
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(
+            f"Consent recorded for {view.child} ({view.consenter_type}, form {view.form_version})"
+        )
+
+
+def _parse_factors(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: expected NAME=LEVEL", param_hint="--factor")
+        name, level = item.split("=", 1)
+        out[name.strip()] = level.strip()
+    return out
+
+
+@noim_cli.command("randomise")
+@click.argument("family_id")
+@click.option(
+    "--factor",
+    "factors",
+    multiple=True,
+    metavar="NAME=LEVEL",
+    help="A declared stratification factor's level (repeat for several).",
+)
+@json_option
+@pass_state
+def randomise_command(
+    state: CliState, family_id: str, factors: tuple[str, ...], as_json: bool
+) -> None:
+    """Randomise FAMILY_ID (all its children) and print the arm and sequence number."""
+    view = randomisation.randomise(state.db(), state.actor(), family_id, _parse_factors(factors))
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(
+            f"Family {view.family} randomised to {view.arm} ({view.arm_label}), sequence {view.sequence}, "
+            f"{view.randomised_at:%Y-%m-%d %H:%M} UTC; children: {', '.join(view.children)}"
+        )
+
+
+@noim_cli.group("randomisation")
+def randomisation_group() -> None:
+    """Randomisation set-up, allocations, balance, the sealed list and simulations."""
+
+
+@randomisation_group.command("setup")
+@click.option(
+    "--seed", type=int, required=True, help="Seed of the minimisation generator (keep it safe)."
+)
+@pass_state
+def randomisation_setup(state: CliState, seed: int) -> None:
+    """Fix the minimisation generator's seed (administrators; once)."""
+    method = randomisation.setup(state.db(), state.actor(), seed)
+    click.echo(
+        f"Randomisation set up: {method}; the generator's state is stored after every allocation"
+    )
+
+
+@randomisation_group.command("list")
+@json_option
+@pass_state
+def randomisation_list(state: CliState, as_json: bool) -> None:
+    """List allocations (unblinded roles; coordinators see their own sites)."""
+    rows = randomisation.list_allocations(state.db(), state.actor())
+    if as_json:
+        print_json(
+            [
+                {
+                    "family": r.family,
+                    "site": r.site,
+                    "arm": r.arm,
+                    "sequence": r.sequence,
+                    "randomised_at": r.randomised_at,
+                    "children": list(r.children),
+                }
+                for r in rows
+            ]
+        )
+        return
+    print_table(
+        f"Allocations ({len(rows)})",
+        ["seq", "family", "site", "arm", "randomised (UTC)", "children"],
+        [
+            (
+                r.sequence,
+                r.family,
+                r.site,
+                f"{r.arm} ({r.arm_label})",
+                f"{r.randomised_at:%Y-%m-%d %H:%M}",
+                ", ".join(r.children),
+            )
+            for r in rows
+        ],
+    )
+
+
+@randomisation_group.command("balance")
+@json_option
+@pass_state
+def randomisation_balance(state: CliState, as_json: bool) -> None:
+    """Families per arm overall, by site and by each factor level, with the imbalance."""
+    rows = randomisation.balance(state.db(), state.actor())
+    if as_json:
+        print_json(rows)
+        return
+    arms = list(rows[0].counts) if rows else []
+    print_table(
+        "Balance",
+        ["factor", "level", *arms, "imbalance"],
+        [(r.factor, r.level, *(r.counts[a] for a in arms), f"{r.imbalance:g}") for r in rows],
+    )
+
+
+@randomisation_group.command("generate-list")
+@click.option("--seed", type=int, required=True, help="Seed of the list (keep it safe).")
+@click.option(
+    "--per-stratum",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Slots to generate in each stratum.",
+)
+@json_option
+@pass_state
+def randomisation_generate_list(
+    state: CliState, seed: int, per_stratum: int, as_json: bool
+) -> None:
+    """Generate and seal the block list (block method; administrators; once)."""
+    slots, digest = randomisation.generate_list(state.db(), state.actor(), seed, per_stratum)
+    if as_json:
+        print_json({"slots": slots, "sha256": digest})
+    else:
+        click.echo(
+            f"Sealed allocation list: {slots} slots; SHA-256 {digest} (checked at every allocation)"
+        )
+
+
+@randomisation_group.command("verify-list")
+@json_option
+@pass_state
+def randomisation_verify_list(state: CliState, as_json: bool) -> None:
+    """Check the sealed list's hash and that every allocation matches it in order (exit 1 if not)."""
+    check = randomisation.verify_list(state.db(), state.actor())
+    if as_json:
+        print_json(check)
+    else:
+        click.echo(
+            f"{'OK' if check.ok else 'FAILED'}: {check.allocations} allocation(s) against {check.slots} slots"
+        )
+        for p in check.problems:
+            click.echo(f"  {p}")
+    if not check.ok:
+        raise click.exceptions.Exit(1)
+
+
+@randomisation_group.command("simulate")
+@click.option(
+    "--families",
+    type=click.IntRange(1, 100_000),
+    required=True,
+    help="Families per simulated trial.",
+)
+@click.option(
+    "--reps", type=click.IntRange(1, 100_000), required=True, help="Number of simulated trials."
+)
+@click.option(
+    "--method", type=click.Choice(["minimisation", "blocks"]), help="Method (default: the trial's)."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--trial",
+    "trial_file",
+    default="nim",
+    show_default=True,
+    help="Trial definition file or built-in name.",
+)
+@json_option
+def randomisation_simulate(
+    families: int, reps: int, method: str | None, seed: int, trial_file: str, as_json: bool
+) -> None:
+    """Compare allocation schemes over simulated trials (no database is used)."""
+    definition = load_definition(trial_file)
+    result = simulate_trial(
+        definition, families, reps, method or definition.randomisation.method, seed
+    )
+    summary = result.summary()
+    if as_json:
+        print_json(summary)
+        return
+    click.echo(f"{summary['method']}: {reps} simulated trials of {families} families")
+    rows = []
+    for key in ("overall_imbalance", "within_stratum_imbalance", "marginal_imbalance"):
+        d = summary[key]
+        assert isinstance(d, dict)
+        rows.append((key.replace("_", " "), d["mean"], d["median"], d["p95"], d["max"]))
+    print_table(None, ["measure", "mean", "median", "95th centile", "max"], rows)
+    click.echo(
+        f"share per arm: {summary['arm_share']}; predictability of the next allocation: "
+        f"{summary['predictability']}"
+    )

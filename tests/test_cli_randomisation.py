@@ -1,0 +1,108 @@
+"""The randomisation commands end to end."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_cli import run
+
+
+def _ready_family(db_url: str, user: str = "coord_gla") -> str:
+    base = ("--database", db_url, "--user", user)
+    fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
+    child = json.loads(
+        run(
+            *base,
+            "child",
+            "add",
+            fam,
+            "--dob",
+            "2023-06-01",
+            "--sex",
+            "male",
+            "--entered-care",
+            "2024-02-01",
+            "--json",
+        ).output
+    )["trial_id"]
+    assert (
+        run(*base, "child", "eligibility", child, "--eligible", "--on", "2024-03-01").exit_code == 0
+    )
+    added = run(
+        *base,
+        "consent",
+        "add",
+        child,
+        "--by",
+        "local_authority",
+        "--form-version",
+        "v3",
+        "--on",
+        "2024-03-02",
+    )
+    assert added.exit_code == 0, added.stderr
+    return fam
+
+
+def test_randomise_list_balance(db_url: str) -> None:
+    admin = ("--database", db_url, "--user", "admin")
+    assert run(*admin, "randomisation", "setup", "--seed", "99").exit_code == 0
+    fam = _ready_family(db_url)
+    result = run("--database", db_url, "--user", "coord_gla", "randomise", fam, "--json")
+    assert result.exit_code == 0, result.stderr
+    allocation = json.loads(result.output)
+    assert allocation["arm"] in ("NIM", "SAU") and allocation["sequence"] == 1
+    again = run("--database", db_url, "--user", "coord_gla", "randomise", fam)
+    assert again.exit_code == 1 and "already randomised" in again.stderr
+    listed = json.loads(run(*admin, "randomisation", "list", "--json").output)
+    assert set(listed[0]) == {"family", "site", "arm", "sequence", "randomised_at", "children"}
+    assert listed[0]["family"] == fam and len(listed[0]["children"]) == 1
+    balance = json.loads(run(*admin, "randomisation", "balance", "--json").output)
+    assert balance[0]["factor"] == "overall" and sum(balance[0]["counts"].values()) == 1
+    refused = run("--database", db_url, "--user", "statistician", "randomisation", "list")
+    assert refused.exit_code == 1 and "may not see allocations" in refused.stderr
+
+
+def test_gate_message_lists_each_missing_item(db_url: str) -> None:
+    run("--database", db_url, "--user", "admin", "randomisation", "setup", "--seed", "5")
+    base = ("--database", db_url, "--user", "coord_gla")
+    fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
+    run(
+        *base,
+        "child",
+        "add",
+        fam,
+        "--dob",
+        "2023-06-01",
+        "--sex",
+        "male",
+        "--entered-care",
+        "2024-02-01",
+    )
+    result = run(*base, "randomise", fam)
+    assert result.exit_code == 1
+    assert "RND-004" in result.stderr and "RND-005" in result.stderr
+
+
+def test_simulate_json() -> None:
+    result = run(
+        "randomisation", "simulate", "--families", "100", "--reps", "50", "--seed", "3", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.output)
+    assert summary["method"] == "minimisation" and summary["reps"] == 50
+    assert abs(sum(summary["arm_share"].values()) - 1) < 1e-9
+    blocks = json.loads(
+        run(
+            "randomisation",
+            "simulate",
+            "--families",
+            "100",
+            "--reps",
+            "50",
+            "--method",
+            "blocks",
+            "--json",
+        ).output
+    )
+    assert blocks["within_stratum_imbalance"]["max"] <= 2
