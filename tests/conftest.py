@@ -62,6 +62,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = BACKENDS if chosen == "all" else (chosen,)
         if metafunc.definition.get_closest_marker("postgresql_only"):
             backends = tuple(b for b in backends if b == "postgresql")
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = tuple(b for b in backends if b == "sqlite")
         metafunc.parametrize("backend", backends)
 
 

@@ -7,6 +7,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from noim.db.models import Allocation
@@ -222,3 +224,53 @@ def test_two_coordinators_at_the_same_moment_get_one_allocation(
     assert sorted(outcomes) == ["allocated", "refused"]
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Allocation)) == 1
+
+
+def test_allocations_are_refused_changes_by_the_code_too(db: Database, actors: Actors) -> None:
+    from noim.db.audit import update_rows
+    from noim.domain.exceptions import RecordProtected
+
+    randomisation.setup(db, actors["admin"], SEED)
+    randomisation.randomise(db, actors["coord_gla"], ready_family(db, actors["coord_gla"]))
+    with pytest.raises(RecordProtected, match="written once"), db.write(actors["admin"]) as s:
+        allocation = s.scalar(select(Allocation))
+        assert allocation is not None
+        allocation.arm_code = "SAU" if allocation.arm_code == "NIM" else "NIM"
+    with pytest.raises(RecordProtected), db.write(actors["admin"], reason="x") as s:
+        update_rows(s, Allocation, {1: {"stratum": "x"}})
+
+
+@pytest.mark.sqlite_only
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 5)), min_size=1, max_size=6))
+def test_siblings_share_an_arm_and_no_family_is_randomised_twice(
+    db: Database, actors: Actors, plan: list[tuple[int, int]]
+) -> None:
+    """Any sequence of registrations and (repeated) randomisation attempts keeps both invariants."""
+    coord = actors["coord_gla"]
+    with db.read() as s:
+        configured = s.scalar(text("SELECT COUNT(*) FROM randomisation_state"))
+    if not configured:
+        randomisation.setup(db, actors["admin"], SEED)
+    fams = [ready_family(db, coord, "GLA", tuple(range(2, 2 + 10 * n, 10))) for n, _ in plan]
+    for (_n, tries), fam in zip(plan, fams, strict=True):
+        for attempt in range(tries):
+            if attempt == 0:
+                randomisation.randomise(db, coord, fam)
+            else:
+                with pytest.raises(AlreadyRandomised):
+                    randomisation.randomise(db, coord, fam)
+    with db.read() as s:
+        per_family = s.execute(
+            text("SELECT family_id, COUNT(*) FROM allocations GROUP BY family_id")
+        ).all()
+        assert all(n == 1 for _f, n in per_family)
+        arms_per_family = s.execute(
+            text(
+                "SELECT c.family_id, COUNT(DISTINCT a.arm_code) FROM children c "
+                "JOIN allocations a ON a.family_id = c.family_id GROUP BY c.family_id"
+            )
+        ).all()
+        assert all(n == 1 for _f, n in arms_per_family)

@@ -36,7 +36,7 @@ DATE = DateType()
 
 def _print_family(f: FamilyView) -> None:
     status = "VOID" if f.voided else ("randomised" if f.randomised else "not randomised")
-    arm = f", arm {f.arm}" if f.arm else ""
+    arm = (f", masked arm code {f.arm}" if f.arm_masked else f", arm {f.arm}") if f.arm else ""
     click.echo(
         f"Family {f.trial_id} at {f.site}{' (' + f.local_authority + ')' if f.local_authority else ''}: "
         f"{status}{arm}; registered {f.registered_at:%Y-%m-%d}"

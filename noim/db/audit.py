@@ -37,6 +37,7 @@ import noim
 from noim.db import bulk
 from noim.db.base import Base, utcnow
 from noim.db.models.audit import AuditHead, AuditLog
+from noim.db.triggers import APPEND_ONLY
 from noim.domain.exceptions import ReasonRequired, RecordProtected
 from noim.domain.roles import Actor
 
@@ -293,6 +294,15 @@ def _require_actor(session: Session) -> Actor:
     return actor
 
 
+def _refuse_rewrite(table: Table) -> None:
+    """Written-once tables (allocations, the sealed list) are refused here as well as by the database."""
+    if table.name in APPEND_ONLY:
+        raise RecordProtected(
+            f"{table.name} rows are written once and never changed; record a correction "
+            "(e.g. a post-randomisation exclusion) instead"
+        )
+
+
 def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
     if session.info.get("readonly") and (session.new or session.dirty or session.deleted):
         raise RuntimeError("this is a read-only unit of work; use Database.write() to change data")
@@ -307,6 +317,7 @@ def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) ->
         table = _audited_state(obj)
         if table is None or not session.is_modified(obj, include_collections=False):
             continue
+        _refuse_rewrite(table)
         identity = inspect(obj).identity
         if identity is not None:
             touched[table].add(tuple(identity))
@@ -424,6 +435,7 @@ def update_rows(
         return 0
     actor = _require_actor(session)
     table: Table = model.__table__  # type: ignore[assignment]
+    _refuse_rewrite(table)
     (pk,) = pk_columns(table)
     conn = session.connection()
     keys = [(k,) for k in changes]

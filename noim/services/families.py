@@ -52,6 +52,7 @@ class FamilyView:
     randomised: bool
     #: the allocated arm for unblinded roles, the family's masked code for blinded ones
     arm: str | None
+    arm_masked: bool
     voided: bool
     children: tuple[ChildView, ...]
 
@@ -364,6 +365,7 @@ def _family_view(s: Session, actor: Actor, family: Family, site: Site) -> Family
         registered_at=family.registered_at,
         randomised=allocation is not None,
         arm=arm,
+        arm_masked=arm is not None and not actor.can(Capability.SEE_ARM),
         voided=family.voided_at is not None,
         children=tuple(_child_view(c) for c in children),
     )
