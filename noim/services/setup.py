@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from noim import instruments
 from noim.config import Settings
 from noim.db import migrate
 from noim.db.base import utcnow
@@ -14,6 +15,7 @@ from noim.db.models import (
     Arm,
     ArmSiteLabel,
     DecisionType,
+    Instrument,
     LocalAuthority,
     RoleRow,
     Site,
@@ -94,7 +96,7 @@ def initialise(url: str, definition: TrialDefinition, admin_name: str) -> InitRe
 
 
 def sync_reference_data(s: Session) -> int:
-    """Copy noim's built-in vocabularies (roles, legal decision types) into the database.
+    """Copy noim's built-in vocabularies (roles, legal decision types, instruments) into the database.
 
     Adds what is missing and updates what changed (audited); returns the number
     of rows added or changed.  Run by ``noim init`` and ``noim db upgrade``.
@@ -124,6 +126,16 @@ def sync_reference_data(s: Session) -> int:
             "sort_order": order,
         }
         changed += _upsert(s, types.get(d.code), DecisionType, {"code": d.code}, values)
+    have = {(i.code, i.version): i for i in s.scalars(select(Instrument))}
+    for code in instruments.available():
+        ins = instruments.load(code)
+        changed += _upsert(
+            s,
+            have.get((ins.code, ins.version)),
+            Instrument,
+            {"code": ins.code, "version": ins.version},
+            {"name": ins.name, "definition_sha256": ins.sha256},
+        )
     s.flush()
     return changed
 
