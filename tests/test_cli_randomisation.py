@@ -106,3 +106,70 @@ def test_simulate_json() -> None:
         ).output
     )
     assert blocks["within_stratum_imbalance"]["max"] <= 2
+
+
+def test_assessment_commands(db_url: str) -> None:
+    base = ("--database", db_url, "--user", "coord_gla")
+    fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
+    child = json.loads(
+        run(
+            *base,
+            "child",
+            "add",
+            fam,
+            "--dob",
+            "2021-06-01",
+            "--sex",
+            "male",
+            "--entered-care",
+            "2024-02-01",
+            "--json",
+        ).output
+    )["trial_id"]
+    items = [f"--item={n}=1" for n in range(1, 26)]
+    added = run(
+        *base,
+        "assessment",
+        "add",
+        child,
+        "--timepoint",
+        "baseline",
+        "--instrument",
+        "sdq",
+        "--form",
+        "2-4",
+        "--on",
+        "2024-03-20",
+        *items,
+        "--json",
+    )
+    assert added.exit_code == 0, added.stderr
+    view = json.loads(added.output)
+    assert view["scores"]["total_difficulties"] == 20
+    fixed = run(
+        *base,
+        "assessment",
+        "correct",
+        str(view["id"]),
+        "--item",
+        "3=2",
+        "--reason",
+        "misread",
+        "--json",
+    )
+    assert json.loads(fixed.output)["scores"]["emotional"] == 6
+    bad = run(
+        *base,
+        "assessment",
+        "add",
+        child,
+        "--timepoint",
+        "baseline",
+        "--instrument",
+        "sdq",
+        "--on",
+        "2024-03-20",
+        "--item",
+        "3=9",
+    )
+    assert bad.exit_code == 1 and "item 3: got 9; expected one of 0, 1, 2 or None" in bad.stderr
