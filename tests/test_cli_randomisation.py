@@ -173,3 +173,24 @@ def test_assessment_commands(db_url: str) -> None:
         "3=9",
     )
     assert bad.exit_code == 1 and "item 3: got 9; expected one of 0, 1, 2 or None" in bad.stderr
+
+
+def test_followups_due(db_url: str) -> None:
+    run("--database", db_url, "--user", "admin", "randomisation", "setup", "--seed", "7")
+    fam = _ready_family(db_url)
+    assert run("--database", db_url, "--user", "coord_gla", "randomise", fam).exit_code == 0
+    result = run(
+        "--database",
+        db_url,
+        "--user",
+        "coord_gla",
+        "followups",
+        "due",
+        "--within",
+        "3650",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.output)
+    assert [r["timepoint"] for r in rows] == ["baseline", "15m", "30m"]
+    assert rows[0]["status"] == "overdue"  # entered care in 2024: the baseline window has closed

@@ -254,9 +254,8 @@ def add_child(
         number = (
             s.scalar(select(func.max(Child.child_number)).where(Child.family_id == family.id)) or 0
         ) + 1
-        randomised = (
-            s.scalar(select(Allocation.id).where(Allocation.family_id == family.id)) is not None
-        )
+        allocation = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
+        randomised = allocation is not None
         child = Child(
             trial_id=trial_ids.child_id(family.trial_id, number),
             family_id=family.id,
@@ -270,6 +269,13 @@ def add_child(
         )
         s.add(child)
         s.flush()
+        if (
+            allocation is not None
+        ):  # a sibling joining later: schedule its visits from the family's dates
+            from noim.services.setup import stored_definition
+            from noim.services.visits import schedule_children
+
+            schedule_children(s, stored_definition(s), [child], allocation.randomised_at.date())
         return _child_view(child)
 
 

@@ -42,6 +42,7 @@ from noim.domain.roles import Actor, Capability
 from noim.domain.trialdef import TrialDefinition
 from noim.services.families import family_for
 from noim.services.setup import stored_definition
+from noim.services.visits import schedule_children
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,8 @@ def randomise(
         )
         s.add(allocation)
         s.flush()
+        children = list(s.scalars(select(Child).where(Child.id.in_(_children))))
+        schedule_children(s, definition, children, allocation.randomised_at.date())
         return _views(s, [allocation])[0]
 
 

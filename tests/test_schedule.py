@@ -1,0 +1,84 @@
+"""Visit dates from the right anchor, and derived statuses."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from noim.db.session import Database
+from noim.domain.exceptions import PermissionDenied
+from noim.domain.schedule import plan_visits, visit_status
+from noim.domain.trialdef import default_definition
+from tests.conftest import Actors
+
+
+def test_nim_schedule_uses_two_anchors() -> None:
+    visits = {
+        v.timepoint: v
+        for v in plan_visits(default_definition().timepoints, date(2024, 1, 31), date(2024, 4, 15))
+    }
+    base, fifteen, thirty = visits["baseline"], visits["15m"], visits["30m"]
+    assert (base.anchor_date, base.window_start, base.window_end) == (
+        date(2024, 1, 31),
+        date(2024, 2, 28),
+        date(2024, 5, 8),
+    )
+    assert (fifteen.anchor_date, fifteen.target_date) == (
+        date(2024, 1, 31),
+        date(2025, 4, 30),
+    )  # month-end clamp
+    assert (thirty.anchor_date, thirty.target_date) == (date(2024, 4, 15), date(2026, 10, 15))
+    assert thirty.window_start == date(2026, 8, 15) and thirty.window_end == date(2027, 2, 15)
+
+
+def test_randomisation_anchored_visits_wait_for_randomisation() -> None:
+    codes = [
+        v.timepoint for v in plan_visits(default_definition().timepoints, date(2024, 1, 31), None)
+    ]
+    assert codes == ["baseline", "15m"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "completed", "today", "expected"),
+    [
+        ("scheduled", None, date(2024, 1, 1), "scheduled"),
+        ("scheduled", None, date(2024, 2, 1), "due"),
+        ("scheduled", None, date(2024, 3, 1), "due"),
+        ("scheduled", None, date(2024, 3, 2), "overdue"),
+        ("completed", date(2024, 2, 10), date(2025, 1, 1), "completed_in_window"),
+        ("completed", date(2024, 3, 9), date(2025, 1, 1), "completed_late"),
+        ("completed", date(2024, 1, 9), date(2025, 1, 1), "completed_early"),
+        ("missed", None, date(2025, 1, 1), "missed"),
+        ("not_required", None, date(2024, 2, 1), "not_required"),
+    ],
+)
+def test_derived_status(stored: str, completed: date | None, today: date, expected: str) -> None:
+    assert visit_status(stored, date(2024, 2, 1), date(2024, 3, 1), completed, today) == expected
+
+
+def test_visits_are_scheduled_at_randomisation_and_listed_when_due(
+    db: Database, actors: Actors
+) -> None:
+    from noim.services import families, randomisation, visits
+    from tests.factories import TODAY
+    from tests.test_randomisation import SEED, ready_family
+
+    randomisation.setup(db, actors["admin"], SEED)
+    fam = ready_family(db, actors["coord_gla"], "GLA", (8, 30))
+    allocation = randomisation.randomise(db, actors["coord_gla"], fam)
+    randomised = allocation.randomised_at.date()
+    late = families.add_child(
+        db, actors["coord_gla"], fam, date(2024, 1, 5), "female", date(2024, 3, 1), today=TODAY
+    )
+    rows = visits.due(db, actors["coord_gla"], today=date(2030, 1, 1))  # everything overdue by then
+    assert {(r.child, r.timepoint) for r in rows} == {
+        (c, tp) for c in (*allocation.children, late.trial_id) for tp in ("baseline", "15m", "30m")
+    }
+    assert all(r.status == "overdue" for r in rows)
+    assert [r.window_end for r in rows] == sorted(r.window_end for r in rows)
+    thirty = [r for r in rows if r.timepoint == "30m"]
+    assert all(r.target_date.year == randomised.year + 2 + (randomised.month > 6) for r in thirty)
+    assert visits.due(db, actors["coord_cro"], today=date(2030, 1, 1)) == []
+    with pytest.raises(PermissionDenied):
+        visits.due(db, actors["coord_cro"], site="GLA")
