@@ -203,17 +203,26 @@ def record_assessment(
         return _view(s, assessment.id)
 
 
-def _view(s: Session, assessment_id: int) -> AssessmentView:
+def _assessment_for(
+    s: Session, actor: Actor | None, assessment_id: int, action: str
+) -> tuple[Assessment, Instrument, Child]:
+    """The assessment, its instrument and child; site scope checked when ``actor`` is given."""
     row = s.execute(
-        select(Assessment, Instrument)
+        select(Assessment, Instrument, Child)
         .join(Instrument, Instrument.id == Assessment.instrument_id)
+        .join(Child, Child.id == Assessment.child_id)
         .where(Assessment.id == assessment_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no assessment {assessment_id}")
-    a, ins = row
-    child = s.get(Child, a.child_id)
-    assert child is not None
+    a, ins, child = row
+    if actor is not None:
+        child_for(s, actor, child.trial_id, action)
+    return a, ins, child
+
+
+def _view(s: Session, assessment_id: int) -> AssessmentView:
+    a, ins, child = _assessment_for(s, None, assessment_id, "read")
     responses = {
         r.item: r.value
         for r in s.scalars(select(ItemResponse).where(ItemResponse.assessment_id == a.id))
@@ -236,12 +245,7 @@ def _view(s: Session, assessment_id: int) -> AssessmentView:
 def get_assessment(db: Database, actor: Actor, assessment_id: int) -> AssessmentView:
     actor.require(Capability.READ_TRIAL_DATA, "read assessments")
     with db.read(actor) as s:
-        a = s.get(Assessment, assessment_id)
-        if a is None:
-            raise NotFound(f"no assessment {assessment_id}")
-        child = s.get(Child, a.child_id)
-        assert child is not None
-        child_for(s, actor, child.trial_id, "read assessments of")
+        _assessment_for(s, actor, assessment_id, "read assessments of")
         return _view(s, assessment_id)
 
 
@@ -258,17 +262,7 @@ def correct_response(
     actor.require(Capability.WRITE_ASSESSMENTS, "correct assessments")
     reason = require_reason(reason, f"correcting assessment {assessment_id}")
     with db.write(actor, reason=reason) as s:
-        row = s.execute(
-            select(Assessment, Instrument)
-            .join(Instrument, Instrument.id == Assessment.instrument_id)
-            .where(Assessment.id == assessment_id)
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"no assessment {assessment_id}")
-        a, ins = row
-        child = s.get(Child, a.child_id)
-        assert child is not None
-        child_for(s, actor, child.trial_id, "correct assessments of")
+        a, ins, _child = _assessment_for(s, actor, assessment_id, "correct assessments of")
         definition = instruments.load(ins.code)
         stored = {
             r.item: r
