@@ -194,3 +194,33 @@ def test_followups_due(db_url: str) -> None:
     rows = json.loads(result.output)
     assert [r["timepoint"] for r in rows] == ["baseline", "15m", "30m"]
     assert rows[0]["status"] == "overdue"  # entered care in 2024: the baseline window has closed
+
+
+def test_child_withdraw(db_url: str) -> None:
+    run("--database", db_url, "--user", "admin", "randomisation", "setup", "--seed", "8")
+    fam = _ready_family(db_url)
+    allocation = json.loads(
+        run("--database", db_url, "--user", "coord_gla", "randomise", fam, "--json").output
+    )
+    child = allocation["children"][0]
+    result = run(
+        "--database",
+        db_url,
+        "--user",
+        "coord_gla",
+        "child",
+        "withdraw",
+        child,
+        "--level",
+        "follow_up",
+        "--on",
+        "2025-06-01",
+        "--requested-by",
+        "carer",
+        "--reason",
+        "family moved away",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    # entered care 2024-02-01: the 15-month window (to 2025-08-01) and the 30-month visit were ahead
+    assert json.loads(result.output)["visits_not_required"] == 2

@@ -82,3 +82,40 @@ def test_visits_are_scheduled_at_randomisation_and_listed_when_due(
     assert visits.due(db, actors["coord_cro"], today=date(2030, 1, 1)) == []
     with pytest.raises(PermissionDenied):
         visits.due(db, actors["coord_cro"], site="GLA")
+
+
+def test_withdrawal_from_follow_up_ends_only_future_visits(db: Database, actors: Actors) -> None:
+    from noim.domain.exceptions import ReasonRequired, ValidationError
+    from noim.services import audit, consent, randomisation, visits
+    from tests.test_randomisation import SEED, ready_family
+
+    coord = actors["coord_gla"]
+    randomisation.setup(db, actors["admin"], SEED)
+    fam = ready_family(db, coord, "GLA", (8,))
+    child = randomisation.randomise(db, coord, fam).children[0]
+    with pytest.raises(ReasonRequired):
+        consent.record_withdrawal(db, coord, child, date(2025, 1, 10), "follow_up", "carer", " ")
+    with pytest.raises(ValidationError, match="WDR-001"):
+        consent.record_withdrawal(db, coord, child, date(2025, 1, 10), "everything", "carer", "x")
+    # entered care 2024-03-01: the baseline window closed in June 2024, before this withdrawal
+    view = consent.record_withdrawal(
+        db, coord, child, date(2025, 1, 10), "follow_up", "carer", "moving abroad"
+    )
+    assert view.visits_not_required == 2
+    statuses = {r.timepoint: r.status for r in visits.due(db, coord, today=date(2030, 1, 1))}
+    assert statuses == {"baseline": "overdue"}  # still to be recorded as missed
+    assert audit.verify(db, actors["admin"]).ok
+
+
+def test_withdrawal_from_the_intervention_keeps_follow_up(db: Database, actors: Actors) -> None:
+    from noim.services import consent, randomisation, visits
+    from tests.test_randomisation import SEED, ready_family
+
+    coord = actors["coord_gla"]
+    randomisation.setup(db, actors["admin"], SEED)
+    child = randomisation.randomise(db, coord, ready_family(db, coord, "GLA", (8,))).children[0]
+    view = consent.record_withdrawal(
+        db, coord, child, date(2025, 1, 10), "intervention", "birth_parent", "declined"
+    )
+    assert view.visits_not_required == 0
+    assert len(visits.due(db, coord, today=date(2030, 1, 1))) == 3

@@ -268,3 +268,47 @@ def randomisation_simulate(
         f"share per arm: {summary['arm_share']}; predictability of the next allocation: "
         f"{summary['predictability']}"
     )
+
+
+@child_group.command("withdraw")
+@click.argument("child_id")
+@click.option(
+    "--level",
+    required=True,
+    type=click.Choice(["intervention", "follow_up", "data"]),
+    help="From the intervention only, from further follow-up, or from use of data.",
+)
+@click.option(
+    "--on", "withdrawn_on", type=DATE, required=True, help="Date of withdrawal (YYYY-MM-DD)."
+)
+@click.option(
+    "--requested-by",
+    required=True,
+    type=click.Choice(
+        ["birth_parent", "carer", "local_authority", "clinician", "researcher", "other"]
+    ),
+    help="Who asked for the withdrawal.",
+)
+@click.option("--reason", required=True, help="Why (kept with the record and in the audit trail).")
+@json_option
+@pass_state
+def child_withdraw(
+    state: CliState,
+    child_id: str,
+    level: str,
+    withdrawn_on: date,
+    requested_by: str,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Record CHILD_ID's withdrawal; unfinished visits become not required when follow-up ends."""
+    view = consent.record_withdrawal(
+        state.db(), state.actor(), child_id, withdrawn_on, level, requested_by, reason
+    )
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(
+            f"{view.child} withdrawn ({view.level}) on {view.withdrawn_on}; "
+            f"{view.visits_not_required} visit(s) now not required"
+        )

@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from noim.db.models import BirthParent, Carer, Consent
+from sqlalchemy import select
+
+from noim.db.audit import update_rows
+from noim.db.base import utcnow
+from noim.db.models import BirthParent, Carer, Consent, FollowUpVisit, Withdrawal
 from noim.db.session import Database
-from noim.domain.codes import CONSENTER_TYPES
+from noim.domain.codes import (
+    CONSENTER_TYPES,
+    WITHDRAWAL_LEVEL_LABELS,
+    WITHDRAWAL_LEVELS,
+    WITHDRAWAL_REQUESTERS,
+)
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
@@ -142,3 +151,94 @@ def record_consent(
         s.add(consent)
         s.flush()
         return ConsentView(child.trial_id, consenter_type, form_version, consented_on, scope)
+
+
+@dataclass(frozen=True)
+class WithdrawalView:
+    child: str
+    level: str
+    withdrawn_on: date
+    visits_not_required: int
+
+
+def record_withdrawal(
+    db: Database,
+    actor: Actor,
+    child_trial_id: str,
+    withdrawn_on: date,
+    level: str,
+    requested_by: str,
+    reason: str,
+) -> WithdrawalView:
+    """Record a withdrawal (intervention only, further follow-up, or use of data).
+
+    Withdrawal from follow-up or from data use marks the child's unfinished visits as
+    not required (audited, with the withdrawal as the reason); nothing is deleted.
+    """
+    actor.require(Capability.WRITE_TRIAL_DATA, "record withdrawals")
+    reason = require_reason(reason, f"withdrawing child {child_trial_id}")
+    record = f"withdrawal of child {child_trial_id}"
+    problems = []
+    if level not in WITHDRAWAL_LEVELS:
+        problems.append(
+            Problem(record, "level", level, "WDR-001", "one of " + ", ".join(WITHDRAWAL_LEVELS))
+        )
+    if requested_by not in WITHDRAWAL_REQUESTERS:
+        problems.append(
+            Problem(
+                record,
+                "requested_by",
+                requested_by,
+                "WDR-002",
+                "one of " + ", ".join(WITHDRAWAL_REQUESTERS),
+            )
+        )
+    if withdrawn_on > utcnow().date():
+        problems.append(
+            Problem(
+                record,
+                "withdrawn_on",
+                withdrawn_on.isoformat(),
+                "WDR-003",
+                "a date not after today",
+            )
+        )
+    if problems:
+        raise ValidationError(problems)
+    why = f"withdrawn from {WITHDRAWAL_LEVEL_LABELS[level]} on {withdrawn_on}: {reason}"
+    with db.write(actor, reason=why) as s:
+        child, _family, _site = child_for(s, actor, child_trial_id, "record a withdrawal for")
+        if withdrawn_on < child.entered_care_on:
+            raise ValidationError(
+                Problem(
+                    record,
+                    "withdrawn_on",
+                    withdrawn_on.isoformat(),
+                    "WDR-003",
+                    f"a date on or after entry to care ({child.entered_care_on})",
+                )
+            )
+        s.add(
+            Withdrawal(
+                child_id=child.id,
+                withdrawn_on=withdrawn_on,
+                level=level,
+                requested_by=requested_by,
+                reason=reason,
+            )
+        )
+        ended = 0
+        if level in ("follow_up", "data"):
+            open_visits = s.scalars(
+                select(FollowUpVisit).where(
+                    FollowUpVisit.child_id == child.id,
+                    FollowUpVisit.status == "scheduled",
+                    FollowUpVisit.voided_at.is_(None),
+                    # a visit whose window closed before the withdrawal was missed, not waived
+                    FollowUpVisit.window_end >= withdrawn_on,
+                )
+            )
+            changes = {v.id: {"status": "not_required", "status_reason": why} for v in open_visits}
+            ended = update_rows(s, FollowUpVisit, changes, why)
+        s.flush()
+        return WithdrawalView(child.trial_id, level, withdrawn_on, ended)
