@@ -7,24 +7,31 @@ import json
 from tests.test_cli import run
 
 
-def _ready_family(db_url: str, user: str = "coord_gla") -> str:
+def _family_with_child(
+    db_url: str, dob: str = "2023-06-01", user: str = "coord_gla"
+) -> tuple[str, str]:
+    """Register a Glasgow family with one boy who entered care on 2024-02-01: (family, child) IDs."""
     base = ("--database", db_url, "--user", user)
     fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
-    child = json.loads(
-        run(
-            *base,
-            "child",
-            "add",
-            fam,
-            "--dob",
-            "2023-06-01",
-            "--sex",
-            "male",
-            "--entered-care",
-            "2024-02-01",
-            "--json",
-        ).output
-    )["trial_id"]
+    added = run(
+        *base,
+        "child",
+        "add",
+        fam,
+        "--dob",
+        dob,
+        "--sex",
+        "male",
+        "--entered-care",
+        "2024-02-01",
+        "--json",
+    )
+    return fam, json.loads(added.output)["trial_id"]
+
+
+def _ready_family(db_url: str, user: str = "coord_gla") -> str:
+    base = ("--database", db_url, "--user", user)
+    fam, child = _family_with_child(db_url, user=user)
     assert (
         run(*base, "child", "eligibility", child, "--eligible", "--on", "2024-03-01").exit_code == 0
     )
@@ -66,19 +73,7 @@ def test_randomise_list_balance(db_url: str) -> None:
 def test_gate_message_lists_each_missing_item(db_url: str) -> None:
     run("--database", db_url, "--user", "admin", "randomisation", "setup", "--seed", "5")
     base = ("--database", db_url, "--user", "coord_gla")
-    fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
-    run(
-        *base,
-        "child",
-        "add",
-        fam,
-        "--dob",
-        "2023-06-01",
-        "--sex",
-        "male",
-        "--entered-care",
-        "2024-02-01",
-    )
+    fam, _child = _family_with_child(db_url)
     result = run(*base, "randomise", fam)
     assert result.exit_code == 1
     assert "RND-004" in result.stderr and "RND-005" in result.stderr
@@ -110,22 +105,7 @@ def test_simulate_json() -> None:
 
 def test_assessment_commands(db_url: str) -> None:
     base = ("--database", db_url, "--user", "coord_gla")
-    fam = json.loads(run(*base, "family", "register", "--site", "GLA", "--json").output)["trial_id"]
-    child = json.loads(
-        run(
-            *base,
-            "child",
-            "add",
-            fam,
-            "--dob",
-            "2021-06-01",
-            "--sex",
-            "male",
-            "--entered-care",
-            "2024-02-01",
-            "--json",
-        ).output
-    )["trial_id"]
+    _fam, child = _family_with_child(db_url, dob="2021-06-01")
     items = [f"--item={n}=1" for n in range(1, 26)]
     added = run(
         *base,
