@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from noim.db.audit import update_rows
 from noim.db.base import utcnow
@@ -63,6 +65,113 @@ def decide_eligibility(
         return child.eligibility_status
 
 
+class ConsentChecker:
+    """The consent rules (CNS-001 to CNS-004), shared by ``record_consent`` and the import.
+
+    Birth parents and carers named by the rows are loaded once (``load``), so checking
+    many rows costs two queries, not two per row.
+    """
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.parent_family: dict[int, int] = {}
+        self.carer_site: dict[int, int] = {}
+
+    def load(self, person_ids: Iterable[int | None]) -> None:
+        ids = sorted({p for p in person_ids if p is not None})
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            self.parent_family.update(
+                self.s.execute(
+                    select(BirthParent.id, BirthParent.family_id).where(
+                        BirthParent.id.in_(chunk), BirthParent.voided_at.is_(None)
+                    )
+                ).tuples()
+            )
+            self.carer_site.update(
+                self.s.execute(
+                    select(Carer.id, Carer.site_id).where(
+                        Carer.id.in_(chunk), Carer.voided_at.is_(None)
+                    )
+                ).tuples()
+            )
+
+    def problems(
+        self,
+        record: str,
+        *,
+        consenter_type: str | None,
+        form_version: str | None,
+        consented_on: date | None,
+        person_id: int | None,
+        date_of_birth: date | None,
+        family_id: int | None,
+        family_trial_id: str,
+        site_id: int | None,
+        site_code: str,
+    ) -> list[Problem]:
+        """Every consent rule the values break (None values were refused by the caller)."""
+        out: list[Problem] = []
+        if consenter_type is not None and consenter_type not in CONSENTER_TYPES:
+            out.append(
+                Problem(
+                    record,
+                    "consenter_type",
+                    consenter_type,
+                    "CNS-001",
+                    "one of " + ", ".join(CONSENTER_TYPES),
+                )
+            )
+        if form_version is not None and not form_version.strip():
+            out.append(
+                Problem(
+                    record, "form_version", form_version, "CNS-002", "the consent form's version"
+                )
+            )
+        if consenter_type in ("birth_parent", "carer"):
+            if person_id is None:
+                out.append(
+                    Problem(
+                        record,
+                        "person_id",
+                        None,
+                        "CNS-003",
+                        f"the id of the {consenter_type} who consented",
+                    )
+                )
+            elif consenter_type == "birth_parent" and (
+                family_id is not None and self.parent_family.get(person_id) != family_id
+            ):
+                out.append(
+                    Problem(
+                        record,
+                        "person_id",
+                        person_id,
+                        "CNS-003",
+                        f"a birth parent of family {family_trial_id}",
+                    )
+                )
+            elif consenter_type == "carer" and (
+                site_id is not None and self.carer_site.get(person_id) != site_id
+            ):
+                out.append(
+                    Problem(
+                        record, "person_id", person_id, "CNS-003", f"a carer at site {site_code}"
+                    )
+                )
+        if consented_on is not None and date_of_birth is not None and consented_on < date_of_birth:
+            out.append(
+                Problem(
+                    record,
+                    "consented_on",
+                    consented_on.isoformat(),
+                    "CNS-004",
+                    f"a date on or after the date of birth ({date_of_birth})",
+                )
+            )
+        return out
+
+
 def record_consent(
     db: Database,
     actor: Actor,
@@ -76,73 +185,29 @@ def record_consent(
     """Record consent for a child: who gave it (a birth parent, carer, the local authority ...)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record consent")
     record = f"consent for child {child_trial_id}"
-    problems = []
-    if consenter_type not in CONSENTER_TYPES:
-        problems.append(
-            Problem(
-                record,
-                "consenter_type",
-                consenter_type,
-                "CNS-001",
-                "one of " + ", ".join(CONSENTER_TYPES),
-            )
-        )
-    if not form_version.strip():
-        problems.append(
-            Problem(record, "form_version", form_version, "CNS-002", "the consent form's version")
-        )
-    if consenter_type in ("birth_parent", "carer") and person_id is None:
-        problems.append(
-            Problem(
-                record,
-                "person_id",
-                None,
-                "CNS-003",
-                f"the id of the {consenter_type} who consented",
-            )
-        )
-    if problems:
-        raise ValidationError(problems)
     with db.write(actor) as s:
         child, family, site = child_for(s, actor, child_trial_id, "record consent for")
-        if consented_on < child.date_of_birth:
-            raise ValidationError(
-                Problem(
-                    record,
-                    "consented_on",
-                    consented_on.isoformat(),
-                    "CNS-004",
-                    f"a date on or after the date of birth ({child.date_of_birth})",
-                )
-            )
-        parent_id = carer_id = None
-        if consenter_type == "birth_parent":
-            parent = s.get(BirthParent, person_id)
-            if parent is None or parent.family_id != family.id:
-                raise ValidationError(
-                    Problem(
-                        record,
-                        "person_id",
-                        person_id,
-                        "CNS-003",
-                        f"a birth parent of family {family.trial_id}",
-                    )
-                )
-            parent_id = parent.id
-        elif consenter_type == "carer":
-            carer = s.get(Carer, person_id)
-            if carer is None or carer.site_id != site.id:
-                raise ValidationError(
-                    Problem(
-                        record, "person_id", person_id, "CNS-003", f"a carer at site {site.code}"
-                    )
-                )
-            carer_id = carer.id
+        checker = ConsentChecker(s)
+        checker.load([person_id])
+        problems = checker.problems(
+            record,
+            consenter_type=consenter_type,
+            form_version=form_version,
+            consented_on=consented_on,
+            person_id=person_id,
+            date_of_birth=child.date_of_birth,
+            family_id=family.id,
+            family_trial_id=family.trial_id,
+            site_id=site.id,
+            site_code=site.code,
+        )
+        if problems:
+            raise ValidationError(problems)
         consent = Consent(
             child_id=child.id,
             consenter_type=consenter_type,
-            birth_parent_id=parent_id,
-            carer_id=carer_id,
+            birth_parent_id=person_id if consenter_type == "birth_parent" else None,
+            carer_id=person_id if consenter_type == "carer" else None,
             scope=scope,
             form_version=form_version,
             consented_on=consented_on,
