@@ -91,11 +91,10 @@ def visit_list(state: CliState, child_id: str, as_json: bool) -> None:
         return
     print_table(
         f"Visits of {child_id.strip().upper()} ({len(rows)})",
-        ["timepoint", "anchor", "target", "window", "status", "done on", "reason"],
+        ["timepoint", "target", "window", "status", "done on", "reason"],
         [
             (
                 r.timepoint,
-                r.anchor_date,
                 r.target_date,
                 f"{r.window_start} to {r.window_end}",
                 r.status,
