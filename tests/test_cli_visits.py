@@ -19,7 +19,7 @@ def _randomised(db_url: str) -> tuple[str, str]:
 
 def test_record_and_list_visit_outcomes(db_url: str) -> None:
     base = ("--database", db_url, "--user", "coord_gla")
-    fam, child = _randomised(db_url)
+    _fam, child = _randomised(db_url)
     listed = json.loads(run(*base, "visit", "list", child, "--json").output)
     assert [(v["timepoint"], v["status"]) for v in listed] == [
         ("baseline", "overdue"),  # window 2024-02-29 to 2024-05-09

@@ -175,37 +175,47 @@ def complete_visits(
     today = today or utcnow().date()
     baseline = s.scalar(select(TimepointRow.code).order_by(TimepointRow.sort_order).limit(1))
     ids = list(completions)
-    found: dict[int, tuple[FollowUpVisit, str, date, bool, date | None]] = {}
+    found: dict[int, Any] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = s.execute(
+        rows = s.execute(  # plain rows, not ORM objects: this runs for whole imports
             select(
-                FollowUpVisit,
-                Child.trial_id,
+                FollowUpVisit.id,
+                FollowUpVisit.timepoint_code,
+                FollowUpVisit.anchor_date,
+                FollowUpVisit.status,
+                FollowUpVisit.voided_at,
+                Child.trial_id.label("child"),
                 Child.date_of_birth,
-                Child.voided_at.is_not(None),
+                Child.voided_at.is_not(None).label("child_voided"),
                 Allocation.randomised_at,
             )
             .join(Child, Child.id == FollowUpVisit.child_id)
             .outerjoin(Allocation, Allocation.family_id == Child.family_id)
             .where(FollowUpVisit.id.in_(ids[start : start + _CHUNK]))
         )
-        for v, child, dob, voided, randomised_at in rows:
-            found[v.id] = (v, child, dob, voided, randomised_at.date() if randomised_at else None)
+        found.update((r.id, r) for r in rows)
     problems: list[Problem] = []
     changes: dict[int, dict[str, Any]] = {}
     now = utcnow()
     for visit_id, on in completions.items():
-        if visit_id not in found:
+        v = found.get(visit_id)
+        if v is None:
             problems.append(
                 Problem(f"visit {visit_id}", "id", visit_id, "VIS-001", "a follow-up visit's id")
             )
             continue
-        v, child, dob, voided, randomised_on = found[visit_id]
         if v.status != "scheduled" or v.voided_at is not None:
             continue
-        record = f"visit {v.timepoint_code} of child {child}"
+        randomised_on = v.randomised_at.date() if v.randomised_at is not None else None
+        record = f"visit {v.timepoint_code} of child {v.child}"
         problems += _completion_problems(
-            record, on, dob, voided, v.anchor_date, randomised_on, v.timepoint_code != baseline
+            record,
+            on,
+            v.date_of_birth,
+            bool(v.child_voided),
+            v.anchor_date,
+            randomised_on,
+            v.timepoint_code != baseline,
         )
         problems += [] if on <= today else [_after_today(record, on, today)]
         changes[visit_id] = {
