@@ -285,7 +285,11 @@ CORRECTABLE_CHILD_FIELDS = ("date_of_birth", "sex", "entered_care_on", "legal_ro
 def correct_child(
     db: Database, actor: Actor, child_trial_id: str, changes: Mapping[str, Any], reason: str
 ) -> ChildView:
-    """Correct a child's core details (audited, with a reason)."""
+    """Correct a child's core details (audited, with a reason).
+
+    A corrected entry-to-care date reschedules the child's unfinished visits
+    anchored on it, in the same unit of work and with the same reason.
+    """
     actor.require(Capability.WRITE_TRIAL_DATA, "correct children")
     reason = require_reason(reason, f"correcting child {child_trial_id}")
     only_fields(f"child {child_trial_id}", changes, CORRECTABLE_CHILD_FIELDS, "CHD-006")
@@ -304,9 +308,17 @@ def correct_child(
             problems += _check_legal_route(s, record, merged["legal_route_code"], site.jurisdiction)
         if problems:
             raise ValidationError(problems)
+        moved = changes.get("entered_care_on", child.entered_care_on) != child.entered_care_on
         for name, value in changes.items():
             setattr(child, name, value)
         s.flush()
+        if moved:  # unfinished visits anchored on entry to care move with it
+            from noim.services.setup import stored_definition
+            from noim.services.visits import reschedule_entry_to_care
+
+            reschedule_entry_to_care(
+                s, stored_definition(s), {child.id: child.entered_care_on}, reason
+            )
         return _child_view(child)
 
 
