@@ -208,7 +208,7 @@ def complete_visits(
             continue
         randomised_on = v.randomised_at.date() if v.randomised_at is not None else None
         record = f"visit {v.timepoint_code} of child {v.child}"
-        problems += _completion_problems(
+        problems += completion_problems(
             record,
             on,
             v.date_of_birth,
@@ -217,7 +217,7 @@ def complete_visits(
             randomised_on,
             v.timepoint_code != baseline,
         )
-        problems += [] if on <= today else [_after_today(record, on, today)]
+        problems += [] if on <= today else [after_today(record, on, today)]
         changes[visit_id] = {
             "status": "completed",
             "completed_on": on,
@@ -229,7 +229,7 @@ def complete_visits(
     return update_rows(s, FollowUpVisit, changes, reason)
 
 
-def _completion_problems(
+def completion_problems(
     record: str,
     on: date,
     dob: date,
@@ -269,7 +269,7 @@ def _completion_problems(
     return problems
 
 
-def _after_today(record: str, on: date, today: date) -> Problem:
+def after_today(record: str, on: date, today: date) -> Problem:
     return Problem(
         record, "completed_on", on.isoformat(), "VIS-003", f"a date not after today ({today})"
     )
