@@ -10,14 +10,13 @@ instrument's cut-offs is written in code.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from noim.instruments.engine import InstrumentError, load
+from noim.instruments.engine import InstrumentError, load, read_toml
 
 DIRECTIONS = ("at_or_above", "at_or_below")
 SEXES = ("female", "male")
@@ -63,7 +62,7 @@ def _int(value: Any, where: str) -> int:
 
 def parse_cutoffs(text: str, source: str) -> CutoffTable:
     """A cut-off table from TOML ``text`` (``source`` names it in error messages)."""
-    data = tomllib.loads(text)
+    data = read_toml(text, source)
     try:
         scales = tuple(
             ScaleCutoff(code, spec["direction"], spec["flag"], spec["otherwise"])
@@ -99,7 +98,11 @@ def parse_cutoffs(text: str, source: str) -> CutoffTable:
                 {c: _int(row[c], f"{where}: {c}") for c in sorted(codes) if c in row},
             )
             for other in bands:
-                if other.sex == band.sex and lo <= other.max_age_months and other.min_age_months <= hi:
+                if (
+                    other.sex == band.sex
+                    and lo <= other.max_age_months
+                    and other.min_age_months <= hi
+                ):
                     raise InstrumentError(
                         f"{where}: {band.sex} {lo}-{hi} months overlaps "
                         f"{other.min_age_months}-{other.max_age_months} months"

@@ -140,9 +140,7 @@ def _fraction(value: Any, where: str) -> Fraction:
     return frac
 
 
-def _parse_items(
-    data: dict[str, Any], forms: tuple[str, ...], source: str
-) -> list[ItemDef]:
+def _parse_items(data: dict[str, Any], forms: tuple[str, ...], source: str) -> list[ItemDef]:
     scales_def: dict[str, list[int]] = {
         k: list(v) for k, v in data.get("response_scales", {}).items()
     }
@@ -245,9 +243,7 @@ def _parse_scale(
     )
 
 
-def _check_form_plan(
-    d: InstrumentDef, form: str | None, source: str
-) -> None:
+def _check_form_plan(d: InstrumentDef, form: str | None, source: str) -> None:
     """Each scale scored on ``form`` uses its items and earlier scales only."""
     items = d.items_for(form)
     seen: dict[str, ScaleDef] = {}
@@ -278,8 +274,15 @@ def _check_form_plan(
         seen[s.code] = s
 
 
+def read_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InstrumentError(f"{source}: not valid TOML ({exc})") from None
+
+
 def parse(text: str, source: str) -> InstrumentDef:
-    data = tomllib.loads(text)
+    data = read_toml(text, source)
     try:
         forms = tuple(data.get("forms", ()))
         transforms = {
@@ -337,18 +340,14 @@ def check_form(d: InstrumentDef, form: str | None) -> list[str]:
     return []
 
 
-def check_responses(
-    d: InstrumentDef, responses: Mapping[Any, Any], form: str | None
-) -> list[str]:
+def check_responses(d: InstrumentDef, responses: Mapping[Any, Any], form: str | None) -> list[str]:
     """Everything wrong with a set of responses (empty when they can be scored)."""
     problems = check_form(d, form)
     items = d.items_for(form)
     for item, value in responses.items():
         if not isinstance(item, int) or isinstance(item, bool) or item not in items:
             on = f" on form {form}" if d.form_required and form in d.forms else ""
-            problems.append(
-                f"item {item!r}: expected an item number {min(items)}-{max(items)}{on}"
-            )
+            problems.append(f"item {item!r}: expected an item number {min(items)}-{max(items)}{on}")
         elif value is not None and (isinstance(value, bool) or value not in items[item].allowed):
             problems.append(
                 f"item {item}: got {value!r}; expected one of {', '.join(map(str, items[item].allowed))} or None"

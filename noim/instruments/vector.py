@@ -58,8 +58,8 @@ def validate(d: InstrumentDef, values: Floats, items: Sequence[Any], form: str |
     seen: set[int] = set()
     for j, item in enumerate(items):
         if (
-            not isinstance(item, numbers.Integral)
-            or isinstance(item, bool | np.bool_)
+            isinstance(item, bool | np.bool_)
+            or not isinstance(item, numbers.Integral)
             or int(item) not in known
         ):
             problems.append(
@@ -149,7 +149,7 @@ def _recoded_sum(s: ScaleDef, b: _Block) -> Floats | None:
     if not any(i in b.pos for i in (*s.items, *gate)):
         return None  # none of its items given: the scale is absent, not missing
     present, x = b.columns(s.items)
-    result = _lookup(x, s.recode).sum(axis=1)  # NaN when any answer is missing
+    result: Floats = _lookup(x, s.recode).sum(axis=1)  # NaN when any answer is missing
     if len(present) < len(s.items):
         result[:] = np.nan
     if s.gate_item and s.gate_item in b.pos:
