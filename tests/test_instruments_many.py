@@ -4,7 +4,6 @@ with an independent exact (Fraction) reference of the published rules."""
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
 from typing import Any
 
@@ -183,15 +182,18 @@ def test_bad_blocks_are_refused_with_every_problem() -> None:
         score_many("sdq", many, [1])
 
 
-def test_40000_sdq_assessments_score_in_well_under_a_second() -> None:
+def test_40000_sdq_assessments_score_in_one_call() -> None:
+    """The bulk path at import size (timed in benchmarks/import.py, not here)."""
     rng = np.random.default_rng(4)
     block = np.hstack([rng.integers(0, 3, (40_000, 25)), rng.integers(0, 4, (40_000, 8))]).astype(
         float
     )
     block[rng.random(block.shape) < 0.05] = np.nan
-    score_many("sdq", block[:10], list(range(1, 34)), "2-4")  # warm up
-    start = time.perf_counter()
     result = score_many("sdq", block, list(range(1, 34)), "2-4")
-    elapsed = time.perf_counter() - start
     assert len(result["total_difficulties"]) == 40_000
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
+    row = {
+        n: (None if np.isnan(v) else int(v)) for n, v in zip(range(1, 34), block[123], strict=True)
+    }
+    expected = score("sdq", row, "2-4")
+    got = {k: (None if np.isnan(v[123]) else v[123]) for k, v in result.items()}
+    assert got == expected
