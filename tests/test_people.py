@@ -266,6 +266,11 @@ def test_people_commands(db_url: str) -> None:
         *base, "parent", "link", parent_id, child, "--responsibility", "--from", "2023-06-01"
     )
     assert linked.exit_code == 0 and "birth parent" in linked.output
+    parent_link_id = linked.output.split(":")[0].removeprefix("Link ")
+    unlinked = run(*base, "parent", "unlink", parent_link_id, "--on", "2024-06-01", "--json")
+    assert unlinked.exit_code == 0, unlinked.stderr
+    assert json.loads(unlinked.output)["end_date"] == "2024-06-01"
+    assert json.loads(unlinked.output)["start_date"] == "2023-06-01"
     assert "mother" in run(*base, "parent", "list", fam).output
     carer = json.loads(
         run(*base, "carer", "add", "--site", "GLA", "--type", "foster", "--json").output
@@ -280,6 +285,7 @@ def test_people_commands(db_url: str) -> None:
     shown = json.loads(run(*base, "child", "carers", child, "--json").output)
     assert shown["carers"][0]["end_date"] == "2024-08-01"
     assert shown["parents"][0]["parental_responsibility"] is True
+    assert shown["parents"][0]["end_date"] == "2024-06-01"
     assert "Carers of" in run(*base, "child", "carers", child).output
     assert "foster" in run(*base, "carer", "list").output
     named = run(*base, "carer", "identity", str(carer["id"]), "--given-name", "Jo", "--json")

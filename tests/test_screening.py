@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from noim.db.base import Base, utcnow
-from noim.db.models import ScreeningEntry
+from noim.db.models import Family, ScreeningEntry
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.services import audit, families, screening, voiding
@@ -134,6 +134,21 @@ def test_enrol_refuses_ineligible_declined_other_site_and_double_links(
     assert rules(err) == {"SCR-011"}
     with pytest.raises(NotFound):
         screening.enrol(db, coord, 9999, fam.trial_id)
+
+
+def test_enrol_refuses_a_family_registered_before_its_screening(
+    db: Database, actors: Actors
+) -> None:
+    coord = actors["coord_gla"]
+    fam = families.register_family(db, coord, "GLA")
+    with db.write(coord, reason="test: registered last week") as s:
+        row = s.scalar(select(Family).where(Family.trial_id == fam.trial_id))
+        assert row is not None
+        row.registered_at = utcnow() - timedelta(days=7)
+    entry = screening.add_entry(db, coord, "GLA", utcnow().date() - timedelta(days=2), 1, True)
+    with pytest.raises(ValidationError) as err:
+        screening.enrol(db, coord, entry.id, fam.trial_id)
+    assert rules(err) == {"SCR-012"} and "registered on or after screening" in str(err.value)
 
 
 def test_screening_is_site_scoped(db: Database, actors: Actors) -> None:

@@ -9,13 +9,18 @@ from noim.services import voiding
 
 
 @noim_cli.command("void")
-@click.argument("table", type=click.Choice(sorted(voiding.VOIDABLE)))
+@click.argument("table", type=click.Choice(sorted(voiding.VOIDABLE)), metavar="TABLE")
 @click.argument("record_id", type=int)
 @click.option("--reason", required=True, help="Why the record is voided (kept in the audit trail).")
 @json_option
 @pass_state
 def void(state: CliState, table: str, record_id: int, reason: str, as_json: bool) -> None:
-    """Void record RECORD_ID of TABLE (screening, people, links, SAEs, deviations, losses, service use)."""
+    """Void record RECORD_ID of TABLE, a record entered in error.
+
+    TABLE is one of: screening_log, birth_parents, carers, child_birth_parents,
+    child_carers, serious_adverse_events, protocol_deviations,
+    losses_to_follow_up, service_use (the names `noim audit show` uses).
+    """
     view = voiding.void_record(state.db(), state.actor(), table, record_id, reason)
     if as_json:
         print_json(view)
