@@ -206,8 +206,9 @@ class FamiliesKind(KindBase):
             unit="child",
             details={"families": len(family_rows)} if family_rows else {},
         )
-        plan.family_ids = family_ids
-        plan.child_ids = child_ids
+        first_row = {g.label: g.rows[0] for g in groups if g.key.startswith("ref:")}
+        plan.family_ids = dict(sorted(family_ids.items(), key=lambda kv: first_row[kv[0]]))
+        plan.child_ids = dict(sorted(child_ids.items(), key=lambda kv: int(kv[0].split()[1])))
         return plan
 
 
