@@ -220,6 +220,9 @@ def test_conflicts_and_partial_matches_with_stored_families(
     # the same children with another legal route: a conflict, not an overwrite
     got = _rejected(db, "coord_gla", actors, _file(tmp_path, GOOD.replace("sc.cpo", "sc.s25")))
     assert {("row 2", "legal_route", "IMP-010"), ("row 3", "legal_route", "IMP-010")} <= got
+    # family C again, now said to be at another local authority
+    got = _rejected(db, "coord_gla", actors, _file(tmp_path, GOOD.replace("REN", "GCC")))
+    assert ("row 5", "local_authority", "IMP-010") in got
     # family A again with a third child: only part of the group is stored
     f3 = _file(
         tmp_path,

@@ -66,6 +66,9 @@ class _StoredChild:
     child_number: int
     key: _Key
     legal_route: str | None
+    #: the family's local authority and care proceedings, as stored
+    family_la: int | None
+    family_icp: bool | None
 
 
 @dataclass
@@ -131,7 +134,8 @@ class FamiliesKind(KindBase):
         stored, taken = _stored_children(
             s, ok_groups, {keys[i][0] for g in ok_groups for i in g.rows}
         )
-        matcher = _Matcher(cells, keys, numbers, routes, stored, taken)
+        la_codes = {la.id: la.code for la in checker.local_authorities()}
+        matcher = _Matcher(cells, keys, numbers, routes, stored, taken, la_codes)
         for g in ok_groups:
             matcher.match(g)
         # new families: the next trial IDs of each site, in the order the file names them
@@ -411,6 +415,8 @@ def _stored_children(
         Child.legal_route_code,
         Family.site_id,
         Family.trial_id,
+        Family.local_authority_id,
+        Family.in_care_proceedings,
     )
     by_key: dict[tuple[int, _Key], list[_StoredChild]] = defaultdict(list)
     seen: set[int] = set()
@@ -419,7 +425,9 @@ def _stored_children(
         for r in rows:  # type: ignore[attr-defined]
             if r[0] not in seen:
                 seen.add(r[0])
-                child = _StoredChild(r[0], r[1], r[2], r[9], r[3], (r[4], r[5], r[6]), r[7])
+                child = _StoredChild(
+                    r[0], r[1], r[2], r[9], r[3], (r[4], r[5], r[6]), r[7], r[10], r[11]
+                )
                 by_key[(r[8], child.key)].append(child)
 
     live = (Child.voided_at.is_(None), Family.voided_at.is_(None))
@@ -463,8 +471,10 @@ class _Matcher:
         routes: list[str | None],
         stored: dict[tuple[int, _Key], list[_StoredChild]],
         taken: dict[int, set[int]],
+        la_codes: dict[int, str],
     ) -> None:
         self.cells, self.keys, self.numbers, self.routes = cells, keys, numbers, routes
+        self.la_codes = la_codes
         self.stored, self.taken = stored, taken
         self.unchanged = 0
         self.matched_families: dict[str, str] = {}
@@ -568,9 +578,30 @@ class _Matcher:
         for i, child in pairs.items():
             self._same(i, child)
         if g.family is None and pairs:
-            self.matched_families[g.label] = next(iter(pairs.values())).family_trial_id
+            stored = next(iter(pairs.values()))
+            self.matched_families[g.label] = stored.family_trial_id
+            self._same_family(g, stored)
         if new:
             self.new_by_group[g.key] = self._numbers(g, new, self.taken.get(fixed or 0, set()))
+
+    def _same_family(self, g: _Group, stored: _StoredChild) -> None:
+        """A stored family_ref group's local authority and care proceedings must agree."""
+        data, first = self.cells.data, g.rows[0]
+        la = self.la_codes.get(stored.family_la or 0)
+        for column, mine, theirs, shown in (
+            ("local_authority", g.la_id, stored.family_la, la),
+            ("in_care_proceedings", g.in_care_proceedings, stored.family_icp, stored.family_icp),
+        ):
+            if mine != theirs:
+                self.cells.problem(
+                    first,
+                    column,
+                    data.column(column)[first],
+                    f"{shown if shown is not None else 'an empty cell'}, as stored for family "
+                    f"{stored.family_trial_id} (whose children these rows are); correct stored "
+                    "data with a reason, not by importing over it",
+                    "IMP-010",
+                )
 
     def _numbers(self, g: _Group, new: list[int], taken: set[int]) -> list[tuple[int, int]]:
         """Child numbers of the new rows: as given, else the next free ones in file order."""
