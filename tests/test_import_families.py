@@ -171,11 +171,13 @@ def test_every_rule_is_reported_by_row_and_nothing_is_written(
         "K,,,,,,2024-02-14,female,2025-03-03,",  # 17 no site
         "L,,XYZ,,,,2024-02-14,female,2025-03-03,",  # 18 unknown site
         "A,,GLA,REN,no,,2023-02-14,female,2025-03-03,sc.cpo",  # 19 disagrees with row 2
-        "M,,GLA,,,,2024-02-14,female,2025-03-03,",  # 20
-        "M,,GLA,,,,2024-02-14,female,2025-03-03,",  # 21 the same child again
-        "N,,GLA,,,3,2024-02-14,female,2025-03-03,",  # 22
-        "N,,GLA,,,3,2023-02-14,male,2025-03-03,",  # 23 the same child number
+        "M,,GLA,,,,2024-03-14,female,2025-03-03,",  # 20
+        "M,,GLA,,,,2024-03-14,female,2025-03-03,",  # 21 the same child again
+        "N,,GLA,,,3,2024-04-14,female,2025-03-03,",  # 22
+        "N,,GLA,,,3,2023-04-14,male,2025-03-03,",  # 23 the same child number
         "O,,GLA,,,100,2024-02-14,female,2025-03-03,",  # 24 child number out of range
+        "P,,GLA,,,,2020-02-14,female,2025-03-03,",  # 25
+        "Q,,GLA,,,,2020-02-14,female,2025-03-03,",  # 26 the same child in another family
     ]
     got = _rejected(db, "admin", actors, _file(tmp_path, HEADER + "\n".join(rows) + "\n"))
     expected = {
@@ -203,6 +205,7 @@ def test_every_rule_is_reported_by_row_and_nothing_is_written(
         ("row 21", "date_of_birth", "IMP-011"),
         ("row 23", "child_number", "IMP-067"),
         ("row 24", "child_number", "IMP-067"),
+        ("row 26", "date_of_birth", "IMP-011"),
     }
     assert expected <= got, expected - got
     assert not any(r in ("row 2", "row 20", "row 22") for r, _f, _rule in got)
