@@ -16,7 +16,9 @@ one).  A ``family_ref`` group is already stored when EVERY row of the group is a
 child of ONE registered family (it may have more children); when only some rows match,
 or they match children of different families, the group is refused (IMP-066).  Children
 of one family with the same date of birth, sex and entry date (twins) need distinct
-``child_number`` s, otherwise the second row is a duplicate (IMP-011).
+``child_number`` s, otherwise the second row is a duplicate (IMP-011); a child of a new
+family that another family of the file also lists is refused (IMP-011), so a second
+import can tell the families apart.  Formats and rule ids: docs/import-formats.md.
 """
 
 from __future__ import annotations
