@@ -61,6 +61,10 @@ def test_consents_import_is_atomic_idempotent_and_audited(
     assert (report.new_records, report.unchanged_records, report.written) == (2, 0, True)
     assert _count(db, Consent) == 2
     assert _count(db, AuditLog) == audit_before + 2
+    with db.read() as s:
+        reasons = s.scalars(select(AuditLog.reason).where(AuditLog.table_name == "consents")).all()
+    assert len(reasons) == 2
+    assert all(r.startswith("import of consents from consents.csv (sha256 ") for r in reasons)
     again = run_import(db, actors["coord_gla"], "consents", f)
     assert (again.new_records, again.unchanged_records) == (0, 2)
     assert "nothing new" in again.summary

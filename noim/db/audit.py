@@ -224,10 +224,12 @@ def fetch_rows(
     return out
 
 
-def _insert_entries(table: Table, rows: Mapping[str, Mapping[str, Any]]) -> list[AuditEntry]:
+def _insert_entries(
+    table: Table, rows: Mapping[str, Mapping[str, Any]], reason: str | None
+) -> list[AuditEntry]:
     enc = bulk.encoder_for(table)
     return [
-        AuditEntry("insert", table.name, key, None, None, enc.row(values), None)
+        AuditEntry("insert", table.name, key, None, None, enc.row(values), reason)
         for key, values in sorted(rows.items(), key=lambda kv: _sort_key(kv[0]))
     ]
 
@@ -345,7 +347,7 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     entries: list[AuditEntry] = []
     for table in Base.metadata.sorted_tables:
         if table in new_keys:
-            entries += _insert_entries(table, fetch_rows(conn, table, new_keys[table]))
+            entries += _insert_entries(table, fetch_rows(conn, table, new_keys[table]), reason)
         if table in old_by_table:
             old = old_by_table[table]
             keys = [tuple(_key_values(table, k)) for k in old]
@@ -413,8 +415,9 @@ def insert_rows(
     keys = [r[pk] for r in complete]
     if is_audited(table):
         enc = bulk.encoder_for(table)
+        reason = session.info.get("reason")
         entries = [
-            AuditEntry("insert", table.name, str(r[pk]), None, None, enc.row(r), None)
+            AuditEntry("insert", table.name, str(r[pk]), None, None, enc.row(r), reason)
             for r in complete
         ]
         append(conn, actor, session.info["tx_id"], entries)
