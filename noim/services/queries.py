@@ -128,20 +128,20 @@ def _views(
     queries = list(queries)
     ids = [q.id for q in queries]
     mask = _masker(s, actor)
-    sites = dict(s.execute(select(Site.id, Site.code)).tuples())
+    sites = dict(s.execute(select(Site.id, Site.code)).all())
     users = dict(
         s.execute(
             select(User.id, User.name).where(
                 User.id.in_({q.raised_by_id for q in queries if q.raised_by_id})
             )
-        ).tuples()
+        ).all()
     )
     last = dict(
         s.execute(
             select(DataQueryMessage.query_id, func.max(DataQueryMessage.posted_at)).group_by(
                 DataQueryMessage.query_id
             )
-        ).tuples()
+        ).all()
     )
     by_table: dict[str, list[str]] = {}
     for q in queries:
@@ -163,7 +163,7 @@ def _views(
             .outerjoin(author, author.id == DataQueryMessage.author_id)
             .where(DataQueryMessage.query_id.in_(ids))
             .order_by(DataQueryMessage.posted_at, DataQueryMessage.id)
-        ).tuples():
+        ):
             messages.setdefault(m.query_id, []).append(
                 QueryMessageView(m.posted_at, name, mask(m.body) or "", m.status_to)
             )

@@ -120,7 +120,7 @@ def check(db: Database, actor: Actor) -> CheckReport:
                 select(DataQuery.rule_id, func.count())
                 .where(DataQuery.rule_id.in_(sorted(CHECKS)), DataQuery.status.in_(ACTIVE_STATUSES))
                 .group_by(DataQuery.rule_id)
-            ).tuples()
+            ).all()
         )
     found = Counter(v.rule for v in violations)
     opened = Counter(v.rule for v in new)
