@@ -142,6 +142,12 @@ def test_set_rules_are_exactly_the_checks() -> None:
     }
 
 
+def test_the_documentation_lists_every_set_and_query_rule() -> None:
+    text = (NOIM.parent / "docs" / "data-queries.md").read_text(encoding="utf-8")
+    wanted = [r.id for r in RULE_LIST if r.kind == SET or r.id.startswith("QRY-")]
+    assert [i for i in wanted if f"`{i}`" not in text] == []
+
+
 def test_registry_lines_are_checked() -> None:
     assert parse_registry("ABC-001 soft set t.f  a description")[0].field == "f"
     assert parse_registry("ABC-001 hard inline t.-  whole record")[0].field is None

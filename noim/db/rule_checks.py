@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import date
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Date, Integer, and_, exists, extract, func, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -45,7 +45,7 @@ from noim.domain.rules import (
 #: the children to check (``None``: every child)
 Scope = Collection[int] | None
 Check = Callable[[Session, Scope], list[Violation]]
-_S = TypeVar("_S", bound=Select[Unpack[tuple[Any, ...]]])
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 # --------------------------------------------------------------------------- portable SQL
 
