@@ -72,7 +72,7 @@ def allow_birth_after_entry(s: Session) -> None:
         conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
     else:
         conn.exec_driver_sql(
-            "ALTER TABLE children DROP CONSTRAINT ck_children_entered_care_after_birth"
+            "ALTER TABLE children DROP CONSTRAINT IF EXISTS ck_children_entered_care_after_birth"
         )
 
 
@@ -445,7 +445,7 @@ def _break_behind_noims_back(db: Database, child_id: int, dob: date) -> None:
             conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
         else:
             conn.exec_driver_sql(
-                "ALTER TABLE children DROP CONSTRAINT ck_children_entered_care_after_birth"
+                "ALTER TABLE children DROP CONSTRAINT IF EXISTS ck_children_entered_care_after_birth"
             )
         conn.execute(
             text("UPDATE children SET date_of_birth = :d WHERE id = :i"), {"d": dob, "i": child_id}
@@ -465,6 +465,13 @@ def test_many_children_touched_checks_the_whole_database(
     monkeypatch.setattr(rule_runner, "WHOLE_DATABASE_ABOVE", 0)
     a_child(db, actors)
     assert [q.row_key for q in queries(db, "CHD-011")] == [str(old)]
+    # over the whole database, a hard violation elsewhere does not refuse the write ...
+    _break_behind_noims_back(db, old, ENTRY + timedelta(days=400))
+    _new, new = a_child(db, actors)
+    # ... but one in what the unit of work wrote does
+    with pytest.raises(ValidationError, match="CHD-010"), db.write(actors["coord_gla"], "x") as s:
+        allow_birth_after_entry(s)
+        s.get_one(Child, new).date_of_birth = date(2025, 1, 1)
 
 
 # --------------------------------------------------------------------------- noim check

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, Integer, and_, exists, extract, func, or_, select
+from sqlalchemy import Date, Integer, and_, exists, extract, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement, Select
@@ -106,6 +106,10 @@ def _child_join(stmt: _S, child_col: Any) -> _S:
     return stmt.join(Child, Child.id == child_col).join(Family, Family.id == Child.family_id)
 
 
+#: the child and family of a violation, selected first by every check
+_IDS = (Child.id, Child.family_id)
+
+
 def _iso(d: date | None) -> str:
     return d.isoformat() if d is not None else "open"
 
@@ -116,7 +120,13 @@ def _iso(d: date | None) -> str:
 def chd_010(s: Session, scope: Scope) -> list[Violation]:
     """Date of birth on or before entry to care."""
     stmt = (
-        select(Child.id, Child.trial_id, Family.site_id, Child.date_of_birth, Child.entered_care_on)
+        select(
+            *_IDS,
+            Child.trial_id,
+            Family.site_id,
+            Child.date_of_birth,
+            Child.entered_care_on,
+        )
         .join(Family, Family.id == Child.family_id)
         .where(*_live(Child), Child.date_of_birth > Child.entered_care_on)
     )
@@ -124,21 +134,29 @@ def chd_010(s: Session, scope: Scope) -> list[Violation]:
         Violation(
             "CHD-010",
             "children",
-            str(cid),
+            str(child_id),
             "date_of_birth",
             dob.isoformat(),
             tid,
             site,
             f"a date of birth on or before entry to care ({entry})",
+            child_id,
+            family_id,
         )
-        for cid, tid, site, dob, entry in s.execute(_scoped(stmt, Child.id, scope))
+        for child_id, family_id, tid, site, dob, entry in s.execute(_scoped(stmt, Child.id, scope))
     ]
 
 
 def chd_011(s: Session, scope: Scope) -> list[Violation]:
     """Aged 0-60 months at entry to care (the SQL finds candidates by calendar month)."""
     stmt = (
-        select(Child.id, Child.trial_id, Family.site_id, Child.date_of_birth, Child.entered_care_on)
+        select(
+            *_IDS,
+            Child.trial_id,
+            Family.site_id,
+            Child.date_of_birth,
+            Child.entered_care_on,
+        )
         .join(Family, Family.id == Child.family_id)
         .where(
             *_live(Child),
@@ -147,20 +165,22 @@ def chd_011(s: Session, scope: Scope) -> list[Violation]:
         )
     )
     out = []
-    for cid, tid, site, dob, entry in s.execute(_scoped(stmt, Child.id, scope)):
+    for child_id, family_id, tid, site, dob, entry in s.execute(_scoped(stmt, Child.id, scope)):
         age = months_between(dob, entry)
         if age > MAX_AGE_MONTHS_AT_ENTRY:
             out.append(
                 Violation(
                     "CHD-011",
                     "children",
-                    str(cid),
+                    str(child_id),
                     "entered_care_on",
                     entry.isoformat(),
                     tid,
                     site,
                     f"entry to care at age 0-{MAX_AGE_MONTHS_AT_ENTRY} months "
                     f"(born {dob}, the child was {age} months old)",
+                    child_id,
+                    family_id,
                 )
             )
     return out
@@ -175,6 +195,7 @@ def cns_010(s: Session, scope: Scope) -> list[Violation]:
     gap = days_between(Child.entered_care_on, Consent.consented_on)
     stmt = _child_join(
         select(
+            *_IDS,
             Consent.id,
             Child.trial_id,
             Family.site_id,
@@ -193,7 +214,9 @@ def cns_010(s: Session, scope: Scope) -> list[Violation]:
         ),
     )
     out = []
-    for key, tid, site, on, dob, entry in s.execute(_scoped(stmt, Consent.child_id, scope)):
+    for child_id, family_id, key, tid, site, on, dob, entry in s.execute(
+        _scoped(stmt, Consent.child_id, scope)
+    ):
         days = (on - entry).days
         if on < dob:
             why = f"a consent date on or after the date of birth ({dob})"
@@ -211,7 +234,16 @@ def cns_010(s: Session, scope: Scope) -> list[Violation]:
             )
         out.append(
             Violation(
-                "CNS-010", "consents", str(key), "consented_on", on.isoformat(), tid, site, why
+                "CNS-010",
+                "consents",
+                str(key),
+                "consented_on",
+                on.isoformat(),
+                tid,
+                site,
+                why,
+                child_id,
+                family_id,
             )
         )
     return out
@@ -230,7 +262,15 @@ def rnd_020(s: Session, scope: Scope) -> list[Violation]:
     )
     randomised_on = utc_date(Allocation.randomised_at)
     stmt = (
-        select(Allocation.id, Family.trial_id, Family.site_id, randomised_on, earliest.c.entry)
+        select(
+            literal(None),
+            Allocation.family_id,
+            Allocation.id,
+            Family.trial_id,
+            Family.site_id,
+            randomised_on,
+            earliest.c.entry,
+        )
         .join(Family, Family.id == Allocation.family_id)
         .join(earliest, earliest.c.family_id == Allocation.family_id)
         .where(
@@ -245,7 +285,7 @@ def rnd_020(s: Session, scope: Scope) -> list[Violation]:
             Allocation.family_id.in_(select(Child.family_id).where(Child.id.in_(sorted(scope))))
         )
     out = []
-    for key, tid, site, on, entry in s.execute(stmt):
+    for child_id, family_id, key, tid, site, on, entry in s.execute(stmt):
         on = on if isinstance(on, date) else date.fromisoformat(str(on))
         if on < entry:
             why = f"randomisation on or after the earliest entry to care of the family ({entry})"
@@ -256,7 +296,16 @@ def rnd_020(s: Session, scope: Scope) -> list[Violation]:
             )
         out.append(
             Violation(
-                "RND-020", "allocations", str(key), "randomised_at", on.isoformat(), tid, site, why
+                "RND-020",
+                "allocations",
+                str(key),
+                "randomised_at",
+                on.isoformat(),
+                tid,
+                site,
+                why,
+                child_id,
+                family_id,
             )
         )
     return out
@@ -270,6 +319,7 @@ def plc_010(s: Session, scope: Scope) -> list[Violation]:
     a, b = aliased(Placement), aliased(Placement)
     stmt = _child_join(
         select(
+            *_IDS,
             b.id,
             b.start_date,
             Child.trial_id,
@@ -288,7 +338,7 @@ def plc_010(s: Session, scope: Scope) -> list[Violation]:
         or_(a.end_date.is_(None), a.end_date > b.start_date),
     )
     found: dict[str, Violation] = {}
-    for key, start, tid, site, other, o_start, o_end in s.execute(
+    for child_id, family_id, key, start, tid, site, other, o_start, o_end in s.execute(
         _scoped(stmt, b.child_id, scope).order_by(b.id, a.id)
     ):
         found.setdefault(
@@ -303,6 +353,8 @@ def plc_010(s: Session, scope: Scope) -> list[Violation]:
                 site,
                 f"placements of a child that do not overlap: placement {other} runs from "
                 f"{o_start} to {_iso(o_end)} (the next placement may start on the day it ends)",
+                child_id,
+                family_id,
             ),
         )
     return list(found.values())
@@ -312,6 +364,7 @@ def plc_011(s: Session, scope: Scope) -> list[Violation]:
     """No placement starts before the child's entry to care."""
     stmt = _child_join(
         select(
+            *_IDS,
             Placement.id,
             Child.trial_id,
             Family.site_id,
@@ -330,8 +383,12 @@ def plc_011(s: Session, scope: Scope) -> list[Violation]:
             tid,
             site,
             f"a placement starting on or after entry to care ({entry})",
+            child_id,
+            family_id,
         )
-        for key, tid, site, start, entry in s.execute(_scoped(stmt, Placement.child_id, scope))
+        for child_id, family_id, key, tid, site, start, entry in s.execute(
+            _scoped(stmt, Placement.child_id, scope)
+        )
     ]
 
 
@@ -339,6 +396,7 @@ def lgl_010(s: Session, scope: Scope) -> list[Violation]:
     """A legal event of proceedings is dated on or after the proceedings started."""
     stmt = _child_join(
         select(
+            *_IDS,
             LegalEvent.id,
             Child.trial_id,
             Family.site_id,
@@ -361,8 +419,12 @@ def lgl_010(s: Session, scope: Scope) -> list[Violation]:
             tid,
             site,
             f"a date on or after the start of its proceedings ({pid}, started {started})",
+            child_id,
+            family_id,
         )
-        for key, tid, site, on, pid, started in s.execute(_scoped(stmt, LegalEvent.child_id, scope))
+        for child_id, family_id, key, tid, site, on, pid, started in s.execute(
+            _scoped(stmt, LegalEvent.child_id, scope)
+        )
     ]
 
 
@@ -380,6 +442,7 @@ def asm_010(s: Session, scope: Scope) -> list[Violation]:
     )
     stmt = _child_join(
         select(
+            *_IDS,
             Assessment.id,
             Child.trial_id,
             Family.site_id,
@@ -399,8 +462,12 @@ def asm_010(s: Session, scope: Scope) -> list[Violation]:
             site,
             f"a carer who cared for the child on {on} (no child_carers link of carer {carer} "
             "and this child covers that date)",
+            child_id,
+            family_id,
         )
-        for key, tid, site, carer, on in s.execute(_scoped(stmt, Assessment.child_id, scope))
+        for child_id, family_id, key, tid, site, carer, on in s.execute(
+            _scoped(stmt, Assessment.child_id, scope)
+        )
     ]
 
 
@@ -411,6 +478,7 @@ def asm_011(s: Session, scope: Scope) -> list[Violation]:
     stmt = (
         _child_join(
             select(
+                *_IDS,
                 Assessment.id,
                 Child.trial_id,
                 Family.site_id,
@@ -438,8 +506,12 @@ def asm_011(s: Session, scope: Scope) -> list[Violation]:
             tid,
             site,
             f"a {tp} follow-up dated on or after the family's randomisation ({r_on})",
+            child_id,
+            family_id,
         )
-        for key, tid, site, on, tp, r_on in s.execute(_scoped(stmt, Assessment.child_id, scope))
+        for child_id, family_id, key, tid, site, on, tp, r_on in s.execute(
+            _scoped(stmt, Assessment.child_id, scope)
+        )
     ]
 
 

@@ -14,6 +14,9 @@ closed by a person for the same value (the site confirmed it).  Queries that
 ``noim check`` closed because the data were fixed do not count.  Known hard
 violations are not refused so that data written before a rule existed, once
 ``noim check`` has queried them, do not block unrelated writes to that child.
+Over the whole database, only hard violations about a child, family or
+assessment the unit of work wrote refuse it; the others elsewhere are left to
+``noim check`` (soft ones found anywhere open their queries).
 """
 
 from __future__ import annotations
@@ -128,17 +131,27 @@ def problem(v: Violation) -> Problem:
     return Problem(v.record, v.field, v.value, v.rule, v.expected)
 
 
+def in_write(v: Violation, t: touched.Touched) -> bool:
+    """Whether ``v`` is about a child, family or assessment the unit of work wrote."""
+    return (
+        v.child_id in t.children
+        or v.family_id in t.families
+        or (v.table == "assessments" and v.row_key.isdigit() and int(v.row_key) in t.assessments)
+    )
+
+
 def before_commit(s: Session) -> None:
     """Run the set rules over what this unit of work touched; refuse or query what they find."""
     t = touched.take(s)
     if not len(t):
         return
-    violations = run_checks(s, scope_of(s, t))
+    scope = scope_of(s, t)
+    violations = run_checks(s, scope)
     if not violations:
         return
     known = known_filter(s, violations)
     new = [v for v in unique(violations) if not known(v)]
-    hard = [v for v in new if v.severity == HARD]
+    hard = [v for v in new if v.severity == HARD and (scope is not None or in_write(v, t))]
     if hard:
         raise ValidationError([problem(v) for v in hard])
     open_queries(s, [v for v in new if v.severity == SOFT])

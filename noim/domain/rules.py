@@ -176,6 +176,9 @@ class Violation:
     site_id: int | None
     #: what was expected, with the values it was compared to
     expected: str
+    #: the child's id (``None`` for family-level records) and the family's
+    child_id: int | None = None
+    family_id: int | None = None
 
     @property
     def severity(self) -> str:
