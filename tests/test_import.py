@@ -92,8 +92,8 @@ def test_every_bad_row_is_reported_and_nothing_written(
     got = {(p.record, p.field, p.rule) for p in caught.value.problems}
     assert ("row 3", "consenter_type", "CNS-001") in got
     assert ("row 4", "child_id", "IMP-004") in got
-    assert ("row 5", "form_version", "CNS-000") in got
-    assert ("row 5", "consented_on", "CNS-000") in got
+    assert ("row 5", "form_version", "IMP-005") in got
+    assert ("row 5", "consented_on", "IMP-005") in got
     assert ("row 6", "child_id", "IMP-004") in got
     assert ("row 7", "consented_on", "CNS-004") in got
     assert not any(p.record == "row 2" for p in caught.value.problems)

@@ -42,7 +42,7 @@ def test_visit_outcomes_import_atomic_and_idempotent(
         ("row 4", "outcome", "VIS-008"),
         ("row 5", "date", "VIS-005"),
         ("row 6", "timepoint", "VIS-001"),
-        ("row 7", "reason", "VIS-000"),
+        ("row 7", "reason", "IMP-005"),
     }
     assert by_timepoint(visits.list_visits(db, coord, a))["baseline"].completed_on is None
 

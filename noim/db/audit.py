@@ -11,6 +11,9 @@ How changes reach it:
   and audit them the same way.
 * Any other DML on an audited table through a noim session is refused.
 
+The rows written are also handed to ``noim.db.touched``, which collects the
+children the unit of work touched so the set rules can check just those.
+
 Deletes of audited rows are refused (trial data is voided, never deleted); the
 database refuses them too (see ``noim.db.triggers``).
 
@@ -34,7 +37,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
 import noim
-from noim.db import bulk
+from noim.db import bulk, touched
 from noim.db.base import Base, utcnow
 from noim.db.models.audit import AuditHead, AuditLog
 from noim.db.triggers import APPEND_ONLY
@@ -347,11 +350,15 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     entries: list[AuditEntry] = []
     for table in Base.metadata.sorted_tables:
         if table in new_keys:
-            entries += _insert_entries(table, fetch_rows(conn, table, new_keys[table]), reason)
+            inserted = fetch_rows(conn, table, new_keys[table])
+            touched.note(session, table, inserted.values())
+            entries += _insert_entries(table, inserted, reason)
         if table in old_by_table:
             old = old_by_table[table]
             keys = [tuple(_key_values(table, k)) for k in old]
-            entries += _change_entries(table, old, fetch_rows(conn, table, keys), reason)
+            updated = fetch_rows(conn, table, keys)
+            touched.note(session, table, updated.values())
+            entries += _change_entries(table, old, updated, reason)
     append(conn, actor, session.info["tx_id"], entries)
 
 
@@ -412,6 +419,7 @@ def insert_rows(
             if r[pk] is None:
                 r[pk] = next(ids)
     bulk.insert_many(conn, table, complete)
+    touched.note(session, table, complete)
     keys = [r[pk] for r in complete]
     if is_audited(table):
         enc = bulk.encoder_for(table)
@@ -455,6 +463,7 @@ def update_rows(
         )
         conn.execute(stmt, params)
     new = fetch_rows(conn, table, keys)
+    touched.note(session, table, new.values())
     entries = _change_entries(table, old, new, reason or session.info.get("reason"))
     append(conn, actor, session.info["tx_id"], entries)
     return len({e.key for e in entries})

@@ -5,7 +5,7 @@ keys on, WAL, ``BEGIN`` issued by SQLAlchemy rather than by the driver, so
 reads and writes in one unit of work see one snapshot, and write transactions
 take the write lock at once with ``BEGIN IMMEDIATE``).  ``Database`` opens
 units of work: ``db.write(actor, reason)`` for a change (one transaction,
-audited, committed at the end) and ``db.read(actor)`` for a query.
+audited, checked by the set rules, committed at the end) and ``db.read(actor)`` for a query.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from noim.config import normalise_url
-from noim.db import audit, errors
+from noim.db import audit, errors, rule_runner
 from noim.domain.roles import Actor
 
 WRITE_OPTION = "noim_write"
@@ -80,11 +80,18 @@ class Database:
 
     @contextmanager
     def write(self, actor: Actor, reason: str | None = None) -> Iterator[NoimSession]:
-        """One audited transaction on behalf of ``actor``; committed when the block ends."""
+        """One audited transaction on behalf of ``actor``; committed when the block ends.
+
+        Before the commit the set rules run over the children the transaction touched
+        (``noim.db.rule_runner``): a hard violation rolls everything back with a
+        ``ValidationError``; a soft one opens a data query in the same transaction.
+        """
         session = NoimSession(self._write_engine, autoflush=True, expire_on_commit=False)
         session.info.update(actor=actor, reason=reason, tx_id=uuid.uuid4().hex)
         try:
             yield session
+            session.flush()
+            rule_runner.before_commit(session)  # the set rules, over the children touched
             session.commit()
         except DBAPIError as exc:
             session.rollback()

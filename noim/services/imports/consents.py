@@ -40,7 +40,7 @@ class ConsentsKind(KindBase):
     optional: tuple[str, ...] = ("scope", "person_id")
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
-        cells = Cells(data, ctx.dates, "CNS-000")
+        cells = Cells(data, ctx.dates, "IMP-005")
         children = resolve_children(s, actor, cells, "child_id", "record consent for", "IMP-004")
         types = cells.code_column("consenter_type", CONSENTER_TYPES, rule="CNS-001")
         versions = cells.text_column("form_version")

@@ -66,7 +66,7 @@ class FamiliesKind(KindBase):
     )
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
-        cells = Cells(data, ctx.dates, "IMP-060")
+        cells = Cells(data, ctx.dates, "IMP-005")
         checker = FamilyChecker(s)
         dobs = cells.date_column("date_of_birth")
         entered = cells.date_column("entered_care_on")

@@ -37,7 +37,7 @@ class VisitsKind(KindBase):
     optional: tuple[str, ...] = ("date", "reason")
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
-        cells = Cells(data, ctx.dates, "VIS-000")
+        cells = Cells(data, ctx.dates, "IMP-005")
         children = resolve_children(s, actor, cells, "child_id", "record a visit of", "IMP-004")
         timepoints = cells.text_column("timepoint")
         outcomes = cells.code_column("outcome", OUTCOMES)
@@ -53,7 +53,7 @@ class VisitsKind(KindBase):
             child, tp, outcome = children[i], timepoints[i], outcomes[i]
             on, reason = dates[i], reasons[i]
             if outcome == "completed" and on is None and data.column("date")[i] == "":
-                cells.problem(i, "date", "", "the date the visit took place", "VIS-000")
+                cells.problem(i, "date", "", "the date the visit took place", "IMP-005")
             if outcome in ("missed", "not_required") and reason is None:
                 cells.problem(i, "reason", "", f"why the visit is {outcome.replace('_', ' ')}")
             if child is None or tp is None or outcome is None:
