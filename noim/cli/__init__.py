@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 # register the command groups
-from noim.cli import admin, assessments, demo, imports, randomisation, records, visits  # noqa: F401
+from noim.cli import (  # noqa: F401
+    admin,
+    assessments,
+    care,
+    demo,
+    imports,
+    randomisation,
+    records,
+    visits,
+)
 from noim.cli.common import main, noim_cli
 
 __all__ = ["main", "noim_cli"]
