@@ -24,8 +24,10 @@ from noim.services.imports.reader import date_style, ragged_problems, read_csv
 def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
     from noim.services.imports.consents import CONSENTS
+    from noim.services.imports.legal import LEGAL_EVENTS
+    from noim.services.imports.placements import PLACEMENTS
 
-    found: list[ImportKind] = [CONSENTS]
+    found: list[ImportKind] = [CONSENTS, PLACEMENTS, LEGAL_EVENTS]
     return {k.name: k for k in found}
 
 
