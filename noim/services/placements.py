@@ -60,13 +60,11 @@ class PlacementChecker:
     def load(self, carer_ids: Iterable[int | None] = ()) -> None:
         ids = sorted({c for c in carer_ids if c is not None} - set(self.carer_site))
         for start in range(0, len(ids), _CHUNK):
-            self.carer_site.update(
-                self.s.execute(
-                    select(Carer.id, Carer.site_id).where(
-                        Carer.id.in_(ids[start : start + _CHUNK]), Carer.voided_at.is_(None)
-                    )
-                ).tuples()
+            stmt = select(Carer.id, Carer.site_id).where(
+                Carer.id.in_(ids[start : start + _CHUNK]), Carer.voided_at.is_(None)
             )
+            for carer, site in self.s.execute(stmt):
+                self.carer_site[carer] = site
         if not self.las:
             for la_id, code, site_id in self.s.execute(
                 select(LocalAuthority.id, LocalAuthority.code, LocalAuthority.site_id)
@@ -566,13 +564,13 @@ def moves_by_child(s: Session, child_ids: Iterable[int] | None = None) -> dict[i
         .group_by(Placement.child_id)
     )
     if child_ids is None:
-        counts.update((c, moves(n)) for c, n in s.execute(base).tuples())
+        counts.update((c, moves(n)) for c, n in s.execute(base))
         return counts
     ids = sorted(set(child_ids))
     counts.update(dict.fromkeys(ids, 0))
     for start in range(0, len(ids), _CHUNK):
         stmt = base.where(Placement.child_id.in_(ids[start : start + _CHUNK]))
-        counts.update((c, moves(n)) for c, n in s.execute(stmt).tuples())
+        counts.update((c, moves(n)) for c, n in s.execute(stmt))
     return counts
 
 

@@ -53,7 +53,9 @@ class LegalEventsKind(KindBase):
         notes = [t or None for t in data.column("notes")]
         ctx.progress("checking legal events", 0, data.n_rows)
         checker = LegalChecker(s)
-        jurisdiction = dict(s.execute(select(Site.id, Site.jurisdiction)).tuples().all())
+        jurisdiction: dict[int, str] = {}
+        for site_id, where in s.execute(select(Site.id, Site.jurisdiction)):
+            jurisdiction[site_id] = where
         child_ids = sorted({c.id for c in children if c is not None})
         procs = _stored_proceedings(s, child_ids)
         events = _stored_events(s, child_ids)
