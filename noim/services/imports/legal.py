@@ -18,6 +18,7 @@ proceedings and notes) it is skipped; otherwise it is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import select
@@ -32,6 +33,8 @@ from noim.services.legal import LegalChecker
 
 _ProcKey = tuple[int, str, date]  # child id, kind, started on
 _EventKey = tuple[int, str, date]  # child id, type code, event date
+#: the file's columns for the fields the proceedings rules name
+_COLUMNS = {"kind": "proceedings_kind", "started_on": "proceedings_started_on"}
 
 
 class LegalEventsKind(KindBase):
@@ -93,13 +96,16 @@ class LegalEventsKind(KindBase):
                     "IMP-020",
                 )
             elif kind is not None:
-                cells.problems += checker.proceedings_problems(
-                    record,
-                    jurisdiction=where,
-                    date_of_birth=child.date_of_birth,
-                    kind=kind,
-                    started_on=starts[i],
-                )
+                cells.problems += [
+                    replace(p, field=_COLUMNS.get(p.field, p.field))
+                    for p in checker.proceedings_problems(
+                        record,
+                        jurisdiction=where,
+                        date_of_birth=child.date_of_birth,
+                        kind=kind,
+                        started_on=starts[i],
+                    )
+                ]
             if code is None or on is None or len(cells.problems) > before:
                 continue
             pkey: _ProcKey | None = None
