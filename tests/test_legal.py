@@ -386,3 +386,24 @@ def test_legal_events_import_command(
     assert "added 1 legal event(s), 1 new proceedings" in ok.output
     again = run(*base, "--json")
     assert json.loads(again.output)["unchanged_records"] == 1
+
+
+@pytest.mark.sqlite_only
+def test_example_files_import_into_the_demo_trial(backend: str, empty_url: str) -> None:
+    from noim.domain.trialdef import default_definition
+    from noim.services.demo import build_demo
+    from noim.services.users import resolve_actor
+
+    build_demo(empty_url, default_definition())
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    db = Database(empty_url)
+    try:
+        admin = resolve_actor(db, "admin")
+        for kind, name in (("placements", "placements.csv"), ("legal-events", "legal-events.csv")):
+            report = run_import(db, admin, kind, examples / name)
+            assert report.written and report.new_records > 0, report.summary
+            assert run_import(db, admin, kind, examples / name).new_records == 0
+        h = legal.legal_history(db, admin, "G-0001-01-O")
+        assert h.first_permanence is not None and h.reentries_after_return_home == 1
+    finally:
+        db.dispose()
