@@ -17,7 +17,7 @@ from noim.domain.exceptions import ImportRejected, PermissionDenied, ReasonRequi
 from noim.domain.legal import DECISION_TYPES
 from noim.domain.permanence import DatedEvent, proceedings_kinds_for, summarise
 from noim.domain.roles import Actor
-from noim.services import legal
+from noim.services import legal, legal_rules
 from noim.services.imports import run_import
 from tests.conftest import Actors
 from tests.factories import family_with_children
@@ -138,7 +138,7 @@ def test_jurisdiction_vocabulary(db: Database, actors: Actors) -> None:
     assert legal.open_proceedings(
         db, actors["coord_cro"], cro, "care_proceedings", ENTERED
     ).jurisdiction == ("england_wales")
-    vocab = legal.vocabulary("england_wales")
+    vocab = legal_rules.vocabulary("england_wales")
     assert all(t.jurisdiction in ("england_wales", "any") for t in vocab.event_types)
     assert vocab.proceedings_kinds["england_wales"][0] == "care_proceedings"
 

@@ -16,7 +16,7 @@ from noim.domain.codes import (
     PLACEMENT_TYPES,
     PROCEEDINGS_KINDS,
 )
-from noim.services import legal, placements
+from noim.services import legal, legal_rules, placements
 from noim.services.legal import EventView, ProceedingsView
 from noim.services.placements import PlacementView
 
@@ -407,7 +407,7 @@ def legal_list(state: CliState, child_id: str, as_json: bool) -> None:
 @json_option
 def legal_types(jurisdiction: str | None, as_json: bool) -> None:
     """Print the legal vocabulary: event and decision types and their permanence outcomes."""
-    v = legal.vocabulary(jurisdiction)
+    v = legal_rules.vocabulary(jurisdiction)
     if as_json:
         print_json(v)
         return

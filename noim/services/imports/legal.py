@@ -29,7 +29,7 @@ from noim.db.models import LegalEvent, LegalProceedings, Site
 from noim.domain.roles import Actor
 from noim.services.imports.base import ImportContext, KindBase, Plan, chunks, resolve_children
 from noim.services.imports.reader import Cells, CsvData
-from noim.services.legal import LegalChecker
+from noim.services.legal_rules import LegalChecker
 
 _ProcKey = tuple[int, str, date]  # child id, kind, started on
 _EventKey = tuple[int, str, date]  # child id, type code, event date

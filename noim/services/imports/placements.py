@@ -22,7 +22,7 @@ from noim.db.models import Placement
 from noim.domain.roles import Actor
 from noim.services.imports.base import ImportContext, KindBase, Plan, chunks, resolve_children
 from noim.services.imports.reader import Cells, CsvData
-from noim.services.placements import PlacementChecker
+from noim.services.placement_rules import PlacementChecker
 
 _Key = tuple[int, date]
 _Values = tuple[date | None, str, str | None, int | None, int | None]
