@@ -182,7 +182,7 @@ def test_corrections_and_voids_are_audited_with_a_reason(db: Database, actors: A
         legal.correct_event(db, gla, e.id, {"event_type": "sc.cso"}, "")
     with pytest.raises(ValidationError) as caught:
         legal.correct_event(db, gla, e.id, {"event_type": "en.C2", "colour": 1}, "x")
-    assert _problems(caught) == {("colour", "LGL-011")}
+    assert _problems(caught) == {("colour", "LGL-021")}
     with pytest.raises(ValidationError) as caught:
         legal.correct_event(db, gla, e.id, {"event_type": "en.C2"}, "typo")
     assert _problems(caught) == {("event_type", "LGL-005")}
@@ -192,7 +192,7 @@ def test_corrections_and_voids_are_audited_with_a_reason(db: Database, actors: A
         db, gla, p.id, {"court_or_panel": "Glasgow panel"}, "name added"
     )
     assert fixed_p.court_or_panel == "Glasgow panel"
-    with pytest.raises(ValidationError, match="LGL-012"):
+    with pytest.raises(ValidationError, match="LGL-022"):
         legal.void_proceedings(db, gla, p.id, "duplicate")
     legal.void_event(db, gla, e.id, "entered for the wrong child")
     legal.void_proceedings(db, gla, p.id, "duplicate")

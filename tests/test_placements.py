@@ -95,7 +95,7 @@ def test_move_ends_exactly_one_open_placement(db: Database, actors: Actors) -> N
     (child,) = _child(db, actors)
     with pytest.raises(ValidationError) as caught:
         placements.move_child(db, gla, child, date(2024, 6, 1), "foster", "planned_move")
-    assert _problems(caught) == {("placement", "PLC-011")}
+    assert _problems(caught) == {("placement", "PLC-021")}
     first = placements.add_placement(db, gla, child, ENTERED, "foster")
     # a bad new placement: nothing is written, the open placement stays open
     with pytest.raises(ValidationError) as caught:
@@ -111,7 +111,7 @@ def test_move_ends_exactly_one_open_placement(db: Database, actors: Actors) -> N
     assert _count(db, Placement) == 1
     assert placements.list_placements(db, gla, child).placements[0].end_date is None
     placements.end_placement(db, gla, first.id, date(2024, 5, 1), "return_home")
-    with pytest.raises(ValidationError, match="PLC-011"):
+    with pytest.raises(ValidationError, match="PLC-021"):
         placements.end_placement(db, gla, first.id, date(2024, 5, 2), "return_home")
 
 
@@ -154,7 +154,7 @@ def test_corrections_are_audited_with_a_reason(db: Database, actors: Actors) -> 
         placements.correct_placement(
             db, gla, p.id, {"start_date": date(2020, 1, 1), "colour": "red"}, "typo"
         )
-    assert _problems(caught) == {("colour", "PLC-013")}
+    assert _problems(caught) == {("colour", "PLC-023")}
     with pytest.raises(ValidationError) as caught:
         placements.correct_placement(db, gla, p.id, {"end_date": date(2024, 4, 1)}, "typo")
     assert _problems(caught) == {("end_reason", "PLC-006")}
@@ -173,7 +173,7 @@ def test_corrections_are_audited_with_a_reason(db: Database, actors: Actors) -> 
         ("start_date", "2024-03-01", "2024-03-02", "typo"),
     }
     placements.void_placement(db, gla, p.id, "wrong child")
-    with pytest.raises(ValidationError, match="PLC-012"):
+    with pytest.raises(ValidationError, match="PLC-022"):
         placements.correct_placement(db, gla, p.id, {"placement_type": "foster"}, "again")
     with pytest.raises(NotFound):
         placements.end_placement(db, gla, 9999, ENTERED, "other")

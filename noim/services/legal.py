@@ -252,7 +252,7 @@ def correct_proceedings(
     """Correct proceedings' kind, dates or court / panel (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal proceedings")
     reason = require_reason(reason, f"correcting proceedings {proceedings_id}")
-    only_fields(f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-011")
+    only_fields(f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-021")
     with db.write(actor, reason=reason) as s:
         p, child, site = _proceedings_for(s, actor, proceedings_id, "correct")
         record = f"proceedings {p.id} of {child.trial_id}"
@@ -288,7 +288,7 @@ def void_proceedings(
                     f"proceedings {p.id} of {child.trial_id}",
                     "events",
                     ", ".join(str(e) for e in events),
-                    "LGL-012",
+                    "LGL-022",
                     "proceedings without live events (void the events or correct their "
                     "proceedings first)",
                 )
@@ -358,7 +358,7 @@ def correct_event(
     """Correct a legal event's type, date, proceedings or notes (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal events")
     reason = require_reason(reason, f"correcting legal event {event_id}")
-    only_fields(f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-011")
+    only_fields(f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-021")
     with db.write(actor, reason=reason) as s:
         e, child, site = _event_for(s, actor, event_id, "correct")
         record = f"legal event {e.id} of {child.trial_id}"

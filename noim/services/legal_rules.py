@@ -275,7 +275,7 @@ def vocabulary(jurisdiction: str | None = None) -> Vocabulary:
                 "vocabulary",
                 "jurisdiction",
                 jurisdiction,
-                "LGL-013",
+                "LGL-023",
                 "one of " + ", ".join(JURISDICTIONS),
             )
         )

@@ -106,7 +106,7 @@ def _refuse_voided(p: Placement, action: str) -> None:
                 f"placement {p.id}",
                 "voided_at",
                 p.voided_at.isoformat(),
-                "PLC-012",
+                "PLC-022",
                 f"a placement that is not voided (a voided placement cannot be {action})",
             )
         )
@@ -220,7 +220,7 @@ def end_placement(
                     f"placement {p.id} of {child.trial_id}",
                     "end_date",
                     p.end_date.isoformat(),
-                    "PLC-011",
+                    "PLC-021",
                     "an open placement (this one has ended; correct its end with a reason "
                     "instead: noim placement correct)",
                 )
@@ -247,7 +247,7 @@ def move_child(
     """Move a child: end its open placement on ``on`` for ``reason`` and start the next that day.
 
     One unit of work: either both happen or neither.  The child must have exactly one
-    open placement (PLC-011).
+    open placement (PLC-021).
     """
     actor.require(Capability.WRITE_TRIAL_DATA, "record placement moves")
     with db.write(actor) as s:
@@ -261,7 +261,7 @@ def move_child(
                     record,
                     "placement",
                     ", ".join(f"{p.id} from {p.start_date}" for p in open_now) or "none open",
-                    "PLC-011",
+                    "PLC-021",
                     "exactly one open placement to end (record the first with "
                     "`noim placement add`; end extra ones with `noim placement end`)",
                 )
@@ -318,7 +318,7 @@ def correct_placement(
     """Correct a placement's dates, type, end reason, carer or local authority (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct placements")
     reason = require_reason(reason, f"correcting placement {placement_id}")
-    only_fields(f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-013")
+    only_fields(f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-023")
     with db.write(actor, reason=reason) as s:
         p, child, site = _placement_for(s, actor, placement_id, "correct")
         _refuse_voided(p, "corrected")
