@@ -8,10 +8,15 @@ from noim.cli import (  # noqa: F401
     assessments,
     care,
     demo,
+    economics,
     imports,
+    people,
     randomisation,
     records,
+    safety,
+    screening,
     visits,
+    voiding,
 )
 from noim.cli.common import main, noim_cli
 

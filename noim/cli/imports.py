@@ -57,7 +57,8 @@ def import_command(
 
     Nothing is written when any row is invalid: every bad row is listed with its
     row number, column, value and rule, and the exit status is 1.  Importing the
-    same file again adds nothing.
+    same file again adds nothing.  A families import lists the trial IDs of the
+    families (by family_ref) and children (by row) so paperwork can be labelled.
     """
     show_bar = not as_json and sys.stderr.isatty()
     try:
@@ -98,3 +99,11 @@ def import_command(
         print_json({**report.__dict__, "summary": report.summary, "problems": []})
     else:
         click.echo(report.summary)
+        if report.family_ids:
+            click.echo("families (family_ref: trial ID):")
+            for ref, trial_id in report.family_ids.items():
+                click.echo(f"  {ref}: {trial_id}")
+        if report.child_ids:
+            click.echo("children (row: trial ID):")
+            for row, trial_id in report.child_ids.items():
+                click.echo(f"  {row}: {trial_id}")

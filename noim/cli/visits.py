@@ -1,11 +1,18 @@
-"""``noim followups due``: what coordinators must chase."""
+"""Follow-up visits: ``noim followups due``, ``noim visit ...`` and post-randomisation
+exclusions (``noim child exclude``, ``noim family exclude``)."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import click
 
 from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
-from noim.services import visits
+from noim.cli.records import DATE, child_group, family_group
+from noim.domain.schedule import OPEN_STATUSES
+from noim.services import exclusions, visits
+from noim.services.exclusions import ExclusionView
+from noim.services.visits import VisitView
 
 
 @noim_cli.group("followups")
@@ -23,11 +30,22 @@ def followups_group() -> None:
     show_default=True,
     help="Also list visits whose window opens within this many days.",
 )
+@click.option(
+    "--status",
+    type=click.Choice(OPEN_STATUSES),
+    help="Only visits in this status (scheduled: opening within --within days).",
+)
 @json_option
 @pass_state
-def followups_due(state: CliState, site: str | None, within_days: int, as_json: bool) -> None:
-    """List visits that are due or overdue (or open soon), soonest first."""
-    rows = visits.due(state.db(), state.actor(), site, within_days)
+def followups_due(
+    state: CliState, site: str | None, within_days: int, status: str | None, as_json: bool
+) -> None:
+    """List visits that are due or overdue (or open soon), soonest first.
+
+    Children lost to follow-up, excluded after randomisation or withdrawn from
+    follow-up are not listed.
+    """
+    rows = visits.due(state.db(), state.actor(), site, within_days, status=status)
     if as_json:
         print_json(rows)
         return
@@ -46,3 +64,152 @@ def followups_due(state: CliState, site: str | None, within_days: int, as_json: 
             for r in rows
         ],
     )
+
+
+@noim_cli.group("visit")
+def visit_group() -> None:
+    """One child's follow-up visits: list them and record what happened."""
+
+
+def _print_visit(v: VisitView, as_json: bool) -> None:
+    if as_json:
+        print_json(v)
+    else:
+        when = f" on {v.completed_on}" if v.completed_on else ""
+        click.echo(f"{v.child} {v.timepoint}: {v.status}{when}")
+
+
+@visit_group.command("list")
+@click.argument("child_id")
+@json_option
+@pass_state
+def visit_list(state: CliState, child_id: str, as_json: bool) -> None:
+    """List CHILD_ID's visits with target date, window and status."""
+    rows = visits.list_visits(state.db(), state.actor(), child_id)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"Visits of {child_id.strip().upper()} ({len(rows)})",
+        ["timepoint", "target", "window", "status", "done on", "reason"],
+        [
+            (
+                r.timepoint,
+                r.target_date,
+                f"{r.window_start} to {r.window_end}",
+                r.status,
+                r.completed_on,
+                r.reason,
+            )
+            for r in rows
+        ],
+    )
+
+
+@visit_group.command("complete")
+@click.argument("child_id")
+@click.argument("timepoint")
+@click.option(
+    "--on", "completed_on", type=DATE, required=True, help="Date of the visit (YYYY-MM-DD)."
+)
+@json_option
+@pass_state
+def visit_complete(
+    state: CliState, child_id: str, timepoint: str, completed_on: date, as_json: bool
+) -> None:
+    """Record that CHILD_ID's TIMEPOINT visit took place (outside its window is flagged)."""
+    v = visits.complete_visit(state.db(), state.actor(), child_id, timepoint, completed_on)
+    _print_visit(v, as_json)
+
+
+@visit_group.command("missed")
+@click.argument("child_id")
+@click.argument("timepoint")
+@click.option("--reason", required=True, help="Why the visit was missed.")
+@json_option
+@pass_state
+def visit_missed(
+    state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
+) -> None:
+    """Record that CHILD_ID's TIMEPOINT visit was missed (once its window has opened)."""
+    v = visits.record_missed(state.db(), state.actor(), child_id, timepoint, reason)
+    _print_visit(v, as_json)
+
+
+@visit_group.command("not-required")
+@click.argument("child_id")
+@click.argument("timepoint")
+@click.option("--reason", required=True, help="Why the visit is not required.")
+@json_option
+@pass_state
+def visit_not_required(
+    state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
+) -> None:
+    """Record that CHILD_ID's TIMEPOINT visit is not required."""
+    v = visits.record_not_required(state.db(), state.actor(), child_id, timepoint, reason)
+    _print_visit(v, as_json)
+
+
+@visit_group.command("reopen")
+@click.argument("child_id")
+@click.argument("timepoint")
+@click.option("--reason", required=True, help="Why the recorded outcome is corrected.")
+@json_option
+@pass_state
+def visit_reopen(
+    state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
+) -> None:
+    """Correct CHILD_ID's TIMEPOINT visit back to scheduled (audited, with the reason)."""
+    v = visits.reopen_visit(state.db(), state.actor(), child_id, timepoint, reason)
+    _print_visit(v, as_json)
+
+
+def _print_exclusion(view: ExclusionView, as_json: bool) -> None:
+    if as_json:
+        print_json(view)
+        return
+    who = f"child {view.child}" if view.child else f"family {view.family}"
+    click.echo(
+        f"Excluded {who} (identified {view.identified_on}); "
+        f"{view.visits_not_required} visit(s) now not required"
+    )
+
+
+@child_group.command("exclude")
+@click.argument("child_id")
+@click.option(
+    "--on",
+    "identified_on",
+    type=DATE,
+    required=True,
+    help="Date the ineligibility was identified (YYYY-MM-DD).",
+)
+@click.option("--reason", required=True, help="Why the child is ineligible.")
+@json_option
+@pass_state
+def child_exclude(
+    state: CliState, child_id: str, identified_on: date, reason: str, as_json: bool
+) -> None:
+    """Record that randomised CHILD_ID was found ineligible (kept, never deleted)."""
+    view = exclusions.exclude_child(state.db(), state.actor(), child_id, identified_on, reason)
+    _print_exclusion(view, as_json)
+
+
+@family_group.command("exclude")
+@click.argument("family_id")
+@click.option(
+    "--on",
+    "identified_on",
+    type=DATE,
+    required=True,
+    help="Date the ineligibility was identified (YYYY-MM-DD).",
+)
+@click.option("--reason", required=True, help="Why the family is ineligible.")
+@json_option
+@pass_state
+def family_exclude(
+    state: CliState, family_id: str, identified_on: date, reason: str, as_json: bool
+) -> None:
+    """Record that randomised FAMILY_ID was found ineligible (kept, never deleted)."""
+    view = exclusions.exclude_family(state.db(), state.actor(), family_id, identified_on, reason)
+    _print_exclusion(view, as_json)

@@ -34,6 +34,7 @@ class Capability(enum.StrEnum):
     READ_IDENTIFIABLE = "read_identifiable"
     WRITE_IDENTIFIABLE = "write_identifiable"
     MANAGE_QUERIES = "manage_queries"
+    MANAGE_REFERENCE_DATA = "manage_reference_data"  # unit costs for the economic evaluation
     FREEZE_DATA = "freeze_data"
     READ_AUDIT = "read_audit"
     ANALYSE = "analyse"
@@ -104,6 +105,7 @@ ROLE_SPECS: dict[Role, RoleSpec] = {
                 {
                     C.READ_TRIAL_DATA,
                     C.MANAGE_QUERIES,
+                    C.MANAGE_REFERENCE_DATA,
                     C.FREEZE_DATA,
                     C.READ_AUDIT,
                     C.READ_OPEN_REPORT,

@@ -10,6 +10,9 @@ chases is derived from the dates:
 * ``overdue``: the window has closed and the visit is not done;
 * ``completed_in_window`` / ``completed_late`` (or ``completed_early``);
 * ``missed``, ``not_required`` (withdrawn from follow-up, or excluded) as stored.
+
+The first timepoint of the trial definition is the baseline; every later one is
+a follow-up, which cannot be done before the family's randomisation.
 """
 
 from __future__ import annotations
@@ -19,6 +22,20 @@ from dataclasses import dataclass
 from datetime import date
 
 from noim.domain.trialdef import TimepointDef
+
+#: every status ``visit_status`` returns, in the order a visit passes through them
+DERIVED_STATUSES = (
+    "scheduled",
+    "due",
+    "overdue",
+    "completed_early",
+    "completed_in_window",
+    "completed_late",
+    "missed",
+    "not_required",
+)
+#: the derived statuses of a visit still to be done (stored status ``scheduled``)
+OPEN_STATUSES = ("scheduled", "due", "overdue")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from noim.db.audit import update_rows
 from noim.db.base import utcnow
-from noim.db.models import BirthParent, Carer, Consent, FollowUpVisit, Withdrawal
+from noim.db.models import BirthParent, Carer, Consent, Withdrawal
 from noim.db.session import Database
 from noim.domain.codes import (
     CONSENTER_TYPES,
@@ -23,6 +22,7 @@ from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
 from noim.services.families import child_for
+from noim.services.visits import mark_not_required
 
 
 @dataclass(frozen=True)
@@ -294,16 +294,6 @@ def record_withdrawal(
         )
         ended = 0
         if level in ("follow_up", "data"):
-            open_visits = s.scalars(
-                select(FollowUpVisit).where(
-                    FollowUpVisit.child_id == child.id,
-                    FollowUpVisit.status == "scheduled",
-                    FollowUpVisit.voided_at.is_(None),
-                    # a visit whose window closed before the withdrawal was missed, not waived
-                    FollowUpVisit.window_end >= withdrawn_on,
-                )
-            )
-            changes = {v.id: {"status": "not_required", "status_reason": why} for v in open_visits}
-            ended = update_rows(s, FollowUpVisit, changes, why)
+            ended = mark_not_required(s, [child.id], why, open_on=withdrawn_on)
         s.flush()
         return WithdrawalView(child.trial_id, level, withdrawn_on, ended)

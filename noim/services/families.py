@@ -15,7 +15,6 @@ from noim.db.models import (
     Allocation,
     Child,
     ChildIdentity,
-    DecisionType,
     Family,
     LocalAuthority,
     Site,
@@ -23,10 +22,16 @@ from noim.db.models import (
 from noim.db.session import Database
 from noim.domain import trial_ids
 from noim.domain.exceptions import NotFound, Problem, ValidationError
-from noim.domain.legal import ANY_JURISDICTION
 from noim.domain.participants import check_child
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import only_fields, require_reason
+from noim.services.family_rules import (
+    FamilyChecker,
+    lock_sites,
+    next_site_seqs,
+    randomised_on,
+    schedule_late_joiners,
+)
 
 
 @dataclass(frozen=True)
@@ -128,28 +133,7 @@ def child_for(s: Session, actor: Actor, trial_id: str, action: str) -> tuple[Chi
 def _check_legal_route(
     s: Session, record: str, code: str | None, jurisdiction: str
 ) -> list[Problem]:
-    if code is None:
-        return []
-    dt = s.get(DecisionType, code)
-    if dt is None or not dt.entry_route or dt.jurisdiction not in (jurisdiction, ANY_JURISDICTION):
-        allowed = s.scalars(
-            select(DecisionType.code)
-            .where(
-                DecisionType.entry_route,
-                DecisionType.jurisdiction.in_([jurisdiction, ANY_JURISDICTION]),
-            )
-            .order_by(DecisionType.sort_order)
-        ).all()
-        return [
-            Problem(
-                record,
-                "legal_route",
-                code,
-                "CHD-005",
-                f"a legal route into care in {jurisdiction}: {', '.join(allowed)}",
-            )
-        ]
-    return []
+    return FamilyChecker(s).legal_route_problems(record, code, jurisdiction)
 
 
 # --------------------------------------------------------------------------- writes
@@ -165,47 +149,16 @@ def register_family(
     """Register a consented family at ``site`` and give it the next trial ID."""
     actor.require(Capability.WRITE_TRIAL_DATA, "register families")
     with db.write(actor) as s:
-        site_row = s.scalar(select(Site).where(Site.code == site).with_for_update())
-        if site_row is None:
-            _site(s, site)  # raises NotFound with the list of sites
-            raise AssertionError
+        checker = FamilyChecker(s)
+        site_row = checker.require_site(site)
         actor.require_site(site_row.id, site_row.code, "register families")
-        la_id = None
-        problems: list[Problem] = []
-        if local_authority is not None:
-            la = s.scalar(select(LocalAuthority).where(LocalAuthority.code == local_authority))
-            if la is None or la.site_id != site_row.id:
-                known = ", ".join(
-                    s.scalars(
-                        select(LocalAuthority.code).where(LocalAuthority.site_id == site_row.id)
-                    )
-                )
-                problems.append(
-                    Problem(
-                        "family",
-                        "local_authority",
-                        local_authority,
-                        "FAM-001",
-                        f"a local authority of site {site}: {known}",
-                    )
-                )
-            else:
-                la_id = la.id
-        if site_row.requires_care_proceedings and in_care_proceedings is False:
-            problems.append(
-                Problem(
-                    "family",
-                    "in_care_proceedings",
-                    False,
-                    "FAM-002",
-                    f"a family in care proceedings (required at site {site})",
-                )
-            )
+        problems, la_id = checker.family_problems(
+            "family", site_row, local_authority, in_care_proceedings
+        )
         if problems:
             raise ValidationError(problems)
-        seq = (
-            s.scalar(select(func.max(Family.site_seq)).where(Family.site_id == site_row.id)) or 0
-        ) + 1
+        lock_sites(s, [site_row.id])
+        seq = next_site_seqs(s, [site_row.id])[site_row.id]
         family = Family(
             trial_id=trial_ids.family_id(site_row.id_prefix, seq),
             site_id=site_row.id,
@@ -245,17 +198,15 @@ def add_child(
                 )
             )
         record = f"new child of family {family.trial_id}"
-        problems = check_child(
-            record, date_of_birth, sex, entered_care_on, today or utcnow().date()
+        problems = FamilyChecker(s, today).child_problems(
+            record, date_of_birth, sex, entered_care_on, legal_route, site.jurisdiction
         )
-        problems += _check_legal_route(s, record, legal_route, site.jurisdiction)
         if problems:
             raise ValidationError(problems)
         number = (
             s.scalar(select(func.max(Child.child_number)).where(Child.family_id == family.id)) or 0
         ) + 1
-        allocation = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
-        randomised = allocation is not None
+        randomised = randomised_on(s, [family.id])
         child = Child(
             trial_id=trial_ids.child_id(family.trial_id, number),
             family_id=family.id,
@@ -265,17 +216,13 @@ def add_child(
             entered_care_on=entered_care_on,
             legal_route_code=legal_route,
             eligibility_status="pending",
-            joined_after_randomisation=randomised,
+            joined_after_randomisation=bool(randomised),
         )
         s.add(child)
         s.flush()
-        if (
-            allocation is not None
-        ):  # a sibling joining later: schedule its visits from the family's dates
-            from noim.services.setup import stored_definition
-            from noim.services.visits import schedule_children
-
-            schedule_children(s, stored_definition(s), [child], allocation.randomised_at.date())
+        # a sibling joining later: schedule its visits from the family's randomisation date
+        if family.id in randomised:
+            schedule_late_joiners(s, {child.id: randomised[family.id]})
         return _child_view(child)
 
 
@@ -285,7 +232,11 @@ CORRECTABLE_CHILD_FIELDS = ("date_of_birth", "sex", "entered_care_on", "legal_ro
 def correct_child(
     db: Database, actor: Actor, child_trial_id: str, changes: Mapping[str, Any], reason: str
 ) -> ChildView:
-    """Correct a child's core details (audited, with a reason)."""
+    """Correct a child's core details (audited, with a reason).
+
+    A corrected entry-to-care date reschedules the child's unfinished visits
+    anchored on it, in the same unit of work and with the same reason.
+    """
     actor.require(Capability.WRITE_TRIAL_DATA, "correct children")
     reason = require_reason(reason, f"correcting child {child_trial_id}")
     only_fields(f"child {child_trial_id}", changes, CORRECTABLE_CHILD_FIELDS, "CHD-006")
@@ -304,9 +255,17 @@ def correct_child(
             problems += _check_legal_route(s, record, merged["legal_route_code"], site.jurisdiction)
         if problems:
             raise ValidationError(problems)
+        moved = changes.get("entered_care_on", child.entered_care_on) != child.entered_care_on
         for name, value in changes.items():
             setattr(child, name, value)
         s.flush()
+        if moved:  # unfinished visits anchored on entry to care move with it
+            from noim.services.setup import stored_definition
+            from noim.services.visits import reschedule_entry_to_care
+
+            reschedule_entry_to_care(
+                s, stored_definition(s), {child.id: child.entered_care_on}, reason
+            )
         return _child_view(child)
 
 

@@ -24,10 +24,12 @@ from noim.services.imports.reader import date_style, ragged_problems, read_csv
 def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
     from noim.services.imports.consents import CONSENTS
+    from noim.services.imports.families import FAMILIES
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
+    from noim.services.imports.visits import VISITS
 
-    found: list[ImportKind] = [CONSENTS, PLACEMENTS, LEGAL_EVENTS]
+    found: list[ImportKind] = [FAMILIES, CONSENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
     return {k.name: k for k in found}
 
 
@@ -43,6 +45,10 @@ class ImportReport:
     dry_run: bool
     written: bool
     details: dict[str, int] = field(default_factory=dict)
+    #: trial IDs allocated (or already stored) by the file's family reference (families kind)
+    family_ids: dict[str, str] = field(default_factory=dict)
+    #: children's trial IDs by row, e.g. ``{"row 2": "G-0001-01-O"}`` (families kind)
+    child_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -122,6 +128,8 @@ def run_import(
         dry_run=dry_run,
         written=not dry_run and plan.new_records > 0,
         details=plan.details,
+        family_ids=plan.family_ids,
+        child_ids=plan.child_ids,
     )
 
 

@@ -60,6 +60,10 @@ class Plan:
     unit: str = "record"
     #: extra counts for the report, e.g. {"item responses": 1000000}
     details: dict[str, int] = field(default_factory=dict)
+    #: trial IDs of the families in the file (new or already stored) by the file's reference
+    family_ids: dict[str, str] = field(default_factory=dict)
+    #: trial IDs of the children in the file (new or already stored) by row ("row 2")
+    child_ids: dict[str, str] = field(default_factory=dict)
 
 
 class ImportKind(Protocol):

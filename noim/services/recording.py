@@ -1,0 +1,119 @@
+"""Small checks shared by the recording services (screening, people, safety, economics).
+
+Each check returns a list of ``Problem`` so a service can collect every
+problem of a write before refusing it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from noim.db.base import utcnow
+from noim.db.models import Site
+from noim.domain.exceptions import NotFound, Problem
+from noim.domain.roles import Actor
+
+
+def today() -> date:
+    """Today's date in UTC (the clock every "not in the future" rule uses)."""
+    return utcnow().date()
+
+
+def site_by_code(s: Session, code: str) -> Site:
+    """The site with ``code``; ``NotFound`` listing the known sites otherwise."""
+    site = s.scalar(select(Site).where(Site.code == code.strip().upper()))
+    if site is None:
+        known = ", ".join(s.scalars(select(Site.code).order_by(Site.code)))
+        raise NotFound(f"no site {code!r}; expected one of {known}")
+    return site
+
+
+def scoped_site_ids(s: Session, actor: Actor, site: str | None, action: str) -> list[int] | None:
+    """The site ids a list may show: ``site`` if given (checked), else the actor's sites.
+
+    ``None`` means every site (roles that are not site-scoped, no ``site`` given).
+    """
+    if site is not None:
+        row = site_by_code(s, site)
+        actor.require_site(row.id, row.code, action)
+        return [row.id]
+    if actor.all_sites:
+        return None
+    return sorted(actor.site_ids)
+
+
+def one_of(
+    record: str, field: str, value: object, codes: tuple[str, ...], rule: str
+) -> list[Problem]:
+    """``value`` must be one of ``codes``."""
+    if value in codes:
+        return []
+    return [Problem(record, field, value, rule, "one of " + ", ".join(codes))]
+
+
+def text_given(
+    record: str, field: str, value: str | None, rule: str, max_length: int | None = None
+) -> list[Problem]:
+    """``value`` must be non-blank text of at most ``max_length`` characters."""
+    if value is None or not value.strip():
+        limit = f" (at most {max_length} characters)" if max_length else ""
+        return [Problem(record, field, value, rule, f"a non-empty text{limit}")]
+    return short_enough(record, field, value, rule, max_length)
+
+
+def short_enough(
+    record: str, field: str, value: str | None, rule: str, max_length: int | None
+) -> list[Problem]:
+    """``value``, when given, must fit its column."""
+    if value is not None and max_length is not None and len(value) > max_length:
+        return [
+            Problem(
+                record,
+                field,
+                value,
+                rule,
+                f"at most {max_length} characters (got {len(value)})",
+            )
+        ]
+    return []
+
+
+def not_future(record: str, field: str, value: date | None, rule: str) -> list[Problem]:
+    """``value``, when given, must not be after today."""
+    if value is not None and value > today():
+        return [
+            Problem(record, field, value.isoformat(), rule, f"a date not after today ({today()})")
+        ]
+    return []
+
+
+def not_before(
+    record: str, field: str, value: date | None, bound: date | None, what: str, rule: str
+) -> list[Problem]:
+    """``value`` must not be before ``bound`` (``what`` names the bound, e.g. "date of birth")."""
+    if value is not None and bound is not None and value < bound:
+        return [
+            Problem(record, field, value.isoformat(), rule, f"a date on or after {what} ({bound})")
+        ]
+    return []
+
+
+def live(
+    record: str, voided_at: datetime | None, rule: str, what: str | None = None
+) -> list[Problem]:
+    """The record (or the one it belongs to, ``what``) must not be voided."""
+    if voided_at is None:
+        return []
+    target = what or "the record"
+    return [
+        Problem(
+            record,
+            "voided_at",
+            voided_at.isoformat(timespec="seconds"),
+            rule,
+            f"{target} not voided",
+        )
+    ]

@@ -1,0 +1,354 @@
+"""The screening log: every family screened, eligible or not, and which were enrolled.
+
+The CONSORT flow diagram reads its first boxes from here (``screening_counts``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from noim.db.models import Family, LocalAuthority, ScreeningEntry, Site
+from noim.db.session import Database
+from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.roles import Actor, Capability
+from noim.services.families import family_for
+from noim.services.recording import (
+    live,
+    not_future,
+    scoped_site_ids,
+    short_enough,
+    site_by_code,
+    text_given,
+)
+
+
+@dataclass(frozen=True)
+class ScreeningEntryView:
+    id: int
+    site: str
+    local_authority: str | None
+    reference: str | None
+    screened_on: date
+    n_children: int
+    eligible: bool
+    ineligible_reason: str | None
+    declined: bool
+    declined_reason: str | None
+    #: trial ID of the family registered from this entry
+    family: str | None
+    voided: bool
+
+
+@dataclass(frozen=True)
+class ScreeningCounts:
+    """Counts of live (not voided) entries: the top of the CONSORT diagram."""
+
+    screened: int
+    children_screened: int
+    eligible: int
+    ineligible: int
+    declined: int
+    enrolled: int
+
+
+@dataclass(frozen=True)
+class ScreeningReport:
+    counts: ScreeningCounts
+    #: ineligibility reasons with their counts, commonest first
+    ineligible_reasons: dict[str, int]
+    entries: tuple[ScreeningEntryView, ...]
+
+
+MAX_CHILDREN = 20
+
+
+def _entry_problems(
+    record: str,
+    screened_on: date,
+    n_children: int,
+    eligible: bool,
+    ineligible_reason: str | None,
+    declined: bool,
+    declined_reason: str | None,
+    reference: str | None,
+) -> list[Problem]:
+    problems = not_future(record, "screened_on", screened_on, "SCR-001")
+    if not 1 <= n_children <= MAX_CHILDREN:
+        problems.append(
+            Problem(
+                record,
+                "n_children",
+                n_children,
+                "SCR-002",
+                f"a number of children from 1 to {MAX_CHILDREN}",
+            )
+        )
+    if eligible and ineligible_reason is not None:
+        problems.append(
+            Problem(
+                record,
+                "ineligible_reason",
+                ineligible_reason,
+                "SCR-003",
+                "no ineligibility reason for an eligible family",
+            )
+        )
+    if not eligible:
+        problems += text_given(record, "ineligible_reason", ineligible_reason, "SCR-003")
+        if declined:
+            problems.append(
+                Problem(
+                    record,
+                    "declined",
+                    True,
+                    "SCR-004",
+                    "declining only for an eligible family (an ineligible family is not approached)",
+                )
+            )
+    if declined:
+        problems += text_given(record, "declined_reason", declined_reason, "SCR-005")
+    elif declined_reason is not None:
+        problems.append(
+            Problem(
+                record,
+                "declined_reason",
+                declined_reason,
+                "SCR-005",
+                "no reason for declining unless the family declined (--declined)",
+            )
+        )
+    problems += short_enough(record, "reference", reference, "SCR-007", 32)
+    return problems
+
+
+def add_entry(
+    db: Database,
+    actor: Actor,
+    site: str,
+    screened_on: date,
+    n_children: int,
+    eligible: bool,
+    ineligible_reason: str | None = None,
+    declined: bool = False,
+    declined_reason: str | None = None,
+    local_authority: str | None = None,
+    reference: str | None = None,
+) -> ScreeningEntryView:
+    """Log one screened family at ``site`` (eligible or not, declined or not)."""
+    actor.require(Capability.WRITE_TRIAL_DATA, "log screening")
+    record = f"screening entry at {site}"
+    with db.write(actor) as s:
+        site_row = site_by_code(s, site)
+        actor.require_site(site_row.id, site_row.code, "log screening")
+        problems = _entry_problems(
+            record,
+            screened_on,
+            n_children,
+            eligible,
+            ineligible_reason,
+            declined,
+            declined_reason,
+            reference,
+        )
+        la_id = None
+        if local_authority is not None:
+            la = s.scalar(
+                select(LocalAuthority).where(LocalAuthority.code == local_authority.strip())
+            )
+            if la is None or la.site_id != site_row.id:
+                known = ", ".join(
+                    s.scalars(
+                        select(LocalAuthority.code)
+                        .where(LocalAuthority.site_id == site_row.id)
+                        .order_by(LocalAuthority.code)
+                    )
+                )
+                problems.append(
+                    Problem(
+                        record,
+                        "local_authority",
+                        local_authority,
+                        "SCR-006",
+                        f"a local authority of site {site_row.code}: {known}",
+                    )
+                )
+            else:
+                la_id = la.id
+        if problems:
+            raise ValidationError(problems)
+        entry = ScreeningEntry(
+            site_id=site_row.id,
+            local_authority_id=la_id,
+            reference=reference,
+            screened_on=screened_on,
+            n_children=n_children,
+            eligible=eligible,
+            ineligible_reason=None if eligible else ineligible_reason,
+            declined=declined,
+            declined_reason=declined_reason if declined else None,
+        )
+        s.add(entry)
+        s.flush()
+        return _views(s, ScreeningEntry.id == entry.id)[0]
+
+
+def enrol(db: Database, actor: Actor, entry_id: int, family_trial_id: str) -> ScreeningEntryView:
+    """Link screening entry ``entry_id`` to the family registered from it."""
+    actor.require(Capability.WRITE_TRIAL_DATA, "link screening entries to families")
+    with db.write(actor) as s:
+        entry, site = _entry_for(s, actor, entry_id, "link a screening entry")
+        family, family_site = family_for(s, actor, family_trial_id, "link a screening entry to")
+        record = f"screening entry {entry.id}"
+        problems = live(record, entry.voided_at, "SCR-008")
+        if not entry.eligible or entry.declined:
+            state = "ineligible" if not entry.eligible else "declined"
+            problems.append(
+                Problem(
+                    record,
+                    "eligible" if not entry.eligible else "declined",
+                    state,
+                    "SCR-008",
+                    "an eligible family that did not decline",
+                )
+            )
+        if family_site.id != site.id:
+            problems.append(
+                Problem(
+                    record,
+                    "family",
+                    family.trial_id,
+                    "SCR-009",
+                    f"a family of the entry's site {site.code} (family is at {family_site.code})",
+                )
+            )
+        if entry.family_id is not None and entry.family_id != family.id:
+            linked = s.get(Family, entry.family_id)
+            problems.append(
+                Problem(
+                    record,
+                    "family",
+                    family.trial_id,
+                    "SCR-010",
+                    f"an entry not yet linked (already linked to {linked.trial_id if linked else entry.family_id})",
+                )
+            )
+        other = s.scalar(
+            select(ScreeningEntry.id).where(
+                ScreeningEntry.family_id == family.id, ScreeningEntry.id != entry.id
+            )
+        )
+        if other is not None:
+            problems.append(
+                Problem(
+                    record,
+                    "family",
+                    family.trial_id,
+                    "SCR-010",
+                    f"a family not linked to another entry (linked to entry {other})",
+                )
+            )
+        problems += live(record, family.voided_at, "SCR-011", f"family {family.trial_id}")
+        if family.registered_at.date() < entry.screened_on:
+            problems.append(
+                Problem(
+                    record,
+                    "family",
+                    family.trial_id,
+                    "SCR-012",
+                    f"a family registered on or after screening ({entry.screened_on}); "
+                    f"it was registered on {family.registered_at.date()}",
+                )
+            )
+        if problems:
+            raise ValidationError(problems)
+        entry.family_id = family.id
+        s.flush()
+        return _views(s, ScreeningEntry.id == entry.id)[0]
+
+
+def list_entries(db: Database, actor: Actor, site: str | None = None) -> ScreeningReport:
+    """The screening log the actor may see (their sites), with counts of live entries."""
+    actor.require(Capability.READ_TRIAL_DATA, "read the screening log")
+    with db.read(actor) as s:
+        site_ids = scoped_site_ids(s, actor, site, "read the screening log")
+        where = [] if site_ids is None else [ScreeningEntry.site_id.in_(site_ids)]
+        entries = _views(s, *where)
+        reasons = Counter(
+            e.ineligible_reason.strip()
+            for e in entries
+            if not e.voided and not e.eligible and e.ineligible_reason
+        )
+        return ScreeningReport(
+            counts=screening_counts(s, site_ids),
+            ineligible_reasons=dict(reasons.most_common()),
+            entries=tuple(entries),
+        )
+
+
+def screening_counts(s: Session, site_ids: list[int] | None = None) -> ScreeningCounts:
+    """Counts of live screening entries (at ``site_ids``; every site when None), in one query."""
+
+    def n(condition: ColumnElement[bool] | InstrumentedAttribute[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    stmt = select(
+        func.count(ScreeningEntry.id),
+        func.coalesce(func.sum(ScreeningEntry.n_children), 0),
+        n(ScreeningEntry.eligible),
+        n(~ScreeningEntry.eligible),
+        n(ScreeningEntry.declined),
+        n(ScreeningEntry.family_id.is_not(None)),
+    ).where(ScreeningEntry.voided_at.is_(None))
+    if site_ids is not None:
+        stmt = stmt.where(ScreeningEntry.site_id.in_(site_ids))
+    row = s.execute(stmt).one()
+    return ScreeningCounts(*(int(v) for v in row))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _entry_for(s: Session, actor: Actor, entry_id: int, action: str) -> tuple[ScreeningEntry, Site]:
+    row = s.execute(
+        select(ScreeningEntry, Site)
+        .join(Site, Site.id == ScreeningEntry.site_id)
+        .where(ScreeningEntry.id == entry_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no screening entry {entry_id}")
+    entry, site = row
+    actor.require_site(site.id, site.code, f"{action} {entry_id}")
+    return entry, site
+
+
+def _views(s: Session, *where: ColumnElement[bool]) -> list[ScreeningEntryView]:
+    rows = s.execute(
+        select(ScreeningEntry, Site.code, LocalAuthority.code, Family.trial_id)
+        .where(*where)
+        .join(Site, Site.id == ScreeningEntry.site_id)
+        .outerjoin(LocalAuthority, LocalAuthority.id == ScreeningEntry.local_authority_id)
+        .outerjoin(Family, Family.id == ScreeningEntry.family_id)
+        .order_by(ScreeningEntry.screened_on, ScreeningEntry.id)
+    ).all()
+    return [
+        ScreeningEntryView(
+            id=e.id,
+            site=site_code,
+            local_authority=la_code,
+            reference=e.reference,
+            screened_on=e.screened_on,
+            n_children=e.n_children,
+            eligible=e.eligible,
+            ineligible_reason=e.ineligible_reason,
+            declined=e.declined,
+            declined_reason=e.declined_reason,
+            family=family_id,
+            voided=e.voided_at is not None,
+        )
+        for e, site_code, la_code, family_id in rows
+    ]
