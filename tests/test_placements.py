@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from noim.db.models import AuditLog, Carer, Child, Placement, Site
+from noim.db.models import AuditLog, Child, Placement
 from noim.db.session import Database
 from noim.domain.exceptions import (
     ImportRejected,
@@ -21,7 +21,7 @@ from noim.domain.exceptions import (
     ValidationError,
 )
 from noim.domain.roles import Actor
-from noim.services import placements
+from noim.services import people, placements, voiding
 from noim.services.imports import run_import
 from tests.conftest import Actors
 from tests.factories import family_with_children
@@ -42,13 +42,7 @@ def _child(db: Database, actors: Actors, site: str = "GLA", n: int = 1) -> list[
 
 
 def _carer(db: Database, actor: Actor, site: str) -> int:
-    with db.write(actor) as s:
-        site_id = s.scalar(select(Site.id).where(Site.code == site))
-        assert site_id is not None
-        carer = Carer(site_id=site_id, carer_type="foster")
-        s.add(carer)
-        s.flush()
-        return carer.id
+    return people.add_carer(db, actor, site, "foster").id
 
 
 def _problems(exc: pytest.ExceptionInfo[ValidationError]) -> set[tuple[str, str]]:
@@ -88,6 +82,10 @@ def test_add_move_end_and_moves_counted(db: Database, actors: Actors) -> None:
     # a voided placement is not a move
     placements.void_placement(db, gla, last.id, "entered twice")
     assert placements.list_placements(db, gla, child).moves == 1
+    # a carer named by a live placement is not voided
+    with pytest.raises(ValidationError) as caught:
+        voiding.void_record(db, gla, "carers", carer, "entered twice")
+    assert _problems(caught) == {("placements", "PPL-017")}
 
 
 def test_move_ends_exactly_one_open_placement(db: Database, actors: Actors) -> None:
