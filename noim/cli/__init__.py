@@ -6,6 +6,7 @@ from __future__ import annotations
 from noim.cli import (  # noqa: F401
     admin,
     assessments,
+    care,
     demo,
     economics,
     imports,

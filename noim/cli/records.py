@@ -161,7 +161,7 @@ def child_group() -> None:
 @click.option("--entered-care", type=DATE, required=True, help="Date entered care (YYYY-MM-DD).")
 @click.option(
     "--legal-route",
-    help="Legal route into care, e.g. sc.cpo or en.C1 (see docs/legal-vocabulary.md).",
+    help="Legal route into care, e.g. sc.cpo or en.C1 (see docs/placements-and-legal.md).",
 )
 @json_option
 @pass_state

@@ -90,6 +90,8 @@ IMP-004 hard inline -.child_id  the trial ID of a registered, live child at one 
 IMP-005 hard inline -.-  a readable cell: required cells filled; dates, numbers and codes well formed
 IMP-010 hard inline -.-  a row that agrees with the stored record it matches (no overwriting by import)
 IMP-011 hard inline -.-  each record once in a file
+IMP-020 hard inline legal_proceedings.-  both proceedings columns or neither
+IMP-021 hard inline legal_proceedings.-  one stored proceedings matching the row
 IMP-061 hard inline families.-  exactly one of family_ref and family_id in a families row
 IMP-062 hard inline families.site_id  a known site
 IMP-063 hard inline families.site_id  a site or family at one of your sites
@@ -97,7 +99,19 @@ IMP-064 hard inline families.-  rows of one family_ref agreeing on site, local a
 IMP-065 hard inline families.trial_id  the trial ID of a registered family
 IMP-066 hard inline families.-  a family_ref matching one stored family wholly, or none
 IMP-067 hard inline children.child_number  a child number from 1 to 99 not used in the family
+LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
+LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
+LGL-003 hard inline legal_events.event_date  legal dates not after today
+LGL-004 hard inline legal_proceedings.ended_on  an end on or after the start, recorded once
+LGL-005 hard inline legal_events.event_type_code  an event type of the child's jurisdiction or any
+LGL-006 hard inline legal_events.proceedings_id  live proceedings of the same child
+LGL-007 hard inline legal_proceedings.court_or_panel  at most 128 characters
+LGL-008 hard inline legal_events.voided_at  a record that is not voided
+LGL-009 hard inline children.voided_at  a child that is not voided
 LGL-010 hard set legal_events.event_date  a legal event or decision dated on or after the start of its proceedings
+LGL-021 hard inline legal_events.-  only correctable fields in a correction
+LGL-022 hard inline legal_proceedings.voided_at  proceedings without live events, to void
+LGL-023 hard inline decision_types.jurisdiction  a known jurisdiction
 LTF-001 hard inline losses_to_follow_up.declared_on  a declaration date not after today
 LTF-002 hard inline losses_to_follow_up.last_contact_on  last contact on or before the declaration
 LTF-003 hard inline losses_to_follow_up.last_contact_on  last contact on or after entry to care
@@ -107,8 +121,20 @@ LTF-006 hard inline losses_to_follow_up.child_id  a child not already lost to fo
 LTF-007 hard inline losses_to_follow_up.reason  a reason (not empty)
 LTF-008 hard inline losses_to_follow_up.declared_on  a declaration on or after randomisation
 LTF-009 hard inline losses_to_follow_up.child_id  a child that is not voided
+PLC-001 hard inline placements.placement_type  a placement type from the code list
+PLC-002 hard inline placements.start_date  a start on or after the date of birth
+PLC-003 hard inline placements.start_date  start and end dates not after today
+PLC-004 hard inline placements.end_date  an end on or after the start
+PLC-005 hard inline placements.end_reason  an end reason from the code list
+PLC-006 hard inline placements.end_reason  an end date and an end reason together, or neither
+PLC-007 hard inline placements.carer_id  a live carer at the child's site
+PLC-008 hard inline placements.local_authority_id  a local authority of the child's site
+PLC-009 hard inline children.voided_at  a child that is not voided
 PLC-010 hard set placements.start_date  placements of a child that do not overlap (one may start the day the previous ends)
 PLC-011 soft set placements.start_date  a placement starting on or after the child's entry to care
+PLC-021 hard inline placements.end_date  an open placement to end; exactly one open placement to move from
+PLC-022 hard inline placements.voided_at  a placement that is not voided
+PLC-023 hard inline placements.-  only correctable fields in a placement correction
 PPL-001 hard inline birth_parents.parent_role  a parent role from the code list
 PPL-002 hard inline birth_parents.year_of_birth  a plausible year of birth
 PPL-003 hard inline birth_parents.previous_child_removed  previous child removed recorded for birth mothers only

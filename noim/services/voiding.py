@@ -26,6 +26,7 @@ from noim.db.models import (
     Consent,
     Family,
     LossToFollowUp,
+    Placement,
     ProtocolDeviation,
     ScreeningEntry,
     SeriousAdverseEvent,
@@ -144,6 +145,7 @@ def _still_used(s: Session, table: str, record_id: int, record: str) -> list[Pro
             ("child_carers", ChildCarer, ChildCarer.carer_id),
             ("consents", Consent, Consent.carer_id),
             ("assessments", Assessment, Assessment.respondent_carer_id),
+            ("placements", Placement, Placement.carer_id),
         ]
     else:
         return []

@@ -25,9 +25,11 @@ def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
     from noim.services.imports.consents import CONSENTS
     from noim.services.imports.families import FAMILIES
+    from noim.services.imports.legal import LEGAL_EVENTS
+    from noim.services.imports.placements import PLACEMENTS
     from noim.services.imports.visits import VISITS
 
-    found: list[ImportKind] = [FAMILIES, CONSENTS, VISITS]
+    found: list[ImportKind] = [FAMILIES, CONSENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
     return {k.name: k for k in found}
 
 
