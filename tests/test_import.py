@@ -161,3 +161,24 @@ def test_import_command(db: Database, actors: Actors, db_url: str, tmp_path: Pat
     assert "added 1 consent(s)" in ok.output
     again = run(*base, "import", "consents", str(f))
     assert "nothing new" in again.output
+
+
+def test_cross_record_rule_at_commit_names_the_file_rows(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    from noim.db.models import Placement
+
+    a, _b = _children(db, actors)
+    f = tmp_path / "p.csv"
+    f.write_text(
+        "child_id,start_date,end_date,placement_type,end_reason\n"
+        f"{a},2024-03-01,,foster,\n"
+        f"{a},2024-04-01,,kinship,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportRejected) as caught:
+        run_import(db, actors["coord_gla"], "placements", f)
+    (problem,) = caught.value.problems
+    assert (problem.record, problem.rule) == ("rows 2, 3", "PLC-010")
+    assert f"({a})" in problem.expected
+    assert _count(db, Placement) == 0

@@ -128,7 +128,7 @@ def open_queries(s: Session, violations: Sequence[Violation]) -> int:
 
 
 def problem(v: Violation) -> Problem:
-    return Problem(v.record, v.field, v.value, v.rule, v.expected)
+    return Problem(v.record, v.field, v.value, v.rule, v.expected, subject=v.trial_id)
 
 
 def in_write(v: Violation, t: touched.Touched) -> bool:

@@ -26,6 +26,9 @@ class Problem:
     value: object
     rule: str
     expected: str
+    #: the trial ID of the child (or family) the record belongs to, when known: an import
+    #: uses it to name the file rows of a problem found by a cross-record rule at commit
+    subject: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.record}" + (f", field {self.field}" if self.field else "")

@@ -11,14 +11,14 @@ never a silent overwrite.  Formats: docs/import-formats.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from noim.db.session import Database
 from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
 from noim.domain.roles import Actor
 from noim.services.imports.base import ImportContext, ImportKind, Plan, Progress
-from noim.services.imports.reader import date_style, ragged_problems, read_csv
+from noim.services.imports.reader import CsvData, date_style, ragged_problems, read_csv
 
 
 def kinds() -> dict[str, ImportKind]:
@@ -64,6 +64,17 @@ class ImportReport:
             f"{verb} {self.new_records} {self.unit}(s){extra} from {self.rows} row(s) "
             f"of {self.source}{tail}" + (" (dry run: nothing written)" if self.dry_run else "")
         )
+
+
+def _at_rows(data: CsvData, p: Problem) -> Problem:
+    """A problem found by a rule at commit, named by the file rows of its child, when it has some."""
+    if p.subject is None or "child_id" not in data.columns:
+        return p
+    lines = [data.line(i) for i, t in enumerate(data.columns["child_id"]) if t.upper() == p.subject]
+    if not lines:
+        return p
+    where = f"row {lines[0]}" if len(lines) == 1 else "rows " + ", ".join(map(str, lines))
+    return replace(p, record=where, expected=f"{p.expected} (found in {p.record})")
 
 
 class _DryRun(Exception):
@@ -114,8 +125,8 @@ def run_import(
                 plan.write()
     except _DryRun:
         pass
-    except ValidationError as exc:  # a rule checked when the unit of work ends
-        raise ImportRejected(data.source, exc.problems) from None
+    except ValidationError as exc:  # a cross-record rule checked when the unit of work ends
+        raise ImportRejected(data.source, [_at_rows(data, p) for p in exc.problems]) from None
     assert plan is not None
     return ImportReport(
         kind=kind,
