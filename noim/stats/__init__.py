@@ -1,0 +1,12 @@
+"""Statistics for the trial: tidy pandas DataFrames in, frozen result objects out.
+
+``noim.stats`` knows no SQL (``noim.extract`` builds its DataFrames from the database).
+The public names below are the analysis plan's API; see docs/analysis-methods.md for the
+models, estimators and references.
+"""
+
+from __future__ import annotations
+
+from noim.stats._base import Result, StatsInputError
+
+__all__ = ["Result", "StatsInputError"]

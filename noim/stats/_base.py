@@ -1,0 +1,128 @@
+"""What every estimator in ``noim.stats`` shares: input checks and the result base class.
+
+Estimators take a tidy ``pandas.DataFrame`` and column names, check their input with
+the helpers here (a ``StatsInputError`` names the column, what it holds and what was
+expected) and return a frozen ``Result``: ``method``, ``n``, a ``summary`` DataFrame and
+a readable ``str``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from noim.domain.exceptions import NoimError
+
+
+class StatsInputError(NoimError, ValueError):
+    """The data given to an estimator cannot be analysed as asked."""
+
+
+def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str) -> None:
+    """Every named column is in ``df`` (None entries are skipped)."""
+    if not isinstance(df, pd.DataFrame):
+        raise StatsInputError(f"{where}: got {type(df).__name__}; expected a pandas DataFrame")
+    missing = [c for c in columns if c is not None and c not in df.columns]
+    if missing:
+        raise StatsInputError(
+            f"{where}: no column(s) {', '.join(map(repr, missing))}; the data have "
+            + ", ".join(map(repr, map(str, df.columns)))
+        )
+    if len(df) == 0:
+        raise StatsInputError(f"{where}: got an empty DataFrame; expected at least one row")
+
+
+def numeric_column(
+    df: pd.DataFrame, column: str, where: str, *, minimum: float | None = None
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """``df[column]`` as float64, refusing missing values, non-numbers and values below ``minimum``."""
+    series = df[column]
+    try:
+        values = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        bad = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+        raise StatsInputError(
+            f"{where}: column {column!r} holds {bad.iloc[0]!r} (row {bad.index[0]!r}); "
+            "expected numbers"
+        ) from None
+    missing = np.isnan(values)
+    if missing.any():
+        raise StatsInputError(
+            f"{where}: column {column!r} has {int(missing.sum())} missing value(s) (first at row "
+            f"{series.index[int(np.argmax(missing))]!r}); expected none (drop or impute them first)"
+        )
+    if minimum is not None and (values < minimum).any():
+        i = int(np.argmax(values < minimum))
+        raise StatsInputError(
+            f"{where}: column {column!r} holds {values[i]!r} (row {series.index[i]!r}); "
+            f"expected values of at least {minimum}"
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
+def event_column(
+    df: pd.DataFrame, column: str, where: str, *, causes: bool = False
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """An event indicator: 0 = censored, 1 = event (or 1..k competing causes when ``causes``)."""
+    values = numeric_column(df, column, where)
+    if causes:
+        ok = (values >= 0) & (values == np.floor(values))
+        expected = "0 (censored) or a whole number 1..k (the cause)"
+    else:
+        ok = np.isin(values, (0.0, 1.0))
+        expected = "0 (censored) or 1 (event)"
+    if not ok.all():
+        i = int(np.argmax(~ok))
+        raise StatsInputError(
+            f"{where}: column {column!r} holds {values[i]!r} (row {df.index[i]!r}); expected {expected}"
+        )
+    return values.astype(np.int64)
+
+
+def group_levels(
+    df: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
+) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Sorted levels of ``df[column]`` (``reference`` first when given) and each row's level index."""
+    series = df[column]
+    if series.isna().any():
+        raise StatsInputError(
+            f"{where}: column {column!r} has {int(series.isna().sum())} missing value(s); "
+            "expected a level for every row"
+        )
+    levels = sorted(series.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if reference is not None:
+        if reference not in levels:
+            raise StatsInputError(
+                f"{where}: reference {reference!r} is not a level of {column!r}; levels are "
+                + ", ".join(map(repr, levels))
+            )
+        levels.remove(reference)
+        levels.insert(0, reference)
+    if len(levels) < at_least:
+        raise StatsInputError(
+            f"{where}: column {column!r} has {len(levels)} level(s) ({', '.join(map(repr, levels))}); "
+            f"expected at least {at_least}"
+        )
+    index = {v: i for i, v in enumerate(levels)}
+    codes = np.fromiter((index[v] for v in series.tolist()), dtype=np.int64, count=len(series))
+    return levels, codes
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """Base of every result: the method, the number of observations and a summary table."""
+
+    method: str
+    n: int
+    summary: pd.DataFrame
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return f"{self.method} (n = {self.n})\n{self.summary.to_string()}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.method}, n = {self.n}>"
