@@ -22,13 +22,16 @@ a void (``action = 'void'``, ``reason`` the void reason).
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Table, bindparam, inspect, select, tuple_, update
+import numpy as np
+from sqlalchemy import Integer, Table, bindparam, inspect, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.dml import UpdateBase
@@ -455,3 +458,113 @@ def update_rows(
     entries = _change_entries(table, old, new, reason or session.info.get("reason"))
     append(conn, actor, session.info["tx_id"], entries)
     return len({e.key for e in entries})
+
+
+# --------------------------------------------------------------------------- grouped bulk inserts
+
+#: ``field`` of a grouped insert's audit row (no table has a column of that name)
+GROUPED_FIELD = "(rows)"
+
+
+def grouped_key(group_by: str, value: Any) -> str:
+    """The ``row_key`` of the audit row of one group, e.g. ``assessment_id=17``."""
+    return f"{group_by}={value}"
+
+
+def insert_rows_grouped(
+    session: Session,
+    model: type[Base],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    group_by: str,
+) -> None:
+    """Insert many rows with one executemany and ONE audit row per group of rows.
+
+    For child rows that only exist as part of a parent record (an assessment's item
+    responses and derived scores): ``rows`` are tuples in the order of ``columns``
+    (every column of the table, the primary key included: reserve it with
+    ``noim.db.bulk.reserve_ids``), with values as stored; the rows of one group (same
+    value of ``group_by``) must be contiguous.  Each group is audited as one row with
+    ``action = 'insert'``, ``field = GROUPED_FIELD``, ``row_key = '<group_by>=<value>'``
+    and ``new_value`` the canonical JSON
+    ``{"columns": [...], "group": {group_by: value}, "rows": [[...], ...]}``
+    (``columns`` sorted, without ``group_by``), which ``noim audit verify`` expands back
+    into the rows.  About twenty times fewer audit rows than ``insert_rows`` for
+    25-item questionnaires, and the same proof.
+    """
+    if not rows:
+        return
+    actor = _require_actor(session)
+    table: Table = model.__table__  # type: ignore[assignment]
+    names = [c.name for c in table.columns]
+    if sorted(columns) != sorted(names):
+        raise KeyError(f"{table.name}: columns {list(columns)}; expected every one of {names}")
+    position = {c: i for i, c in enumerate(columns)}
+    conn = session.connection()
+    params = _driver_rows(conn, table, columns, rows)
+    bulk.executemany(conn, table.name, list(columns), params)
+    if not is_audited(table):
+        return
+    audit_names = sorted(c for c in names if c != group_by)
+    by_column = list(zip(*rows, strict=True))
+    pk_names = {c.name for c in pk_columns(table)}
+    encoded: list[Sequence[str]] = []
+    for name in audit_names:
+        values = by_column[position[name]]
+        column = table.c[name]
+        if name in pk_names and isinstance(column.type, Integer):
+            encoded.append(list(map(str, values)))  # never NULL
+        else:  # few distinct values: encode each once
+            enc = bulk.column_encoder(column)
+            cache = {v: enc(v) for v in dict.fromkeys(values)}
+            encoded.append(list(map(cache.__getitem__, values)))
+    parts = list(map(",".join, zip(*encoded, strict=True)))
+    groups = by_column[position[group_by]]
+    array = np.asarray(groups)
+    bounds = [0, *(np.flatnonzero(array[1:] != array[:-1]) + 1).tolist(), len(groups)]
+    if len(set(groups)) != len(bounds) - 1:
+        raise ValueError(f"{table.name}: the rows of each {group_by} must be contiguous")
+    group_enc = bulk.column_encoder(table.c[group_by])
+    head = '{"columns":' + bulk.dump(audit_names) + ',"group":{"' + group_by + '":'
+    entries = [
+        AuditEntry(
+            "insert",
+            table.name,
+            grouped_key(group_by, groups[start]),
+            GROUPED_FIELD,
+            None,
+            head + group_enc(groups[start]) + '},"rows":[[' + "],[".join(parts[start:end]) + "]]}",
+            None,
+        )
+        for start, end in itertools.pairwise(bounds)
+    ]
+    append(conn, actor, session.info["tx_id"], entries)
+
+
+def _driver_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each column type's bind processor applied (once per distinct value)."""
+    processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in columns]
+    if all(p is None for p in processors):
+        return [tuple(r) for r in rows] if not isinstance(rows, list) else rows
+    by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, process in enumerate(processors):
+        if process is not None:
+            cache = {v: process(v) for v in dict.fromkeys(by_column[i])}
+            by_column[i] = list(map(cache.__getitem__, by_column[i]))
+    return list(zip(*by_column, strict=True))
+
+
+def expand_grouped(table: Table, new_value: str) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a grouped insert's ``new_value``: (row key, column -> value) for each."""
+    data = json.loads(new_value)
+    ((group_by, group_value),) = data["group"].items()
+    columns = data["columns"]
+    keys = [c.name for c in pk_columns(table)]
+    out = []
+    for values in data["rows"]:
+        row = dict(zip(columns, values, strict=True))
+        row[group_by] = group_value
+        out.append((row_key([row[k] for k in keys]), row))
+    return out

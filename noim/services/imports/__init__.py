@@ -23,9 +23,10 @@ from noim.services.imports.reader import date_style, ragged_problems, read_csv
 
 def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
+    from noim.services.imports.assessments import ASSESSMENTS
     from noim.services.imports.consents import CONSENTS
 
-    found: list[ImportKind] = [CONSENTS]
+    found: list[ImportKind] = [CONSENTS, ASSESSMENTS]
     return {k.name: k for k in found}
 
 

@@ -92,6 +92,12 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
         first, _, text = text.partition("\n")
         settings = parse_settings(first)
         first_line = 3
+    fast = _read_fast(text)
+    if fast is not None:
+        header, columns, n_rows = fast
+        data = CsvData(source, digest, header, columns, n_rows, first_line, settings)
+        data.settings["_ragged"] = ""
+        return data
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -111,6 +117,66 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     data = CsvData(source, digest, header, columns, len(rows), first_line, settings)
     data.settings["_ragged"] = ",".join(str(i) for i in ragged)
     return data
+
+
+def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
+    """The C parser's reading of a plain file (no quotes, every row as wide as the header).
+
+    Gives exactly what the ``csv`` module path gives for such files, about ten times
+    faster; None for anything else (quoted cells, ragged rows), which the ``csv`` path reads.
+    """
+    if '"' in text or len(text) < _FAST_MIN_CHARS:
+        return None
+    import numpy as np
+    import pandas as pd  # heavy: only for large files
+
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    ends = np.append(np.flatnonzero(raw == ord("\n")), raw.size)
+    commas = np.searchsorted(np.flatnonzero(raw == ord(",")), ends)
+    per_line = np.diff(np.concatenate(([0], commas)))
+    width = int(per_line[0]) + 1
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    for k in np.flatnonzero(per_line != width - 1):
+        if text[starts[k] : ends[k]].strip():  # a ragged row (blank lines are skipped)
+            return None
+
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if frame.shape[1] != width or frame.shape[0] == 0:
+        return None
+    raw_header = [str(h) for h in frame.iloc[0].tolist()]
+    header = [h.strip().lower() for h in raw_header]
+    cells = [_stripped(frame[c].tolist()[1:]) for c in frame.columns]
+    drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
+    if drop:
+        cells = [[v for i, v in enumerate(col) if i not in drop] for col in cells]
+    columns = {h: col for h, col in zip(header, cells, strict=True) if h}
+    return header, columns, len(cells[0]) if cells else 0
+
+
+_FAST_MIN_CHARS = 200_000
+
+
+def _stripped(col: list[str]) -> list[str]:
+    distinct = set(col)
+    changed = {v: v.strip() for v in distinct if v != v.strip()}
+    return [changed.get(v, v) for v in col] if changed else col
+
+
+def _blank_candidates(cells: list[list[str]]) -> list[int]:
+    """Rows whose first cell is empty (only they can be wholly blank)."""
+    if not cells:
+        return []
+    return [i for i, v in enumerate(cells[0]) if not v]
 
 
 def ragged_problems(data: CsvData, rule: str) -> list[Problem]:
