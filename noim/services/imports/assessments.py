@@ -34,20 +34,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim import instruments
-from noim.db import bulk
-from noim.db.audit import insert_rows, insert_rows_grouped
-from noim.db.base import utcnow
-from noim.db.models import Assessment, DerivedScore, ItemResponse
+from noim.db.models import Assessment, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
 from noim.domain.roles import Actor, Capability
 from noim.services.assessments import (
     allowed_respondents,
-    complete_visits,
     date_problems,
-    link_visits,
     registered_instruments,
     timepoint_codes,
 )
+from noim.services.imports.assessments_write import writer
 from noim.services.imports.base import ImportContext, KindBase, Plan, chunks, resolve_children
 from noim.services.imports.reader import Cells, CsvData, parse_date
 
@@ -62,36 +58,16 @@ def is_wide(header: Sequence[str]) -> bool:
     return "item" not in header and any(WIDE_ITEM.match(h) for h in header)
 
 
-def _score_many(
-    instrument: str, values: np.ndarray, items: Sequence[int], form: str | None = None
-) -> dict[str, np.ndarray]:
-    """Scores of many assessments: ``values`` (n, len(items)) floats, NaN missing -> scale arrays.
-
-    The one adapter to ``noim.instruments.score_many`` (same signature and result: NaN
-    where a scale cannot be scored); until that lands it calls ``noim.instruments.score``
-    for each assessment.
-    """
-    n = values.shape[0]
-    out: dict[str, list[float]] = {}
-    for r, row in enumerate(values.tolist()):
-        responses = {
-            i: (None if math.isnan(v) else int(v)) for i, v in zip(items, row, strict=True)
-        }
-        for scale, score in instruments.score(instrument, responses, form).items():
-            out.setdefault(scale, [math.nan] * n)[r] = math.nan if score is None else float(score)
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
-
-
 @dataclass
 class _Keys:
     """Per file row: validated key components (codes into ``*_u`` lists; -1 when bad)."""
 
     child: _IntArray
-    timepoint: list[str]
+    timepoint: np.ndarray  # object arrays, one value per row
     instrument: _IntArray
-    form: list[str | None]
-    respondent: list[str | None]
-    date: list[date | None]
+    form: np.ndarray
+    respondent: np.ndarray
+    date: np.ndarray
     ok: np.ndarray
     #: raw codes of the six key columns and their cardinalities (rows with equal texts group)
     codes: list[tuple[_IntArray, int]]
@@ -143,7 +119,7 @@ class AssessmentsKind(KindBase):
         ctx.progress("validate", 4, 4)
         if cells.problems:
             return Plan(cells.problems, len(new), unchanged, unit="assessment")
-        return _writer(s, actor, groups, new, unchanged, defs, data, ctx)
+        return writer(s, actor, groups, new, unchanged, defs, ctx)
 
 
 ASSESSMENTS = AssessmentsKind()
@@ -247,10 +223,10 @@ def _keys(
     }
     _fan_out(cells, date_codes, bad, "date")
     ok &= ~np.isin(date_codes, np.fromiter(bad, dtype=np.int64))
-    dates = [parsed[k] for k in date_codes.tolist()]
+    dates = np.array([*parsed, None], dtype=object)[date_codes]
     raw.append((date_codes, len(date_u)))
     return defs, _Keys(
-        child, [tp_u[k] for k in tp_codes.tolist()], instrument, forms[0], resp[0], dates, ok, raw
+        child, np.array(tp_u, dtype=object)[tp_codes], instrument, forms[0], resp[0], dates, ok, raw
     )
 
 
@@ -285,27 +261,28 @@ def _pair_check(
     column: str,
     check: object,
     lower: bool,
-) -> tuple[list[str | None], np.ndarray, tuple[_IntArray, int]]:
+) -> tuple[np.ndarray, np.ndarray, tuple[_IntArray, int]]:
     """Check ``column`` against each row's instrument, once per distinct (instrument, value)."""
-    texts = cells.data.column(column)
-    codes, uniques = _factorize([t.lower() for t in texts] if lower else texts)
+    codes, uniques = _factorize(cells.data.column(column))
+    if lower:
+        uniques = [u.lower() for u in uniques]
     pair = (instrument + 1) * (len(uniques) + 1) + codes
-    values: dict[int, str | None] = {}
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    values = np.full(len(pairs), None, dtype=object)
     bad: dict[int, tuple[str, str, str]] = {}
     rule = "ASM-002" if column == "form" else "ASM-003"
-    for p in np.unique(pair).tolist():
+    for k, p in enumerate(pairs.tolist()):
         k_ins, k_val = divmod(p, len(uniques) + 1)
         d = defs[k_ins - 1] if k_ins > 0 else None
         if d is None:
-            values[p] = None
             continue
         value, problem = check(d, uniques[k_val])  # type: ignore[operator]
-        values[p] = value
+        values[k] = value
         if problem is not None:
             bad[p] = (uniques[k_val], problem, rule)
     _fan_out(cells, pair, bad, column)
     ok = ~np.isin(pair, np.fromiter(bad, dtype=np.int64))
-    return [values[p] for p in pair.tolist()], ok, (codes, len(uniques))
+    return values[inverse.reshape(-1)], ok, (codes, len(uniques))
 
 
 # --------------------------------------------------------------------------- item responses
@@ -556,11 +533,11 @@ def _group(
         row_group,
         first_row,
         keys.child[first_row],
-        [keys.timepoint[i] for i in first],
+        keys.timepoint[first_row].tolist(),
         keys.instrument[first_row],
-        [keys.form[i] for i in first],
-        [keys.respondent[i] or "" for i in first],
-        [keys.date[i] or date.min for i in first],
+        keys.form[first_row].tolist(),
+        keys.respondent[first_row].tolist(),
+        keys.date[first_row].tolist(),
         group_ok,
         present,
         value,
@@ -708,183 +685,3 @@ def _against_stored(
         g.ok[k] = False  # stored: nothing to write
     new = np.flatnonzero(g.ok)
     return new, unchanged
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _writer(
-    s: Session,
-    actor: Actor,
-    g: _Groups,
-    new: np.ndarray,
-    unchanged: int,
-    defs: list[instruments.InstrumentDef | None],
-    data: CsvData,
-    ctx: ImportContext,
-) -> Plan:
-    """Rows to insert for the new assessments, and the step that writes them."""
-    registered = registered_instruments(s)
-    sel = new.tolist()
-    children = g.child[new].tolist()
-    tps = [g.timepoint[k] for k in sel]
-    dates = [g.date[k] for k in sel]
-    links = link_visits(s, children, tps, dates)
-    now = utcnow()
-    assessments = [
-        {
-            "child_id": c,
-            "timepoint_code": tp,
-            "visit_id": vid,
-            "instrument_id": registered[(d.code, d.version)],
-            "form": g.form[k],
-            "respondent_type": g.respondent[k],
-            "assessed_on": on,
-            "administered_by_id": actor.user_id,
-            "out_of_window": flag,
-            "completed_at": now,
-        }
-        for k, c, tp, on, vid, flag, d in zip(
-            sel,
-            children,
-            tps,
-            dates,
-            links.visit_ids,
-            links.out_of_window,
-            (defs[i] for i in g.instrument[new].tolist()),
-            strict=True,
-        )
-        if d is not None
-    ]
-    # item responses: the items given and every required item, in assessment then item order
-    required = np.zeros((len(defs), g.present.shape[1]), dtype=bool)
-    for i, d in enumerate(defs):
-        if d is not None:
-            for number, item_def in d.items.items():
-                required[i, number] = not item_def.optional
-    ins = g.instrument[new]
-    stored = g.present[new] | required[ins]
-    a_idx, item = np.nonzero(stored)
-    values = g.value[new][a_idx, item]
-    codes = g.reason[new][a_idx, item]
-    reasons = np.array([*RESPONSE_MISSING_REASONS, "not_answered", None], dtype=object)
-    reason_index = np.where(np.isnan(values), np.where(codes >= 0, codes, len(reasons) - 2), -1)
-    scores = _scores(g, new, defs)
-    n_items = int(a_idx.size)
-    details = {
-        "item responses": n_items,
-        "derived scores": sum(len(v[1]) for v in scores),
-        "flagged out of window": sum(links.out_of_window),
-        "visits completed": len(links.completions),
-    }
-
-    def write() -> None:
-        ctx.progress("write", 0, 3)
-        ids = np.asarray(insert_rows(s, Assessment, assessments), dtype=np.int64)
-        ctx.progress("write", 1, 3)
-        table = ItemResponse.__table__
-        item_ids = bulk.reserve_ids(s.connection(), table, n_items)  # type: ignore[arg-type]
-        value_list = [None if v != v else v for v in values.tolist()]
-        insert_rows_grouped(
-            s,
-            ItemResponse,
-            ("id", "assessment_id", "item", "value", "missing_reason"),
-            list(
-                zip(
-                    item_ids,
-                    ids[a_idx].tolist(),
-                    item.tolist(),
-                    value_list,
-                    reasons[reason_index].tolist(),
-                    strict=True,
-                )
-            ),
-            "assessment_id",
-        )
-        ctx.progress("write", 2, 3)
-        _write_scores(s, ids, scores, defs, g, new, now)
-        complete_visits(s, links.completions)
-        ctx.progress("write", 3, 3)
-
-    return Plan(
-        [],
-        len(assessments),
-        unchanged,
-        write,
-        unit="assessment",
-        details={k: v for k, v in details.items() if v},
-    )
-
-
-def _scores(
-    g: _Groups, new: np.ndarray, defs: list[instruments.InstrumentDef | None]
-) -> list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]]:
-    """Scores of the new assessments, by instrument, form and set of items given:
-    ``[(positions in new, [(scale, scores)])]`` (NaN: cannot be scored)."""
-    if not new.size:
-        return []
-    forms, form_codes = np.unique(
-        np.array([g.form[k] or "" for k in new.tolist()]), return_inverse=True
-    )
-    pattern = np.column_stack([g.instrument[new], form_codes, g.present[new]])
-    kinds, which = np.unique(pattern, axis=0, return_inverse=True)
-    out = []
-    for p, kind in enumerate(kinds):
-        d = defs[int(kind[0])]
-        assert d is not None
-        pos = np.flatnonzero(which.reshape(-1) == p)
-        items = [i for i in sorted(d.items) if kind[2 + i]]
-        values = g.value[new[pos]][:, items]
-        form = str(forms[int(kind[1])]) or None
-        result = _score_many(d.code, values, items, form)
-        order = [sc.code for sc in d.scales if sc.code in result]
-        out.append((pos, [(scale, result[scale]) for scale in order]))
-    return out
-
-
-def _write_scores(
-    s: Session,
-    ids: np.ndarray,
-    scores: list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]],
-    defs: list[instruments.InstrumentDef | None],
-    g: _Groups,
-    new: np.ndarray,
-    now: object,
-) -> None:
-    """Derived scores with the scoring version, one grouped audit row per assessment."""
-    parts_pos: list[np.ndarray] = []
-    parts_order: list[np.ndarray] = []
-    parts_scale: list[np.ndarray] = []
-    parts_score: list[np.ndarray] = []
-    for positions, scales in scores:
-        for rank, (code, values) in enumerate(scales):
-            parts_pos.append(positions)
-            parts_order.append(np.full(positions.size, rank))
-            parts_scale.append(np.full(positions.size, code, dtype=object))
-            parts_score.append(values)
-    if not parts_pos:
-        return
-    pos = np.concatenate(parts_pos)
-    by = np.lexsort((np.concatenate(parts_order), pos))
-    pos, scale = pos[by], np.concatenate(parts_scale)[by]
-    score = [None if v != v else v for v in np.concatenate(parts_score)[by].tolist()]
-    versions = np.array([d.scoring_version if d else "" for d in defs], dtype=object)
-    version = versions[g.instrument[new][pos]]
-    score_ids = bulk.reserve_ids(s.connection(), DerivedScore.__table__, len(score))  # type: ignore[arg-type]
-    insert_rows_grouped(
-        s,
-        DerivedScore,
-        ("id", "assessment_id", "scale", "score", "scoring_version", "computed_at"),
-        list(
-            zip(
-                score_ids,
-                ids[pos].tolist(),
-                scale.tolist(),
-                score,
-                version.tolist(),
-                [now] * len(score),
-                strict=True,
-            )
-        ),
-        "assessment_id",
-    )

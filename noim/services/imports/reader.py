@@ -94,8 +94,7 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
         first_line = 3
     fast = _read_fast(text)
     if fast is not None:
-        header, columns, n_rows = fast
-        data = CsvData(source, digest, header, columns, n_rows, first_line, settings)
+        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings)
         data.settings["_ragged"] = ""
         return data
     reader = csv.reader(io.StringIO(text))
