@@ -46,7 +46,7 @@ from noim.domain import trial_ids
 from noim.domain.durations import add_months
 from noim.domain.trialdef import default_definition
 from noim.services import setup, users
-from noim.services.imports import assessments as kind
+from noim.services.imports import assessments_write as scoring
 from noim.services.imports import run_import
 from noim.services.visits import schedule_children
 
@@ -242,7 +242,7 @@ def _check_vectorised(seed: int) -> None:
     values[rng.random(values.shape) < 0.2] = np.nan
     items = list(range(1, 26))
     fast = vectorised_score("sdq", values, items)
-    slow = kind._score_many("sdq", values, items)
+    slow = scoring._score_many("sdq", values, items)
     for scale, v in slow.items():
         assert np.array_equal(v, fast[scale], equal_nan=True), scale
 
@@ -265,7 +265,7 @@ def main() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.vectorised_sdq:
         _check_vectorised(7)
-        kind._score_many = vectorised_score  # type: ignore[assignment]
+        scoring._score_many = vectorised_score  # type: ignore[assignment]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -295,8 +295,8 @@ def main() -> None:
             )
         db.dispose()
     backend = "PostgreSQL" if args.postgresql else "SQLite"
-    scoring = "numpy SDQ scorer" if args.vectorised_sdq else "noim.instruments.score per assessment"
-    print(f"noim import assessments into {backend}; scoring: {scoring}")
+    scorer = "numpy SDQ scorer" if args.vectorised_sdq else "noim.instruments.score per assessment"
+    print(f"noim import assessments into {backend}; scoring: {scorer}")
     print(f"{'rows':>9} {'noim s':>8} {'noim rows/s':>12} {'raw s':>7} {'raw rows/s':>11} {'ratio':>6}")
     for r in results:
         print(

@@ -489,8 +489,9 @@ def insert_columns(
     parent record, such as an assessment's item responses and derived scores) the rows
     of one group, which must be contiguous, get ONE audit row: ``action = 'insert'``,
     ``field = GROUPED_FIELD``, ``row_key = '<group_by>=<value>'`` and ``new_value`` the
-    canonical JSON ``{"columns": [...], "group": {group_by: value}, "rows": [[...], ...]}``
-    (``columns`` sorted, without ``group_by``); ``noim audit verify`` expands it back into
+    canonical JSON ``{"columns": [...], "group": {group_by: value, ...}, "rows": [[...], ...]}``
+    (``columns`` sorted; ``group`` holds the group's key and any column that has one value
+    in every row, such as a scoring version); ``noim audit verify`` expands it back into
     the rows and compares each with the table.
     """
     table: Table = model.__table__  # type: ignore[assignment]
@@ -550,7 +551,16 @@ def _row_entries(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[Aud
 def _group_entries(
     table: Table, columns: Mapping[str, Sequence[Any]], group_by: str
 ) -> list[AuditEntry]:
-    names = sorted(c for c in columns if c != group_by)
+    # columns with one value in every row go once into "group", with the group's key
+    constant = {
+        name: values[0]
+        for name, values in columns.items()
+        if name != group_by
+        and not table.c[name].primary_key
+        and values[0] == values[-1]
+        and len(set(values)) == 1
+    }
+    names = sorted(c for c in columns if c != group_by and c not in constant)
     parts = list(
         map(",".join, zip(*(_encoded(table, name, columns[name]) for name in names), strict=True))
     )
@@ -559,8 +569,11 @@ def _group_entries(
     bounds = [0, *(np.flatnonzero(array[1:] != array[:-1]) + 1).tolist(), len(groups)]
     if len(set(groups)) != len(bounds) - 1:
         raise ValueError(f"{table.name}: the rows of each {group_by} must be contiguous")
+    fixed = {name: bulk.column_encoder(table.c[name])(v) for name, v in constant.items()}
+    before = "".join(f'"{k}":{v},' for k, v in sorted(fixed.items()) if k < group_by)
+    after = "".join(f',"{k}":{v}' for k, v in sorted(fixed.items()) if k > group_by)
     group_enc = bulk.column_encoder(table.c[group_by])
-    head = '{"columns":' + bulk.dump(names) + ',"group":{"' + group_by + '":'
+    head = '{"columns":' + bulk.dump(names) + ',"group":{' + before + '"' + group_by + '":'
     return [
         AuditEntry(
             "insert",
@@ -568,7 +581,12 @@ def _group_entries(
             grouped_key(group_by, groups[start]),
             GROUPED_FIELD,
             None,
-            head + group_enc(groups[start]) + '},"rows":[[' + "],[".join(parts[start:end]) + "]]}",
+            head
+            + group_enc(groups[start])
+            + after
+            + '},"rows":[['
+            + "],[".join(parts[start:end])
+            + "]]}",
             None,
         )
         for start, end in itertools.pairwise(bounds)
@@ -576,14 +594,18 @@ def _group_entries(
 
 
 def expand_grouped(table: Table, new_value: str) -> list[tuple[str, dict[str, Any]]]:
-    """The rows of a grouped insert's ``new_value``: (row key, column -> value) for each."""
+    """The rows of a grouped insert's ``new_value``: (row key, column -> value) for each.
+
+    Every row has the ``columns`` of its list and the values of ``group`` (the group's
+    key, and any column with one value in every row of the insert).
+    """
     data = json.loads(new_value)
-    ((group_by, group_value),) = data["group"].items()
+    group = data["group"]
     columns = data["columns"]
     keys = [c.name for c in pk_columns(table)]
     out = []
     for values in data["rows"]:
         row = dict(zip(columns, values, strict=True))
-        row[group_by] = group_value
+        row.update(group)
         out.append((row_key([row[k] for k in keys]), row))
     return out

@@ -47,7 +47,9 @@ def _score_many(
             i: (None if math.isnan(v) else int(v)) for i, v in zip(items, row, strict=True)
         }
         for scale, score in instruments.score(instrument, responses, form).items():
-            out.setdefault(scale, [math.nan] * n)[r] = math.nan if score is None else float(score)
+            if scale not in out:
+                out[scale] = [math.nan] * n
+            out[scale][r] = math.nan if score is None else float(score)
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
