@@ -297,7 +297,9 @@ def main() -> None:
     backend = "PostgreSQL" if args.postgresql else "SQLite"
     scorer = "numpy SDQ scorer" if args.vectorised_sdq else "noim.instruments.score per assessment"
     print(f"noim import assessments into {backend}; scoring: {scorer}")
-    print(f"{'rows':>9} {'noim s':>8} {'noim rows/s':>12} {'raw s':>7} {'raw rows/s':>11} {'ratio':>6}")
+    print(
+        f"{'rows':>9} {'noim s':>8} {'noim rows/s':>12} {'raw s':>7} {'raw rows/s':>11} {'ratio':>6}"
+    )
     for r in results:
         print(
             f"{r['rows']:>9,} {r['noim_s']:>8} {r['noim_rows_per_s']:>12,} {r['raw_s']:>7} "

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from noim import instruments
-from noim.db.audit import GROUPED_FIELD
+from noim.db.audit import GROUPED_FIELD, expand_grouped
 from noim.db.audit_verify import verify_chain, verify_data
 from noim.db.base import utcnow
 from noim.db.models import (
@@ -68,7 +68,9 @@ def long_rows(
         reason = ""
         if isinstance(v, str) and not v.isdigit():
             v, reason = "", v
-        out.append(f"{child},{tp},sdq,{form},{respondent},{on},{item},{'' if v is None else v},{reason}\n")
+        out.append(
+            f"{child},{tp},sdq,{form},{respondent},{on},{item},{'' if v is None else v},{reason}\n"
+        )
     return "".join(out)
 
 
@@ -104,7 +106,7 @@ def test_long_import_scores_links_visits_and_is_idempotent(
     assert _count(db, ItemResponse) == 75
     # scores equal noim.instruments.score of each assessment, with the scoring version
     with db.read() as s:
-        for a_id, in s.execute(select(Assessment.id)):
+        for (a_id,) in s.execute(select(Assessment.id)):
             responses = {
                 r.item: (None if r.value is None else int(r.value))
                 for r in s.scalars(select(ItemResponse).where(ItemResponse.assessment_id == a_id))
@@ -127,8 +129,9 @@ def test_long_import_scores_links_visits_and_is_idempotent(
         assert sorted(missing) == [(3, "dont_know"), (8, "not_answered"), (25, "not_answered")]
         # each assessment linked to its visit; the 15m visits are completed today
         linked = s.execute(
-            select(Assessment.timepoint_code, FollowUpVisit.timepoint_code, Assessment.out_of_window)
-            .join(FollowUpVisit, FollowUpVisit.id == Assessment.visit_id)
+            select(
+                Assessment.timepoint_code, FollowUpVisit.timepoint_code, Assessment.out_of_window
+            ).join(FollowUpVisit, FollowUpVisit.id == Assessment.visit_id)
         ).all()
         assert sorted(linked) == [("15m", "15m", False)] * 2 + [("baseline", "baseline", False)]
         done = s.execute(
@@ -146,9 +149,14 @@ def test_long_import_scores_links_visits_and_is_idempotent(
         ).all()
         assert len(grouped) == 3
         assert len(json.loads(grouped[0])["rows"]) == 25
-        assert s.scalar(
-            select(func.count()).select_from(AuditLog).where(AuditLog.table_name == "item_responses")
-        ) == 3
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.table_name == "item_responses")
+            )
+            == 3
+        )
     with db.engine.connect() as conn:
         assert verify_chain(conn).ok
         assert verify_data(conn).ok
@@ -182,18 +190,15 @@ def test_out_of_window_is_flagged_and_single_record_links_too(
         "2-4",
     )
     with db.read() as s:
-        flags = dict(
-            s.execute(select(Assessment.id, Assessment.out_of_window)).all()
-        )
+        flags = dict(s.execute(select(Assessment.id, Assessment.out_of_window)).all())
         assert flags[view.id] is False and sorted(flags.values()) == [False, True]
         statuses = s.execute(
-            select(FollowUpVisit.child_id, FollowUpVisit.timepoint_code, FollowUpVisit.status)
-            .where(FollowUpVisit.status == "completed")
+            select(
+                FollowUpVisit.child_id, FollowUpVisit.timepoint_code, FollowUpVisit.status
+            ).where(FollowUpVisit.status == "completed")
         ).all()
         assert sorted(t for _c, t, _s in statuses) == ["15m", "baseline"]
-        visit = s.scalar(
-            select(Assessment.visit_id).where(Assessment.id == view.id)
-        )
+        visit = s.scalar(select(Assessment.visit_id).where(Assessment.id == view.id))
         assert visit is not None
 
 
@@ -308,7 +313,9 @@ def test_grouped_audit_detects_a_changed_added_or_removed_response(
     with raw(db.url) as conn:
         drop_protection(conn, "item_responses")
         conn.execute(
-            text("UPDATE item_responses SET value = CASE WHEN value = 0 THEN 1 ELSE 0 END WHERE item = 4")
+            text(
+                "UPDATE item_responses SET value = CASE WHEN value = 0 THEN 1 ELSE 0 END WHERE item = 4"
+            )
         )
         conn.execute(
             text(
@@ -329,9 +336,7 @@ def test_grouped_audit_detects_a_changed_added_or_removed_response(
         assert any("deleted behind" in p for p in report.problems)
 
 
-def test_permissions_and_command(
-    db: Database, actors: Actors, db_url: str, tmp_path: Path
-) -> None:
+def test_permissions_and_command(db: Database, actors: Actors, db_url: str, tmp_path: Path) -> None:
     a, _b = randomised_children(db, actors)
     f = tmp_path / "a.csv"
     f.write_text(HEADER + long_rows(a, "15m", TODAY, sdq(1)), encoding="utf-8")
@@ -345,3 +350,59 @@ def test_permissions_and_command(
     ok = run(*base, "import", "assessments", str(f))
     assert ok.exit_code == 0, ok.stderr
     assert "added 1 assessment(s), 25 item responses" in ok.output
+
+
+def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    from noim.services.imports import reader
+
+    body = "".join(f"G-0001-0{i % 9 + 1}-7 , 15m,{i}, x\n" for i in range(300))
+    texts = {
+        "plain": "Child_ID,tp,item,v\n" + body,
+        "blank rows": "a,b,c,d\n" + body + "\n ,  , ,\n\n" + body,
+        "short row": "a,b,c,d\n" + body + "1,2,3\n" + body,
+        "long row": "a,b,c,d\n" + body + "1,2,3,4,5\n",
+        "quoted": 'a,b,c,d\n"1,5",2,3,4\n' + body,
+        "crlf": ("a,b,c,d\n" + body).replace("\n", "\r\n"),
+    }
+    for name, text_ in texts.items():
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)
+        fast = reader.read_csv("f.csv", text=text_)
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10**12)
+        slow = reader.read_csv("f.csv", text=text_)
+        assert fast == slow, name
+
+
+def test_audit_history_of_an_item_response_shows_its_grouped_row(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    from noim.services import audit
+
+    a, _b = randomised_children(db, actors)
+    f = tmp_path / "a.csv"
+    f.write_text(HEADER + long_rows(a, "15m", TODAY, sdq(1)), encoding="utf-8")
+    run_import(db, actors["coord_gla"], "assessments", f)
+    with db.read() as s:
+        item_id, assessment_id = s.execute(
+            select(ItemResponse.id, ItemResponse.assessment_id).where(ItemResponse.item == 7)
+        ).one()
+    (row,) = audit.history(db, actors["admin"], "item_responses", str(item_id))
+    assert (row.action, row.field, row.key) == (
+        "insert",
+        GROUPED_FIELD,
+        f"assessment_id={assessment_id}",
+    )
+    expanded = dict(expand_grouped(ItemResponse.__table__, row.new or ""))  # type: ignore[arg-type]
+    assert len(expanded) == 25
+    assert expanded[str(item_id)] == {
+        "id": item_id,
+        "assessment_id": assessment_id,
+        "item": 7,
+        "value": float(sdq(1)[7]),  # type: ignore[arg-type]
+        "missing_reason": None,  # one value for every row: held once, in "group"
+    }
+    (scores,) = audit.history(db, actors["admin"], "derived_scores", "1")
+    group = json.loads(scores.new or "")["group"]
+    assert group["scoring_version"] == "sdq-2024.1" and group["assessment_id"] == assessment_id
+    # the assessment itself has its usual audit row
+    (insert,) = audit.history(db, actors["admin"], "assessments", str(assessment_id))
+    assert insert.field is None and json.loads(insert.new or "")["timepoint_code"] == "15m"
