@@ -10,7 +10,7 @@ row per assessment, one ``item_<n>`` column per item, each cell a value, a missi
 (``dont_know`` ...) or empty (not answered; for an optional item, such as the SDQ impact
 supplement, not given).
 
-The rules are those of ``noim assessment record`` (``record_assessment``), and the date
+The rules are those of ``noim assessment add`` (``record_assessment``), and the date
 rules (ASM-007, ASM-008), respondent rule, visit linking and visit completion are the
 very same functions.  Everything is set-based: a few queries whatever the file's size,
 and numpy over the columns.  An assessment already stored (same child, timepoint,
@@ -118,7 +118,8 @@ class AssessmentsKind(KindBase):
         new, unchanged = _against_stored(s, cells, groups, defs)
         ctx.progress("validate", 4, 4)
         if cells.problems:
-            return Plan(cells.problems, len(new), unchanged, unit="assessment")
+            problems = sorted(cells.problems, key=lambda p: int(p.record.split()[1]))
+            return Plan(problems, len(new), unchanged, unit="assessment")
         return writer(s, actor, groups, new, unchanged, defs, ctx)
 
 
@@ -192,7 +193,8 @@ def _keys(
         try:
             d = instruments.load(v.lower())
         except instruments.InstrumentError:
-            bad[k] = (v, "one of " + ", ".join(instruments.available()), "ASM-001")
+            empty = " (the cell is empty)" if not v else ""
+            bad[k] = (v, "one of " + ", ".join(instruments.available()) + empty, "ASM-001")
         if d is not None and (d.code, d.version) not in registered:
             bad[k] = (
                 v,
@@ -274,7 +276,9 @@ def _pair_check(
     for k, p in enumerate(pairs.tolist()):
         k_ins, k_val = divmod(p, len(uniques) + 1)
         d = defs[k_ins - 1] if k_ins > 0 else None
-        if d is None:
+        if d is None:  # the instrument is bad: only an empty respondent can be told
+            if column == "respondent" and not uniques[k_val]:
+                bad[p] = ("", "a respondent type (the cell is empty)", rule)
             continue
         value, problem = check(d, uniques[k_val])  # type: ignore[operator]
         values[k] = value
@@ -491,7 +495,7 @@ def _group(
     use = entries.ok & (eg >= 0)
     flat = eg * top + entries.item
     if wide:
-        counts = np.bincount(row_group[valid_rows], minlength=n)
+        counts = np.bincount(row_group[valid_rows], minlength=max(n, 1))
         for i in valid_rows[counts[row_group[valid_rows]] > 1].tolist():
             g = int(row_group[i])
             if first[g] != i:
@@ -504,7 +508,7 @@ def _group(
                     "timepoint, instrument, form, respondent and date)",
                     "IMP-011",
                 )
-        use &= counts[np.maximum(eg, 0)] == 1 if eg.size else use
+        use &= counts[np.maximum(eg, 0)] == 1
     else:
         dup = pd.Series(flat).duplicated().to_numpy() & use
         if dup.any():
