@@ -185,7 +185,7 @@ def test_out_of_window_is_flagged_and_single_record_links_too(
         "15m",
         "sdq",
         TODAY,
-        {i: 1 for i in range(1, 26)},
+        dict.fromkeys(range(1, 26), 1),
         "carer",
         "2-4",
     )
