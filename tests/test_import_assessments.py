@@ -406,3 +406,55 @@ def test_audit_history_of_an_item_response_shows_its_grouped_row(
     # the assessment itself has its usual audit row
     (insert,) = audit.history(db, actors["admin"], "assessments", str(assessment_id))
     assert insert.field is None and json.loads(insert.new or "")["timepoint_code"] == "15m"
+
+
+def test_insert_columns_grouped_unnumbered_and_per_row_verify(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    from noim.db import bulk
+    from noim.db.audit import insert_columns
+    from noim.services import audit
+
+    a, _b = randomised_children(db, actors)
+    f = tmp_path / "a.csv"
+    f.write_text(HEADER + long_rows(a, "15m", TODAY, sdq(1)), encoding="utf-8")
+    run_import(db, actors["coord_gla"], "assessments", f)
+    with db.write(actors["coord_gla"], reason="test") as s:
+        aid = s.scalar(select(Assessment.id))
+        ids = bulk.reserve_ids(s.connection(), ItemResponse.__table__, 5)  # type: ignore[arg-type]
+        insert_columns(  # keys not consecutive: written out in each row
+            s,
+            ItemResponse,
+            {
+                "id": [ids[0], ids[2]],
+                "assessment_id": [aid, aid],
+                "item": [26, 28],
+                "value": [1.0, None],
+                "missing_reason": [None, "refused"],
+            },
+            group_by="assessment_id",
+        )
+        insert_columns(  # one audit row per row, as insert_rows writes
+            s,
+            ItemResponse,
+            {
+                "id": [ids[3], ids[4]],
+                "assessment_id": [aid, aid],
+                "item": [29, 30],
+                "value": [0.0, 3.0],
+                "missing_reason": [None, None],
+            },
+        )
+    with db.read() as s:
+        last = s.execute(
+            select(AuditLog.field, AuditLog.new_value).order_by(AuditLog.seq.desc()).limit(3)
+        ).all()
+    assert [r[0] for r in last] == [None, None, GROUPED_FIELD]
+    columns = json.loads(last[2][1] or "")["columns"]
+    assert columns == ["id", "item", "missing_reason", "value"]
+    (row,) = audit.history(db, actors["admin"], "item_responses", str(ids[4]))
+    assert row.field is None and json.loads(row.new or "")["item"] == 30
+    with db.engine.connect() as conn:
+        assert verify_chain(conn).ok
+        report = verify_data(conn)
+        assert report.ok, report.problems

@@ -491,8 +491,9 @@ def insert_columns(
     ``field = GROUPED_FIELD``, ``row_key = '<group_by>=<value>'`` and ``new_value`` the
     canonical JSON ``{"columns": [...], "group": {group_by: value, ...}, "rows": [[...], ...]}``
     (``columns`` sorted; ``group`` holds the group's key and any column that has one value
-    in every row, such as a scoring version); ``noim audit verify`` expands it back into
-    the rows and compares each with the table.
+    in every row, such as a scoring version; ``"numbered": {"id": first}`` replaces an
+    integer primary key that numbers the rows consecutively); ``noim audit verify``
+    expands it back into the rows and compares each with the table.
     """
     table: Table = model.__table__  # type: ignore[assignment]
     names = [c.name for c in table.columns]
@@ -561,6 +562,15 @@ def _group_entries(
         and len(set(values)) == 1
     }
     names = sorted(c for c in columns if c != group_by and c not in constant)
+    # an integer primary key numbering the rows consecutively is given by its first value
+    numbered = [
+        c.name
+        for c in pk_columns(table)
+        if isinstance(c.type, Integer)
+        and len(names) > 1
+        and bool(np.all(np.diff(np.asarray(columns[c.name], dtype=np.int64)) == 1))
+    ]
+    names = [n for n in names if n not in numbered]
     parts = list(
         map(",".join, zip(*(_encoded(table, name, columns[name]) for name in names), strict=True))
     )
@@ -574,6 +584,8 @@ def _group_entries(
     after = "".join(f',"{k}":{v}' for k, v in sorted(fixed.items()) if k > group_by)
     group_enc = bulk.column_encoder(table.c[group_by])
     head = '{"columns":' + bulk.dump(names) + ',"group":{' + before + '"' + group_by + '":'
+    first = columns[numbered[0]] if numbered else None
+    number = '},"numbered":{"' + numbered[0] + '":' if numbered else ""
     return [
         AuditEntry(
             "insert",
@@ -584,6 +596,7 @@ def _group_entries(
             head
             + group_enc(groups[start])
             + after
+            + (number + str(first[start]) if first is not None else "")
             + '},"rows":[['
             + "],[".join(parts[start:end])
             + "]]}",
@@ -597,15 +610,18 @@ def expand_grouped(table: Table, new_value: str) -> list[tuple[str, dict[str, An
     """The rows of a grouped insert's ``new_value``: (row key, column -> value) for each.
 
     Every row has the ``columns`` of its list and the values of ``group`` (the group's
-    key, and any column with one value in every row of the insert).
+    key, and any column with one value in every row of the insert); ``numbered`` gives
+    the first value of an integer key that numbers the rows consecutively.
     """
     data = json.loads(new_value)
     group = data["group"]
     columns = data["columns"]
+    numbered = data.get("numbered", {})
     keys = [c.name for c in pk_columns(table)]
     out = []
-    for values in data["rows"]:
+    for i, values in enumerate(data["rows"]):
         row = dict(zip(columns, values, strict=True))
         row.update(group)
+        row.update({name: first + i for name, first in numbered.items()})
         out.append((row_key([row[k] for k in keys]), row))
     return out

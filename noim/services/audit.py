@@ -104,6 +104,13 @@ def _group_keys(s: Session, table: str, key: str) -> list[str]:
     return [] if value is None else [audit_db.grouped_key(column, value)]
 
 
+def _holds(table: str, grouped_value: str | None, key: str) -> bool:
+    """Whether a grouped insert's value holds row ``key``."""
+    t = audit_db.model_for(table).__table__
+    rows = audit_db.expand_grouped(t, grouped_value or "")  # type: ignore[arg-type]
+    return any(k == key for k, _row in rows)
+
+
 def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecord]:
     """Every audit row of one record, oldest first."""
     actor.require(Capability.READ_AUDIT, "read the audit trail")
@@ -114,11 +121,15 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
     key = _resolve_key(db, table, key)
     with db.read(actor) as s:
         keys = [key, *_group_keys(s, table, key)]
-        rows = s.scalars(
-            select(AuditLog)
-            .where(AuditLog.table_name == table, AuditLog.row_key.in_(keys))
-            .order_by(AuditLog.seq)
-        ).all()
+        rows = [
+            r
+            for r in s.scalars(
+                select(AuditLog)
+                .where(AuditLog.table_name == table, AuditLog.row_key.in_(keys))
+                .order_by(AuditLog.seq)
+            )
+            if r.row_key == key or _holds(table, r.new_value, key)
+        ]
         return [
             AuditRecord(
                 seq=r.seq,
