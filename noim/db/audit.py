@@ -507,7 +507,10 @@ def insert_columns(
     actor = _require_actor(session)
     conn = session.connection()
     stored = [_processed(table.c[name], conn, columns[name]) for name in names]
-    bulk.executemany(conn, table.name, names, list(zip(*stored, strict=True)))
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table.name, names, zip(*stored, strict=True))
+    else:
+        bulk.executemany(conn, table.name, names, list(zip(*stored, strict=True)))
     if not is_audited(table):
         return
     if group_by is None:
@@ -515,6 +518,15 @@ def insert_columns(
     else:
         entries = _group_entries(table, columns, group_by)
     append(conn, actor, session.info["tx_id"], entries)
+
+
+def _copy(conn: Connection, table: str, names: Sequence[str], rows: Iterable[Any]) -> None:
+    """PostgreSQL: ``COPY ... FROM STDIN`` in the connection's transaction (many times
+    faster than INSERT for a million rows)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _processed(column: Any, conn: Connection, values: Sequence[Any]) -> Sequence[Any]:
