@@ -30,11 +30,9 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim import instruments
-from noim.db.models import Assessment, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
 from noim.domain.roles import Actor, Capability
 from noim.services.assessments import (
@@ -43,8 +41,8 @@ from noim.services.assessments import (
     registered_instruments,
     timepoint_codes,
 )
-from noim.services.imports.assessments_write import writer
-from noim.services.imports.base import ImportContext, KindBase, Plan, chunks, resolve_children
+from noim.services.imports.assessments_write import against_stored, writer
+from noim.services.imports.base import ImportContext, KindBase, Plan, resolve_children
 from noim.services.imports.reader import Cells, CsvData, parse_date
 
 KEY_COLUMNS = ("child_id", "timepoint", "instrument", "form", "respondent", "date")
@@ -115,7 +113,7 @@ class AssessmentsKind(KindBase):
         ctx.progress("validate", 2, 4)
         groups = _group(s, cells, keys, entries, defs, wide)
         ctx.progress("validate", 3, 4)
-        new, unchanged = _against_stored(s, cells, groups, defs)
+        new, unchanged = against_stored(s, cells, groups, defs)
         ctx.progress("validate", 4, 4)
         if cells.problems:
             problems = sorted(cells.problems, key=lambda p: int(p.record.split()[1]))
@@ -588,104 +586,3 @@ def _date_rules(s: Session, cells: Cells, g: _Groups) -> None:
             )
         else:
             seen[stored_key] = k
-
-
-def _stored_responses(
-    d: instruments.InstrumentDef, g: _Groups, k: int
-) -> dict[int, tuple[float | None, str | None]]:
-    """What record_assessment would store for assessment ``k``: the items given, and every
-    required item (missing ones as not answered)."""
-    out: dict[int, tuple[float | None, str | None]] = {}
-    for item, item_def in d.items.items():
-        if not g.present[k, item] and item_def.optional:
-            continue
-        v = float(g.value[k, item])
-        if not math.isnan(v):
-            out[item] = (v, None)
-        else:
-            code = int(g.reason[k, item])
-            out[item] = (None, RESPONSE_MISSING_REASONS[code] if code >= 0 else "not_answered")
-    return out
-
-
-def _against_stored(
-    s: Session, cells: Cells, g: _Groups, defs: list[instruments.InstrumentDef | None]
-) -> tuple[np.ndarray, int]:
-    """Indices of the new assessments, and how many are already stored identically."""
-    registered = registered_instruments(s)
-    ids = [registered[(d.code, d.version)] if d is not None else -1 for d in defs]
-    index = {
-        (c, tp, ids[i], r, on): k
-        for k, (c, tp, i, r, on) in enumerate(
-            zip(
-                g.child.tolist(),
-                g.timepoint,
-                g.instrument.tolist(),
-                g.respondent,
-                g.date,
-                strict=True,
-            )
-        )
-    }
-    matched: dict[int, tuple[int, str | None]] = {}  # group -> (stored id, form)
-    for chunk in chunks(sorted(set(g.child.tolist()))):
-        stmt = select(
-            Assessment.child_id,
-            Assessment.timepoint_code,
-            Assessment.instrument_id,
-            Assessment.respondent_type,
-            Assessment.assessed_on,
-            Assessment.id,
-            Assessment.form,
-        ).where(Assessment.child_id.in_(chunk), Assessment.voided_at.is_(None))
-        for r in s.execute(stmt):
-            k = index.get((r[0], r[1], r[2], r[3], r[4]))
-            if k is not None:
-                matched[k] = (r[5], r[6])
-    stored: dict[int, dict[int, tuple[float | None, str | None]]] = {}
-    for chunk in chunks(sorted(a for a, _f in matched.values())):
-        rows = select(
-            ItemResponse.assessment_id,
-            ItemResponse.item,
-            ItemResponse.value,
-            ItemResponse.missing_reason,
-        ).where(ItemResponse.assessment_id.in_(chunk))
-        for aid, item, value, reason in s.execute(rows):
-            stored.setdefault(aid, {})[item] = (value, reason)
-    unchanged = 0
-    for k, (aid, form) in sorted(matched.items()):
-        if not g.ok[k]:
-            continue
-        d = defs[int(g.instrument[k])]
-        assert d is not None
-        mine = _stored_responses(d, g, k)
-        theirs = stored.get(aid, {})
-        first = int(g.first_row[k])
-        if form != g.form[k]:
-            cells.problem(
-                first,
-                "form",
-                g.form[k] or "",
-                f"the form of stored assessment {aid} ({form or 'none'}); correct stored data "
-                "with a reason, not by importing over it",
-                "IMP-010",
-            )
-        elif mine != theirs:
-            item = min(i for i in set(mine) | set(theirs) if mine.get(i) != theirs.get(i))
-            row = int(g.entry_row[k, item]) if item < g.entry_row.shape[1] else -1
-            got = mine.get(item, (None, "(not in the file)"))
-            was = theirs.get(item, (None, "(not stored)"))
-            cells.problem(
-                row if row >= 0 else first,
-                "value",
-                got[1] if got[0] is None else got[0],
-                f"the stored response to item {item} of assessment {aid} "
-                f"({was[1] if was[0] is None else was[0]}); correct stored data with a reason "
-                "(noim assessment correct), not by importing over it",
-                "IMP-010",
-            )
-        else:
-            unchanged += 1
-        g.ok[k] = False  # stored: nothing to write
-    new = np.flatnonzero(g.ok)
-    return new, unchanged

@@ -1,4 +1,5 @@
-"""Writing imported assessments: scores, rows built column-wise, inserts audited per
+"""Imported assessments against stored data (skipped when identical, IMP-010 when not),
+and writing the new ones: scores, rows built column-wise, inserts audited per
 assessment (``noim.db.audit.insert_columns``), visits linked and completed.
 
 ``_score_many`` is the one adapter to the vectorised scorer.
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from noim import instruments
@@ -23,7 +24,8 @@ from noim.db.models import Assessment, DerivedScore, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
 from noim.domain.roles import Actor
 from noim.services.assessments import complete_visits, link_visits, registered_instruments
-from noim.services.imports.base import ImportContext, Plan
+from noim.services.imports.base import ImportContext, Plan, chunks
+from noim.services.imports.reader import Cells
 
 if TYPE_CHECKING:
     from noim.services.imports.assessments import _Groups
@@ -218,3 +220,107 @@ def _write_scores(
         },
         group_by="assessment_id",
     )
+
+
+# --------------------------------------------------------------------------- stored data
+
+
+def _stored_responses(
+    d: instruments.InstrumentDef, g: _Groups, k: int
+) -> dict[int, tuple[float | None, str | None]]:
+    """What record_assessment would store for assessment ``k``: the items given, and every
+    required item (missing ones as not answered)."""
+    out: dict[int, tuple[float | None, str | None]] = {}
+    for item, item_def in d.items.items():
+        if not g.present[k, item] and item_def.optional:
+            continue
+        v = float(g.value[k, item])
+        if not math.isnan(v):
+            out[item] = (v, None)
+        else:
+            code = int(g.reason[k, item])
+            out[item] = (None, RESPONSE_MISSING_REASONS[code] if code >= 0 else "not_answered")
+    return out
+
+
+def against_stored(
+    s: Session, cells: Cells, g: _Groups, defs: list[instruments.InstrumentDef | None]
+) -> tuple[np.ndarray, int]:
+    """Indices of the new assessments, and how many are already stored identically."""
+    registered = registered_instruments(s)
+    ids = [registered[(d.code, d.version)] if d is not None else -1 for d in defs]
+    index = {
+        (c, tp, ids[i], r, on): k
+        for k, (c, tp, i, r, on) in enumerate(
+            zip(
+                g.child.tolist(),
+                g.timepoint,
+                g.instrument.tolist(),
+                g.respondent,
+                g.date,
+                strict=True,
+            )
+        )
+    }
+    matched: dict[int, tuple[int, str | None]] = {}  # group -> (stored id, form)
+    for chunk in chunks(sorted(set(g.child.tolist()))):
+        stmt = select(
+            Assessment.child_id,
+            Assessment.timepoint_code,
+            Assessment.instrument_id,
+            Assessment.respondent_type,
+            Assessment.assessed_on,
+            Assessment.id,
+            Assessment.form,
+        ).where(Assessment.child_id.in_(chunk), Assessment.voided_at.is_(None))
+        for r in s.execute(stmt):
+            k = index.get((r[0], r[1], r[2], r[3], r[4]))
+            if k is not None:
+                matched[k] = (r[5], r[6])
+    stored: dict[int, dict[int, tuple[float | None, str | None]]] = {}
+    for chunk in chunks(sorted(a for a, _f in matched.values())):
+        rows = select(
+            ItemResponse.assessment_id,
+            ItemResponse.item,
+            ItemResponse.value,
+            ItemResponse.missing_reason,
+        ).where(ItemResponse.assessment_id.in_(chunk))
+        for aid, item, value, reason in s.execute(rows):
+            stored.setdefault(aid, {})[item] = (value, reason)
+    unchanged = 0
+    for k, (aid, form) in sorted(matched.items()):
+        if not g.ok[k]:
+            continue
+        d = defs[int(g.instrument[k])]
+        assert d is not None
+        mine = _stored_responses(d, g, k)
+        theirs = stored.get(aid, {})
+        first = int(g.first_row[k])
+        if form != g.form[k]:
+            cells.problem(
+                first,
+                "form",
+                g.form[k] or "",
+                f"the form of stored assessment {aid} ({form or 'none'}); correct stored data "
+                "with a reason, not by importing over it",
+                "IMP-010",
+            )
+        elif mine != theirs:
+            item = min(i for i in set(mine) | set(theirs) if mine.get(i) != theirs.get(i))
+            row = int(g.entry_row[k, item]) if item < g.entry_row.shape[1] else -1
+            got = mine.get(item, (None, "(not in the file)"))
+            was = theirs.get(item, (None, "(not stored)"))
+            cells.problem(
+                row if row >= 0 else first,
+                "value",
+                got[1] if got[0] is None else got[0],
+                f"the stored response to item {item} of assessment {aid} "
+                f"({was[1] if was[0] is None else was[0]}); correct stored data with a reason "
+                "(noim assessment correct), not by importing over it",
+                "IMP-010",
+            )
+        else:
+            unchanged += 1
+        g.ok[k] = False  # stored: nothing to write
+    new = np.flatnonzero(g.ok)
+    return new, unchanged
