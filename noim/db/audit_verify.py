@@ -7,7 +7,9 @@ cut from the end no longer reach the head.
 
 ``verify_data`` replays the audit trail (inserts, then field changes) and
 compares the result with every audited table: a trial-data row changed,
-inserted or deleted without an audit row is found too.
+inserted or deleted without an audit row is found too.  A grouped insert (one audit
+row for many rows, ``noim.db.audit.insert_rows_grouped``) is expanded back into its
+rows, so each of them is compared like any other.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
 from noim.db import bulk
-from noim.db.audit import GENESIS_HASH, audited_tables, chain_hash, pk_columns, row_key
+from noim.db.audit import (
+    GENESIS_HASH,
+    GROUPED_FIELD,
+    audited_tables,
+    chain_hash,
+    expand_grouped,
+    model_for,
+    pk_columns,
+    row_key,
+)
 from noim.db.models.audit import AuditHead, AuditLog
 
 _BATCH = 5000
@@ -115,17 +126,25 @@ def _replay(
     for row in _audit_rows(conn):
         table, key = row["table_name"], row["row_key"]
         try:
-            if row["action"] == "insert":
+            if row["action"] == "insert" and row["field"] == GROUPED_FIELD:
+                rows = state[table]
+                for key, values in expand_grouped(model_table(table), row["new_value"]):
+                    rows[key] = {k: _dump(v) for k, v in values.items()}
+            elif row["action"] == "insert":
                 values = json.loads(row["new_value"])
                 state[table][key] = {k: _dump(v) for k, v in values.items()}
             else:
                 state[table].setdefault(key, {})[row["field"]] = _dump(json.loads(row["new_value"]))
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, KeyError):
             report.add(
                 f"audit row {row['seq']} holds a value that noim did not write (not canonical JSON)",
                 limit,
             )
     return state
+
+
+def model_table(name: str) -> Table:
+    return model_for(name).__table__  # type: ignore[return-value]
 
 
 def _dump(value: Any) -> str:

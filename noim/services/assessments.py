@@ -6,11 +6,12 @@ in; a corrected response rescores the assessment in the same audited transaction
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from noim.db.models import (
     Assessment,
     Child,
     DerivedScore,
+    FollowUpVisit,
     Instrument,
     ItemResponse,
     TimepointRow,
@@ -32,6 +34,8 @@ from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
 from noim.services.families import child_for
+
+_CHUNK = 900  # values per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,8 @@ def record_assessment(
         Problem(record, "responses", None, "ASM-002", p)
         for p in instruments.engine.check_responses(definition, dict(responses), form)
     ]
-    if respondent not in RESPONDENT_TYPES or (
-        definition.informants and respondent not in definition.informants
-    ):
-        allowed = definition.informants or RESPONDENT_TYPES
+    allowed = allowed_respondents(definition)
+    if respondent not in allowed:
         problems.append(
             Problem(record, "respondent", respondent, "ASM-003", "one of " + ", ".join(allowed))
         )
@@ -103,46 +105,18 @@ def record_assessment(
                 )
             )
     with db.write(actor) as s:
-        child, family, _site = child_for(s, actor, child_trial_id, "record assessments for")
+        child, _family, _site = child_for(s, actor, child_trial_id, "record assessments for")
         tp = s.get(TimepointRow, timepoint)
         if tp is None:
-            known = ", ".join(
-                s.scalars(select(TimepointRow.code).order_by(TimepointRow.sort_order))
-            )
+            known = ", ".join(timepoint_codes(s))
             problems.append(Problem(record, "timepoint", timepoint, "ASM-006", f"one of {known}"))
-        if assessed_on < child.date_of_birth or assessed_on > utcnow().date():
-            problems.append(
-                Problem(
-                    record,
-                    "assessed_on",
-                    assessed_on.isoformat(),
-                    "ASM-007",
-                    f"a date from the date of birth ({child.date_of_birth}) to today",
-                )
-            )
-        allocation = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
-        first = s.scalar(select(TimepointRow.code).order_by(TimepointRow.sort_order).limit(1))
-        if (
-            allocation is not None
-            and tp is not None
-            and timepoint != first
-            and assessed_on < allocation.randomised_at.date()
-        ):
-            problems.append(
-                Problem(
-                    record,
-                    "assessed_on",
-                    assessed_on.isoformat(),
-                    "ASM-008",
-                    f"a follow-up dated on or after randomisation ({allocation.randomised_at.date()})",
-                )
-            )
-        instrument_row = s.scalar(
-            select(Instrument).where(
-                Instrument.code == definition.code, Instrument.version == definition.version
-            )
-        )
-        if instrument_row is None:
+        problems += [
+            Problem(record, "assessed_on", assessed_on.isoformat(), rule, expected)
+            for _i, rule, expected in date_problems(s, [child.id], [timepoint], [assessed_on])
+            if tp is not None or rule != "ASM-008"
+        ]
+        instrument_id = registered_instruments(s).get((definition.code, definition.version))
+        if instrument_id is None:
             problems.append(
                 Problem(
                     record,
@@ -154,11 +128,14 @@ def record_assessment(
             )
         if problems:
             raise ValidationError(problems)
-        assert instrument_row is not None
+        assert instrument_id is not None
+        links = link_visits(s, [child.id], [timepoint], [assessed_on])
         assessment = Assessment(
             child_id=child.id,
             timepoint_code=timepoint,
-            instrument_id=instrument_row.id,
+            visit_id=links.visit_ids[0],
+            out_of_window=links.out_of_window[0],
+            instrument_id=instrument_id,
             form=form,
             respondent_type=respondent,
             assessed_on=assessed_on,
@@ -200,7 +177,144 @@ def record_assessment(
                 for scale, value in scores.items()
             ],
         )
+        complete_visits(s, links.completions)
         return _view(s, assessment.id)
+
+
+# --------------------------------------------------------------------------- rules shared with
+# the import (noim.services.imports.assessments): set-based, a batch of one for a single record
+
+
+def allowed_respondents(definition: instruments.InstrumentDef) -> tuple[str, ...]:
+    """Respondent types allowed for an instrument (ASM-003): its informants, else any type."""
+    if definition.informants:
+        return tuple(r for r in definition.informants if r in RESPONDENT_TYPES)
+    return RESPONDENT_TYPES
+
+
+def timepoint_codes(s: Session) -> list[str]:
+    """The trial's timepoints in schedule order (the first is the baseline)."""
+    return list(s.scalars(select(TimepointRow.code).order_by(TimepointRow.sort_order)))
+
+
+def registered_instruments(s: Session) -> dict[tuple[str, str], int]:
+    """Instrument ids by (code, version) as registered in this database (ASM-009)."""
+    return {
+        (r[0], r[1]): r[2]
+        for r in s.execute(select(Instrument.code, Instrument.version, Instrument.id))
+    }
+
+
+def date_problems(
+    s: Session,
+    child_ids: Sequence[int],
+    timepoints: Sequence[str],
+    dates: Sequence[date],
+    today: date | None = None,
+) -> list[tuple[int, str, str]]:
+    """Candidate assessments whose date breaks a rule: ``(index, rule id, expected)`` each.
+
+    ASM-007: dated from the child's date of birth to today.  ASM-008: a follow-up (any
+    timepoint after the first) is not dated before the family's randomisation.  One query
+    per 900 distinct children, then vectorised over the candidates.
+    """
+    if not child_ids:
+        return []
+    today = today or utcnow().date()
+    distinct = sorted(set(child_ids))
+    births: dict[int, date] = {}
+    randomised: dict[int, date] = {}
+    for start in range(0, len(distinct), _CHUNK):
+        stmt = (
+            select(Child.id, Child.date_of_birth, Allocation.randomised_at)
+            .outerjoin(Allocation, Allocation.family_id == Child.family_id)
+            .where(Child.id.in_(distinct[start : start + _CHUNK]))
+        )
+        for cid, dob, at in s.execute(stmt):
+            births[cid] = dob
+            if at is not None:
+                randomised[cid] = at.date()
+    first = next(iter(timepoint_codes(s)), None)
+    index = np.searchsorted(np.asarray(distinct), np.asarray(child_ids))
+    born = np.array([births[c] for c in distinct], dtype="datetime64[D]")[index]
+    rand = np.array([randomised.get(c, date.min) for c in distinct], dtype="datetime64[D]")[index]
+    on = np.array(dates, dtype="datetime64[D]")
+    follow_up = np.array([t != first for t in timepoints], dtype=bool)
+    out: list[tuple[int, str, str]] = []
+    for i in np.flatnonzero((on < born) | (on > np.datetime64(today, "D"))).tolist():
+        out.append(
+            (i, "ASM-007", f"a date from the date of birth ({births[child_ids[i]]}) to today")
+        )
+    for i in np.flatnonzero(follow_up & (on < rand)).tolist():
+        out.append(
+            (
+                i,
+                "ASM-008",
+                f"a follow-up dated on or after randomisation ({randomised[child_ids[i]]})",
+            )
+        )
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class VisitLinks:
+    """Each candidate's follow-up visit (None when the child has none at that timepoint)."""
+
+    visit_ids: list[int | None]
+    #: dated outside the visit's window: accepted, and flagged
+    out_of_window: list[bool]
+    #: scheduled visits these assessments complete: visit id -> earliest assessment date
+    completions: dict[int, date]
+
+
+def link_visits(
+    s: Session, child_ids: Sequence[int], timepoints: Sequence[str], dates: Sequence[date]
+) -> VisitLinks:
+    """The follow-up visit of each candidate assessment (its child and timepoint), set-based."""
+    visits: dict[tuple[int, str], tuple[int, date, date, str]] = {}
+    distinct = sorted(set(child_ids))
+    for start in range(0, len(distinct), _CHUNK):
+        stmt = select(
+            FollowUpVisit.child_id,
+            FollowUpVisit.timepoint_code,
+            FollowUpVisit.id,
+            FollowUpVisit.window_start,
+            FollowUpVisit.window_end,
+            FollowUpVisit.status,
+        ).where(
+            FollowUpVisit.child_id.in_(distinct[start : start + _CHUNK]),
+            FollowUpVisit.voided_at.is_(None),
+        )
+        for cid, tp, vid, lo, hi, status in s.execute(stmt):
+            visits[(cid, tp)] = (vid, lo, hi, status)
+    ids: list[int | None] = []
+    flags: list[bool] = []
+    completions: dict[int, date] = {}
+    for cid, tp, on in zip(child_ids, timepoints, dates, strict=True):
+        visit = visits.get((cid, tp))
+        if visit is None:
+            ids.append(None)
+            flags.append(False)
+            continue
+        vid, lo, hi, status = visit
+        ids.append(vid)
+        flags.append(not lo <= on <= hi)
+        if status == "scheduled" and (vid not in completions or on < completions[vid]):
+            completions[vid] = on
+    return VisitLinks(ids, flags, completions)
+
+
+def complete_visits(s: Session, completions: Mapping[int, date], reason: str | None = None) -> int:
+    """Mark scheduled visits completed on the given dates (audited); returns how many.
+
+    (The visits service gains the same operation; the two meet when the branches merge.)
+    """
+    return update_rows(
+        s,
+        FollowUpVisit,
+        {vid: {"status": "completed", "completed_on": on} for vid, on in completions.items()},
+        reason,
+    )
 
 
 def _assessment_for(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from noim.db import audit as audit_db
 from noim.db.audit_verify import ChainReport, DataReport, verify_chain, verify_data
@@ -87,6 +88,29 @@ def _mask(actor: Actor, table: str, field: str | None, value: str | None) -> str
     return value
 
 
+def _group_keys(s: Session, table: str, key: str) -> list[str]:
+    """Row keys of the grouped audit rows (one per parent record) that hold row ``key``."""
+    sample = s.scalar(
+        select(AuditLog.row_key)
+        .where(AuditLog.table_name == table, AuditLog.field == audit_db.GROUPED_FIELD)
+        .limit(1)
+    )
+    if sample is None or not key.isdigit():
+        return []
+    column = sample.split("=", 1)[0]
+    t = audit_db.model_for(table).__table__
+    (pk,) = audit_db.pk_columns(t)  # type: ignore[arg-type]
+    value = s.scalar(select(t.c[column]).where(pk == int(key)))
+    return [] if value is None else [audit_db.grouped_key(column, value)]
+
+
+def _holds(table: str, grouped_value: str | None, key: str) -> bool:
+    """Whether a grouped insert's value holds row ``key``."""
+    t = audit_db.model_for(table).__table__
+    rows = audit_db.expand_grouped(t, grouped_value or "")  # type: ignore[arg-type]
+    return any(k == key for k, _row in rows)
+
+
 def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecord]:
     """Every audit row of one record, oldest first."""
     actor.require(Capability.READ_AUDIT, "read the audit trail")
@@ -96,11 +120,16 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
         raise NotFound(f"no table {table!r}; see docs/data-model.md for table names") from None
     key = _resolve_key(db, table, key)
     with db.read(actor) as s:
-        rows = s.scalars(
-            select(AuditLog)
-            .where(AuditLog.table_name == table, AuditLog.row_key == key)
-            .order_by(AuditLog.seq)
-        ).all()
+        keys = [key, *_group_keys(s, table, key)]
+        rows = [
+            r
+            for r in s.scalars(
+                select(AuditLog)
+                .where(AuditLog.table_name == table, AuditLog.row_key.in_(keys))
+                .order_by(AuditLog.seq)
+            )
+            if r.row_key == key or _holds(table, r.new_value, key)
+        ]
         return [
             AuditRecord(
                 seq=r.seq,

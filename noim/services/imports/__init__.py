@@ -23,13 +23,14 @@ from noim.services.imports.reader import CsvData, date_style, ragged_problems, r
 
 def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
+    from noim.services.imports.assessments import ASSESSMENTS
     from noim.services.imports.consents import CONSENTS
     from noim.services.imports.families import FAMILIES
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
     from noim.services.imports.visits import VISITS
 
-    found: list[ImportKind] = [FAMILIES, CONSENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
+    found: list[ImportKind] = [FAMILIES, CONSENTS, ASSESSMENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
     return {k.name: k for k in found}
 
 

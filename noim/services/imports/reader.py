@@ -92,6 +92,11 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
         first, _, text = text.partition("\n")
         settings = parse_settings(first)
         first_line = 3
+    fast = _read_fast(text)
+    if fast is not None:
+        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings)
+        data.settings["_ragged"] = ""
+        return data
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -111,6 +116,58 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     data = CsvData(source, digest, header, columns, len(rows), first_line, settings)
     data.settings["_ragged"] = ",".join(str(i) for i in ragged)
     return data
+
+
+def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
+    """The C parser's reading of a plain file (no quotes, every row as wide as the header).
+
+    Gives exactly what the ``csv`` module path gives for such files, about ten times
+    faster; None for anything else (quoted cells, ragged rows), which the ``csv`` path reads.
+    """
+    if '"' in text or len(text) < _FAST_MIN_CHARS:
+        return None
+    import pandas as pd  # heavy: only for large files
+
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+        )
+    except (ValueError, pd.errors.ParserError):  # a row longer than the header
+        return None
+    # the C parser pads short rows: each row has at most width - 1 commas (longer rows
+    # raise), so the rows are all exactly as wide as the header when the commas add up
+    width = frame.shape[1]
+    if frame.shape[0] < 2 or text.count(",") != (width - 1) * frame.shape[0]:
+        return None
+    raw_header = [str(h) for h in frame.iloc[0].tolist()]
+    header = [h.strip().lower() for h in raw_header]
+    cells = [_stripped(frame[c].tolist()[1:]) for c in frame.columns]
+    drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
+    if drop:
+        cells = [[v for i, v in enumerate(col) if i not in drop] for col in cells]
+    columns = {h: col for h, col in zip(header, cells, strict=True) if h}
+    return header, columns, len(cells[0]) if cells else 0
+
+
+_FAST_MIN_CHARS = 200_000
+
+
+def _stripped(col: list[str]) -> list[str]:
+    distinct = set(col)
+    changed = {v: v.strip() for v in distinct if v != v.strip()}
+    return [changed.get(v, v) for v in col] if changed else col
+
+
+def _blank_candidates(cells: list[list[str]]) -> list[int]:
+    """Rows whose first cell is empty (only they can be wholly blank)."""
+    if not cells:
+        return []
+    return [i for i, v in enumerate(cells[0]) if not v]
 
 
 def ragged_problems(data: CsvData, rule: str) -> list[Problem]:
