@@ -34,6 +34,7 @@ from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
 from noim.services.families import child_for
+from noim.services.visits import complete_visits
 
 _CHUNK = 900  # values per IN (...) list
 
@@ -145,7 +146,9 @@ def record_assessment(
         s.add(assessment)
         s.flush()
         items = sorted(
-            n for n, item in definition.items.items() if not item.optional or n in responses
+            n
+            for n, item in definition.items_for(form).items()
+            if not item.optional or n in responses
         )
         insert_rows(
             s,
@@ -302,19 +305,6 @@ def link_visits(
         if status == "scheduled" and (vid not in completions or on < completions[vid]):
             completions[vid] = on
     return VisitLinks(ids, flags, completions)
-
-
-def complete_visits(s: Session, completions: Mapping[int, date], reason: str | None = None) -> int:
-    """Mark scheduled visits completed on the given dates (audited); returns how many.
-
-    (The visits service gains the same operation; the two meet when the branches merge.)
-    """
-    return update_rows(
-        s,
-        FollowUpVisit,
-        {vid: {"status": "completed", "completed_on": on} for vid, on in completions.items()},
-        reason,
-    )
 
 
 def _assessment_for(

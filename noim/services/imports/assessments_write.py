@@ -23,9 +23,10 @@ from noim.db.base import utcnow
 from noim.db.models import Assessment, DerivedScore, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
 from noim.domain.roles import Actor
-from noim.services.assessments import complete_visits, link_visits, registered_instruments
+from noim.services.assessments import link_visits, registered_instruments
 from noim.services.imports.base import ImportContext, Plan, chunks
 from noim.services.imports.reader import Cells
+from noim.services.visits import complete_visits
 
 if TYPE_CHECKING:
     from noim.services.imports.assessments import _Groups
@@ -36,23 +37,8 @@ Defs = list[instruments.InstrumentDef | None]
 def _score_many(
     instrument: str, values: np.ndarray, items: Sequence[int], form: str | None = None
 ) -> dict[str, np.ndarray]:
-    """Scores of many assessments: ``values`` (n, len(items)) floats, NaN missing -> scale arrays.
-
-    The one adapter to ``noim.instruments.score_many`` (same signature and result: NaN
-    where a scale cannot be scored); until that lands it calls ``noim.instruments.score``
-    for each assessment.
-    """
-    n = values.shape[0]
-    out: dict[str, list[float]] = {}
-    for r, row in enumerate(values.tolist()):
-        responses = {
-            i: (None if math.isnan(v) else int(v)) for i, v in zip(items, row, strict=True)
-        }
-        for scale, score in instruments.score(instrument, responses, form).items():
-            if scale not in out:
-                out[scale] = [math.nan] * n
-            out[scale][r] = math.nan if score is None else float(score)
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+    """Scores of many assessments (``noim.instruments.score_many``: NaN where a scale is missing)."""
+    return instruments.score_many(instrument, values, items, form)
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:
