@@ -16,10 +16,8 @@ Prints a table, then a JSON line ``{"rows": N, "noim_rows_per_s": ..., "raw_rows
 ..., "ratio": ...}`` for the largest size (ratio = noim / raw; the target is >= 0.25).
 
 Run: ``.venv/bin/python benchmarks/import.py [--sizes 10000,100000,1000000]
-[--postgresql URL] [--vectorised-sdq]``.  ``--postgresql`` imports into that (empty)
-database instead of a temporary SQLite file.  ``--vectorised-sdq`` replaces the per-
-assessment scoring adapter by a numpy SDQ scorer defined here, to estimate what
-``noim.instruments.score_many`` will bring (checked against ``noim.instruments.score``).
+[--postgresql URL]``.  ``--postgresql`` imports into that (empty) database instead of a
+temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from noim import instruments
 from noim.db.audit import insert_rows
 from noim.db.models import Allocation, Child, Family, ItemResponse, Site
 from noim.db.session import Database
@@ -46,7 +43,6 @@ from noim.domain import trial_ids
 from noim.domain.durations import add_months
 from noim.domain.trialdef import default_definition
 from noim.services import setup, users
-from noim.services.imports import assessments_write as scoring
 from noim.services.imports import run_import
 from noim.services.visits import schedule_children
 
@@ -185,68 +181,6 @@ def raw_reference(rows: Sequence[tuple[int, int, float | None, str | None]], fol
     return elapsed
 
 
-# --------------------------------------------------------------------------- estimate only
-
-
-def vectorised_score(
-    instrument: str, values: np.ndarray, items: Sequence[int], form: str | None = None
-) -> dict[str, np.ndarray]:
-    """A numpy scorer of the instrument's rules (benchmark only: estimates score_many)."""
-    d = instruments.load(instrument)
-    col = {item: k for k, item in enumerate(items)}
-    out: dict[str, np.ndarray] = {}
-    n = values.shape[0]
-    for sc in d.scales:
-        if sc.rule == "prorated_mean":
-            cols = []
-            for item in sc.items:
-                v = values[:, col[item]] if item in col else np.full(n, np.nan)
-                spec = d.items[item]
-                cols.append(max(spec.allowed) + min(spec.allowed) - v if spec.reverse else v)
-            m = np.column_stack(cols)
-            answered = (~np.isnan(m)).sum(axis=1)
-            total = np.nansum(m, axis=1).astype(np.int64)
-            k = len(sc.items)
-            safe = np.maximum(answered, 1)
-            score = ((2 * total * k + safe) // (2 * safe)).astype(float)
-            score[(answered < sc.min_answered) | (answered == 0)] = np.nan
-            out[sc.code] = score
-        elif sc.rule == "sum_of_scales":
-            out[sc.code] = np.sum([out[c] for c in sc.scales], axis=0)
-        elif any(i in col for i in (*sc.items, *([sc.gate_item] if sc.gate_item else []))):
-            table = dict(sc.recode)
-            lookup = np.full(max(table) + 1, np.nan)
-            for k_, v_ in table.items():
-                lookup[k_] = v_
-            parts = [
-                lookup[np.nan_to_num(values[:, col[i]], nan=0).astype(int)]
-                if i in col
-                else np.full(n, np.nan)
-                for i in sc.items
-            ]
-            parts = [
-                np.where(np.isnan(values[:, col[i]]), np.nan, p) if i in col else p
-                for i, p in zip(sc.items, parts, strict=True)
-            ]
-            score = np.sum(parts, axis=0)
-            if sc.gate_item in col:
-                gate = values[:, col[sc.gate_item]]
-                score = np.where(np.isin(gate, sc.gate_zero_when), 0.0, score)
-            out[sc.code] = score
-    return out
-
-
-def _check_vectorised(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, 3, size=(2000, 25)).astype(float)
-    values[rng.random(values.shape) < 0.2] = np.nan
-    items = list(range(1, 26))
-    fast = vectorised_score("sdq", values, items)
-    slow = scoring._score_many("sdq", values, items)
-    for scale, v in slow.items():
-        assert np.array_equal(v, fast[scale], equal_nan=True), scale
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -256,16 +190,8 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000,1000000", help="rows per file")
     parser.add_argument("--postgresql", metavar="URL", help="an empty PostgreSQL database")
-    parser.add_argument(
-        "--vectorised-sdq",
-        action="store_true",
-        help="score with a numpy SDQ scorer (estimate of noim.instruments.score_many)",
-    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
-    if args.vectorised_sdq:
-        _check_vectorised(7)
-        scoring._score_many = vectorised_score  # type: ignore[assignment]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -295,8 +221,7 @@ def main() -> None:
             )
         db.dispose()
     backend = "PostgreSQL" if args.postgresql else "SQLite"
-    scorer = "numpy SDQ scorer" if args.vectorised_sdq else "noim.instruments.score per assessment"
-    print(f"noim import assessments into {backend}; scoring: {scorer}")
+    print(f"noim import assessments into {backend}; scoring: noim.instruments.score_many")
     print(
         f"{'rows':>9} {'noim s':>8} {'noim rows/s':>12} {'raw s':>7} {'raw rows/s':>11} {'ratio':>6}"
     )

@@ -249,17 +249,23 @@ def _change_entries(
     old_rows: Mapping[str, dict[str, Any]],
     new_rows: Mapping[str, dict[str, Any]],
     reason: str | None,
+    only: Iterable[str] | None = None,
 ) -> list[AuditEntry]:
-    """Audit entries for the fields that differ between ``old_rows`` and ``new_rows``."""
+    """Audit entries for the fields that differ between ``old_rows`` and ``new_rows``.
+
+    ``only`` limits the comparison to the columns an UPDATE set (the others cannot differ).
+    """
     entries: list[AuditEntry] = []
     enc = bulk.encoder_for(table)
     has_void = "voided_at" in table.c
     has_completed = "completed_at" in table.c
+    wanted = set(only) if only is not None else None
+    names = [c.name for c in table.columns if wanted is None or c.name in wanted]
     for key in sorted(new_rows, key=_sort_key):
         old, new = old_rows[key], new_rows[key]
-        old_text = {c.name: enc.value(c.name, old[c.name]) for c in table.columns}
-        new_text = {c.name: enc.value(c.name, new[c.name]) for c in table.columns}
-        changed = [c.name for c in table.columns if old_text[c.name] != new_text[c.name]]
+        old_text = {name: enc.value(name, old[name]) for name in names}
+        new_text = {name: enc.value(name, new[name]) for name in names}
+        changed = [name for name in names if old_text[name] != new_text[name]]
         if not changed:
             continue
         voiding = has_void and old["voided_at"] is None and new["voided_at"] is not None
@@ -467,7 +473,8 @@ def update_rows(
         conn.execute(stmt, params)
     new = fetch_rows(conn, table, keys)
     touched.note(session, table, new.values())
-    entries = _change_entries(table, old, new, reason or session.info.get("reason"))
+    set_columns = {c for values in changes.values() for c in values}
+    entries = _change_entries(table, old, new, reason or session.info.get("reason"), set_columns)
     append(conn, actor, session.info["tx_id"], entries)
     return len({e.key for e in entries})
 
@@ -525,10 +532,11 @@ def insert_columns(
         bulk.executemany(conn, table.name, names, list(zip(*stored, strict=True)))
     if not is_audited(table):
         return
+    reason = session.info.get("reason")
     if group_by is None:
-        entries = _row_entries(table, columns)
+        entries = _row_entries(table, columns, reason)
     else:
-        entries = _group_entries(table, columns, group_by)
+        entries = _group_entries(table, columns, group_by, reason)
     append(conn, actor, session.info["tx_id"], entries)
 
 
@@ -560,7 +568,9 @@ def _encoded(table: Table, name: str, values: Sequence[Any]) -> list[str]:
     return list(map(cache.__getitem__, values))
 
 
-def _row_entries(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[AuditEntry]:
+def _row_entries(
+    table: Table, columns: Mapping[str, Sequence[Any]], reason: str | None
+) -> list[AuditEntry]:
     names = sorted(columns)
     (pk,) = [c.name for c in pk_columns(table)]
     encoded = [
@@ -568,13 +578,13 @@ def _row_entries(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[Aud
     ]
     bodies = map(",".join, zip(*encoded, strict=True))
     return [
-        AuditEntry("insert", table.name, str(key), None, None, "{" + body + "}", None)
+        AuditEntry("insert", table.name, str(key), None, None, "{" + body + "}", reason)
         for key, body in zip(columns[pk], bodies, strict=True)
     ]
 
 
 def _group_entries(
-    table: Table, columns: Mapping[str, Sequence[Any]], group_by: str
+    table: Table, columns: Mapping[str, Sequence[Any]], group_by: str, reason: str | None
 ) -> list[AuditEntry]:
     # columns with one value in every row go once into "group", with the group's key
     constant = {
@@ -624,7 +634,7 @@ def _group_entries(
             + '},"rows":[['
             + "],[".join(parts[start:end])
             + "]]}",
-            None,
+            reason,
         )
         for start, end in itertools.pairwise(bounds)
     ]
