@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from noim.db.session import Database
 from noim.domain.roles import Actor
@@ -90,10 +93,20 @@ class PgServer:
         return self.url_for(name)
 
     def drop(self, name: str) -> None:
+        """Drop a test database; retried, since a backend the test role may not end (an
+        autovacuum worker, another session's server process) can briefly hold it."""
         engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
         try:
-            with engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for attempt in range(10):
+                try:
+                    with engine.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    return
+                except (OperationalError, ProgrammingError):
+                    if attempt == 9:
+                        warnings.warn(f"could not drop test database {name}", stacklevel=2)
+                        return
+                    time.sleep(0.5)
         finally:
             engine.dispose()
 

@@ -189,9 +189,12 @@ def test_out_of_window_is_flagged_and_single_record_links_too(
         "carer",
         "2-4",
     )
+    assert view.out_of_window is False
     with db.read() as s:
         flags = dict(s.execute(select(Assessment.id, Assessment.out_of_window)).all())
         assert flags[view.id] is False and sorted(flags.values()) == [False, True]
+    (late_id,) = [k for k, v in flags.items() if v]
+    assert assessments.get_assessment(db, actors["coord_gla"], late_id).out_of_window is True
         statuses = s.execute(
             select(
                 FollowUpVisit.child_id, FollowUpVisit.timepoint_code, FollowUpVisit.status

@@ -40,6 +40,7 @@ def _show(view: AssessmentView) -> None:
     click.echo(
         f"Assessment {view.id}: {view.instrument} ({view.form or '-'}) for {view.child} at {view.timepoint}, "
         f"{view.respondent}, {view.assessed_on}; scoring {view.scoring_version}"
+        + ("; OUTSIDE the visit window (flagged)" if view.out_of_window else "")
     )
     print_table(
         None,

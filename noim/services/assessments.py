@@ -51,6 +51,8 @@ class AssessmentView:
     responses: dict[int, float | None]
     scores: dict[str, float | None]
     scoring_version: str
+    #: dated outside its follow-up visit's window (accepted, and flagged)
+    out_of_window: bool = False
 
 
 def record_assessment(
@@ -343,6 +345,7 @@ def _view(s: Session, assessment_id: int) -> AssessmentView:
         responses=responses,
         scores={d.scale: d.score for d in derived},
         scoring_version=derived[0].scoring_version if derived else "",
+        out_of_window=a.out_of_window,
     )
 
 
