@@ -229,6 +229,13 @@ class LogrankResult(Result):
     expected: pd.Series
     variance: pd.DataFrame
 
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return (
+                f"{self.method} (n = {self.n})\n{self.summary.to_string()}\n"
+                f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
+            )
+
 
 def logrank(
     df: pd.DataFrame, duration: str, event: str, group: str, strata: str | None = None
