@@ -63,7 +63,9 @@ def _design(
     names: list[str] = []
     for col in covariates:
         series = df[col]
-        categorical = not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+        categorical = not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(
+            series
+        )
         if not categorical:
             if col in reference:
                 raise StatsInputError(
@@ -185,7 +187,8 @@ def _score_residuals(s: _Sorted, fit: _Fit) -> Array:
     def per_block_vec(weights: Array, m: Array) -> Array:
         out = np.zeros((nb, p))
         out[s.ev_blocks] = np.stack(
-            [np.bincount(s.entry, weights=weights * m[:, j], minlength=ne) for j in range(p)], axis=1
+            [np.bincount(s.entry, weights=weights * m[:, j], minlength=ne) for j in range(p)],
+            axis=1,
         )
         return out
 
@@ -194,7 +197,9 @@ def _score_residuals(s: _Sorted, fit: _Fit) -> Array:
     q = per_block_vec(inv, fit.means)
     qg = per_block_vec(s.frac * inv, fit.means)
     mbar = np.zeros((nb, p))
-    mbar[s.ev_blocks] = per_block_vec(np.ones(len(s.entry)), fit.means)[s.ev_blocks] / s.mult[:, None]
+    mbar[s.ev_blocks] = (
+        per_block_vec(np.ones(len(s.entry)), fit.means)[s.ev_blocks] / s.mult[:, None]
+    )
     H = np.cumsum(h)[s.block]
     Q = np.cumsum(q, axis=0)[s.block]
     b = s.block
@@ -364,19 +369,22 @@ def cox(
         resid = _score_residuals(s, current)
         codes = ccodes[order]
         summed = np.stack(
-            [np.bincount(codes, weights=resid[:, j], minlength=len(clevels)) for j in range(p)], axis=1
+            [np.bincount(codes, weights=resid[:, j], minlength=len(clevels)) for j in range(p)],
+            axis=1,
         )
         dfbeta = summed @ var
         var = dfbeta.T @ dfbeta
     se = np.sqrt(np.diag(var))
     z = beta / se
+    with np.errstate(over="ignore"):  # a diverging coefficient (warned above) gives hr = inf
+        hr, hr_lower, hr_upper = np.exp(beta), np.exp(beta - _Z * se), np.exp(beta + _Z * se)
     summary = pd.DataFrame(
         {
             "coef": beta,
             "se": se,
-            "hr": np.exp(beta),
-            "hr_lower": np.exp(beta - _Z * se),
-            "hr_upper": np.exp(beta + _Z * se),
+            "hr": hr,
+            "hr_lower": hr_lower,
+            "hr_upper": hr_upper,
             "z": z,
             "p": 2 * sps.norm.sf(np.abs(z)),
         },

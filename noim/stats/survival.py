@@ -9,7 +9,7 @@ in docs/analysis-methods.md (section "Survival").  The Cox model is in :mod:`noi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,9 @@ _ALL = "all"
 
 def _survival_data(
     df: pd.DataFrame, duration: str, event: str, group: str | None, where: str
-) -> tuple[Array, np.ndarray[Any, np.dtype[np.int64]], list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
+) -> tuple[
+    Array, np.ndarray[Any, np.dtype[np.int64]], list[Any], np.ndarray[Any, np.dtype[np.int64]]
+]:
     """Checked times, events, group levels (``["all"]`` without a group) and level codes."""
     require_columns(df, [duration, event, group], where)
     times = numeric_column(df, duration, where, minimum=0.0)
@@ -126,9 +128,12 @@ class KaplanMeierResult(Result):
         the last value is carried forward (as R's ``summary(fit, times, extend = TRUE)``).
         Where S(t) = 0 the SE is 0 and the CI is [0, 0] (R prints NaN / NA).
         """
-        ts = np.atleast_1d(np.asarray(list(times) if not np.isscalar(times) else [times], dtype=float))
+        values = [times] if isinstance(times, (int, float, np.number)) else list(times)
+        ts = np.asarray(values, dtype=float).ravel()
         if np.isnan(ts).any() or (ts < 0).any():
-            raise StatsInputError(f"survival_at: got times {ts.tolist()!r}; expected non-negative numbers")
+            raise StatsInputError(
+                f"survival_at: got times {ts.tolist()!r}; expected non-negative numbers"
+            )
         frames = []
         for level, part in self.table.groupby("group", sort=False):
             idx = np.searchsorted(part["time"].to_numpy(), ts, side="right") - 1
@@ -302,7 +307,11 @@ def logrank(
                 "n": np.bincount(codes, minlength=k),
                 "observed": observed,
                 "expected": expected,
-                "(O-E)^2/E": np.where(expected > 0, (observed - expected) ** 2 / np.where(expected > 0, expected, 1), 0.0),
+                "(O-E)^2/E": np.where(
+                    expected > 0,
+                    (observed - expected) ** 2 / np.where(expected > 0, expected, 1),
+                    0.0,
+                ),
             },
             index=pd.Index(levels, name=name),
         ),
@@ -390,7 +399,13 @@ def rmst(
         est[k], var[k] = _rmst_one(_step_table(times[mask], events[mask]), tau)
     se = np.sqrt(var)
     summary = pd.DataFrame(
-        {"n": np.bincount(codes), "rmst": est, "se": se, "lower": est - _Z * se, "upper": est + _Z * se},
+        {
+            "n": np.bincount(codes),
+            "rmst": est,
+            "se": se,
+            "lower": est - _Z * se,
+            "upper": est + _Z * se,
+        },
         index=pd.Index(levels, name=group or "group"),
     )
     diff_rows = {}
