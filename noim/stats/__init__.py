@@ -8,5 +8,7 @@ models, estimators and references.
 from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
+from noim.stats.cox import cox
+from noim.stats.survival import kaplan_meier, logrank, rmst
 
-__all__ = ["Result", "StatsInputError"]
+__all__ = ["Result", "StatsInputError", "cox", "kaplan_meier", "logrank", "rmst"]
