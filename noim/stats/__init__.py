@@ -8,5 +8,13 @@ models, estimators and references.
 from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
+from noim.stats.models import ArmComparison, Interaction, compare_arms, interaction
 
-__all__ = ["Result", "StatsInputError"]
+__all__ = [
+    "ArmComparison",
+    "Interaction",
+    "Result",
+    "StatsInputError",
+    "compare_arms",
+    "interaction",
+]
