@@ -336,7 +336,7 @@ def test_arm_levels(clustered: pd.DataFrame, anorexia: pd.DataFrame) -> None:
     ):
         stats.compare_arms(clustered[clustered["arm"] == "SAU"], "y", "arm")
     three = pd.read_csv(ANOREXIA)
-    with pytest.raises(StatsInputError, match="has 3 levels .*expected exactly two"):
+    with pytest.raises(StatsInputError, match=r"has 3 levels .*expected exactly two"):
         stats.compare_arms(three, "Postwt", "Treat")
 
 
@@ -361,3 +361,12 @@ def test_bad_inputs_name_the_column(clustered: pd.DataFrame) -> None:
             clustered.index != 5, "high")), "y", "arm")  # fmt: skip
     with pytest.raises(StatsInputError, match="no complete rows"):
         stats.compare_arms(clustered.assign(y=np.nan), "y", "arm")
+
+
+@pytest.mark.parametrize("method", ["ancova", "mixed", "gee"])
+def test_row_order_does_not_matter(clustered: pd.DataFrame, method: str) -> None:
+    # clusters are the distinct values of the column, not runs of sorted rows
+    shuffled = clustered.sample(frac=1.0, random_state=np.random.default_rng(5))
+    a = stats.compare_arms(clustered, "y", "arm", "base", ["sex", "site"], "family", method)
+    b = stats.compare_arms(shuffled, "y", "arm", "base", ["sex", "site"], "family", method)
+    np.testing.assert_allclose(b.summary.to_numpy(), a.summary.to_numpy(), rtol=1e-9)

@@ -205,16 +205,19 @@ def _check_rank(X: FloatArray, names: list[str], where: str) -> None:
         )
     scale = np.sqrt((X * X).sum(axis=0))
     scale[scale == 0] = 1.0
-    Xs = X / scale
-    rank = np.linalg.matrix_rank(Xs)
-    if rank == p:
+    gram = (X.T @ X) / np.outer(scale, scale)  # p x p, unit diagonal: O(n p^2), no n x p SVD
+
+    def rank(cols: list[int]) -> int:
+        eig = np.linalg.eigvalsh(gram[np.ix_(cols, cols)])
+        return int((eig > 1e-10 * max(eig.max(), 1.0)).sum())
+
+    if rank(list(range(p))) == p:
         return
     redundant = []
-    basis = Xs[:, :1]
+    basis = [0]
     for j in range(1, p):
-        trial = np.hstack([basis, Xs[:, j : j + 1]])
-        if np.linalg.matrix_rank(trial) > basis.shape[1]:
-            basis = trial
+        if rank([*basis, j]) > len(basis):
+            basis.append(j)
         else:
             redundant.append(names[j])
     raise StatsInputError(

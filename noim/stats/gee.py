@@ -83,7 +83,7 @@ def fit_gee_exchangeable(
         c = alpha / (1 + (ni - 1) * alpha)
         Sc = S * c[:, None]
         B = XtX - Sc.T @ S
-        b_new = np.linalg.solve(B, Xty - Sc.T @ t)
+        b_new = np.asarray(np.linalg.solve(B, Xty - Sc.T @ t), dtype=np.float64)
         done = np.max(np.abs(b_new - b)) <= tol * (1 + np.max(np.abs(b_new)))
         b = b_new
         if done:

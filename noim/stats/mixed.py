@@ -69,7 +69,7 @@ class _Profile:
         Sw = self.S * w[:, None]
         A = self.XtX - Sw.T @ self.S
         c = self.Xty - Sw.T @ self.t
-        b = np.linalg.solve(A, c)
+        b = np.asarray(np.linalg.solve(A, c), dtype=np.float64)
         r = self.yty - float(w @ (self.t * self.t)) - float(c @ b)
         return A, b, r, w
 
