@@ -55,10 +55,20 @@ def _is_categorical(series: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
+def _levels(
+    frame: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
+) -> tuple[list[Any], IntArray]:
+    """``group_levels`` (same order, same errors) on the distinct values, coded vectorised."""
+    distinct = pd.DataFrame({column: pd.unique(frame[column].to_numpy())})
+    levels, _ = group_levels(distinct, column, where, reference=reference, at_least=at_least)
+    codes = pd.Categorical(frame[column].to_numpy(), categories=levels).codes
+    return levels, np.asarray(codes, dtype=np.int64)
+
+
 def _dummies(
     frame: pd.DataFrame, column: str, where: str, reference: Any
 ) -> tuple[list[str], FloatArray, list[Any], IntArray]:
-    levels, codes = group_levels(frame, column, where, reference=reference)
+    levels, codes = _levels(frame, column, where, reference=reference)
     if len(levels) < 2:
         raise StatsInputError(
             f"{where}: categorical column {column!r} has one level ({levels[0]!r}) in the "
@@ -124,7 +134,7 @@ def build_design(
             f"{where}: outcome {outcome!r} is constant ({y[0]!r} in every complete row); "
             "expected an outcome that varies"
         )
-    arm_levels, arm_codes = group_levels(frame, arm, where, reference=reference, at_least=2)
+    arm_levels, arm_codes = _levels(frame, arm, where, reference=reference, at_least=2)
     if len(arm_levels) > 2:
         raise StatsInputError(
             f"{where}: arm column {arm!r} has {len(arm_levels)} levels "

@@ -18,7 +18,8 @@ Profiling out b and sigma2 (sigma2 = r / (n - p)) leaves the REML criterion (lme
     d(g) = sum_i log(1 + g n_i) + log|A(g)| + (n - p) (1 + log(2 pi r(g) / (n - p)))
 
 minimised over the single ratio g >= 0. Each evaluation costs O(G p^2) after one pass over
-the data. Its derivative is closed form too (envelope theorem for r)::
+the data (and, as w_i depends only on n_i, O(K p^2) with K distinct cluster sizes once the
+cluster sums are folded by size). Its derivative is closed form too (envelope theorem for r)::
 
     d'(g) = sum_i n_i / (1 + g n_i) - tr(A^-1 sum_i w_i' s_i s_i')
             - (n - p) sum_i w_i' (t_i - s_i'b)^2 / r,      w_i' = 1 / (1 + g n_i)^2
@@ -53,45 +54,67 @@ class MixedFit:
 
 
 class _Profile:
-    """The profiled REML criterion and its derivative in g, from cluster sums."""
+    """The profiled REML criterion and its derivative in g.
+
+    w_i depends on the cluster only through its size n_i, so the cluster sums are folded once
+    into per-size totals (K distinct sizes): M_k = sum s_i s_i', m_k = sum s_i t_i,
+    q_k = sum t_i^2 over clusters of size k. Each evaluation then costs O(K p^2 + p^3).
+    """
 
     def __init__(self, y: FloatArray, X: FloatArray, codes: IntArray, n_clusters: int) -> None:
         self.n, self.p = X.shape
         self.XtX = X.T @ X
         self.Xty = X.T @ y
         self.yty = float(y @ y)
-        self.S = cluster_sums(X, codes, n_clusters)
-        self.t = cluster_sums(y, codes, n_clusters)
-        self.ni = np.bincount(codes, minlength=n_clusters).astype(np.float64)
+        S = cluster_sums(X, codes, n_clusters)
+        t = cluster_sums(y, codes, n_clusters)
+        ni = np.bincount(codes, minlength=n_clusters)
+        sizes, size_of = np.unique(ni, return_inverse=True)
+        self.sizes = sizes.astype(np.float64)
+        self.count = np.bincount(size_of).astype(np.float64)  # clusters of each size
+        K = len(sizes)
+        self.M = np.empty((K, self.p, self.p))
+        self.m = np.empty((K, self.p))
+        self.q = np.empty(K)
+        order = np.argsort(size_of, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(size_of))])
+        for k in range(K):  # loop over distinct cluster sizes, not rows or clusters
+            idx = order[bounds[k] : bounds[k + 1]]
+            Sk, tk = S[idx], t[idx]
+            self.M[k] = Sk.T @ Sk
+            self.m[k] = Sk.T @ tk
+            self.q[k] = float(tk @ tk)
 
-    def solve(self, g: float) -> tuple[FloatArray, FloatArray, float, FloatArray]:
-        w = g / (1.0 + g * self.ni)
-        Sw = self.S * w[:, None]
-        A = self.XtX - Sw.T @ self.S
-        c = self.Xty - Sw.T @ self.t
+    def solve(self, g: float) -> tuple[FloatArray, FloatArray, float]:
+        w = g / (1.0 + g * self.sizes)
+        A = self.XtX - np.tensordot(w, self.M, axes=1)
+        c = self.Xty - w @ self.m
         b = np.asarray(np.linalg.solve(A, c), dtype=np.float64)
-        r = self.yty - float(w @ (self.t * self.t)) - float(c @ b)
-        return A, b, r, w
+        r = self.yty - float(w @ self.q) - float(c @ b)
+        return A, b, r
 
     def criterion(self, g: float) -> float:
-        A, _, r, _ = self.solve(g)
+        A, _, r = self.solve(g)
         dof = self.n - self.p
         if r <= 0:
             return np.inf
         logdet = np.linalg.slogdet(A)[1]
         return float(
-            np.log1p(g * self.ni).sum() + logdet + dof * (1.0 + np.log(2.0 * np.pi * r / dof))
+            (self.count * np.log1p(g * self.sizes)).sum()
+            + logdet
+            + dof * (1.0 + np.log(2.0 * np.pi * r / dof))
         )
 
     def derivative(self, g: float) -> float:
-        A, b, r, _ = self.solve(g)
-        dw = 1.0 / (1.0 + g * self.ni) ** 2
-        M = (self.S * dw[:, None]).T @ self.S
-        resid_sums = self.t - self.S @ b
+        A, b, r = self.solve(g)
+        dw = 1.0 / (1.0 + g * self.sizes) ** 2
+        Md = np.tensordot(dw, self.M, axes=1)
+        # sum_i w_i' (t_i - s_i'b)^2 = sum_k w_k' (q_k - 2 b'm_k + b'M_k b)
+        resid = self.q - 2.0 * (self.m @ b) + np.einsum("i,kij,j->k", b, self.M, b)
         return float(
-            (self.ni / (1.0 + g * self.ni)).sum()
-            - np.trace(np.linalg.solve(A, M))
-            - (self.n - self.p) * float(dw @ (resid_sums * resid_sums)) / r
+            (self.count * self.sizes / (1.0 + g * self.sizes)).sum()
+            - np.trace(np.linalg.solve(A, Md))
+            - (self.n - self.p) * float(dw @ resid) / r
         )
 
 
@@ -143,7 +166,7 @@ def fit_random_intercept(
         )
         if prof.criterion(0.0) <= prof.criterion(g):
             g = 0.0
-    A, b, r, _ = prof.solve(g)
+    A, b, r = prof.solve(g)
     sigma2 = r / (prof.n - prof.p)
     cov = sigma2 * np.linalg.inv(A)
     return MixedFit(
