@@ -370,3 +370,17 @@ def test_row_order_does_not_matter(clustered: pd.DataFrame, method: str) -> None
     a = stats.compare_arms(clustered, "y", "arm", "base", ["sex", "site"], "family", method)
     b = stats.compare_arms(shuffled, "y", "arm", "base", ["sex", "site"], "family", method)
     np.testing.assert_allclose(b.summary.to_numpy(), a.summary.to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["ancova", "mixed", "gee"])
+def test_outcome_fitted_exactly_is_refused(clustered: pd.DataFrame, method: str) -> None:
+    exact = clustered.assign(y=np.where(clustered["arm"] == "NIM", 1.0, 2.0))
+    with pytest.raises(StatsInputError, match="fitted exactly"):
+        stats.compare_arms(exact, "y", "arm", cluster="family", method=method)
+
+
+def test_mixed_without_within_cluster_variation_is_refused(clustered: pd.DataFrame) -> None:
+    codes = clustered["family"].str[1:].astype(int)
+    flat = clustered.assign(y=np.sin(codes) * 5 + (clustered["arm"] == "SAU"))
+    with pytest.raises(StatsInputError, match="runs to infinity"):
+        stats.compare_arms(flat, "y", "arm", cluster="family", method="mixed")

@@ -72,6 +72,11 @@ def fit_gee_exchangeable(
         E = cluster_sums(e, codes, n_clusters)
         ssr = float(e @ e)
         phi = ssr / n
+        if phi <= 1e-28 * max(float(y @ y) / n, 1.0):
+            raise StatsInputError(
+                f"{where}: method 'gee': the outcome is fitted exactly by arm and covariates "
+                "(zero residual variance); expected residual variation"
+            )
         if n_pairs > 0:
             alpha = float(((E * E).sum() - ssr) / 2 / (phi * n_pairs))
         if not (1 + (ni.max() - 1) * alpha > 0 and alpha < 1):

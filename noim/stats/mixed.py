@@ -135,6 +135,11 @@ def fit_random_intercept(
             "method='ancova')"
         )
     prof = _Profile(y, X, codes, n_clusters)
+    if prof.solve(0.0)[2] <= 1e-24 * max(prof.yty, 1.0):
+        raise StatsInputError(
+            f"{where}: method 'mixed': the outcome is fitted exactly by arm and covariates "
+            "(zero residual variance); expected residual variation"
+        )
     grid = np.concatenate([[0.0], np.logspace(-6, 6, 49)])
     values = np.array([prof.criterion(g) for g in grid])
     best = int(np.argmin(values))
