@@ -9,6 +9,18 @@ from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
 from noim.stats.cox import cox
+from noim.stats.models import ArmComparison, Interaction, compare_arms, interaction
 from noim.stats.survival import kaplan_meier, logrank, rmst
 
-__all__ = ["Result", "StatsInputError", "cox", "kaplan_meier", "logrank", "rmst"]
+__all__ = [
+    "ArmComparison",
+    "Interaction",
+    "Result",
+    "StatsInputError",
+    "compare_arms",
+    "cox",
+    "interaction",
+    "kaplan_meier",
+    "logrank",
+    "rmst",
+]

@@ -1,0 +1,247 @@
+"""Design matrices for outcome comparisons by arm: complete cases, dummy coding, names.
+
+``build_design`` turns a tidy DataFrame and the column roles of ``compare_arms`` /
+``interaction`` into a float design matrix with patsy/statsmodels-style column names:
+
+* ``Intercept``;
+* the arm as a treatment contrast, ``arm[T.level]`` for the non-reference level
+  (reference = first level in sorted order, or ``reference=`` when given);
+* the baseline and numeric covariates under their own names;
+* categorical covariates (strings, categories, booleans) dummy coded against their first
+  level in sorted order, or the level given in ``covariate_reference={"site": "GLA"}``,
+  named ``col[T.level]`` as in ``stats.cox``;
+* for ``interaction``: the subgroup column ``by`` (always categorical) and the products
+  ``arm[T.b]:by[T.level]``.
+
+Rows with a missing value in any column used are dropped (complete-case analysis); how many
+were dropped, per column, is returned so results can report it — never silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from noim.stats._base import StatsInputError, group_levels, numeric_column, require_columns
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A model's response, design matrix, column names and the bookkeeping around them."""
+
+    y: FloatArray
+    X: FloatArray
+    names: list[str]
+    arm_levels: list[Any]  # [reference, comparison]
+    arm_codes: IntArray  # 0 = reference, 1 = comparison, per kept row
+    arm_term: str  # name of the arm column in X, e.g. "arm[T.NIM]"
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+    cluster_codes: IntArray | None = None  # 0..G-1 per kept row
+    n_clusters: int = 0
+    by_levels: list[Any] = field(default_factory=list)
+    by_codes: IntArray | None = None
+    interaction_terms: list[str] = field(default_factory=list)
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _levels(
+    frame: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
+) -> tuple[list[Any], IntArray]:
+    """``group_levels`` (same order, same errors) on the distinct values, coded vectorised."""
+    distinct = pd.DataFrame({column: pd.unique(frame[column].to_numpy())})
+    levels, _ = group_levels(distinct, column, where, reference=reference, at_least=at_least)
+    codes = pd.Categorical(frame[column].to_numpy(), categories=levels).codes
+    return levels, np.asarray(codes, dtype=np.int64)
+
+
+def _dummies(
+    frame: pd.DataFrame, column: str, where: str, reference: Any
+) -> tuple[list[str], FloatArray, list[Any], IntArray]:
+    levels, codes = _levels(frame, column, where, reference=reference)
+    if len(levels) < 2:
+        raise StatsInputError(
+            f"{where}: categorical column {column!r} has one level ({levels[0]!r}) in the "
+            "complete cases; expected at least 2 (a constant covariate cannot be estimated: "
+            "remove it)"
+        )
+    names = [f"{column}[T.{level}]" for level in levels[1:]]
+    block = (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(np.float64)
+    return names, block, levels, codes
+
+
+def build_design(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    *,
+    baseline: str | None,
+    covariates: Sequence[str],
+    cluster: str | None,
+    reference: Any,
+    covariate_reference: Mapping[str, Any] | None,
+    where: str,
+    by: str | None = None,
+) -> Design:
+    """Complete cases of the columns used, then the design matrix (see the module docstring)."""
+    if isinstance(covariates, str):
+        covariates = (covariates,)
+    covariates = list(covariates)
+    roles = [outcome, arm, baseline, *covariates, by, cluster]
+    require_columns(df, roles, where)
+    used = [c for c in roles if c is not None]
+    seen: set[str] = set()
+    for c in used:
+        if c in seen:
+            raise StatsInputError(
+                f"{where}: column {c!r} is given in two roles; expected each column once "
+                "(outcome, arm, baseline, covariates, by and cluster are distinct)"
+            )
+        seen.add(c)
+    cov_ref = dict(covariate_reference or {})
+    unknown = [c for c in cov_ref if c not in covariates and c != by]
+    if unknown:
+        raise StatsInputError(
+            f"{where}: covariate_reference names {', '.join(map(repr, unknown))}, which is not a "
+            f"categorical covariate; expected keys among {covariates + ([by] if by else [])!r}"
+        )
+
+    missing = df[used].isna()
+    keep = ~missing.any(axis=1).to_numpy()
+    dropped_by_column = {c: int(n) for c, n in missing.sum().items() if n}
+    n_dropped = int((~keep).sum())
+    frame = df.loc[keep, used]
+    if len(frame) == 0:
+        raise StatsInputError(
+            f"{where}: no complete rows: every row misses a value in "
+            + ", ".join(f"{c!r} ({n})" for c, n in dropped_by_column.items())
+            + "; expected at least one complete row"
+        )
+
+    y = numeric_column(frame, outcome, where)
+    if np.ptp(y) == 0:
+        raise StatsInputError(
+            f"{where}: outcome {outcome!r} is constant ({y[0]!r} in every complete row); "
+            "expected an outcome that varies"
+        )
+    arm_levels, arm_codes = _levels(frame, arm, where, reference=reference, at_least=2)
+    if len(arm_levels) > 2:
+        raise StatsInputError(
+            f"{where}: arm column {arm!r} has {len(arm_levels)} levels "
+            f"({', '.join(map(repr, arm_levels))}); expected exactly two (subset the data to the "
+            "two arms to compare)"
+        )
+    arm_term = f"{arm}[T.{arm_levels[1]}]"
+    names = ["Intercept", arm_term]
+    blocks: list[FloatArray] = [np.ones((len(y), 1)), arm_codes[:, None].astype(np.float64)]
+
+    numeric = [baseline] if baseline is not None else []
+    for c in covariates:
+        if _is_categorical(frame[c]):
+            dn, block, _, _ = _dummies(frame, c, where, cov_ref.get(c))
+            names += dn
+            blocks.append(block)
+        else:
+            if c in cov_ref:
+                raise StatsInputError(
+                    f"{where}: covariate_reference gives a reference for {c!r}, which is numeric; "
+                    "expected references only for categorical covariates"
+                )
+            numeric.append(c)
+            names.append(c)
+            blocks.append(numeric_column(frame, c, where)[:, None])
+    if baseline is not None:
+        names.insert(2, baseline)
+        blocks.insert(2, numeric_column(frame, baseline, where)[:, None])
+
+    by_levels: list[Any] = []
+    by_codes: IntArray | None = None
+    interaction_terms: list[str] = []
+    if by is not None:
+        dn, block, by_levels, by_codes = _dummies(frame, by, where, cov_ref.get(by))
+        interaction_terms = [f"{arm_term}:{name}" for name in dn]
+        names += dn + interaction_terms
+        blocks += [block, block * arm_codes[:, None]]
+
+    X = np.hstack(blocks)
+    cluster_codes: IntArray | None = None
+    n_clusters = 0
+    if cluster is not None:
+        codes, uniques = pd.factorize(frame[cluster], sort=True)
+        cluster_codes = np.asarray(codes, dtype=np.int64)
+        n_clusters = len(uniques)
+        if n_clusters < 2:
+            raise StatsInputError(
+                f"{where}: cluster column {cluster!r} has a single cluster ({uniques[0]!r}) in the "
+                "complete cases; expected at least 2 clusters (a clustered analysis needs "
+                "between-cluster variation; use cluster=None)"
+            )
+
+    _check_rank(X, names, where)
+    return Design(
+        y=y,
+        X=X,
+        names=names,
+        arm_levels=arm_levels,
+        arm_codes=arm_codes,
+        arm_term=arm_term,
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
+        cluster_codes=cluster_codes,
+        n_clusters=n_clusters,
+        by_levels=by_levels,
+        by_codes=by_codes,
+        interaction_terms=interaction_terms,
+    )
+
+
+def _check_rank(X: FloatArray, names: list[str], where: str) -> None:
+    """Refuse a design whose columns are linearly dependent, naming the redundant ones."""
+    n, p = X.shape
+    if n <= p:
+        raise StatsInputError(
+            f"{where}: {n} complete row(s) for {p} coefficients ({', '.join(names)}); expected "
+            "more rows than coefficients"
+        )
+    scale = np.sqrt((X * X).sum(axis=0))
+    scale[scale == 0] = 1.0
+    gram = (X.T @ X) / np.outer(scale, scale)  # p x p, unit diagonal: O(n p^2), no n x p SVD
+
+    def rank(cols: list[int]) -> int:
+        eig = np.linalg.eigvalsh(gram[np.ix_(cols, cols)])
+        return int((eig > 1e-10 * max(eig.max(), 1.0)).sum())
+
+    if rank(list(range(p))) == p:
+        return
+    redundant = []
+    basis = [0]
+    for j in range(1, p):
+        if rank([*basis, j]) > len(basis):
+            basis.append(j)
+        else:
+            redundant.append(names[j])
+    raise StatsInputError(
+        f"{where}: the design is rank deficient: {', '.join(map(repr, redundant))} "
+        "is a linear combination of the other terms (e.g. constant, or a duplicate of another "
+        "covariate); expected linearly independent covariates"
+    )
+
+
+def cluster_sums(values: FloatArray, codes: IntArray, n_clusters: int) -> FloatArray:
+    """Sum of the rows of ``values`` (n or n x k) within each cluster code 0..G-1."""
+    if values.ndim == 1:
+        return np.bincount(codes, weights=values, minlength=n_clusters).astype(np.float64)
+    out = np.empty((n_clusters, values.shape[1]))
+    for j in range(values.shape[1]):  # loop over columns (p), not rows
+        out[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_clusters)
+    return out

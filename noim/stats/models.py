@@ -1,0 +1,379 @@
+"""Outcome comparisons by arm: ANCOVA (optionally cluster-robust), random-intercept model, GEE.
+
+``compare_arms`` estimates the adjusted mean difference between two arms (second level minus
+first in sorted order, or minus ``reference``) with baseline and covariates; ``interaction``
+estimates the arm effect within each level of a subgroup column and tests the interaction.
+See docs/analysis-methods.md, "Outcome comparisons by arm", for the models and conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from noim.stats._base import Result, StatsInputError
+from noim.stats.design import Design, FloatArray, build_design, cluster_sums
+from noim.stats.gee import fit_gee_exchangeable
+from noim.stats.mixed import fit_random_intercept
+
+METHODS = ("ancova", "mixed", "gee")
+_LABELS = {
+    "ancova": "ANCOVA (OLS)",
+    "ancova-cluster": "ANCOVA (OLS, cluster-robust CR1 SE)",
+    "mixed": "linear mixed model, random intercept per cluster (REML)",
+    "gee": "GEE, exchangeable working correlation, robust SE",
+}
+
+
+@dataclass(frozen=True)
+class _Fit:
+    params: FloatArray
+    cov: FloatArray
+    df: float | None  # degrees of freedom of the t reference; None = normal (z)
+    label: str
+    extra: dict[str, float]
+
+
+def _fit(design: Design, method: str, where: str) -> _Fit:
+    y, X = design.y, design.X
+    n, p = X.shape
+    if method not in METHODS:
+        raise StatsInputError(
+            f"{where}: method {method!r} is not known; expected one of {', '.join(METHODS)}"
+        )
+    if method != "ancova" and design.cluster_codes is None:
+        raise StatsInputError(
+            f"{where}: method {method!r} needs cluster= (the column naming each row's cluster, "
+            "e.g. the family); got cluster=None"
+        )
+    codes, G = design.cluster_codes, design.n_clusters
+    if method == "mixed":
+        assert codes is not None
+        m = fit_random_intercept(y, X, codes, G, where)
+        extra = {
+            "tau2": m.tau2,
+            "sigma2": m.sigma2,
+            "icc": m.tau2 / (m.tau2 + m.sigma2),
+            "reml_criterion": m.reml_criterion,
+            "n_clusters": float(G),
+        }
+        return _Fit(m.params, m.cov, None, _LABELS["mixed"], extra)
+    if method == "gee":
+        assert codes is not None
+        g = fit_gee_exchangeable(y, X, codes, G, where)
+        extra = {"alpha": g.alpha, "scale": g.scale, "n_clusters": float(G)}
+        return _Fit(g.params, g.cov, None, _LABELS["gee"], extra)
+    XtX_inv = np.linalg.inv(X.T @ X)
+    b = XtX_inv @ (X.T @ y)
+    e = y - X @ b
+    sigma2 = float(e @ e) / (n - p)
+    if sigma2 <= 1e-28 * max(float(y @ y), 1.0):
+        raise StatsInputError(
+            f"{where}: the outcome is fitted exactly by arm and covariates (zero residual "
+            "variance); expected residual variation"
+        )
+    if codes is None:
+        return _Fit(b, sigma2 * XtX_inv, float(n - p), _LABELS["ancova"], {"sigma2": sigma2})
+    U = cluster_sums(X * e[:, None], codes, G)
+    factor = G / (G - 1) * (n - 1) / (n - p)
+    cov = factor * XtX_inv @ (U.T @ U) @ XtX_inv
+    return _Fit(b, cov, float(G - 1), _LABELS["ancova-cluster"], {"n_clusters": float(G)})
+
+
+def _table(names: Sequence[str], est: FloatArray, se: FloatArray, df: float | None) -> pd.DataFrame:
+    stat = est / se
+    if df is None:
+        q = sps.norm.ppf(0.975)
+        p = 2 * sps.norm.sf(np.abs(stat))
+    else:
+        q = sps.t.ppf(0.975, df)
+        p = 2 * sps.t.sf(np.abs(stat), df)
+    return pd.DataFrame(
+        {
+            "estimate": est,
+            "se": se,
+            "lower": est - q * se,
+            "upper": est + q * se,
+            "statistic": stat,
+            "p": p,
+        },
+        index=pd.Index(list(names), name="term"),
+    )
+
+
+def _pooled_sd(design: Design) -> float:
+    """SD of the raw outcome pooled across the two arms: sqrt(sum (n_a - 1) s_a^2 / (n - 2))."""
+    y, a = design.y, design.arm_codes
+    ss = 0.0
+    for k in (0, 1):
+        yk = y[a == k]
+        ss += float(((yk - yk.mean()) ** 2).sum())
+    return float(np.sqrt(ss / (len(y) - 2)))
+
+
+def _counts(design: Design) -> dict[Any, int]:
+    counts = np.bincount(design.arm_codes, minlength=2)
+    return {level: int(counts[i]) for i, level in enumerate(design.arm_levels)}
+
+
+def _header(result: ArmComparison | Interaction) -> str:
+    n = ", ".join(f"{k}: {v}" for k, v in result.n.items())
+    lines = [f"{result.method}", f"outcome {result.outcome!r}; n = {sum(result.n.values())} ({n})"]
+    if result.n_dropped:
+        lines.append(
+            f"{result.n_dropped} row(s) with missing values dropped (complete cases): "
+            + ", ".join(f"{k} {v}" for k, v in result.dropped_by_column.items())
+        )
+    stat = "z (normal)" if result.df is None else f"t ({result.df:g} df)"
+    extra = ", ".join(f"{k} = {v:.6g}" for k, v in result.extra.items())
+    lines.append(f"reference distribution {stat}" + (f"; {extra}" if extra else ""))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, repr=False)
+class ArmComparison(Result):
+    """Adjusted mean difference between two arms (``compare_arms``).
+
+    ``n`` is the number of complete rows per arm (a dict, reference arm first); the other
+    fields are described in ``compare_arms``.
+    """
+
+    n: dict[Any, int]  # type: ignore[assignment]
+    outcome: str
+    arm: str
+    reference: Any
+    comparison: Any
+    estimate: float
+    se: float
+    ci: tuple[float, float]
+    pvalue: float
+    effect_size: float
+    pooled_sd: float
+    df: float | None
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+    extra: dict[str, float]
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return (
+                f"{_header(self)}\n"
+                f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
+                f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
+                f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
+                f"(pooled SD {self.pooled_sd:.6g})\n{self.summary.to_string()}"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ArmComparison: {self.comparison} - {self.reference} = {self.estimate:.6g}, "
+            f"{self.method}>"
+        )
+
+
+def compare_arms(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    baseline: str | None = None,
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    method: str = "ancova",
+    *,
+    reference: Any = None,
+    covariate_reference: Mapping[str, Any] | None = None,
+) -> ArmComparison:
+    """Adjusted mean difference in ``outcome`` between the two levels of ``arm``.
+
+    Model: ``outcome = b0 + b1 [arm = comparison] + b2 baseline + covariates' c + error``
+    where ``comparison`` is the second arm level in sorted order (or the level that is not
+    ``reference``). ``.estimate`` is b1.
+
+    Parameters
+    ----------
+    df : tidy DataFrame, one row per participant (per child).
+    outcome, arm : column names; arm must have exactly two levels in the complete cases.
+    baseline : the baseline measure of the outcome (numeric), or None.
+    covariates : further columns; numeric ones enter linearly, others (strings, categories,
+        booleans) are dummy coded against their first level in sorted order, or against
+        ``covariate_reference[column]``; dummies are named ``column[T.level]``.
+    cluster : column naming each row's cluster (family). Required for "mixed" and "gee";
+        with "ancova" it gives cluster-robust (CR1) standard errors.
+    method : "ancova" (OLS; t with n - p df, or G - 1 df when clustered), "mixed"
+        (random intercept per cluster, REML; SEs from (X'V^-1 X)^-1 as lme4; normal z) or
+        "gee" (exchangeable working correlation, geepack conventions, sandwich SE; z).
+    reference : the arm level to compare against (default: first level in sorted order).
+    covariate_reference : reference level per categorical covariate, e.g. ``{"site": "GLA"}``.
+
+    Returns
+    -------
+    ArmComparison with ``estimate``, ``ci`` (95%), ``se``, ``pvalue``, ``n`` (per arm),
+    ``effect_size`` (estimate / SD of the raw outcome pooled across the arms), ``summary``
+    (every coefficient: estimate, se, lower, upper, statistic, p), ``method``, ``df``,
+    ``n_dropped`` / ``dropped_by_column`` (rows dropped for missing values) and ``extra``
+    (variance components, working correlation, number of clusters).
+
+    Rows with a missing value in any column used are dropped and counted (complete cases).
+    """
+    where = "compare_arms"
+    design = build_design(
+        df,
+        outcome,
+        arm,
+        baseline=baseline,
+        covariates=covariates,
+        cluster=cluster,
+        reference=reference,
+        covariate_reference=covariate_reference,
+        where=where,
+    )
+    fit = _fit(design, method, where)
+    se = np.sqrt(np.diag(fit.cov))
+    table = _table(design.names, fit.params, se, fit.df)
+    row = table.loc[design.arm_term]
+    sd = _pooled_sd(design)
+    return ArmComparison(
+        method=fit.label,
+        n=_counts(design),
+        summary=table,
+        outcome=outcome,
+        arm=arm,
+        reference=design.arm_levels[0],
+        comparison=design.arm_levels[1],
+        estimate=float(row["estimate"]),
+        se=float(row["se"]),
+        ci=(float(row["lower"]), float(row["upper"])),
+        pvalue=float(row["p"]),
+        effect_size=float(row["estimate"]) / sd,
+        pooled_sd=sd,
+        df=fit.df,
+        n_dropped=design.n_dropped,
+        dropped_by_column=design.dropped_by_column,
+        extra=fit.extra,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class Interaction(Result):
+    """Arm effect within subgroups and the test of arm x subgroup interaction.
+
+    ``effects``: index = subgroup level; columns estimate, se, lower, upper, statistic, p,
+    n (rows in the subgroup). ``summary``: every coefficient of the interaction model.
+    ``statistic``, ``df``, ``pvalue``: Wald test that every interaction coefficient is 0 —
+    F with (``df``, ``df_denom``) for ANCOVA (as R's ``anova`` of the nested models when not
+    clustered), chi-square with ``df`` for "mixed" and "gee" (``df_denom`` None).
+    """
+
+    n: dict[Any, int]  # type: ignore[assignment]
+    outcome: str
+    arm: str
+    by: str
+    effects: pd.DataFrame
+    interaction_terms: list[str]
+    statistic: float
+    df: float | None  # of the coefficient t tests (None = z); see df_test for the Wald test
+    df_test: int
+    df_denom: float | None
+    pvalue: float
+    test: str  # "F" or "chi2"
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+    extra: dict[str, float]
+
+    def __str__(self) -> str:
+        denom = f", {self.df_denom:g}" if self.df_denom is not None else ""
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return (
+                f"{_header(self)}\n"
+                f"arm effect by {self.by!r}:\n{self.effects.to_string()}\n"
+                f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
+                f"p = {self.pvalue:.4g}\n{self.summary.to_string()}"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Interaction: {self.arm} x {self.by}, p = {self.pvalue:.4g}, {self.method}>"
+
+
+def interaction(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    by: str,
+    baseline: str | None = None,
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    method: str = "ancova",
+    *,
+    reference: Any = None,
+    covariate_reference: Mapping[str, Any] | None = None,
+) -> Interaction:
+    """Subgroup analysis: the arm effect within each level of ``by`` and the interaction test.
+
+    Model: ``compare_arms``'s model plus ``by`` (categorical, dummy coded against its first
+    level in sorted order or ``covariate_reference[by]``) and the products
+    ``arm[T.b]:by[T.level]``. The arm effect in subgroup l is b_arm + b_arm:by[l] (its SE from
+    the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
+    parameters as ``compare_arms``.
+    """
+    where = "interaction"
+    design = build_design(
+        df,
+        outcome,
+        arm,
+        baseline=baseline,
+        covariates=covariates,
+        cluster=cluster,
+        reference=reference,
+        covariate_reference=covariate_reference,
+        where=where,
+        by=by,
+    )
+    fit = _fit(design, method, where)
+    se = np.sqrt(np.diag(fit.cov))
+    table = _table(design.names, fit.params, se, fit.df)
+    p = len(design.names)
+    arm_j = design.names.index(design.arm_term)
+    inter_j = [design.names.index(t) for t in design.interaction_terms]
+    L = np.zeros((len(design.by_levels), p))
+    L[:, arm_j] = 1.0
+    for row, j in enumerate(inter_j, start=1):
+        L[row, j] = 1.0
+    est = L @ fit.params
+    se_l = np.sqrt(np.einsum("ij,jk,ik->i", L, fit.cov, L))
+    effects = _table([str(v) for v in design.by_levels], est, se_l, fit.df)
+    effects.index = pd.Index(design.by_levels, name=by)
+    assert design.by_codes is not None
+    effects["n"] = np.bincount(design.by_codes, minlength=len(design.by_levels))
+    b = fit.params[inter_j]
+    V = fit.cov[np.ix_(inter_j, inter_j)]
+    wald = float(b @ np.linalg.solve(V, b))
+    q = len(inter_j)
+    if method == "ancova":
+        assert fit.df is not None
+        statistic, pvalue, test, denom = wald / q, float(sps.f.sf(wald / q, q, fit.df)), "F", fit.df
+    else:
+        statistic, pvalue, test, denom = wald, float(sps.chi2.sf(wald, q)), "chi2", None
+    return Interaction(
+        method=fit.label,
+        n=_counts(design),
+        summary=table,
+        outcome=outcome,
+        arm=arm,
+        by=by,
+        effects=effects,
+        interaction_terms=design.interaction_terms,
+        statistic=statistic,
+        df=fit.df,
+        df_test=q,
+        df_denom=denom,
+        pvalue=pvalue,
+        test=test,
+        n_dropped=design.n_dropped,
+        dropped_by_column=design.dropped_by_column,
+        extra=fit.extra,
+    )
