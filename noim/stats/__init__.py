@@ -8,5 +8,18 @@ models, estimators and references.
 from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
+from noim.stats.binary import binary_by_arm
+from noim.stats.costs import cost_difference
+from noim.stats.counts import rate_ratio
+from noim.stats.imputation import impute, mi_compare_arms, pool
 
-__all__ = ["Result", "StatsInputError"]
+__all__ = [
+    "Result",
+    "StatsInputError",
+    "binary_by_arm",
+    "cost_difference",
+    "impute",
+    "mi_compare_arms",
+    "pool",
+    "rate_ratio",
+]

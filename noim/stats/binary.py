@@ -165,7 +165,9 @@ def _fit(
     beta = float(res.params.iloc[1])
     se = float(res.bse.iloc[1])
     mu = np.asarray(res.fittedvalues, dtype=float)
-    ok = bool(np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > 0).all() and (mu < 1).all())
+    ok = bool(
+        np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > 0).all() and (mu < 1).all()
+    )
     return beta, se, ok
 
 
@@ -175,8 +177,11 @@ def _adjusted(
     fam = sm.families
     kind = "GEE exchangeable, robust SE" if groups is not None else "binomial GLM"
     out: dict[str, Effect] = {}
-    links = (("risk_difference", fam.links.Identity()), ("risk_ratio", fam.links.Log()))
-    links += (("odds_ratio", fam.links.Logit()),)
+    links: list[tuple[str, Any]] = [
+        ("risk_difference", fam.links.Identity()),
+        ("risk_ratio", fam.links.Log()),
+        ("odds_ratio", fam.links.Logit()),
+    ]
     for measure, link in links:
         beta, se, ok = _fit(y, x, groups, link)
         label = f"{kind}, binomial {type(link).__name__.lower()} link"
@@ -305,7 +310,9 @@ def binary_by_arm(
     summary = pd.DataFrame(rows).set_index(["analysis", "measure"])
     n = np.bincount(codes, minlength=2)
     risks = pd.Series(
-        np.bincount(codes, weights=y, minlength=2) / n, index=pd.Index(levels, name=arm), name="risk"
+        np.bincount(codes, weights=y, minlength=2) / n,
+        index=pd.Index(levels, name=arm),
+        name="risk",
     )
     method = "binary outcome by arm: 2x2 table"
     if adjusted is not None:

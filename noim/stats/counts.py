@@ -189,9 +189,9 @@ def rate_ratio(
         },
         index=pd.Index(x.columns, name="term"),
     )
-    label = (
-        "Poisson GLM" if model == "poisson" else "negative binomial (NB2, ML theta)"
-    ) + (", cluster-robust SE" if cluster is not None else "")
+    label = ("Poisson GLM" if model == "poisson" else "negative binomial (NB2, ML theta)") + (
+        ", cluster-robust SE" if cluster is not None else ""
+    )
     term = x.columns[1]
     eff = Effect(
         float(summary.at[term, "rate_ratio"]),
@@ -251,5 +251,7 @@ def _negbin(
             theta = new
             break
         theta = new
-    final = _glm(y, x, offset, sm.families.NegativeBinomial(alpha=1.0 / theta), np.asarray(fit.params))
+    final = _glm(
+        y, x, offset, sm.families.NegativeBinomial(alpha=1.0 / theta), np.asarray(fit.params)
+    )
     return float(theta), final

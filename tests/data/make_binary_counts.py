@@ -1,5 +1,11 @@
-"""Deterministic generation of tests/data/binary_clustered.csv and counts.csv (seed fixed)."""
-import numpy as np, pandas as pd
+"""Generates tests/data/binary_clustered.csv and placement_moves.csv (fixed seed).
+
+Run from the repository root: python tests/data/make_binary_counts.py
+"""
+
+import numpy as np
+import pandas as pd
+
 rng = np.random.default_rng(20261124)
 G = 160
 fam_size = rng.integers(1, 4, size=G)
@@ -13,11 +19,15 @@ sex = np.where(rng.random(n) < 0.5, "female", "male")
 lin = -0.4 + 0.6 * (arm == "nim") + 0.15 * (age - 2.5) + u
 p = 1 / (1 + np.exp(-lin))
 y = (rng.random(n) < p).astype(int)
-pd.DataFrame({"family": fam, "arm": arm, "age": age, "sex": sex, "stable": y}).to_csv("tests/data/binary_clustered.csv", index=False)
+pd.DataFrame({"family": fam, "arm": arm, "age": age, "sex": sex, "stable": y}).to_csv(
+    "tests/data/binary_clustered.csv", index=False
+)
 days = rng.integers(60, 900, size=n)
 mu = days / 365.25 * np.exp(0.2 - 0.35 * (arm == "nim") + 0.1 * (age - 2.5) + 0.5 * u)
 theta = 2.0
 lam = rng.gamma(theta, mu / theta)
 moves = rng.poisson(lam)
-pd.DataFrame({"family": fam, "arm": arm, "age": age, "sex": sex, "days": days, "moves": moves}).to_csv("tests/data/placement_moves.csv", index=False)
+pd.DataFrame(
+    {"family": fam, "arm": arm, "age": age, "sex": sex, "days": days, "moves": moves}
+).to_csv("tests/data/placement_moves.csv", index=False)
 print(n, y.mean(), moves.mean())
