@@ -152,12 +152,12 @@ def _fit(
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             if groups is None:
-                res: Any = sm.GLM(y, x, family=family).fit()
+                res: Any = sm.GLM(y, x, family=family).fit(tol=1e-12, maxiter=200)
             else:
                 model = sm.GEE(
                     y, x, groups=groups, family=family, cov_struct=sm.cov_struct.Exchangeable()
                 )
-                res = model.fit(ddof_scale=0, maxiter=200)
+                res = model.fit(ddof_scale=0, maxiter=200, ctol=1e-10)
                 if not bool(getattr(res, "converged", True)):
                     return np.nan, np.nan, False
         except (ConvergenceWarning, PerfectSeparationWarning, ValueError, np.linalg.LinAlgError):
@@ -210,7 +210,7 @@ def _fit_poisson_rr(
         else:
             res = sm.GEE(
                 y, x, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()
-            ).fit(ddof_scale=0, maxiter=200)
+            ).fit(ddof_scale=0, maxiter=200, ctol=1e-10)
     beta, se = float(res.params.iloc[1]), float(res.bse.iloc[1])
     return beta, se, bool(np.isfinite(beta) and np.isfinite(se) and se > 0)
 
