@@ -189,3 +189,22 @@ def test_bad_inputs(data: pd.DataFrame) -> None:
         )
     with pytest.raises(StatsInputError, match="no column"):
         stats.binary_by_arm(data, "stable", "arm", covariates=["weight"])
+
+
+def test_non_convergence_falls_back_or_is_flagged() -> None:
+    # risk rising linearly to ~1 with x: the log-binomial MLE lies on the boundary, so the
+    # adjusted RR comes from the modified Poisson model; the identity-link GEE fits risks
+    # outside (0, 1) and its RD is NaN, flagged in the method and the notes.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 10, 200)
+    y = (rng.random(200) < np.clip(0.1 + 0.09 * x, 0, 0.98)).astype(int)
+    y[np.argmax(x)] = 1
+    df = pd.DataFrame({"arm": np.tile(["a", "b"], 100), "x": x, "y": y, "fam": np.arange(200) // 2})
+    r = stats.binary_by_arm(df, "y", "arm", covariates=["x"])
+    assert "Poisson log link (log-binomial did not converge)" in r.risk_ratio.method
+    assert np.isfinite(r.risk_ratio.estimate) and r.risk_ratio.se > 0
+    g = stats.binary_by_arm(df, "y", "arm", covariates=["x"], cluster="fam")
+    assert np.isnan(g.risk_difference.estimate)
+    assert g.risk_difference.method.startswith("not estimable")
+    assert any("risk difference" in note for note in g.notes) and "note:" in str(g)
+    assert np.isfinite(g.odds_ratio.estimate)

@@ -21,6 +21,7 @@ from scipy import stats as sps
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     DomainWarning,
+    IterationLimitWarning,
     PerfectSeparationWarning,
 )
 
@@ -147,8 +148,8 @@ def _fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DomainWarning)  # identity/log links on binomial: intended
         family = sm.families.Binomial(link=link)
-        warnings.simplefilter("error", ConvergenceWarning)
-        warnings.simplefilter("error", PerfectSeparationWarning)
+        for category in (ConvergenceWarning, IterationLimitWarning, PerfectSeparationWarning):
+            warnings.simplefilter("error", category)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             if groups is None:
@@ -160,7 +161,13 @@ def _fit(
                 res = model.fit(ddof_scale=0, maxiter=200, ctol=1e-10)
                 if not bool(getattr(res, "converged", True)):
                     return np.nan, np.nan, False
-        except (ConvergenceWarning, PerfectSeparationWarning, ValueError, np.linalg.LinAlgError):
+        except (
+            ConvergenceWarning,
+            IterationLimitWarning,
+            PerfectSeparationWarning,
+            ValueError,
+            np.linalg.LinAlgError,
+        ):
             return np.nan, np.nan, False
     beta = float(res.params.iloc[1])
     se = float(res.bse.iloc[1])
@@ -189,12 +196,12 @@ def _adjusted(
             # log-binomial failed: modified Poisson (Zou 2004) with the robust sandwich
             beta, se, ok = _fit_poisson_rr(y, x, groups)
             label = f"{kind if groups is not None else 'Poisson GLM, robust SE'}, Poisson log link (log-binomial did not converge)"
-        if not ok:
-            raise StatsInputError(
-                f"{where}: the {kind} model for the {measure.replace('_', ' ')} did not converge "
-                "(fitted risks outside (0, 1) or separation); expected data the model can fit — "
-                "report the unadjusted measure or fewer covariates"
+        if not ok:  # documented, flagged result: NaN with the reason in .method and .notes
+            nan = float("nan")
+            out[measure] = Effect(
+                nan, nan, nan, nan, nan, f"not estimable: {label} did not converge"
             )
+            continue
         out[measure] = _wald(beta, se, measure != "risk_difference", label)
     return out
 
@@ -224,6 +231,11 @@ class BinaryResult(Result):
     unadjusted: dict[str, Effect]
     adjusted: dict[str, Effect] | None
     haldane: bool
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text + "".join(f"\nnote: {note}" for note in self.notes)
 
     def _pick(self, measure: str) -> Effect:
         return (self.adjusted or self.unadjusted)[measure]
@@ -262,7 +274,9 @@ def binary_by_arm(
     log and logit links give RD, log RR, log OR), exchangeable working correlation with
     the correlation and scale estimated dividing by N (geepack), robust sandwich SE.
     Should the log-binomial model fail to converge, the RR comes from a Poisson working
-    model with the robust SE (modified Poisson, Zou 2004), and the method says so. With
+    model with the robust SE (modified Poisson, Zou 2004), and the method says so; any
+    other adjusted model that fails to converge (e.g. the identity link with fitted risks
+    outside (0, 1)) gives NaN for that measure, flagged in its method and in ``.notes``. With
     ``covariates`` and no cluster the same models are fitted by GLM (model-based SE, R's
     ``glm``). The comparisons are all 95% Wald intervals with normal p-values.
     """
@@ -314,6 +328,12 @@ def binary_by_arm(
         index=pd.Index(levels, name=arm),
         name="risk",
     )
+    notes = []
+    if haldane:
+        notes.append("a cell of the 2x2 table is zero: 0.5 added to every cell for RR and OR")
+    for measure, eff in (adjusted or {}).items():
+        if "did not converge" in eff.method:
+            notes.append(f"adjusted {measure.replace('_', ' ')}: {eff.method}")
     method = "binary outcome by arm: 2x2 table"
     if adjusted is not None:
         method += "; GEE (exchangeable, robust SE)" if cluster is not None else "; binomial GLM"
@@ -326,4 +346,5 @@ def binary_by_arm(
         unadjusted=unadjusted,
         adjusted=adjusted,
         haldane=haldane,
+        notes=tuple(notes),
     )
