@@ -167,3 +167,10 @@ def test_mi_compare_arms_refuses_an_arm_without_outcomes() -> None:
         stats.mi_compare_arms(df, "y", "arm", baseline="baseline", rng=1)
     with pytest.raises(StatsInputError, match="expected exactly two arms|expected at least 2"):
         stats.mi_compare_arms(trial().assign(arm="nim"), "y", "arm", rng=1)
+
+
+def test_impute_survives_a_predictor_constant_within_an_arm() -> None:
+    df = trial()
+    df.loc[df["arm"] == "nim", "sex"] = "f"  # the sex dummy is constant within nim
+    copies = stats.impute(df, ["y", "baseline", "sex"], m=2, rng=2, by="arm")
+    assert all(not c[["y", "baseline"]].isna().any().any() for c in copies)

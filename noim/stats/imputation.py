@@ -49,7 +49,7 @@ def _pmm(
     """One PMM draw for the missing rows (mice.impute.pmm, matchtype 1)."""
     n_obs, p = x_obs.shape
     xtx = x_obs.T @ x_obs
-    xtx = xtx + np.diag(np.maximum(np.diag(xtx), 1e-12) * RIDGE)
+    xtx = xtx + np.diag(np.diag(xtx) * RIDGE)
     inv = np.linalg.inv(xtx)
     beta = inv @ (x_obs.T @ y_obs)
     resid = y_obs - x_obs @ beta
@@ -91,7 +91,9 @@ def _chain(
         for j in targets:
             x = np.hstack([ones, np.delete(filled, j, axis=1), extra])
             m = missing[:, j]
-            filled[m, j] = _pmm(values[~m, j], x[~m], x[m], rng)
+            keep = np.ptp(x[~m], axis=0) > 0  # drop predictors constant where y is observed
+            keep[0] = True  # (as mice removes constant predictors); keep the intercept
+            filled[m, j] = _pmm(values[~m, j], x[~m][:, keep], x[m][:, keep], rng)
     return filled
 
 
