@@ -19,7 +19,7 @@ DATA = Path(__file__).parent / "data" / "binary_clustered.csv"
 REL = 1e-6
 
 
-@pytest.fixture()
+@pytest.fixture
 def data() -> pd.DataFrame:
     return pd.read_csv(DATA)
 

@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data" / "placement_moves.csv"
 REL = 1e-6
 
 
-@pytest.fixture()
+@pytest.fixture
 def data() -> pd.DataFrame:
     return pd.read_csv(DATA)
 

@@ -101,7 +101,9 @@ def test_impute_is_reproducible_from_the_seed() -> None:
 
 def test_impute_refuses_bad_input() -> None:
     df = trial()
-    with pytest.raises(StatsInputError, match="expected a numpy.random.Generator or an int seed"):
+    with pytest.raises(
+        StatsInputError, match=r"expected a numpy\.random\.Generator or an int seed"
+    ):
         stats.impute(df, ["y", "baseline"])
     with pytest.raises(StatsInputError, match="expected missing values only in numeric columns"):
         stats.impute(df.assign(sex=df["sex"].where(df.index > 2)), ["y", "sex"], rng=1)
@@ -165,7 +167,7 @@ def test_mi_compare_arms_refuses_an_arm_without_outcomes() -> None:
     df.loc[df["arm"] == "nim", "y"] = np.nan
     with pytest.raises(StatsInputError, match="expected at least two complete rows per arm"):
         stats.mi_compare_arms(df, "y", "arm", baseline="baseline", rng=1)
-    with pytest.raises(StatsInputError, match="expected exactly two arms|expected at least 2"):
+    with pytest.raises(StatsInputError, match=r"expected exactly two arms|expected at least 2"):
         stats.mi_compare_arms(trial().assign(arm="nim"), "y", "arm", rng=1)
 
 
