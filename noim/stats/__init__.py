@@ -8,7 +8,11 @@ models, estimators and references.
 from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
+from noim.stats.binary import binary_by_arm
+from noim.stats.costs import cost_difference
+from noim.stats.counts import rate_ratio
 from noim.stats.cox import cox
+from noim.stats.imputation import impute, mi_compare_arms, pool
 from noim.stats.models import ArmComparison, Interaction, compare_arms, interaction
 from noim.stats.survival import kaplan_meier, logrank, rmst
 
@@ -17,10 +21,16 @@ __all__ = [
     "Interaction",
     "Result",
     "StatsInputError",
+    "binary_by_arm",
     "compare_arms",
+    "cost_difference",
     "cox",
+    "impute",
     "interaction",
     "kaplan_meier",
     "logrank",
+    "mi_compare_arms",
+    "pool",
+    "rate_ratio",
     "rmst",
 ]

@@ -1,0 +1,350 @@
+"""Binary outcomes by arm: risk difference, risk ratio and odds ratio, with cluster adjustment.
+
+Unadjusted measures come from the 2 x 2 table (Wald interval for the risk difference,
+log-scale Wald intervals for the risk and odds ratios, Haldane's 0.5 correction when a
+cell is zero).  With ``cluster`` the measures are re-estimated by GEE (exchangeable
+working correlation, robust sandwich SE, geepack's conventions); with ``covariates`` and
+no cluster, by binomial GLM.  See docs/analysis-methods.md, "Binary outcomes".
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats as sps
+from statsmodels.tools.sm_exceptions import (
+    ConvergenceWarning,
+    DomainWarning,
+    IterationLimitWarning,
+    PerfectSeparationWarning,
+)
+
+from noim.stats._base import (
+    Result,
+    StatsInputError,
+    group_levels,
+    numeric_column,
+    require_columns,
+)
+
+Z975 = float(sps.norm.ppf(0.975))
+MEASURES = ("risk_difference", "risk_ratio", "odds_ratio")
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One comparison of the second arm with the first: estimate, 95% CI, p and SE.
+
+    ``se`` is on the scale the interval is built on (the log scale for ratios).
+    """
+
+    estimate: float
+    lower: float
+    upper: float
+    pvalue: float
+    se: float
+    method: str
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.lower, self.upper)
+
+
+def two_arms(
+    df: pd.DataFrame, arm: str, where: str, reference: Any
+) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Exactly two arm levels (reference first) and each row's 0/1 arm code."""
+    levels, codes = group_levels(df, arm, where, reference=reference, at_least=2)
+    if len(levels) != 2:
+        raise StatsInputError(
+            f"{where}: column {arm!r} has {len(levels)} levels ({', '.join(map(repr, levels))}); "
+            "expected exactly two arms"
+        )
+    return levels, codes
+
+
+def design(
+    df: pd.DataFrame, arm: str, levels: Sequence[Any], covariates: Sequence[str], where: str
+) -> pd.DataFrame:
+    """Model matrix: Intercept, ``arm[T.level]`` and the covariates.
+
+    Numeric covariates enter as they are; others are dummy-coded against their first
+    level in sorted order, columns named ``col[T.level]`` (patsy's style).
+    """
+    x = pd.DataFrame(index=df.index)
+    x["Intercept"] = 1.0
+    x[f"{arm}[T.{levels[1]}]"] = (df[arm] == levels[1]).to_numpy(dtype=float)
+    for col in covariates:
+        if col == arm:
+            raise StatsInputError(f"{where}: covariate {col!r} is the arm; expected other columns")
+        series = df[col]
+        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+            cov_levels, codes = group_levels(df, col, where)
+            for j, level in enumerate(cov_levels[1:], start=1):
+                x[f"{col}[T.{level}]"] = (codes == j).astype(float)
+        else:
+            x[col] = numeric_column(df, col, where)
+    return x
+
+
+def _wald(estimate: float, se: float, log: bool, method: str) -> Effect:
+    z = estimate / se
+    p = float(2.0 * sps.norm.sf(abs(z)))
+    lo, hi = estimate - Z975 * se, estimate + Z975 * se
+    if log:
+        return Effect(float(np.exp(estimate)), float(np.exp(lo)), float(np.exp(hi)), p, se, method)
+    return Effect(estimate, lo, hi, p, se, method)
+
+
+def _table(
+    y: np.ndarray[Any, Any], codes: np.ndarray[Any, Any], where: str
+) -> tuple[dict[str, Effect], bool]:
+    n = np.bincount(codes, minlength=2).astype(float)
+    e = np.bincount(codes, weights=y, minlength=2)
+    p0, p1 = e / n
+    se_rd = float(np.sqrt(p0 * (1 - p0) / n[0] + p1 * (1 - p1) / n[1]))
+    if se_rd == 0.0:
+        raise StatsInputError(
+            f"{where}: the risks are {p0:g} and {p1:g} with no variation within either arm "
+            "(complete separation); expected events and non-events in at least one arm"
+        )
+    a, b = e[1], n[1] - e[1]
+    c, d = e[0], n[0] - e[0]
+    corrected = bool(min(a, b, c, d) == 0)
+    if corrected:  # Haldane-Anscombe: add 0.5 to every cell
+        a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
+    n1, n0 = a + b, c + d
+    out = {
+        "risk_difference": _wald(float(p1 - p0), se_rd, False, "Wald (2x2 table)"),
+        "risk_ratio": _wald(
+            float(np.log((a / n1) / (c / n0))),
+            float(np.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)),
+            True,
+            "log-scale Wald (2x2 table" + (", Haldane 0.5)" if corrected else ")"),
+        ),
+        "odds_ratio": _wald(
+            float(np.log(a * d / (b * c))),
+            float(np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)),
+            True,
+            "log-scale Wald, Woolf (2x2 table" + (", Haldane 0.5)" if corrected else ")"),
+        ),
+    }
+    return out, corrected
+
+
+def _fit(
+    y: np.ndarray[Any, Any],
+    x: pd.DataFrame,
+    groups: np.ndarray[Any, Any] | None,
+    link: Any,
+) -> tuple[float, float, bool]:
+    """Arm coefficient and its SE; False when the fit failed or did not converge."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DomainWarning)  # identity/log links on binomial: intended
+        family = sm.families.Binomial(link=link)
+        for category in (ConvergenceWarning, IterationLimitWarning, PerfectSeparationWarning):
+            warnings.simplefilter("error", category)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            if groups is None:
+                res: Any = sm.GLM(y, x, family=family).fit(tol=1e-12, maxiter=200)
+            else:
+                model = sm.GEE(
+                    y, x, groups=groups, family=family, cov_struct=sm.cov_struct.Exchangeable()
+                )
+                res = model.fit(ddof_scale=0, maxiter=200, ctol=1e-10)
+                if not bool(getattr(res, "converged", True)):
+                    return np.nan, np.nan, False
+        except (
+            ConvergenceWarning,
+            IterationLimitWarning,
+            PerfectSeparationWarning,
+            ValueError,
+            np.linalg.LinAlgError,
+        ):
+            return np.nan, np.nan, False
+    beta = float(res.params.iloc[1])
+    se = float(res.bse.iloc[1])
+    mu = np.asarray(res.fittedvalues, dtype=float)
+    ok = bool(
+        np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > 0).all() and (mu < 1).all()
+    )
+    return beta, se, ok
+
+
+def _adjusted(
+    y: np.ndarray[Any, Any], x: pd.DataFrame, groups: np.ndarray[Any, Any] | None, where: str
+) -> dict[str, Effect]:
+    fam = sm.families
+    kind = "GEE exchangeable, robust SE" if groups is not None else "binomial GLM"
+    out: dict[str, Effect] = {}
+    links: list[tuple[str, Any]] = [
+        ("risk_difference", fam.links.Identity()),
+        ("risk_ratio", fam.links.Log()),
+        ("odds_ratio", fam.links.Logit()),
+    ]
+    for measure, link in links:
+        beta, se, ok = _fit(y, x, groups, link)
+        label = f"{kind}, binomial {type(link).__name__.lower()} link"
+        if not ok and measure == "risk_ratio":
+            # log-binomial failed: modified Poisson (Zou 2004) with the robust sandwich
+            beta, se, ok = _fit_poisson_rr(y, x, groups)
+            label = f"{kind if groups is not None else 'Poisson GLM, robust SE'}, Poisson log link (log-binomial did not converge)"
+        if not ok:  # documented, flagged result: NaN with the reason in .method and .notes
+            nan = float("nan")
+            out[measure] = Effect(
+                nan, nan, nan, nan, nan, f"not estimable: {label} did not converge"
+            )
+            continue
+        out[measure] = _wald(beta, se, measure != "risk_difference", label)
+    return out
+
+
+def _fit_poisson_rr(
+    y: np.ndarray[Any, Any], x: pd.DataFrame, groups: np.ndarray[Any, Any] | None
+) -> tuple[float, float, bool]:
+    fam = sm.families.Poisson()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if groups is None:
+            res: Any = sm.GLM(y, x, family=fam).fit(cov_type="HC0")
+        else:
+            res = sm.GEE(
+                y, x, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()
+            ).fit(ddof_scale=0, maxiter=200, ctol=1e-10)
+    beta, se = float(res.params.iloc[1]), float(res.bse.iloc[1])
+    return beta, se, bool(np.isfinite(beta) and np.isfinite(se) and se > 0)
+
+
+@dataclass(frozen=True, repr=False)
+class BinaryResult(Result):
+    """Risks by arm and the three comparisons (second arm against the first)."""
+
+    levels: tuple[Any, Any]
+    risks: pd.Series
+    unadjusted: dict[str, Effect]
+    adjusted: dict[str, Effect] | None
+    haldane: bool
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text + "".join(f"\nnote: {note}" for note in self.notes)
+
+    def _pick(self, measure: str) -> Effect:
+        return (self.adjusted or self.unadjusted)[measure]
+
+    @property
+    def risk_difference(self) -> Effect:
+        """The adjusted comparison when one was fitted, else the 2 x 2 table's."""
+        return self._pick("risk_difference")
+
+    @property
+    def risk_ratio(self) -> Effect:
+        return self._pick("risk_ratio")
+
+    @property
+    def odds_ratio(self) -> Effect:
+        return self._pick("odds_ratio")
+
+
+def binary_by_arm(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    cluster: str | None = None,
+    covariates: Sequence[str] = (),
+    reference: Any = None,
+) -> BinaryResult:
+    """Compare a 0/1 outcome between two arms: risk difference, risk ratio, odds ratio.
+
+    With p_j the risk in arm j (j = 0 the reference, the first level in sorted order
+    unless ``reference`` is given): RD = p1 - p0 with the Wald SE
+    sqrt(p0(1-p0)/n0 + p1(1-p1)/n1); log RR and log OR with Katz's and Woolf's SEs
+    sqrt(1/a - 1/n1 + 1/c - 1/n0), sqrt(1/a + 1/b + 1/c + 1/d). A zero cell adds 0.5 to
+    every cell for RR and OR (Haldane; ``haldane`` is True and the method says so).
+
+    With ``cluster``: g(E[y]) = b0 + b1 arm + covariates by GEE (binomial family; identity,
+    log and logit links give RD, log RR, log OR), exchangeable working correlation with
+    the correlation and scale estimated dividing by N (geepack), robust sandwich SE.
+    Should the log-binomial model fail to converge, the RR comes from a Poisson working
+    model with the robust SE (modified Poisson, Zou 2004), and the method says so; any
+    other adjusted model that fails to converge (e.g. the identity link with fitted risks
+    outside (0, 1)) gives NaN for that measure, flagged in its method and in ``.notes``. With
+    ``covariates`` and no cluster the same models are fitted by GLM (model-based SE, R's
+    ``glm``). The comparisons are all 95% Wald intervals with normal p-values.
+    """
+    where = "binary_by_arm"
+    require_columns(df, [outcome, arm, cluster, *covariates], where)
+    y = numeric_column(df, outcome, where)
+    if not np.isin(y, (0.0, 1.0)).all():
+        bad = int(np.argmax(~np.isin(y, (0.0, 1.0))))
+        raise StatsInputError(
+            f"{where}: column {outcome!r} holds {y[bad]!r} (row {df.index[bad]!r}); expected 0 or 1"
+        )
+    levels, codes = two_arms(df, arm, where, reference)
+    unadjusted, haldane = _table(y, codes, where)
+    adjusted = None
+    groups = None
+    if cluster is not None:
+        _, groups = group_levels(df, cluster, where)
+        per_arm = [np.unique(groups[codes == j]).size for j in (0, 1)]
+        if min(per_arm) < 2:
+            raise StatsInputError(
+                f"{where}: column {cluster!r} has {per_arm[0]} and {per_arm[1]} cluster(s) in arms "
+                f"{levels[0]!r} and {levels[1]!r}; expected at least two clusters in each arm "
+                "for a cluster-robust SE"
+            )
+    if cluster is not None or covariates:
+        x = design(df, arm, levels, covariates, where)
+        adjusted = _adjusted(y, x, groups, where)
+    rows = []
+    term = f"{arm}[T.{levels[1]}]"
+    for analysis, effects in (("unadjusted", unadjusted), ("adjusted", adjusted)):
+        for measure, eff in (effects or {}).items():
+            rows.append(
+                {
+                    "analysis": analysis,
+                    "measure": measure,
+                    "term": term,
+                    "estimate": eff.estimate,
+                    "lower": eff.lower,
+                    "upper": eff.upper,
+                    "p": eff.pvalue,
+                    "se": eff.se,
+                    "method": eff.method,
+                }
+            )
+    summary = pd.DataFrame(rows).set_index(["analysis", "measure"])
+    n = np.bincount(codes, minlength=2)
+    risks = pd.Series(
+        np.bincount(codes, weights=y, minlength=2) / n,
+        index=pd.Index(levels, name=arm),
+        name="risk",
+    )
+    notes = []
+    if haldane:
+        notes.append("a cell of the 2x2 table is zero: 0.5 added to every cell for RR and OR")
+    for measure, eff in (adjusted or {}).items():
+        if "did not converge" in eff.method:
+            notes.append(f"adjusted {measure.replace('_', ' ')}: {eff.method}")
+    method = "binary outcome by arm: 2x2 table"
+    if adjusted is not None:
+        method += "; GEE (exchangeable, robust SE)" if cluster is not None else "; binomial GLM"
+    return BinaryResult(
+        method=method,
+        n=len(df),
+        summary=summary,
+        levels=(levels[0], levels[1]),
+        risks=risks,
+        unadjusted=unadjusted,
+        adjusted=adjusted,
+        haldane=haldane,
+        notes=tuple(notes),
+    )

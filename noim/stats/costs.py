@@ -1,0 +1,179 @@
+"""Costs by arm: mean cost per arm and the mean difference with bootstrap intervals.
+
+Non-parametric bootstrap resampling units within arm (children, or whole clusters such
+as families when ``cluster`` is given), vectorised: each arm draws an (n_boot x units)
+index matrix and the replicate means are ratios of cluster sums. Percentile and BCa
+intervals; a normal-theory interval alongside. See docs/analysis-methods.md, "Costs".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from noim.stats._base import (
+    Result,
+    StatsInputError,
+    group_levels,
+    numeric_column,
+    require_columns,
+)
+from noim.stats.binary import Z975, two_arms
+from noim.stats.imputation import _generator
+
+CHUNK_CELLS = 1 << 22  # at most ~4M drawn indices in memory at once
+
+
+@dataclass(frozen=True, repr=False)
+class CostResult(Result):
+    """Mean cost per arm and the difference (second arm minus first) with bootstrap CIs."""
+
+    levels: tuple[Any, Any]
+    means: pd.Series
+    estimate: float
+    ci: tuple[float, float]
+    ci_bca: tuple[float, float]
+    ci_normal: tuple[float, float]
+    se: float
+    n_boot: int
+    replicates: np.ndarray[Any, np.dtype[np.float64]]
+
+
+def _unit_sums(
+    y: np.ndarray[Any, Any], unit: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    _, inverse = np.unique(unit, return_inverse=True)
+    return np.bincount(inverse, weights=y), np.bincount(inverse).astype(float)
+
+
+def _boot_means(
+    s: np.ndarray[Any, Any], c: np.ndarray[Any, Any], n_boot: int, rng: np.random.Generator
+) -> np.ndarray[Any, Any]:
+    g = len(s)
+    out = np.empty(n_boot)
+    step = max(1, CHUNK_CELLS // g)
+    for lo in range(0, n_boot, step):
+        hi = min(n_boot, lo + step)
+        idx = rng.integers(0, g, size=(hi - lo, g))
+        out[lo:hi] = s[idx].sum(axis=1) / c[idx].sum(axis=1)
+    return out
+
+
+def cost_difference(
+    df: pd.DataFrame,
+    cost: str,
+    arm: str,
+    cluster: str | None = None,
+    n_boot: int = 2000,
+    rng: np.random.Generator | int | None = None,
+    reference: Any = None,
+) -> CostResult:
+    """Mean cost by arm and the difference mean_1 - mean_0 with bootstrap 95% CIs.
+
+    Units are rows, or with ``cluster`` the (arm, cluster) groups: each arm's units are
+    resampled with replacement within that arm (stratified, cluster bootstrap), and each
+    replicate's arm mean is sum of resampled unit cost sums / sum of their sizes (the
+    per-child mean). ``ci`` is the percentile interval (2.5% and 97.5% quantiles of the
+    replicates, numpy's linear interpolation); ``ci_bca`` is Efron's BCa interval with
+    bias z0 = Phi^-1(share of replicates below the estimate) and acceleration from the
+    leave-one-unit-out jackknife; ``ci_normal`` is d +- 1.96 sqrt(V0 + V1) with
+    V_a = G_a / (G_a - 1) sum_c (S_c - mean_a N_c)^2 / N_a^2 (s^2/n without clusters).
+    ``se`` is the replicates' SD. ``rng``: numpy Generator or int seed (required).
+    Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
+    """
+    where = "cost_difference"
+    gen = _generator(rng, where)
+    require_columns(df, [cost, arm, cluster], where)
+    if n_boot < 100:
+        raise StatsInputError(f"{where}: n_boot = {n_boot}; expected at least 100 replicates")
+    y = numeric_column(df, cost, where, minimum=0.0)
+    levels, codes = two_arms(df, arm, where, reference)
+    unit = np.arange(len(df)) if cluster is None else group_levels(df, cluster, where)[1]
+    sums, sizes, boots = [], [], []
+    for j in (0, 1):
+        rows = codes == j
+        s, c = _unit_sums(y[rows], unit[rows])
+        if len(s) < 2:
+            what = "row" if cluster is None else f"cluster of {cluster!r}"
+            raise StatsInputError(
+                f"{where}: arm {levels[j]!r} has {len(s)} {what}; expected at least two to bootstrap"
+            )
+        sums.append(s)
+        sizes.append(c)
+        boots.append(_boot_means(s, c, n_boot, gen))
+    means = np.array([sums[j].sum() / sizes[j].sum() for j in (0, 1)])
+    est = float(means[1] - means[0])
+    reps = boots[1] - boots[0]
+    lo, hi = (float(v) for v in np.quantile(reps, [0.025, 0.975]))
+    var = [
+        len(sums[j])
+        / (len(sums[j]) - 1)
+        * np.sum((sums[j] - means[j] * sizes[j]) ** 2)
+        / sizes[j].sum() ** 2
+        for j in (0, 1)
+    ]
+    half = Z975 * float(np.sqrt(var[0] + var[1]))
+    bca = _bca(reps, est, sums, sizes, (lo, hi))
+    n_arm = [int(sizes[j].sum()) for j in (0, 1)]
+    units = [len(sums[j]) for j in (0, 1)]
+    term = f"{arm}[T.{levels[1]}]"
+    summary = pd.DataFrame(
+        {
+            "estimate": [means[0], means[1], est],
+            "lower": [np.nan, np.nan, lo],
+            "upper": [np.nan, np.nan, hi],
+            "bca_lower": [np.nan, np.nan, bca[0]],
+            "bca_upper": [np.nan, np.nan, bca[1]],
+            "se": [np.sqrt(var[0]), np.sqrt(var[1]), float(np.std(reps, ddof=1))],
+            "n": [n_arm[0], n_arm[1], sum(n_arm)],
+            "units": [units[0], units[1], sum(units)],
+        },
+        index=pd.Index([f"mean[{levels[0]}]", f"mean[{levels[1]}]", term], name="term"),
+    )
+    boot = "cluster bootstrap" if cluster is not None else "bootstrap"
+    return CostResult(
+        method=f"mean {cost!r} by arm, difference with {boot} CI (n_boot = {n_boot}; percentile, BCa)",
+        n=len(df),
+        summary=summary,
+        levels=(levels[0], levels[1]),
+        means=pd.Series(means, index=pd.Index(levels, name=arm), name=cost),
+        estimate=est,
+        ci=(lo, hi),
+        ci_bca=bca,
+        ci_normal=(est - half, est + half),
+        se=float(np.std(reps, ddof=1)),
+        n_boot=n_boot,
+        replicates=reps,
+    )
+
+
+def _bca(
+    reps: np.ndarray[Any, Any],
+    est: float,
+    sums: list[np.ndarray[Any, Any]],
+    sizes: list[np.ndarray[Any, Any]],
+    percentile: tuple[float, float],
+) -> tuple[float, float]:
+    """BCa limits (Efron 1987); the percentile limits when the replicates do not vary."""
+    below = float(np.mean(reps < est))
+    if np.ptp(reps) == 0 or below in (0.0, 1.0):
+        return percentile
+    z0 = float(sps.norm.ppf(below))
+    # acceleration from jackknife influence values within each arm (stratified bootstrap):
+    # L_ji = (G_j - 1)(mean_i theta_(ji) - theta_(ji)); a = sum (L/G)^3 / (6 (sum (L/G)^2)^1.5)
+    terms = []
+    for j in (0, 1):
+        g = len(sums[j])
+        loo = (sums[j].sum() - sums[j]) / (sizes[j].sum() - sizes[j])
+        terms.append((g - 1) * (loo.mean() - loo) / g)
+    dev = np.concatenate(terms)
+    denom = 6.0 * float(np.sum(dev**2)) ** 1.5
+    a = float(np.sum(dev**3)) / denom if denom > 0 else 0.0
+    z = sps.norm.ppf([0.025, 0.975])
+    adj = sps.norm.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)))
+    lo, hi = np.quantile(reps, adj)
+    return (float(lo), float(hi))
