@@ -161,6 +161,7 @@ def cohort(s: Session, actor: Actor, cutoff: Cutoff) -> list[Kid]:
     ).all()
     # the widest live withdrawal by as_of (ties: the earliest)
     withdrawals: dict[int, tuple[str, date]] = {}
+    stops: dict[int, date] = {}  # follow-up ends at the first withdrawal from follow-up or data
     for cid, level, on in s.execute(
         select(Withdrawal.child_id, Withdrawal.level, Withdrawal.withdrawn_on)
         .where(
@@ -170,22 +171,11 @@ def cohort(s: Session, actor: Actor, cutoff: Cutoff) -> list[Kid]:
         )
         .order_by(Withdrawal.withdrawn_on, Withdrawal.id)
     ):
+        if level in ("follow_up", "data"):
+            stops.setdefault(cid, on)
         held = withdrawals.get(cid)
         if held is None or WITHDRAWAL_ORDER[level] > WITHDRAWAL_ORDER[held[0]]:
             withdrawals[cid] = (level, on)
-    # follow-up ends at the earliest withdrawal from follow-up or from data use
-    stops: dict[int, date] = {}
-    for cid, on in s.execute(
-        select(Withdrawal.child_id, func.min(Withdrawal.withdrawn_on))
-        .where(
-            Withdrawal.child_id.in_(ids),
-            Withdrawal.voided_at.is_(None),
-            Withdrawal.level.in_(("follow_up", "data")),
-            _on_or_before(Withdrawal.withdrawn_on, cutoff),
-        )
-        .group_by(Withdrawal.child_id)
-    ):
-        stops[cid] = on
     lost: dict[int, date] = {}
     for cid, declared, last_contact in s.execute(
         select(
