@@ -169,7 +169,6 @@ def permanence(
 
 
 def _scores_long(s: Any, actor: Actor, cutoff: Cutoff, kids: list[Kid]) -> pd.DataFrame:
-    by_id = {k.id: k for k in kids}
     rows = s.execute(
         select(
             Assessment.id,
@@ -191,22 +190,24 @@ def _scores_long(s: Any, actor: Actor, cutoff: Cutoff, kids: list[Kid]) -> pd.Da
             Assessment.assessed_on <= cutoff.as_of,
         )
     ).all()
-    raw = pd.DataFrame(
-        rows,
-        columns=[
-            "assessment_id",
-            "pk",
-            "timepoint",
-            "instrument",
-            "respondent",
-            "assessed_on",
-            "out_of_window",
-            "completed",
-            "scale",
-            "score",
-        ],
-    )
-    raw = raw[raw["pk"].isin(list(by_id))]
+    names = [
+        "assessment_id",
+        "pk",
+        "timepoint",
+        "instrument",
+        "respondent",
+        "assessed_on",
+        "out_of_window",
+        "completed",
+        "scale",
+        "score",
+    ]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    raw = pd.DataFrame({n: pd.Series(c, dtype=object) for n, c in zip(names, columns, strict=True)})
+    # analysable children only, with their key columns
+    masked = not sees_arm(actor)
+    key_frame = pd.DataFrame({"pk": [k.id for k in kids], **keys(kids, masked)})
+    raw = raw.astype({"pk": "int64"}).merge(key_frame.astype({"pk": "int64"}), on="pk")
     # one assessment per child x timepoint x instrument x respondent: completed first,
     # then the earliest assessed_on, then the first recorded
     chosen = (
@@ -217,12 +218,9 @@ def _scores_long(s: Any, actor: Actor, cutoff: Cutoff, kids: list[Kid]) -> pd.Da
         .drop_duplicates(["pk", "timepoint", "instrument", "respondent"])["assessment_id"]
     )
     raw = raw[raw["assessment_id"].isin(chosen)]
-    raw = raw.sort_values(["pk", "timepoint", "instrument", "respondent", "scale"])
-    kid = [by_id[p] for p in raw["pk"]]
-    data = keys(kid, not sees_arm(actor))
-    for name in SCORES_LONG.names[5:]:
-        data[name] = list(raw[name])
-    data["score"] = [float("nan") if v is None else v for v in data["score"]]
+    raw = raw.sort_values(["child_id", "timepoint", "instrument", "respondent", "scale"])
+    data = {name: raw[name].to_numpy() for name in SCORES_LONG.names}
+    data["score"] = pd.to_numeric(raw["score"], errors="coerce").to_numpy(dtype=float)
     return frame(SCORES_LONG, data)
 
 
@@ -260,27 +258,20 @@ def scores(
     if not wide:
         return long
     sub = long[long["respondent"] == respondent]
+    parts = sub[["instrument", "scale", "timepoint"]].astype(object).drop_duplicates()
     combos = sorted(
-        {
-            (i, sc, tp)
-            for i, sc, tp in zip(sub["instrument"], sub["scale"], sub["timepoint"], strict=True)
-        },
+        parts.itertuples(index=False, name=None),
         key=lambda t: (t[0], t[1], order.get(t[2], len(order)), t[2]),
     )
     names = [f"{i}_{sc}_{tp}".lower() for i, sc, tp in combos]
+    column = (sub["instrument"] + "_" + sub["scale"] + "_" + sub["timepoint"]).str.lower()
+    table = (
+        pd.DataFrame({"child_id": sub["child_id"], "column": column, "score": sub["score"]})
+        .pivot(index="child_id", columns="column", values="score")
+        .reindex(index=[k.child_id for k in kids], columns=names)
+    )
     data: dict[str, Any] = keys(kids, not sees_arm(actor))
-    position = {k.child_id: n for n, k in enumerate(kids)}
-    values = {name: [float("nan")] * len(kids) for name in names}
-    for cid, i, sc, tp, score in zip(
-        sub["child_id"],
-        sub["instrument"],
-        sub["scale"],
-        sub["timepoint"],
-        sub["score"],
-        strict=True,
-    ):
-        values[f"{i}_{sc}_{tp}".lower()][position[cid]] = score
-    data.update(values)
+    data.update({name: table[name].to_numpy(dtype=float) for name in names})
     return frame(SCORES_WIDE, data, extra=names)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: dtypes used (pandas names): non-null ints/bools use numpy dtypes, nullable ones the
@@ -367,7 +368,10 @@ DATASETS: tuple[Dataset, ...] = (
 
 def _cast(values: Any, dtype: str) -> pd.Series:
     if dtype == "datetime64[ns]":
-        return pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), dtype="datetime64[ns]")
+        if isinstance(values, pd.Series | np.ndarray) and values.dtype.kind == "M":
+            return pd.Series(values).astype("datetime64[ns]")
+        days = np.array(list(values), dtype="datetime64[D]")  # datetime.date / None -> NaT
+        return pd.Series(days.astype("datetime64[ns]"))
     if dtype == "string":
         return pd.Series(values, dtype=object).astype("string")
     return pd.Series(values).astype(dtype)
