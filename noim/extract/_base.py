@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, null, select
 from sqlalchemy.orm import Session
 
 from noim.db.models import (
@@ -134,7 +134,7 @@ def cohort(s: Session, actor: Actor, cutoff: Cutoff) -> list[Kid]:
     """Every child in scope, ordered by child trial ID (6 statements)."""
     ids = scope_ids(actor, cutoff)
     masked = not sees_arm(actor)
-    rows = s.execute(
+    stmt = (
         select(
             Child.id,
             Child.trial_id,
@@ -142,7 +142,7 @@ def cohort(s: Session, actor: Actor, cutoff: Cutoff) -> list[Kid]:
             Family.id,
             Site.code,
             Allocation.masked_code if masked else Allocation.arm_code,
-            Arm.name,
+            null() if masked else Arm.name,  # blinded roles never fetch the arm
             Allocation.stratum,
             Allocation.factors,
             Child.sex,
@@ -155,10 +155,12 @@ def cohort(s: Session, actor: Actor, cutoff: Cutoff) -> list[Kid]:
         .join(Family, Family.id == Child.family_id)
         .join(Site, Site.id == Family.site_id)
         .join(Allocation, Allocation.family_id == Family.id)
-        .join(Arm, Arm.code == Allocation.arm_code)
         .where(Child.id.in_(ids))
         .order_by(Child.trial_id)
-    ).all()
+    )
+    if not masked:
+        stmt = stmt.join(Arm, Arm.code == Allocation.arm_code)
+    rows = s.execute(stmt).all()
     # the widest live withdrawal by as_of (ties: the earliest)
     withdrawals: dict[int, tuple[str, date]] = {}
     stops: dict[int, date] = {}  # follow-up ends at the first withdrawal from follow-up or data

@@ -413,7 +413,10 @@ Every function takes `(db, actor, *, as_of=None, freeze=None)` and returns a pan
 DataFrame:
 
 ```python
+from datetime import date
+
 from noim import extract
+
 df = extract.permanence(db, actor, as_of=date(2026, 6, 30))
 ```
 
