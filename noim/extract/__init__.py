@@ -1,0 +1,432 @@
+"""Analysis-ready DataFrames for the statisticians, with blinding applied.
+
+Every function takes ``(db, actor, *, as_of=None, freeze=None)``: ``as_of`` is the
+censoring date (default today), ``freeze`` is reserved for data freezes. Each runs a
+fixed number of set-based SQL statements whatever the number of families, and returns
+exactly the columns and dtypes documented in ``docs/analysis-datasets.md`` (generated
+from ``noim.extract._columns``).  Permanence, returns home and re-entries are derived by
+``noim.domain.permanence`` (the one implementation the legal services use too).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from noim.db.models import (
+    Assessment,
+    DecisionType,
+    DerivedScore,
+    Instrument,
+    LegalEvent,
+    Placement,
+    ServiceUse,
+    TimepointRow,
+    UnitCost,
+)
+from noim.db.session import Database
+from noim.domain.exceptions import NoimError
+from noim.domain.permanence import DatedEvent, moves, summarise
+from noim.domain.roles import Actor
+from noim.extract._base import (
+    Cutoff,
+    FreezeNotSupported,
+    Kid,
+    analysable,
+    begin,
+    cohort,
+    keys,
+    scope_ids,
+    sees_arm,
+)
+from noim.extract._columns import (
+    CHILDREN,
+    COSTS,
+    DATASETS,
+    PERMANENCE,
+    PERMANENCE_EVENT_CODES,
+    PLACEMENTS,
+    REENTRIES,
+    SCORES_LONG,
+    SCORES_WIDE,
+    Column,
+    Dataset,
+    days,
+    frame,
+    render,
+)
+
+__all__ = [
+    "DATASETS",
+    "PERMANENCE_EVENT_CODES",
+    "Column",
+    "Dataset",
+    "FreezeNotSupported",
+    "MixedCurrencies",
+    "children",
+    "costs",
+    "permanence",
+    "placements",
+    "reentries",
+    "render",
+    "scores",
+]
+
+
+def children(
+    db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
+) -> pd.DataFrame:
+    """One row per child (not voided) of a randomised family: IDs, arm, strata, dates, sets."""
+    cutoff = begin(actor, "children", freeze, as_of)
+    with db.read(actor) as s:
+        kids = cohort(s, actor, cutoff)
+    data = keys(kids, not sees_arm(actor))
+    data.update(
+        arm_label=[k.arm_label for k in kids],
+        stratum=[k.stratum for k in kids],
+        youngest_age_band=[k.factors.get("youngest_age_band") for k in kids],
+        family_size=[k.factors.get("family_size") for k in kids],
+        sex=[k.sex for k in kids],
+        age_at_entry_months=[k.age_at_entry_months for k in kids],
+        age_at_entry_days=[days(k.entered_care_on, k.date_of_birth) for k in kids],
+        entered_care_on=[k.entered_care_on for k in kids],
+        randomised_on=[k.randomised_on for k in kids],
+        joined_after_randomisation=[k.joined_after_randomisation for k in kids],
+        end_of_follow_up=[k.end_of_follow_up for k in kids],
+        end_of_follow_up_reason=[k.end_reason for k in kids],
+        itt=[k.itt for k in kids],
+        per_protocol=[k.per_protocol for k in kids],
+        excluded_post_randomisation=[k.excluded for k in kids],
+        major_deviation=[k.major_deviation for k in kids],
+        withdrawn_level=[k.withdrawn_level for k in kids],
+        withdrawn_on=[k.withdrawn_on for k in kids],
+        lost_to_follow_up=[k.lost for k in kids],
+    )
+    return frame(CHILDREN, data)
+
+
+def _events(s: Any, actor: Actor, cutoff: Cutoff) -> dict[int, list[DatedEvent]]:
+    """Each child's live legal events dated by ``as_of``, with what their types say (1 statement)."""
+    out: dict[int, list[DatedEvent]] = defaultdict(list)
+    for cid, eid, on, code, kind, outcome, order in s.execute(
+        select(
+            LegalEvent.child_id,
+            LegalEvent.id,
+            LegalEvent.event_date,
+            LegalEvent.event_type_code,
+            DecisionType.kind,
+            DecisionType.permanence_outcome,
+            DecisionType.sort_order,
+        )
+        .join(DecisionType, DecisionType.code == LegalEvent.event_type_code)
+        .where(
+            LegalEvent.child_id.in_(scope_ids(actor, cutoff)),
+            LegalEvent.voided_at.is_(None),
+            LegalEvent.event_date <= cutoff.as_of,
+        )
+    ):
+        out[cid].append(DatedEvent(eid, on, code, kind, outcome, order))
+    return out
+
+
+def permanence(
+    db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
+) -> pd.DataFrame:
+    """Time to the first permanence decision, coded as competing events (0 = censored)."""
+    cutoff = begin(actor, "permanence", freeze, as_of)
+    with db.read(actor) as s:
+        kids = analysable(cohort(s, actor, cutoff))
+        events = _events(s, actor, cutoff)
+    cols: dict[str, list[Any]] = {
+        n: [] for n in ("decision_on", "decision_type", "outcome", "event", "duration")
+    }
+    cols.update(days_from_entry=[], decided_before_randomisation=[])
+    for k in kids:
+        first = summarise(events.get(k.id, [])).first_permanence
+        happened = first is not None and first.event_date <= k.end_of_follow_up
+        on = first.event_date if first is not None and happened else k.end_of_follow_up
+        outcome = first.permanence_outcome if first is not None and happened else None
+        cols["decision_on"].append(on if happened else None)
+        cols["decision_type"].append(first.code if first is not None and happened else None)
+        cols["outcome"].append(outcome)
+        cols["event"].append(PERMANENCE_EVENT_CODES[outcome] if outcome else 0)
+        cols["duration"].append(max(0, days(on, k.randomised_on)))
+        cols["days_from_entry"].append(max(0, days(on, k.entered_care_on)))
+        cols["decided_before_randomisation"].append(happened and on < k.randomised_on)
+    data = keys(kids, not sees_arm(actor))
+    data.update(
+        randomised_on=[k.randomised_on for k in kids],
+        entered_care_on=[k.entered_care_on for k in kids],
+        end_of_follow_up=[k.end_of_follow_up for k in kids],
+        **cols,
+    )
+    return frame(PERMANENCE, data)
+
+
+def _scores_long(s: Any, actor: Actor, cutoff: Cutoff, kids: list[Kid]) -> pd.DataFrame:
+    rows = s.execute(
+        select(
+            Assessment.id,
+            Assessment.child_id,
+            Assessment.timepoint_code,
+            Instrument.code,
+            Assessment.respondent_type,
+            Assessment.assessed_on,
+            Assessment.out_of_window,
+            Assessment.completed_at.is_not(None),
+            DerivedScore.scale,
+            DerivedScore.score,
+        )
+        .join(Instrument, Instrument.id == Assessment.instrument_id)
+        .join(DerivedScore, DerivedScore.assessment_id == Assessment.id)
+        .where(
+            Assessment.child_id.in_(scope_ids(actor, cutoff)),
+            Assessment.voided_at.is_(None),
+            Assessment.assessed_on <= cutoff.as_of,
+        )
+    ).all()
+    names = [
+        "assessment_id",
+        "pk",
+        "timepoint",
+        "instrument",
+        "respondent",
+        "assessed_on",
+        "out_of_window",
+        "completed",
+        "scale",
+        "score",
+    ]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    raw = pd.DataFrame({n: pd.Series(c, dtype=object) for n, c in zip(names, columns, strict=True)})
+    # analysable children only, with their key columns
+    masked = not sees_arm(actor)
+    key_frame = pd.DataFrame({"pk": [k.id for k in kids], **keys(kids, masked)})
+    raw = raw.astype({"pk": "int64"}).merge(key_frame.astype({"pk": "int64"}), on="pk")
+    # one assessment per child x timepoint x instrument x respondent: completed first,
+    # then the earliest assessed_on, then the first recorded
+    chosen = (
+        raw[["assessment_id", "pk", "timepoint", "instrument", "respondent", "assessed_on"]]
+        .assign(incomplete=~raw["completed"].astype(bool))
+        .drop_duplicates("assessment_id")
+        .sort_values(["incomplete", "assessed_on", "assessment_id"])
+        .drop_duplicates(["pk", "timepoint", "instrument", "respondent"])["assessment_id"]
+    )
+    raw = raw[raw["assessment_id"].isin(chosen)]
+    raw = raw.sort_values(["child_id", "timepoint", "instrument", "respondent", "scale"])
+    data = {name: raw[name].to_numpy() for name in SCORES_LONG.names}
+    data["score"] = pd.to_numeric(raw["score"], errors="coerce").to_numpy(dtype=float)
+    return frame(SCORES_LONG, data)
+
+
+def scores(
+    db: Database,
+    actor: Actor,
+    *,
+    as_of: date | None = None,
+    freeze: object | None = None,
+    wide: bool = False,
+    respondent: str = "carer",
+) -> pd.DataFrame:
+    """Derived scores of live assessments, long (default) or wide (one row per child).
+
+    ``respondent`` picks the respondent type of the wide form's scores.
+    """
+    cutoff = begin(actor, "scores", freeze, as_of)
+    with db.read(actor) as s:
+        kids = analysable(cohort(s, actor, cutoff))
+        long = _scores_long(s, actor, cutoff, kids)
+        order = (
+            {
+                code: i
+                for i, code in enumerate(
+                    s.scalars(
+                        select(TimepointRow.code).order_by(
+                            TimepointRow.sort_order, TimepointRow.code
+                        )
+                    )
+                )
+            }
+            if wide
+            else {}
+        )
+    if not wide:
+        return long
+    sub = long[long["respondent"] == respondent]
+    parts = sub[["instrument", "scale", "timepoint"]].astype(object).drop_duplicates()
+    combos = sorted(
+        parts.itertuples(index=False, name=None),
+        key=lambda t: (t[0], t[1], order.get(t[2], len(order)), t[2]),
+    )
+    names = [f"{i}_{sc}_{tp}".lower() for i, sc, tp in combos]
+    column = (sub["instrument"] + "_" + sub["scale"] + "_" + sub["timepoint"]).str.lower()
+    table = (
+        pd.DataFrame({"child_id": sub["child_id"], "column": column, "score": sub["score"]})
+        .pivot(index="child_id", columns="column", values="score")
+        .reindex(index=[k.child_id for k in kids], columns=names)
+    )
+    data: dict[str, Any] = keys(kids, not sees_arm(actor))
+    data.update({name: table[name].to_numpy(dtype=float) for name in names})
+    return frame(SCORES_WIDE, data, extra=names)
+
+
+def placements(
+    db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
+) -> pd.DataFrame:
+    """Placements, moves and days in care per child, up to the end of follow-up."""
+    cutoff = begin(actor, "placements", freeze, as_of)
+    with db.read(actor) as s:
+        kids = analysable(cohort(s, actor, cutoff))
+        spans: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
+        for cid, start, end in s.execute(
+            select(Placement.child_id, Placement.start_date, Placement.end_date)
+            .where(
+                Placement.child_id.in_(scope_ids(actor, cutoff)),
+                Placement.voided_at.is_(None),
+                Placement.start_date <= cutoff.as_of,
+            )
+            .order_by(Placement.child_id, Placement.start_date, Placement.id)
+        ):
+            spans[cid].append((start, end))
+    cols: dict[str, list[Any]] = {
+        n: []
+        for n in (
+            "n_placements",
+            "moves",
+            "two_or_more_moves",
+            "last_placement_end",
+            "days_in_care",
+            "days_placed",
+        )
+    }
+    for k in kids:
+        eofu = k.end_of_follow_up
+        mine = [(a, b) for a, b in spans.get(k.id, []) if a <= eofu]
+        n = len(mine)
+        ends = [b for _a, b in mine]
+        closed = bool(mine) and all(b is not None and b <= eofu for b in ends)
+        last_end = max(b for b in ends if b is not None) if closed else None
+        cols["n_placements"].append(n)
+        cols["moves"].append(moves(n))
+        cols["two_or_more_moves"].append(moves(n) >= 2)
+        cols["last_placement_end"].append(last_end)
+        cols["days_in_care"].append(
+            max(0, days(last_end if last_end is not None else eofu, k.entered_care_on))
+        )
+        cols["days_placed"].append(
+            sum(days(min(b if b is not None else eofu, eofu), a) for a, b in mine)
+        )
+    data = keys(kids, not sees_arm(actor))
+    data.update(
+        entered_care_on=[k.entered_care_on for k in kids],
+        end_of_follow_up=[k.end_of_follow_up for k in kids],
+        **cols,
+    )
+    return frame(PLACEMENTS, data)
+
+
+def reentries(
+    db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
+) -> pd.DataFrame:
+    """Returns home and re-entries to care after a return home, per child."""
+    cutoff = begin(actor, "reentries", freeze, as_of)
+    with db.read(actor) as s:
+        kids = analysable(cohort(s, actor, cutoff))
+        events = _events(s, actor, cutoff)
+    cols: dict[str, list[Any]] = {
+        n: []
+        for n in (
+            "returned_home",
+            "returned_home_on",
+            "n_returns_home",
+            "reentered",
+            "reentered_on",
+            "days_to_reentry",
+            "duration",
+            "event",
+        )
+    }
+    for k in kids:
+        eofu = k.end_of_follow_up
+        summary = summarise([e for e in events.get(k.id, []) if e.event_date <= eofu])
+        homes = summary.returns_home
+        after_home = [r for r in summary.reentries if r.after_return_home_on is not None]
+        first = after_home[0] if after_home else None
+        cols["returned_home"].append(bool(homes))
+        cols["returned_home_on"].append(homes[0].event_date if homes else None)
+        cols["n_returns_home"].append(len(homes))
+        cols["reentered"].append(first is not None)
+        cols["reentered_on"].append(first.on if first else None)
+        gap = (
+            days(first.on, first.after_return_home_on)
+            if first and first.after_return_home_on
+            else None
+        )
+        cols["days_to_reentry"].append(gap)
+        if gap is not None:
+            cols["duration"].append(gap)
+        elif homes:
+            cols["duration"].append(days(eofu, homes[-1].event_date))
+        else:
+            cols["duration"].append(None)
+        cols["event"].append(int(first is not None))
+    data = keys(kids, not sees_arm(actor))
+    data.update(end_of_follow_up=[k.end_of_follow_up for k in kids], **cols)
+    return frame(REENTRIES, data)
+
+
+class MixedCurrencies(NoimError):
+    """Service costs in more than one currency cannot be summed."""
+
+
+def costs(
+    db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
+) -> pd.DataFrame:
+    """Total service cost per child (quantity x unit cost), with currency and price years."""
+    cutoff = begin(actor, "costs", freeze, as_of)
+    with db.read(actor) as s:
+        kids = analysable(cohort(s, actor, cutoff))
+        uses: dict[int, list[tuple[date, Decimal, Decimal, str, int]]] = defaultdict(list)
+        for cid, start, qty, cost, currency, year in s.execute(
+            select(
+                ServiceUse.child_id,
+                ServiceUse.period_start,
+                ServiceUse.quantity,
+                UnitCost.cost,
+                UnitCost.currency,
+                UnitCost.price_year,
+            )
+            .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
+            .where(
+                ServiceUse.child_id.in_(scope_ids(actor, cutoff)),
+                ServiceUse.voided_at.is_(None),
+                ServiceUse.period_start <= cutoff.as_of,
+            )
+        ):
+            uses[cid].append((start, Decimal(qty), Decimal(cost), currency, year))
+    cols: dict[str, list[Any]] = {
+        n: [] for n in ("n_records", "total_cost", "currency", "price_years")
+    }
+    currencies: set[str] = set()
+    for k in kids:
+        mine = [u for u in uses.get(k.id, []) if u[0] <= k.end_of_follow_up]
+        total = sum((q * c for _s, q, c, _cur, _y in mine), Decimal(0))
+        cur = sorted({u[3] for u in mine})
+        currencies.update(cur)
+        cols["n_records"].append(len(mine))
+        cols["total_cost"].append(float(total))
+        cols["currency"].append(cur[0] if cur else None)
+        cols["price_years"].append(";".join(str(y) for y in sorted({u[4] for u in mine})) or None)
+    if len(currencies) > 1:
+        raise MixedCurrencies(
+            f"service use is costed in {', '.join(sorted(currencies))}; expected one currency "
+            "(convert the unit costs to one currency before extracting costs)"
+        )
+    data = keys(kids, not sees_arm(actor))
+    data.update(end_of_follow_up=[k.end_of_follow_up for k in kids], **cols)
+    return frame(COSTS, data)
