@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from noim.db.session import Database
 from noim.domain.roles import Actor
@@ -37,3 +41,163 @@ def family_with_children(
             today=TODAY,
         )
     return families.get_family(db, actor, fam.trial_id)
+
+
+# --------------------------------------------------------------------------- a small trial
+
+
+@dataclass(frozen=True)
+class SmallTrial:
+    """What ``small_trial`` built: family trial ID -> arm code, and child IDs by family."""
+
+    arms: dict[str, str]
+    children: dict[str, list[str]]
+    as_of: date
+
+
+@contextmanager
+def _randomised_on(day: date) -> Iterator[None]:
+    """Let randomisation stamp ``day`` (10:00 UTC) instead of now (it reads its own clock)."""
+    from noim.services import randomisation
+
+    original = randomisation.utcnow
+    randomisation.utcnow = lambda: datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    try:
+        yield
+    finally:
+        randomisation.utcnow = original
+
+
+def small_trial(
+    db: Database,
+    coordinators: dict[str, Actor],
+    researchers: dict[str, Actor],
+    data_manager: Actor,
+    admin: Actor,
+    n_families: int = 32,
+    seed: int = 5,
+) -> SmallTrial:
+    """A seeded randomised trial built through the services, for the analysis scripts.
+
+    ``n_families`` families at GLA and CRO (one or two children each, both sexes),
+    randomised between 2023-01 and 2024-03; placements with moves, a first permanence
+    decision for most children (every outcome, returns home with some re-entries),
+    SDQ at baseline and 30 months (some 30-month ones missing), service use, two
+    withdrawals from follow-up, a loss to follow-up, a post-randomisation exclusion, a
+    major deviation and a screening log.  ``coordinators`` / ``researchers`` map site code
+    to an Actor of that site.
+    """
+    import numpy as np
+
+    from noim.domain.durations import add_months
+    from noim.services import (
+        assessments,
+        consent,
+        economics,
+        exclusions,
+        legal,
+        placements,
+        randomisation,
+        safety,
+        screening,
+    )
+
+    LATER = date(2027, 12, 31)  # noqa: N806 - decisions after the censoring date are allowed
+    rng = np.random.default_rng(seed)
+    randomisation.setup(db, admin, seed)
+    economics.add_unit_cost(
+        db, data_manager, "sw_hour", "Social worker", "hour", Decimal("45.50"), 2023
+    )
+    economics.add_unit_cost(db, data_manager, "night", "Foster night", "night", Decimal("30.00"), 2023)
+    codes = {
+        "GLA": {
+            "return_home": "sc.return_home",
+            "adoption": "sc.plan_adoption",
+            "kinship": "sc.plan_kinship",
+            "long_term_foster": "sc.plan_long_term_foster",
+        },
+        "CRO": {
+            "return_home": "en.E4A",
+            "adoption": "en.adm_adoption",
+            "kinship": "en.E43",
+            "long_term_foster": "en.plan_long_term_foster",
+        },
+    }
+    outcomes = ["return_home", "adoption", "kinship", "long_term_foster"]
+    arms: dict[str, str] = {}
+    kids: dict[str, list[str]] = {}
+    start = date(2023, 1, 9)
+    for i in range(n_families):
+        site = "GLA" if i % 2 == 0 else "CRO"
+        coord, research = coordinators[site], researchers[site]
+        entered = start + timedelta(days=13 * i)
+        screened = entered + timedelta(days=5)
+        entry = screening.add_entry(db, coord, site, screened, 1, True)
+        if i % 8 == 3:  # an ineligible family and one that declined, screened the same day
+            screening.add_entry(db, coord, site, screened, 2, False, "aged over 60 months")
+            screening.add_entry(db, coord, site, screened, 1, True, declined=True, declined_reason="no time")
+        fam = families.register_family(
+            db, coord, site, {"GLA": "GCC", "CRO": "CROY"}[site], True if site == "CRO" else None
+        )
+        screening.enrol(db, coord, entry.id, fam.trial_id)
+        n_kids = 1 + int(rng.random() < 0.4)
+        for _ in range(n_kids):
+            age = int(rng.integers(1, 55))
+            sex = "female" if rng.random() < 0.5 else "male"
+            families.add_child(
+                db, coord, fam.trial_id, add_months(entered, -age), sex, entered, today=TODAY
+            )
+        ids = [c.trial_id for c in families.get_family(db, coord, fam.trial_id).children]
+        for child in ids:
+            consent.decide_eligibility(db, coord, child, True, screened)
+            consent.record_consent(db, coord, child, "local_authority", "v3", screened)
+        r_day = entered + timedelta(days=20)
+        with _randomised_on(r_day):
+            arm = randomisation.randomise(db, coord, fam.trial_id).arm
+        arms[fam.trial_id], kids[fam.trial_id] = arm, ids
+        treated = arm == sorted(set(arms.values()) | {arm})[0]
+        for child in ids:
+            placements.add_placement(db, coord, child, entered, "foster", today=TODAY)
+            day = entered
+            for _ in range(int(rng.poisson(0.8 if treated else 1.4))):
+                day += timedelta(days=int(rng.integers(40, 200)))
+                placements.move_child(db, coord, child, day, "foster", "disruption", today=TODAY)
+            if rng.random() < 0.8:  # a first permanence decision
+                outcome = outcomes[int(rng.choice(4, p=[0.35, 0.25, 0.2, 0.2]))]
+                on = r_day + timedelta(days=int(rng.integers(30, 900 if treated else 1100)))
+                legal.record_event(db, coord, child, codes[site][outcome], on, today=LATER)
+                if outcome == "return_home" and rng.random() < 0.4:
+                    back = on + timedelta(days=int(rng.integers(20, 200)))
+                    legal.record_event(db, coord, child, "any.reentry", back, today=LATER)
+            items = rng.integers(0, 3, size=25)
+            base = dict(enumerate(items.tolist(), 1))
+            assessments.record_assessment(
+                db, research, child, "baseline", "sdq", r_day + timedelta(days=10), base
+            )
+            if rng.random() < 0.8:
+                shift = rng.integers(-1, 1 if treated else 2, size=25)
+                later = dict(enumerate(np.clip(items + shift, 0, 2).tolist(), 1))
+                on = add_months(r_day, 30) + timedelta(days=int(rng.integers(-10, 10)))
+                assessments.record_assessment(db, research, child, "30m", "sdq", on, later)
+            for unit, size in (("sw_hour", 12), ("night", 60)):
+                qty = Decimal(int(rng.integers(1, size)))
+                end = r_day + timedelta(days=90)
+                economics.add_service_use(db, coord, child, unit, r_day, end, qty)
+        if i == 5:
+            consent.record_withdrawal(
+                db, coord, ids[0], r_day + timedelta(days=300), "follow_up", "carer", "moved"
+            )
+        if i == 8:
+            consent.record_withdrawal(
+                db, coord, ids[0], r_day + timedelta(days=100), "intervention", "carer", "no time"
+            )
+        if i == 9:
+            safety.declare_lost(
+                db, coord, ids[0], r_day + timedelta(days=500), "no contact",
+                last_contact_on=r_day + timedelta(days=400),
+            )
+        if i == 10:
+            exclusions.exclude_child(db, coord, ids[0], r_day + timedelta(days=30), "age", today=TODAY)
+        if i == 11:
+            safety.add_deviation(db, coord, fam.trial_id, r_day + timedelta(days=60), "visit", "major", "missed")
+    return SmallTrial(arms, kids, date(2026, 10, 31))
