@@ -8,5 +8,16 @@ models, estimators and references.
 from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
+from noim.stats.competing import CumulativeIncidence, GrayTest, cumulative_incidence, gray_test
+from noim.stats.finegray import FineGrayResult, fine_gray
 
-__all__ = ["Result", "StatsInputError"]
+__all__ = [
+    "CumulativeIncidence",
+    "FineGrayResult",
+    "GrayTest",
+    "Result",
+    "StatsInputError",
+    "cumulative_incidence",
+    "fine_gray",
+    "gray_test",
+]

@@ -1,0 +1,363 @@
+"""Competing risks: Aalen–Johansen cumulative incidence and Gray's k-sample test.
+
+``cumulative_incidence`` estimates, for each group and each cause k = 1..K,
+
+    F_k(t) = sum over event times s <= t of S(s-) d_k(s) / n(s),
+
+with S the Kaplan–Meier estimate of being free of any event, d_k(s) the events of cause k
+at s and n(s) the number at risk just before s (ties as cmprsk: all events at a time share
+the risk set, censorings at an event time are still at risk).  Its variance is the
+estimator printed by ``cmprsk::cuminc``; ``gray_test`` is Gray's (1988) test with rho = 0.
+See docs/analysis-methods.md ("Competing risks") for the formulas and references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from noim.stats._base import (
+    Result,
+    StatsInputError,
+    event_column,
+    group_levels,
+    numeric_column,
+    require_columns,
+)
+
+Array = np.ndarray[Any, np.dtype[Any]]  # float64 arrays (bincount results type as int)
+
+Z975 = float(sps.norm.ppf(0.975))
+
+
+def _div(a: Array, b: Array) -> Array:
+    """a / b, with 0 where b is 0 (terms that the formulas multiply by zero anyway)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    out = np.zeros(a.shape)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def _prefix(x: Array) -> Array:
+    """Cumulative sum shifted by one along the last axis: sum of the entries before each."""
+    c = np.cumsum(x, axis=-1)
+    return np.concatenate([np.zeros((*x.shape[:-1], 1)), c[..., :-1]], axis=-1)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Per distinct time of one group: at risk, events by cause (rows 0..K-1), censored."""
+
+    time: Array
+    at_risk: Array
+    events: Array  # shape (K, m)
+    censored: Array
+
+
+def _counts(time: Array, cause: np.ndarray[Any, np.dtype[np.int64]], n_causes: int) -> _Counts:
+    ut, inv = np.unique(time, return_inverse=True)
+    m = len(ut)
+    total = np.bincount(inv, minlength=m).astype(float)
+    flat = np.bincount(cause * m + inv, minlength=(n_causes + 1) * m).astype(float)
+    by_cause = flat.reshape(n_causes + 1, m)
+    at_risk = len(time) - _prefix(total)
+    return _Counts(ut, at_risk, by_cause[1:], by_cause[0])
+
+
+def _aalen_johansen(c: _Counts) -> tuple[Array, Array, Array]:
+    """Left-limit survival S(t-), CIF per cause and cmprsk's variance, at each distinct time."""
+    y = c.at_risk
+    d = c.events.sum(axis=0)
+    s = np.cumprod(1.0 - d / y)
+    s_minus = np.concatenate([[1.0], s[:-1]])
+    dk = c.events
+    cif = np.cumsum(s_minus * dk / y, axis=1)
+    # Var F_k(t) = sum_{t_j <= t} [alpha_j^2 dk_j (Y_j - dk_j) + a_j^2 do_j (Y_j - do_j)] / (Y_j^2 (Y_j - 1))
+    # with a_j = (F_k(t) - F_k(t_j)) Y_j / (Y_j - d_j), alpha_j = S(t_j-) - a_j, do = d - dk;
+    # expanded into cumulative sums so the whole curve costs O(m).
+    do = d - dk
+    denom = y**2 * (y - 1.0)
+    wk = _div(dk * (y - dk), denom)
+    wo = _div(do * (y - do), denom)
+    ratio = _div(y, y - d)  # 0 where nobody is left: (F(t) - F(t_j)) is 0 there
+    w = wk + wo
+    c2w = ratio**2 * w
+    a1 = np.cumsum(s_minus**2 * wk, axis=1)
+    b0 = np.cumsum(s_minus * ratio * wk, axis=1)
+    b1 = np.cumsum(s_minus * ratio * wk * cif, axis=1)
+    c0 = np.cumsum(c2w, axis=1)
+    c1 = np.cumsum(c2w * cif, axis=1)
+    c2 = np.cumsum(c2w * cif**2, axis=1)
+    var = a1 - 2.0 * (cif * b0 - b1) + cif**2 * c0 - 2.0 * cif * c1 + c2
+    return s_minus, cif, np.maximum(var, 0.0)
+
+
+def _loglog_ci(est: Array, var: Array) -> tuple[Array, Array]:
+    """cmprsk's interval (print.cuminc / timepoints): est^exp(±z sd / (est log est))."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(var)
+        k = Z975 * sd / (est * np.log(est))
+        lower = est ** np.exp(-k)
+        upper = est ** np.exp(k)
+    inside = (est > 0) & (est < 1)
+    lower = np.where(inside, lower, est)
+    upper = np.where(inside, upper, est)
+    return lower, upper
+
+
+@dataclass(frozen=True, repr=False)
+class CumulativeIncidence(Result):
+    """Aalen–Johansen cumulative incidence by group and cause.
+
+    ``table`` holds the step functions (one row per group, cause and distinct event time of
+    the group, plus a row at time 0): group, cause, time, n_risk, n_event, n_censor,
+    estimate, variance, lower, upper.  ``summary`` gives per group and cause the number of
+    subjects and events and the estimate at the group's last event time.
+    """
+
+    table: pd.DataFrame
+    groups: tuple[Any, ...]
+    causes: tuple[int, ...]
+    last_time: dict[Any, float]
+
+    def at(self, times: Iterable[float] | float) -> pd.DataFrame:
+        """Estimates at ``times``: columns group, cause, time, estimate, variance, lower, upper.
+
+        The step function is read at each time (right-continuous).  Beyond a group's last
+        observed time (event or censoring) the curve is unknown: estimate, variance and
+        limits are NaN there, as in ``cmprsk::timepoints``.  Negative times are refused.
+        """
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if np.isnan(t).any() or (t < 0).any():
+            raise StatsInputError(
+                f"cumulative_incidence.at: got times {t.tolist()!r}; expected non-negative numbers"
+            )
+        parts = []
+        for (g, k), block in self.table.groupby(["group", "cause"], sort=False):
+            bt = block["time"].to_numpy()
+            i = np.searchsorted(bt, t, side="right") - 1
+            beyond = t > self.last_time[g]
+            row = {c: block[c].to_numpy()[i] for c in ("estimate", "variance", "lower", "upper")}
+            for c in row:
+                row[c] = np.where(beyond, np.nan, row[c])
+            parts.append(pd.DataFrame({"group": g, "cause": k, "time": t, **row}))
+        return pd.concat(parts, ignore_index=True)
+
+
+def cumulative_incidence(
+    df: pd.DataFrame, duration: str, event: str, group: str | None = None
+) -> CumulativeIncidence:
+    """Aalen–Johansen cumulative incidence of each cause, by group.
+
+    Parameters
+    ----------
+    df : tidy DataFrame, one row per subject.
+    duration : column of follow-up times (non-negative numbers).
+    event : column with 0 = censored and 1..K = the cause of the (first) event.
+    group : optional column; one curve per level (sorted) and cause.
+
+    Returns
+    -------
+    CumulativeIncidence
+        ``.at(times)``, ``.table`` (step functions with numbers at risk), ``.summary``.
+        Variance: ``cmprsk::cuminc``'s estimator.  Confidence limits (95%) use cmprsk's
+        log(-log) transform: F^exp(±1.96 sd / (F log F)); at F = 0 or 1 they equal F.
+        Causes are 1..max(event); a cause without events in a group has a zero curve.
+    """
+    where = "cumulative_incidence"
+    require_columns(df, [duration, event, group], where)
+    time = numeric_column(df, duration, where, minimum=0.0)
+    cause = event_column(df, event, where, causes=True)
+    n_causes = int(cause.max())
+    if n_causes == 0:
+        raise StatsInputError(
+            f"{where}: column {event!r} holds only 0 (censored); expected at least one event "
+            "(a cause 1..k) to estimate a cumulative incidence"
+        )
+    if group is None:
+        levels: list[Any] = ["all"]
+        codes = np.zeros(len(df), dtype=np.int64)
+    else:
+        levels, codes = group_levels(df, group, where)
+    causes = tuple(range(1, n_causes + 1))
+    frames = []
+    summary = []
+    last: dict[Any, float] = {}
+    for gi, g in enumerate(levels):
+        sel = codes == gi
+        c = _counts(time[sel], cause[sel], n_causes)
+        _, cif, var = _aalen_johansen(c)
+        last[g] = float(c.time[-1])
+        keep = c.events.sum(axis=0) > 0
+        for ki, k in enumerate(causes):
+            est = np.concatenate([[0.0], cif[ki, keep]])
+            v = np.concatenate([[0.0], var[ki, keep]])
+            lo, hi = _loglog_ci(est, v)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "group": g,
+                        "cause": k,
+                        "time": np.concatenate([[0.0], c.time[keep]]),
+                        "n_risk": np.concatenate([[float(sel.sum())], c.at_risk[keep]]).astype(
+                            np.int64
+                        ),
+                        "n_event": np.concatenate([[0.0], c.events[ki, keep]]).astype(np.int64),
+                        "n_censor": np.concatenate([[0.0], c.censored[keep]]).astype(np.int64),
+                        "estimate": est,
+                        "variance": v,
+                        "lower": lo,
+                        "upper": hi,
+                    }
+                )
+            )
+            summary.append(
+                {
+                    "group": g,
+                    "cause": k,
+                    "n": int(sel.sum()),
+                    "events": int(c.events[ki].sum()),
+                    "last_event_time": float(c.time[keep][-1]) if keep.any() else np.nan,
+                    "estimate": float(est[-1]),
+                    "variance": float(v[-1]),
+                    "lower": float(lo[-1]),
+                    "upper": float(hi[-1]),
+                }
+            )
+    table = pd.concat(frames, ignore_index=True)
+    # a time-0 row may duplicate an event at time 0: keep the event row
+    table = table[~table.duplicated(["group", "cause", "time"], keep="last")].reset_index(drop=True)
+    return CumulativeIncidence(
+        method="Aalen-Johansen cumulative incidence (variance as cmprsk::cuminc, log(-log) 95% CI)",
+        n=len(df),
+        summary=pd.DataFrame(summary).set_index(["group", "cause"]),
+        table=table,
+        groups=tuple(levels),
+        causes=causes,
+        last_time=last,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class GrayTest(Result):
+    """Gray's k-sample test: ``statistic`` (chi-square), ``df`` (groups - 1), ``pvalue``."""
+
+    statistic: float
+    df: int
+    pvalue: float
+    score: pd.Series
+
+
+def _gray_stratum(
+    time: Array, cause: np.ndarray[Any, np.dtype[np.int64]], codes: Any, n_groups: int, k: int
+) -> tuple[Array, Array]:
+    """Score vector and its covariance for one stratum (all groups), Gray (1988) with rho = 0."""
+    ut, inv = np.unique(time, return_inverse=True)
+    m = len(ut)
+    g = n_groups
+    idx = codes * m + inv
+    total = np.bincount(idx, minlength=g * m).reshape(g, m).astype(float)
+    d1 = np.bincount(idx, weights=(cause == k).astype(float), minlength=g * m).reshape(g, m)
+    d2 = np.bincount(idx, weights=((cause > 0) & (cause != k)).astype(float), minlength=g * m)
+    d2 = d2.reshape(g, m)
+    y = total.sum(axis=1, keepdims=True) - _prefix(total)
+    h = _div(d1 + d2, y)
+    s_minus = np.concatenate([np.ones((g, 1)), np.cumprod(1.0 - h, axis=1)[:, :-1]], axis=1)
+    f = np.cumsum(s_minus * _div(d1, y), axis=1)
+    f_minus = np.concatenate([np.zeros((g, 1)), f[:, :-1]], axis=1)
+    # R_l(t) = Y_l(t) (1 - F_l(t-)) / S_l(t-): the group's subdistribution risk set
+    r = _div(y * (1.0 - f_minus), s_minus)
+    r_tot = r.sum(axis=0)
+    d1_tot = d1.sum(axis=0)
+    dgamma0 = _div(d1_tot, r_tot)  # pooled subdistribution hazard increments (under H0)
+    share = _div(r, r_tot)  # (g, m): R_k / R.
+    score = (d1 - r * dgamma0).sum(axis=1)
+    # Influence of each group's counting processes on the score (see docs):
+    # a_kl(u) = (δ_kl - R_k/R.) + q_kl(u) (S_l(u-) - 1 + F_l(u-)) / Y_l(u)
+    # b_kl(u) = -q_kl(u) (1 - F_l(u-)) / Y_l(u)
+    # q_kl(u) = sum_{t >= u} (δ_kl - R_k/R.)(t) R_l(t) dΓ0(t) / (1 - F_l(t-)).
+    eye = np.eye(g)
+    sigma = np.zeros((g, g))
+    for lvl in range(g):  # loop over groups only (a handful), vectorised over times
+        c = (eye[:, [lvl]] - share) * r[lvl]  # (g, m)
+        integrand = c * _div(dgamma0, 1.0 - f_minus[lvl])
+        q = np.cumsum(integrand[:, ::-1], axis=1)[:, ::-1]
+        a = (eye[:, [lvl]] - share) + q * _div(s_minus[lvl] - 1.0 + f_minus[lvl], y[lvl])
+        b = -q * _div(1.0 - f_minus[lvl], y[lvl])
+        expected = r[lvl] * dgamma0  # cause-k events expected in group l under H0
+        sigma += (a * expected) @ a.T + (b * d2[lvl]) @ b.T
+    return score, sigma
+
+
+def gray_test(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str,
+    cause: int = 1,
+    strata: str | None = None,
+) -> GrayTest:
+    """Gray's (1988) test that the cumulative incidence of ``cause`` is equal across groups.
+
+    The score for group k sums, over event times, the observed events of ``cause`` minus
+    those expected from the pooled subdistribution hazard with the group's subdistribution
+    risk set R_k(t) = Y_k(t) (1 - F_k(t-)) / S_k(t-) (weight rho = 0).  The chi-square
+    statistic uses the first (groups - 1) scores, df = groups - 1.  With ``strata`` the
+    scores and covariances are summed over strata (cmprsk's ``strata``).  The variance is
+    Gray's asymptotic estimator evaluated under the null hypothesis (see
+    docs/analysis-methods.md for the form and how it relates to cmprsk's figures).
+    """
+    where = "gray_test"
+    require_columns(df, [duration, event, group, strata], where)
+    time = numeric_column(df, duration, where, minimum=0.0)
+    causes = event_column(df, event, where, causes=True)
+    levels, codes = group_levels(df, group, where, at_least=2)
+    if not isinstance(cause, (int, np.integer)) or cause < 1:
+        raise StatsInputError(f"{where}: got cause={cause!r}; expected a whole number 1..k")
+    if not (causes == cause).any():
+        raise StatsInputError(
+            f"{where}: column {event!r} has no events of cause {cause} (causes present: "
+            f"{sorted(set(causes.tolist()) - {0})}); expected at least one to test"
+        )
+    g = len(levels)
+    if strata is None:
+        s_levels, s_codes = ["all"], np.zeros(len(df), dtype=np.int64)
+    else:
+        s_levels, s_codes = group_levels(df, strata, where)
+    score = np.zeros(g)
+    sigma = np.zeros((g, g))
+    for si in range(len(s_levels)):
+        sel = s_codes == si
+        sc, sg = _gray_stratum(time[sel], causes[sel], codes[sel], g, cause)
+        score += sc
+        sigma += sg
+    z = score[:-1]
+    v = sigma[:-1, :-1]
+    try:
+        stat = float(z @ np.linalg.solve(v, z))
+    except np.linalg.LinAlgError:
+        raise StatsInputError(
+            f"{where}: the score covariance is singular (a group of {group!r} has no one at risk "
+            "at any event time of the cause?); expected every group to contribute"
+        ) from None
+    dof = g - 1
+    pvalue = float(sps.chi2.sf(stat, dof))
+    summary = pd.DataFrame(
+        {"statistic": [stat], "df": [dof], "pvalue": [pvalue]},
+        index=pd.Index([cause], name="cause"),
+    )
+    return GrayTest(
+        method=f"Gray's test (rho = 0) of cause {cause} across {group!r}"
+        + (f", stratified by {strata!r}" if strata else ""),
+        n=len(df),
+        summary=summary,
+        statistic=stat,
+        df=dof,
+        pvalue=pvalue,
+        score=pd.Series(score, index=pd.Index(levels, name=group), name="score"),
+    )
