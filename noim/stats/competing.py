@@ -256,7 +256,11 @@ class GrayTest(Result):
 def _gray_stratum(
     time: Array, cause: np.ndarray[Any, np.dtype[np.int64]], codes: Any, n_groups: int, k: int
 ) -> tuple[Array, Array]:
-    """Score vector and its covariance for one stratum (all groups), Gray (1988) with rho = 0."""
+    """Score vector and its covariance for one stratum (all groups), Gray (1988), rho = 0.
+
+    Arrays are (group, time) over the distinct times of the stratum; only the loop over the
+    groups (a handful) is in Python.
+    """
     ut, inv = np.unique(time, return_inverse=True)
     m = len(ut)
     g = n_groups
@@ -267,30 +271,46 @@ def _gray_stratum(
     d2 = d2.reshape(g, m)
     y = total.sum(axis=1, keepdims=True) - _prefix(total)
     h = _div(d1 + d2, y)
-    s_minus = np.concatenate([np.ones((g, 1)), np.cumprod(1.0 - h, axis=1)[:, :-1]], axis=1)
+    s = np.cumprod(1.0 - h, axis=1)  # S_l(t)
+    s_minus = np.concatenate([np.ones((g, 1)), s[:, :-1]], axis=1)  # S_l(t-)
     f = np.cumsum(s_minus * _div(d1, y), axis=1)
     f_minus = np.concatenate([np.zeros((g, 1)), f[:, :-1]], axis=1)
-    # R_l(t) = Y_l(t) (1 - F_l(t-)) / S_l(t-): the group's subdistribution risk set
+    # score: observed minus expected events of cause k with the subdistribution risk sets
+    # R_l(t) = Y_l(t) (1 - F_l(t-)) / S_l(t-)
     r = _div(y * (1.0 - f_minus), s_minus)
-    r_tot = r.sum(axis=0)
     d1_tot = d1.sum(axis=0)
-    dgamma0 = _div(d1_tot, r_tot)  # pooled subdistribution hazard increments (under H0)
-    share = _div(r, r_tot)  # (g, m): R_k / R.
-    score = (d1 - r * dgamma0).sum(axis=1)
-    # Influence of each group's counting processes on the score (see docs):
-    # a_kl(u) = (δ_kl - R_k/R.) + q_kl(u) (S_l(u-) - 1 + F_l(u-)) / Y_l(u)
-    # b_kl(u) = -q_kl(u) (1 - F_l(u-)) / Y_l(u)
-    # q_kl(u) = sum_{t >= u} (δ_kl - R_k/R.)(t) R_l(t) dΓ0(t) / (1 - F_l(t-)).
+    score = (d1 - r * _div(d1_tot, r.sum(axis=0))).sum(axis=1)
+    # variance under H0 (Gray 1988, section 2, as evaluated by cmprsk): with the
+    # "standardised" risk sets rho_l = Y_l / S_l(t-) and the pooled cumulative incidence
+    # F0(t) = sum_{s <= t} d1(s) / rho.(s),
+    #   D[a, l](t) = rho_a (δ_al - rho_l / rho.)                 (score derivative)
+    #   H[a, l](t) = sum_{s <= t} D[a, l](s) d1(s) / (rho.(s) (1 - F0(s-)))
+    #   sigma = sum_l sum_t v1 v1' hv1 + v2 v2' hv2, with H+ = H(tau) - H(t) and
+    #   v1 = D[., l] + c1 H+[., l], c1 = 1 - (1 - F0(t)) / S_l(t)   (1 where S_l(t) = 0)
+    #   hv1 = f1 S_l(t-) d1 / (rho. Y_l),  f1 = 1 - (d1 - 1) / (rho. S_l(t-) - 1)
+    #   v2 = c2 H+[., l], c2 = (1 - F0(t)) / S_l(t)
+    #   hv2 = f2 S_l(t-)^2 d2_l / Y_l^2,   f2 = 1 - (d2_l - 1) / (Y_l - 1)
+    rho = _div(y, s_minus)
+    rho_tot = rho.sum(axis=0)
+    f0 = np.cumsum(_div(d1_tot, rho_tot))
+    f0_minus = np.concatenate([[0.0], f0[:-1]])
     eye = np.eye(g)
+    deriv = rho[:, None, :] * (eye[:, :, None] - _div(rho, rho_tot)[None, :, :])
+    big_h = np.cumsum(deriv * _div(d1_tot, rho_tot * (1.0 - f0_minus)), axis=2)
+    tail = big_h[:, :, -1:] - big_h
     sigma = np.zeros((g, g))
-    for lvl in range(g):  # loop over groups only (a handful), vectorised over times
-        c = (eye[:, [lvl]] - share) * r[lvl]  # (g, m)
-        integrand = c * _div(dgamma0, 1.0 - f_minus[lvl])
-        q = np.cumsum(integrand[:, ::-1], axis=1)[:, ::-1]
-        a = (eye[:, [lvl]] - share) + q * _div(s_minus[lvl] - 1.0 + f_minus[lvl], y[lvl])
-        b = -q * _div(1.0 - f_minus[lvl], y[lvl])
-        expected = r[lvl] * dgamma0  # cause-k events expected in group l under H0
-        sigma += (a * expected) @ a.T + (b * d2[lvl]) @ b.T
+    for lvl in range(g):
+        alive = s[lvl] > 0
+        c1 = np.where(alive, 1.0 - _div(1.0 - f0, s[lvl]), 1.0)
+        f1 = np.where(d1_tot > 1, 1.0 - _div(d1_tot - 1.0, rho_tot * s_minus[lvl] - 1.0), 1.0)
+        hv1 = np.where(y[lvl] > 0, f1 * s_minus[lvl] * _div(d1_tot, rho_tot * y[lvl]), 0.0)
+        v1 = deriv[:, lvl, :] + c1 * tail[:, lvl, :]
+        sigma += (v1 * hv1) @ v1.T
+        c2 = np.where(alive, _div(1.0 - f0, s[lvl]), 0.0)
+        f2 = np.where(d2[lvl] > 1, 1.0 - _div(d2[lvl] - 1.0, y[lvl] - 1.0), 1.0)
+        hv2 = np.where(alive, f2 * s_minus[lvl] ** 2 * _div(d2[lvl], y[lvl] ** 2), 0.0)
+        v2 = c2 * tail[:, lvl, :]
+        sigma += (v2 * hv2) @ v2.T
     return score, sigma
 
 
@@ -309,8 +329,9 @@ def gray_test(
     risk set R_k(t) = Y_k(t) (1 - F_k(t-)) / S_k(t-) (weight rho = 0).  The chi-square
     statistic uses the first (groups - 1) scores, df = groups - 1.  With ``strata`` the
     scores and covariances are summed over strata (cmprsk's ``strata``).  The variance is
-    Gray's asymptotic estimator evaluated under the null hypothesis (see
-    docs/analysis-methods.md for the form and how it relates to cmprsk's figures).
+    Gray's asymptotic estimator evaluated under the null hypothesis, discretised as
+    ``cmprsk::cuminc`` does (ties included), so the statistic equals cmprsk's ``Tests``;
+    see docs/analysis-methods.md.  Causes other than ``cause`` are pooled as competing.
     """
     where = "gray_test"
     require_columns(df, [duration, event, group, strata], where)
