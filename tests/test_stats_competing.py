@@ -140,7 +140,7 @@ def test_cif_table_summary_and_str(bmt35: pd.DataFrame) -> None:
     assert (zero["time"], zero["n_event"]) == (0.0, 1)
     assert zero["estimate"] == pytest.approx(1 / 17)
     # steps are non-decreasing, and the two causes never sum above 1
-    for _, block in table.groupby(["group", "cause"]):
+    for _, block in table.groupby(["group", "cause"], observed=True):
         assert (np.diff(block["estimate"].to_numpy()) >= 0).all()
     assert res.summary.loc[(0, 2), "events"] == 12
     assert res.summary.loc[(1, 1), "estimate"] == pytest.approx(0.3681857639, abs=1e-8)
@@ -175,6 +175,16 @@ def test_cif_cause_without_events_in_a_group() -> None:
     b2 = at[(at.group == "b") & (at.cause == 2)]
     assert (b2["estimate"] == 0).all() and (b2["variance"] == 0).all()
     assert (b2["lower"] == 0).all() and (b2["upper"] == 0).all()
+
+
+def test_cif_absent_cause_value() -> None:
+    # causes are 1..max(event): a cause value that never occurs (2 here) has a zero curve
+    df = pd.DataFrame({"t": [1, 2, 3, 4, 5], "e": [1, 3, 0, 1, 3]})
+    res = stats.cumulative_incidence(df, "t", "e")
+    assert res.causes == (1, 2, 3)
+    at = res.at([5]).set_index("cause")
+    assert at.loc[2, "estimate"] == 0 and at.loc[2, "variance"] == 0
+    assert at.loc[1, "estimate"] + at.loc[3, "estimate"] == pytest.approx(1.0)
 
 
 def test_cif_refuses_bad_input() -> None:
@@ -227,13 +237,56 @@ def test_gray_three_groups_match_cmprsk(comp200: pd.DataFrame) -> None:
     assert two.pvalue == pytest.approx(0.43612813348748, rel=1e-6)
 
 
-def test_gray_strata_sum(comp200: pd.DataFrame) -> None:
+def test_gray_strata_match_cmprsk(comp200: pd.DataFrame) -> None:
+    # print(cuminc(e$time, e$status, e$group, strata = e$x2)$Tests, digits = 12)
     one = stats.gray_test(comp200, "time", "status", "group", strata="x2")
     assert one.df == 2 and "stratified" in one.method
+    assert one.statistic == pytest.approx(20.73628782650, rel=1e-6)
+    assert one.pvalue == pytest.approx(3.1417549709e-05, rel=1e-6)
+    two = stats.gray_test(comp200, "time", "status", "group", cause=2, strata="x2")
+    assert two.statistic == pytest.approx(1.74930115547, rel=1e-6)
+    assert two.pvalue == pytest.approx(4.1700770600e-01, rel=1e-6)
     # one stratum level for everyone gives the unstratified test
     same = stats.gray_test(comp200.assign(s=1), "time", "status", "group", strata="s")
     plain = stats.gray_test(comp200, "time", "status", "group")
     assert same.statistic == pytest.approx(plain.statistic, rel=1e-12)
+
+
+def test_gray_three_causes_pool_the_others(comp200: pd.DataFrame) -> None:
+    # e3 <- e; e3$status[e3$status == 2 & e3$x2 == 1] <- 3
+    # print(cuminc(e3$time, e3$status, e3$group)$Tests, digits = 12)
+    e3 = comp200.assign(
+        status=np.where((comp200.status == 2) & (comp200.x2 == 1), 3, comp200.status)
+    )
+    expected = {1: 18.12562087019, 2: 9.39181532328, 3: 2.03956930163}
+    for cause, value in expected.items():
+        res = stats.gray_test(e3, "time", "status", "group", cause=cause)
+        assert res.statistic == pytest.approx(value, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("time", "status", "group", "expected"),
+    [
+        # no competing events: Gray's test is close to, not equal to, the log-rank test;
+        # cat(sprintf("%.15g", cuminc(t, s, g)$Tests[1, 1]))
+        ([1, 3, 5, 2, 4, 6], [1] * 6, [1, 1, 1, 2, 2, 2], 0.483015326658208),
+        ([1, 3, 2], [1, 1, 1], [1, 1, 2], 0.0584415584415584),
+        ([1, 2, 3, 4], [1, 1, 1, 1], [1, 2, 1, 2], 0.612990122717749),
+        ([1, 2, 3, 4], [1, 1, 0, 1], [1, 2, 1, 2], 0.0574506283662478),
+        ([1, 2, 3, 4], [1, 0, 1, 1], [1, 2, 1, 2], 2.18754688672168),
+    ],
+)
+def test_gray_tiny_cases(time: list, status: list, group: list, expected: float) -> None:
+    df = pd.DataFrame({"t": time, "s": status, "g": group})
+    assert stats.gray_test(df, "t", "s", "g").statistic == pytest.approx(expected, rel=1e-9)
+
+
+def test_gray_bmt35_relapse_without_competing(bmt35: pd.DataFrame) -> None:
+    # s <- ifelse(b$status == 2, 0, b$status); cuminc(b$ftime, s, b$dis)$Tests: 0.850646623393
+    df = bmt35.assign(status=np.where(bmt35.status == 2, 0, bmt35.status))
+    res = stats.gray_test(df, "ftime", "status", "dis")
+    assert res.statistic == pytest.approx(0.850646623393, rel=1e-6)
+    assert res.pvalue == pytest.approx(0.356369475505, rel=1e-6)
 
 
 def test_gray_refuses(bmt35: pd.DataFrame) -> None:

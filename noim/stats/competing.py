@@ -69,32 +69,33 @@ def _counts(time: Array, cause: np.ndarray[Any, np.dtype[np.int64]], n_causes: i
     return _Counts(ut, at_risk, by_cause[1:], by_cause[0])
 
 
-def _aalen_johansen(c: _Counts) -> tuple[Array, Array, Array]:
-    """Left-limit survival S(t-), CIF per cause and cmprsk's variance, at each distinct time."""
-    y = c.at_risk
-    d = c.events.sum(axis=0)
+def _aalen_johansen(c: _Counts, keep: Array) -> tuple[Array, Array]:
+    """CIF per cause and cmprsk's variance at the event times (``keep``: times with events).
+
+    Times with only censorings change neither S nor the CIF, so everything is computed on
+    the event times alone.
+    """
+    y = c.at_risk[keep]
+    dk = c.events[:, keep]
+    d = dk.sum(axis=0)
     s = np.cumprod(1.0 - d / y)
     s_minus = np.concatenate([[1.0], s[:-1]])
-    dk = c.events
-    cif = np.cumsum(s_minus * dk / y, axis=1)
+    cif = np.cumsum(dk * (s_minus / y), axis=1)
     # Var F_k(t) = sum_{t_j <= t} [alpha_j^2 dk_j (Y_j - dk_j) + a_j^2 do_j (Y_j - do_j)] / (Y_j^2 (Y_j - 1))
     # with a_j = (F_k(t) - F_k(t_j)) Y_j / (Y_j - d_j), alpha_j = S(t_j-) - a_j, do = d - dk;
     # expanded into cumulative sums so the whole curve costs O(m).
+    inv_denom = _div(np.ones_like(y), y * y * (y - 1.0))  # 0 where Y = 1 (the terms are 0)
     do = d - dk
-    denom = y**2 * (y - 1.0)
-    wk = _div(dk * (y - dk), denom)
-    wo = _div(do * (y - do), denom)
+    wk = dk * (y - dk) * inv_denom
     ratio = _div(y, y - d)  # 0 where nobody is left: (F(t) - F(t_j)) is 0 there
-    w = wk + wo
-    c2w = ratio**2 * w
-    a1 = np.cumsum(s_minus**2 * wk, axis=1)
-    b0 = np.cumsum(s_minus * ratio * wk, axis=1)
-    b1 = np.cumsum(s_minus * ratio * wk * cif, axis=1)
-    c0 = np.cumsum(c2w, axis=1)
-    c1 = np.cumsum(c2w * cif, axis=1)
-    c2 = np.cumsum(c2w * cif**2, axis=1)
-    var = a1 - 2.0 * (cif * b0 - b1) + cif**2 * c0 - 2.0 * cif * c1 + c2
-    return s_minus, cif, np.maximum(var, 0.0)
+    c2w = (wk + do * (y - do) * inv_denom) * (ratio * ratio)
+    sw = wk * (s_minus * ratio)
+    var = np.cumsum(wk * (s_minus * s_minus), axis=1)
+    var -= 2.0 * (cif * np.cumsum(sw, axis=1) - np.cumsum(sw * cif, axis=1))
+    var += cif * cif * np.cumsum(c2w, axis=1)
+    var -= 2.0 * cif * np.cumsum(c2w * cif, axis=1)
+    var += np.cumsum(c2w * cif * cif, axis=1)
+    return cif, np.maximum(var, 0.0)
 
 
 def _loglog_ci(est: Array, var: Array) -> tuple[Array, Array]:
@@ -108,6 +109,10 @@ def _loglog_ci(est: Array, var: Array) -> tuple[Array, Array]:
     lower = np.where(inside, lower, est)
     upper = np.where(inside, upper, est)
     return lower, upper
+
+
+_TABLE_COLUMNS = ("group", "cause", "time", "n_risk", "n_event", "n_censor", "estimate", "variance",
+                  "lower", "upper")  # fmt: skip
 
 
 @dataclass(frozen=True, repr=False)
@@ -138,7 +143,7 @@ class CumulativeIncidence(Result):
                 f"cumulative_incidence.at: got times {t.tolist()!r}; expected non-negative numbers"
             )
         parts = []
-        for (g, k), block in self.table.groupby(["group", "cause"], sort=False):
+        for (g, k), block in self.table.groupby(["group", "cause"], sort=False, observed=True):
             bt = block["time"].to_numpy()
             i = np.searchsorted(bt, t, side="right") - 1
             beyond = t > self.last_time[g]
@@ -185,53 +190,52 @@ def cumulative_incidence(
     else:
         levels, codes = group_levels(df, group, where)
     causes = tuple(range(1, n_causes + 1))
-    frames = []
+    columns: dict[str, list[Any]] = {c: [] for c in _TABLE_COLUMNS}
     summary = []
     last: dict[Any, float] = {}
     for gi, g in enumerate(levels):
         sel = codes == gi
+        n_group = int(sel.sum())
         c = _counts(time[sel], cause[sel], n_causes)
-        _, cif, var = _aalen_johansen(c)
-        last[g] = float(c.time[-1])
         keep = c.events.sum(axis=0) > 0
+        cif, var = _aalen_johansen(c, keep)
+        last[g] = float(c.time[-1])
+        event_times = c.time[keep]
+        # a row at time 0 (estimate 0) starts each curve, unless an event happens at 0
+        start = 0 if (len(event_times) and event_times[0] == 0.0) else 1
+        pad = np.zeros(start)
+        rows = start + len(event_times)
         for ki, k in enumerate(causes):
-            est = np.concatenate([[0.0], cif[ki, keep]])
-            v = np.concatenate([[0.0], var[ki, keep]])
+            est = np.concatenate([pad, cif[ki]])
+            v = np.concatenate([pad, var[ki]])
             lo, hi = _loglog_ci(est, v)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "group": g,
-                        "cause": k,
-                        "time": np.concatenate([[0.0], c.time[keep]]),
-                        "n_risk": np.concatenate([[float(sel.sum())], c.at_risk[keep]]).astype(
-                            np.int64
-                        ),
-                        "n_event": np.concatenate([[0.0], c.events[ki, keep]]).astype(np.int64),
-                        "n_censor": np.concatenate([[0.0], c.censored[keep]]).astype(np.int64),
-                        "estimate": est,
-                        "variance": v,
-                        "lower": lo,
-                        "upper": hi,
-                    }
-                )
-            )
+            columns["group"].append(np.full(rows, gi, dtype=np.int64))
+            columns["cause"].append(np.full(rows, k, dtype=np.int64))
+            columns["time"].append(np.concatenate([pad, event_times]))
+            columns["n_risk"].append(np.concatenate([pad + n_group, c.at_risk[keep]]))
+            columns["n_event"].append(np.concatenate([pad, c.events[ki, keep]]))
+            columns["n_censor"].append(np.concatenate([pad, c.censored[keep]]))
+            for name, values in (("estimate", est), ("variance", v), ("lower", lo), ("upper", hi)):
+                columns[name].append(values)
             summary.append(
                 {
                     "group": g,
                     "cause": k,
-                    "n": int(sel.sum()),
+                    "n": n_group,
                     "events": int(c.events[ki].sum()),
-                    "last_event_time": float(c.time[keep][-1]) if keep.any() else np.nan,
+                    "last_event_time": float(event_times[-1]) if keep.any() else np.nan,
                     "estimate": float(est[-1]),
                     "variance": float(v[-1]),
                     "lower": float(lo[-1]),
                     "upper": float(hi[-1]),
                 }
             )
-    table = pd.concat(frames, ignore_index=True)
-    # a time-0 row may duplicate an event at time 0: keep the event row
-    table = table[~table.duplicated(["group", "cause", "time"], keep="last")].reset_index(drop=True)
+    data = {name: np.concatenate(parts) for name, parts in columns.items()}
+    for name in ("n_risk", "n_event", "n_censor"):
+        data[name] = data[name].astype(np.int64)
+    # the group column is categorical (levels in sorted order): cheap at a million rows
+    data["group"] = pd.Categorical.from_codes(data["group"], categories=levels)
+    table = pd.DataFrame(data, copy=False)  # no block consolidation: the columns are new
     return CumulativeIncidence(
         method="Aalen-Johansen cumulative incidence (variance as cmprsk::cuminc, log(-log) 95% CI)",
         n=len(df),
