@@ -187,6 +187,28 @@ def test_cif_absent_cause_value() -> None:
     assert at.loc[1, "estimate"] + at.loc[3, "estimate"] == pytest.approx(1.0)
 
 
+def test_group_all_censored_matches_cmprsk() -> None:
+    # r <- cuminc(c(1,2,3,4,1,2,3), c(1,2,0,1,0,0,0), c("a","a","a","a","b","b","b"))
+    # r$Tests: 0.75 (p 0.386476230771), 0.487951807229 (p 0.484842381641)
+    # timepoints(r, c(2, 3.5)): b is 0 at 2 (variance 0) and NA at 3.5; a 2: var 0.0694444444444
+    df = pd.DataFrame(
+        {"t": [1, 2, 3, 4, 1, 2, 3], "e": [1, 2, 0, 1, 0, 0, 0], "g": list("aaaabbb")}
+    )
+    res = stats.cumulative_incidence(df, "t", "e", "g")
+    at = res.at([2, 3.5])
+    b = at[at.group == "b"]
+    assert (b[b.time == 2]["estimate"] == 0).all() and b[b.time == 3.5]["estimate"].isna().all()
+    assert _row(at, "a", 2, 3.5)["variance"] == pytest.approx(0.0694444444444, rel=1e-9)
+    assert res.summary.loc[("b", 1), "events"] == 0
+    assert res.summary.loc[("b", 1), "last_time"] == 3.0
+    assert not res.summary.isna().any().any()
+    one = stats.gray_test(df, "t", "e", "g", cause=1)
+    two = stats.gray_test(df, "t", "e", "g", cause=2)
+    assert one.statistic == pytest.approx(0.75, rel=1e-9)
+    assert one.pvalue == pytest.approx(0.386476230771, rel=1e-9)
+    assert two.statistic == pytest.approx(0.487951807229, rel=1e-9)
+
+
 def test_cif_refuses_bad_input() -> None:
     df = pd.DataFrame({"t": [1, 2, 3], "e": [0, 0, 0]})
     with pytest.raises(StatsInputError, match="only 0"):

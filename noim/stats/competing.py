@@ -122,7 +122,7 @@ class CumulativeIncidence(Result):
     ``table`` holds the step functions (one row per group, cause and distinct event time of
     the group, plus a row at time 0): group, cause, time, n_risk, n_event, n_censor,
     estimate, variance, lower, upper.  ``summary`` gives per group and cause the number of
-    subjects and events and the estimate at the group's last event time.
+    subjects and events, the group's last observed time and the final estimate.
     """
 
     table: pd.DataFrame
@@ -223,7 +223,7 @@ def cumulative_incidence(
                     "cause": k,
                     "n": n_group,
                     "events": int(c.events[ki].sum()),
-                    "last_event_time": float(event_times[-1]) if keep.any() else np.nan,
+                    "last_time": last[g],
                     "estimate": float(est[-1]),
                     "variance": float(v[-1]),
                     "lower": float(lo[-1]),
