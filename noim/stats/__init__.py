@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from noim.stats._base import Result, StatsInputError
 from noim.stats.binary import binary_by_arm
+from noim.stats.competing import CumulativeIncidence, GrayTest, cumulative_incidence, gray_test
 from noim.stats.costs import cost_difference
 from noim.stats.counts import rate_ratio
 from noim.stats.cox import cox
+from noim.stats.finegray import FineGrayResult, fine_gray
 from noim.stats.imputation import impute, mi_compare_arms, pool
 from noim.stats.models import ArmComparison, Interaction, compare_arms, interaction
 from noim.stats.survival import kaplan_meier, logrank, rmst
 
 __all__ = [
     "ArmComparison",
+    "CumulativeIncidence",
+    "FineGrayResult",
+    "GrayTest",
     "Interaction",
     "Result",
     "StatsInputError",
@@ -25,6 +30,9 @@ __all__ = [
     "compare_arms",
     "cost_difference",
     "cox",
+    "cumulative_incidence",
+    "fine_gray",
+    "gray_test",
     "impute",
     "interaction",
     "kaplan_meier",
