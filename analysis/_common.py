@@ -1,0 +1,335 @@
+"""What every analysis script shares: arguments, the database and actor, writing outputs.
+
+A script does::
+
+    from _common import start
+
+    run = start("02_baseline", __doc__)
+    kids = run.children()          # extract.children(db, actor, as_of=...), ITT rows kept
+    run.table("baseline", frame, "Baseline characteristics by arm")
+    run.finish()
+
+``start`` parses ``--database URL --out DIR [--user NAME] [--as-of DATE]`` (the user as the
+noim CLI resolves it: ``--user``, else ``NOIM_USER``, else the operating-system user),
+opens the database (refusing one whose schema is not current), resolves the actor (who
+needs the ``analyse`` capability: extraction refuses anyone else) and creates the output
+folder.  ``table`` writes ``<name>.csv`` and ``<name>.md``; ``figure`` writes ``<name>.png``
+and ``<name>.svg``; ``finish`` writes ``provenance.json`` (database URL with the password
+hidden, noim version, as-of date, script, who ran it and whether arms were masked, and the
+SHA-256 of every output file) and ``report.md`` (every table in order, with the notes).
+
+Tables are written deterministically (fixed float formatting, no timestamps), so two runs on
+the same data give byte-identical CSV and Markdown files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+import noim
+from noim import extract
+from noim.config import Settings
+from noim.db import migrate
+from noim.db.session import Database
+from noim.domain.exceptions import NoimError
+from noim.domain.roles import Actor
+from noim.reports import figures
+from noim.services.users import resolve_actor
+
+#: days shown as months in figures and tables
+MONTH = figures.DAYS_PER_MONTH
+#: seed of every random procedure (bootstrap, imputation) unless --seed is given
+DEFAULT_SEED = 20260401
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
+    parser.add_argument("--database", metavar="URL", help="database URL (default: $NOIM_DATABASE_URL)")
+    parser.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
+    parser.add_argument("--user", metavar="NAME", help="acting user (default: $NOIM_USER, else the OS user)")
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        type=date.fromisoformat,
+        help="censoring date, YYYY-MM-DD (default: today)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of random procedures ({DEFAULT_SEED})"
+    )
+    return parser.parse_args(argv)
+
+
+def hide_password(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _cell(value: Any) -> str:
+    """A value as text: floats with at most 4 significant digits (1 decimal from 1000 on)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "not reached" if value > 0 else "-inf"
+        if value != 0 and (abs(value) < 1e-4):
+            return f"{value:.2e}"
+        if abs(value) >= 1000:
+            return f"{value:.1f}"
+        return f"{value:.4g}"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A GitHub-style Markdown table of ``df`` (its index is not written: reset it first)."""
+    header = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in df.itertuples(index=False):
+        cells = [_cell(v).replace("|", "\\|").replace("\n", " ") for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def pvalue(p: float) -> str:
+    if p is None or math.isnan(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Run:
+    """One run of one script: the database, the actor, the output folder and what was written."""
+
+    script: str
+    title: str
+    db: Database
+    actor: Actor
+    as_of: date
+    out: Path
+    seed: int
+    database_url: str
+    outputs: list[Path] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    arm_coding: str = "unknown"
+
+    # ----------------------------------------------------------- data
+    def extract(self, name: str, **kwargs: Any) -> pd.DataFrame:
+        """``noim.extract.<name>(db, actor, as_of=...)``, noting how arms were coded."""
+        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, as_of=self.as_of, **kwargs)
+        if "arm_masked" in df.columns and len(df):
+            masked = bool(df["arm_masked"].all())
+            self.arm_coding = "masked" if masked else "allocated"
+        return df
+
+    def itt(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows of ``df`` whose child is in the ITT set."""
+        kids = self.extract("children")
+        ids = set(kids.loc[kids["itt"], "child_id"].tolist())
+        return df[df["child_id"].isin(ids)].reset_index(drop=True)
+
+    def arms(self, df: pd.DataFrame) -> list[Any]:
+        """The arm levels present (sorted): allocated codes, or masked codes for blinded roles."""
+        return sorted(df["arm"].dropna().unique().tolist())
+
+    def two_arms(self, df: pd.DataFrame) -> bool:
+        """Whether arm comparisons can run: exactly two arm levels.  Otherwise (masked codes,
+        one per family) the script reports pooled results and says why."""
+        levels = self.arms(df)
+        if len(levels) == 2:
+            return True
+        self.note(
+            f"The `arm` column has {len(levels)} level(s) "
+            f"({'masked codes' if self.arm_coding == 'masked' else 'arm codes'}); comparisons by "
+            "arm need exactly two, so only pooled (all children) results are reported here."
+        )
+        return False
+
+    # ----------------------------------------------------------- outputs
+    def _path(self, name: str) -> Path:
+        return self.out / name
+
+    def note(self, text: str) -> None:
+        """A paragraph in report.md (in order with the tables)."""
+        self.sections.append(text.strip() + "\n")
+
+    def table(self, name: str, df: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> None:
+        """Write ``<name>.csv`` and ``<name>.md`` (title, table, notes) and add it to report.md."""
+        frame = df.reset_index(drop=True)
+        csv_path, md_path = self._path(f"{name}.csv"), self._path(f"{name}.md")
+        frame.to_csv(csv_path, index=False, float_format="%.10g", lineterminator="\n")
+        text = f"## {title}\n\n{markdown(frame)}"
+        notes = list(notes)
+        if notes:
+            text += "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
+        md_path.write_text(text, encoding="utf-8")
+        self.outputs += [csv_path, md_path]
+        self.sections.append(text)
+
+    def figure(self, name: str, fig: Any) -> None:
+        """Write ``<name>.png`` and ``<name>.svg``."""
+        self.outputs += figures.save(fig, self._path(name))
+        self.sections.append(f"![{name}]({name}.png)\n")
+
+    def finish(self) -> None:
+        """Write report.md and provenance.json; close the database."""
+        coding = {
+            "masked": "masked arm codes (blinded role): `arm` carries no arm information",
+            "allocated": "allocated arm codes (unblinded role)",
+        }.get(self.arm_coding, "no arm column read")
+        head = (
+            f"# {self.title}\n\nScript `{self.script}`, data as of {self.as_of.isoformat()}; "
+            f"run on {coding}.\n"
+        )
+        report = self._path("report.md")
+        report.write_text("\n".join([head, *self.sections]), encoding="utf-8")
+        self.outputs.append(report)
+        provenance = {
+            "script": self.script,
+            "title": self.title,
+            "database": hide_password(self.database_url),
+            "noim_version": noim.__version__,
+            "as_of": self.as_of.isoformat(),
+            "user": self.actor.name,
+            "role": str(self.actor.role),
+            "arm_coding": self.arm_coding,
+            "seed": self.seed,
+            "python": sys.version.split()[0],
+            "run_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "files": {
+                p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(self.outputs, key=lambda p: p.name)
+            },
+        }
+        self._path("provenance.json").write_text(
+            json.dumps(provenance, indent=2) + "\n", encoding="utf-8"
+        )
+        self.db.dispose()
+
+
+def start(script: str, doc: str | None, argv: Sequence[str] | None = None) -> Run:
+    """Parse the arguments, open the database, resolve the actor, create the output folder.
+
+    Errors (no database, unknown user, a schema that is not current) end the script with
+    one line ``error: ...`` and exit code 2.
+    """
+    args = parse_args(doc or script, argv)
+    settings = Settings.resolve(database=args.database, user=args.user)
+    path = settings.sqlite_path()
+    if path is not None and not path.exists():
+        raise SystemExit(f"error: no database at {path}")
+    db = Database(settings.database_url)
+    try:
+        migrate.require_current(db.engine)
+        actor = resolve_actor(db, settings.user_name)
+    except NoimError as exc:
+        db.dispose()
+        raise SystemExit(f"error: {exc}") from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    title = (doc or script).strip().splitlines()[0].rstrip(".")
+    return Run(
+        script=script,
+        title=title,
+        db=db,
+        actor=actor,
+        as_of=args.as_of or date.today(),
+        out=args.out,
+        seed=args.seed,
+        database_url=settings.database_url,
+    )
+
+
+def main(body: Any, script: str, doc: str | None) -> None:
+    """Run ``body(run)`` with the plumbing; a NoimError ends with ``error: ...`` (exit 1)."""
+    run = start(script, doc)
+    try:
+        body(run)
+    except NoimError as exc:
+        run.db.dispose()
+        raise SystemExit(f"error: {exc}") from None
+    run.finish()
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+#: the primary outcome and its baseline (carer-reported SDQ total difficulties)
+PRIMARY = "sdq_total_difficulties_30m"
+PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
+
+
+def outcome_data(run: Run) -> pd.DataFrame:
+    """One row per child in the ITT set: the wide scores (carer) with sex, site and the
+    analysis-set flags; the primary outcome and its baseline columns always present."""
+    kids = run.extract("children")
+    kids = kids.loc[kids["itt"], ["child_id", "sex", "per_protocol", "age_at_entry_months"]]
+    wide = run.extract("scores", wide=True)
+    data = kids.merge(wide, on="child_id", how="left")
+    for column in (PRIMARY, PRIMARY_BASELINE):
+        if column not in data.columns:
+            data[column] = float("nan")
+    return data.reset_index(drop=True)
+
+
+def comparison_row(analysis: str, result: Any) -> dict[str, Any]:
+    """A ``stats.ArmComparison`` as one table row (reference first in the n columns)."""
+    (ref, n_ref), (cmp_, n_cmp) = list(result.n.items())
+    return {
+        "analysis": analysis,
+        "method": result.method,
+        "comparison": f"{cmp_} - {ref}",
+        "n_reference": n_ref,
+        "n_comparison": n_cmp,
+        "estimate": result.estimate,
+        "lower": result.ci[0],
+        "upper": result.ci[1],
+        "se": result.se,
+        "p": result.pvalue,
+        "effect_size": result.effect_size,
+        "n_dropped": result.n_dropped,
+    }
+
+
+def not_estimable(analysis: str, error: Exception) -> dict[str, Any]:
+    """A table row for an analysis the data do not allow, with the reason."""
+    return {"analysis": analysis, "method": f"not estimable: {error}"}
+
+
+def mean_sd_by(data: pd.DataFrame, columns: Sequence[str], group: str | None) -> pd.DataFrame:
+    """n, mean, SD, median of numeric ``columns`` by ``group`` (or over every row)."""
+    rows = []
+    keys = data[group] if group else pd.Series("all", index=data.index)
+    for column in columns:
+        for level in sorted(keys.unique().tolist()):
+            x = data.loc[keys == level, column].dropna().astype(float)
+            rows.append(
+                {
+                    "variable": column,
+                    "arm": level,
+                    "n": len(x),
+                    "mean": x.mean() if len(x) else float("nan"),
+                    "sd": x.std(ddof=1) if len(x) > 1 else float("nan"),
+                    "median": x.median() if len(x) else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows)
