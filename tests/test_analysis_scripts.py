@@ -1,0 +1,258 @@
+"""The statisticians' scripts (analysis/NN_name.py) on a small randomised trial.
+
+One SQLite database is built through the services (tests.factories.small_trial); every
+script then runs as a subprocess, as a statistician would run it (two at a time), and again
+in this process (``runpy``, sparing the imports): unblinded (the tables and figures must be
+byte-identical to the subprocess run's) and blinded (masked arm codes: pooled results, said
+in the report).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import runpy
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from noim.db.session import Database
+from tests.conftest import Actors
+from tests.factories import SmallTrial, small_trial
+
+ROOT = Path(__file__).resolve().parent.parent
+ANALYSIS = ROOT / "analysis"
+SCRIPTS = sorted(p.name for p in ANALYSIS.glob("[0-9][0-9]_*.py"))
+
+COMPARISON = [
+    "analysis",
+    "method",
+    "comparison",
+    "n_reference",
+    "n_comparison",
+    "estimate",
+    "lower",
+    "upper",
+    "se",
+    "p",
+    "effect_size",
+    "n_dropped",
+]
+
+
+def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Script -> table -> CSV header, for the unblinded (two-arm) run."""
+    return {
+        "01_consort.py": {"screening": ["stage", "n"], "flow": ["stage", *arms, "total"]},
+        "02_baseline.py": {"baseline": ["characteristic", *arms, "all"]},
+        "03_primary.py": {
+            "primary_descriptive": ["variable", "arm", "n", "mean", "sd", "median"],
+            "primary": COMPARISON,
+            "primary_by_sex": [
+                "sex",
+                "estimate",
+                "se",
+                "lower",
+                "upper",
+                "statistic",
+                "p",
+                "n",
+                "interaction_p",
+            ],
+        },
+        "04_permanence.py": {
+            "permanence_events": ["outcome", *arms],
+            "cumulative_incidence": ["arm", "outcome", "months", "estimate", "lower", "upper"],
+            "time_to_permanence": ["arm", "n", "events", "median", "median_lower", "median_upper"],
+            "tests": ["test", "statistic", "df", "p", "note"],
+            "hazard_ratios": ["model", "term", "measure", "ratio", "lower", "upper", "p", "note"],
+            "rmst": ["row", "n", "estimate", "se", "lower", "upper", "z", "p"],
+        },
+        "05_placement_stability.py": {
+            "moves": [
+                "arm",
+                "children",
+                "moves",
+                "mean_moves",
+                "two_or_more_moves",
+                "years_in_care",
+                "moves_per_year",
+            ],
+            "reentries": ["arm", "children", "returned_home", "reentered_care"],
+            "stability_effects": [
+                "analysis",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "method",
+            ],
+        },
+        "06_costs.py": {
+            "costs_by_arm": ["arm", "children", "with_records", "mean", "sd", "median", "total"],
+            "cost_difference": [
+                "comparison",
+                "interval",
+                "estimate",
+                "lower",
+                "upper",
+                "bootstrap_se",
+            ],
+        },
+        "07_sensitivity.py": {
+            "missing": ["variable", "observed", "missing"],
+            "multiple_imputation": [
+                "analysis",
+                "comparison",
+                "n",
+                "estimate",
+                "lower",
+                "upper",
+                "se",
+                "p",
+                "note",
+            ],
+            "per_protocol": COMPARISON,
+        },
+    }
+
+
+FIGURES = {"04_permanence.py": ["cumulative_incidence", "time_to_permanence"]}
+
+
+def run_script(script: str, url: str, out: Path, user: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ANALYSIS / script),
+            "--database",
+            url,
+            "--out",
+            str(out),
+            "--user",
+            user,
+            "--as-of",
+            "2026-10-31",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def run_here(
+    script: str, url: str, out: Path, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run a script in this process, as ``python analysis/<script> ...`` would."""
+    argv = [script, "--database", url, "--out", str(out), "--user", user, "--as-of", "2026-10-31"]
+    with monkeypatch.context() as m:
+        m.setattr(sys, "argv", argv)
+        m.syspath_prepend(str(ANALYSIS))
+        runpy.run_path(str(ANALYSIS / script), run_name="__main__")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def trial(db: Database, actors: Actors) -> SmallTrial:
+    return small_trial(
+        db,
+        {"GLA": actors["coord_gla"], "CRO": actors["coord_cro"]},
+        {"GLA": actors["research_gla"], "CRO": actors["research_cro"]},
+        actors["datamanager"],
+        actors["admin"],
+    )
+
+
+@pytest.mark.sqlite_only
+def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
+    db_url: str, trial: SmallTrial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert len(SCRIPTS) == 7
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(
+            pool.map(lambda s: run_script(s, db_url, tmp_path / "a" / s, "unblinded_stat"), SCRIPTS)
+        )
+    for script, proc in zip(SCRIPTS, done, strict=True):
+        assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}"
+    for script in SCRIPTS:
+        run_here(script, db_url, tmp_path / "b" / script, "unblinded_stat", monkeypatch)
+        run_here(script, db_url, tmp_path / "blind" / script, "statistician", monkeypatch)
+
+    arms = sorted(set(trial.arms.values()))
+    n_children = sum(len(v) for v in trial.children.values())
+    for script, tables in expected_tables(arms).items():
+        a, b = tmp_path / "a" / script, tmp_path / "b" / script
+        for name, header in tables.items():
+            for suffix in (".csv", ".md"):
+                assert (a / f"{name}{suffix}").read_bytes() == (b / f"{name}{suffix}").read_bytes(), (
+                    f"{script}: {name}{suffix} differs between two runs"
+                )
+            with (a / f"{name}.csv").open(encoding="utf-8") as f:
+                assert next(csv.reader(f)) == header, f"{script}: {name}.csv columns"
+            assert (a / f"{name}.md").read_text().startswith("## ")
+        for stem in FIGURES.get(script, []):
+            assert (a / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+            assert (a / f"{stem}.svg").read_bytes() == (b / f"{stem}.svg").read_bytes()
+        provenance = json.loads((a / "provenance.json").read_text())
+        assert provenance["script"] == script and provenance["as_of"] == "2026-10-31"
+        assert provenance["arm_coding"] == "allocated"
+        assert provenance["database"] == db_url and provenance["noim_version"]
+        written = {p.name for p in a.iterdir()} - {"provenance.json"}
+        assert set(provenance["files"]) == written
+        assert "allocated arm codes" in (a / "report.md").read_text()
+        # blinded: masked codes, one per family, so pooled results only, and said so
+        blind = tmp_path / "blind" / script
+        report = (blind / "report.md").read_text()
+        assert "masked arm codes" in report and "only pooled" in report
+        assert json.loads((blind / "provenance.json").read_text())["arm_coding"] == "masked"
+        assert not any(arm in report for arm in arms)
+
+    # a few numbers that must agree across the scripts and with the trial built
+    flow = {r["stage"]: r for r in read_csv(tmp_path / "a" / "01_consort.py" / "flow.csv")}
+    assert int(flow["children randomised"]["total"]) == n_children
+    assert int(flow["families randomised"]["total"]) == len(trial.arms)
+    primary = read_csv(tmp_path / "a" / "03_primary.py" / "primary.csv")
+    analysed = int(primary[0]["n_reference"]) + int(primary[0]["n_comparison"])
+    assert analysed == int(flow["analysed (primary outcome, ITT)"]["total"])
+    assert primary[0]["comparison"] == f"{arms[1]} - {arms[0]}"
+    events = read_csv(tmp_path / "a" / "04_permanence.py" / "permanence_events.csv")
+    assert sum(int(r[arm]) for r in events for arm in arms) == int(flow["in the ITT set"]["total"])
+    mi = read_csv(tmp_path / "a" / "07_sensitivity.py" / "multiple_imputation.csv")
+    # the complete case of 07 is the model-based ANCOVA of 03
+    assert float(mi[1]["estimate"]) == pytest.approx(float(primary[3]["estimate"]), rel=1e-8)
+
+
+def test_refused_without_the_analyse_capability(db_url: str, tmp_path: Path) -> None:
+    proc = run_script("01_consort.py", db_url, tmp_path / "out", "coord_gla")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "provenance.json").exists()
+    proc = run_script("02_baseline.py", db_url, tmp_path / "out", "nobody")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+
+
+def test_markdown_writer_and_password_hiding() -> None:
+    sys.path.insert(0, str(ANALYSIS))
+    try:
+        import pandas as pd
+        from _common import hide_password, markdown
+    finally:
+        sys.path.remove(str(ANALYSIS))
+    df = pd.DataFrame(
+        {"a": ["x|y", None], "b": [1.23456, float("inf")], "c": [True, False], "d": [2, 3]}
+    )
+    assert markdown(df) == (
+        "| a | b | c | d |\n|---|---|---|---|\n| x\\|y | 1.235 | yes | 2 |\n"
+        "|  | not reached | no | 3 |\n"
+    )
+    url = hide_password("postgresql+psycopg://stat:s3cret@db.example/noim")
+    assert "s3cret" not in url and url.startswith("postgresql+psycopg://stat:***@")
