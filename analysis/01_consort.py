@@ -43,7 +43,9 @@ def body(run: Run) -> None:
     rows: dict[str, pd.Series] = {}
     rows["families randomised"] = kids.groupby(group)["family_id"].nunique()
     rows["children randomised"] = kids.groupby(group).size()
-    rows["joined the family after randomisation"] = kids.groupby(group)["joined_after_randomisation"].sum()
+    rows["joined the family after randomisation"] = kids.groupby(group)[
+        "joined_after_randomisation"
+    ].sum()
     rows["excluded after randomisation"] = kids.groupby(group)["excluded_post_randomisation"].sum()
     rows["major protocol deviation"] = kids.groupby(group)["major_deviation"].sum()
     for level in ("intervention", "follow_up", "data"):
@@ -59,15 +61,14 @@ def body(run: Run) -> None:
     rows["in the ITT set"] = kids.groupby(group)["itt"].sum()
     rows["in the per-protocol set"] = kids.groupby(group)["per_protocol"].sum()
     itt = set(kids.loc[kids["itt"], "child_id"])
-    observed = wide.loc[wide["child_id"].isin(itt), ["child_id", *([PRIMARY] if PRIMARY in wide else [])]]
+    observed = wide.loc[
+        wide["child_id"].isin(itt), ["child_id", *([PRIMARY] if PRIMARY in wide else [])]
+    ]
     analysed = observed.dropna()["child_id"] if PRIMARY in wide else pd.Series([], dtype="string")
     rows["analysed (primary outcome, ITT)"] = analysed.map(arm_of).value_counts()
     levels = sorted(group.unique().tolist())
     table = pd.DataFrame(
-        {
-            str(level): [int(s.get(level, 0)) for s in rows.values()]
-            for level in levels
-        },
+        {str(level): [int(s.get(level, 0)) for s in rows.values()] for level in levels},
     )
     table.insert(0, "stage", list(rows))
     if by_arm:

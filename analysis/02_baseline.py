@@ -37,7 +37,9 @@ def body(run: Run) -> None:
     kids = run.extract("children")
     kids = kids[kids["itt"]].reset_index(drop=True)
     wide = run.extract("scores", wide=True)
-    data = kids.merge(wide.drop(columns=["family_id", "site", "arm", "arm_masked"]), on="child_id", how="left")
+    data = kids.merge(
+        wide.drop(columns=["family_id", "site", "arm", "arm_masked"]), on="child_id", how="left"
+    )
     groups = {str(a): data[data["arm"] == a] for a in run.arms(data)} if run.two_arms(data) else {}
     groups["all"] = data
     rows: list[dict[str, str]] = []

@@ -65,7 +65,9 @@ def body(run: Run) -> None:
         inter = stats.interaction(
             data, **model, by="sex", covariates=["site"], cluster="family_id", method="ancova"
         )
-        effects = inter.effects.reset_index().rename(columns={inter.effects.index.name or "index": "sex"})
+        effects = inter.effects.reset_index().rename(
+            columns={inter.effects.index.name or "index": "sex"}
+        )
         effects["interaction_p"] = inter.pvalue
         notes = [
             f"Interaction arm x sex: Wald test on {inter.df_test} df, p = {inter.pvalue:.3f}.",

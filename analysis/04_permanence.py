@@ -52,8 +52,10 @@ def body(run: Run) -> None:
         "cumulative_incidence",
         at.rename(columns={"group": "arm"}),
         "Cumulative incidence of each permanence outcome",
-        ["Aalen-Johansen estimates with 95% CI (cmprsk's variance, log(-log) limits); empty "
-         "beyond an arm's last follow-up time."],
+        [
+            "Aalen-Johansen estimates with 95% CI (cmprsk's variance, log(-log) limits); empty "
+            "beyond an arm's last follow-up time."
+        ],
     )
     risk = figures.numbers_at_risk(data, "duration", group, AT_MONTHS, scale=MONTH)
     causes = [c for c in cif.causes if (data["event"] == c).any()]
@@ -105,14 +107,23 @@ def body(run: Run) -> None:
         except stats.StatsInputError as exc:
             tests.append({"test": label, "note": f"not estimable: {exc}"})
     lr = stats.logrank(data, "duration", "any", "arm")
-    tests.append({"test": "log-rank: any decision", "statistic": lr.statistic, "df": lr.df, "p": lr.pvalue})
+    tests.append(
+        {"test": "log-rank: any decision", "statistic": lr.statistic, "df": lr.df, "p": lr.pvalue}
+    )
     lr_site = stats.logrank(data, "duration", "any", "arm", strata="site")
     tests.append(
-        {"test": "log-rank stratified by site: any decision", "statistic": lr_site.statistic,
-         "df": lr_site.df, "p": lr_site.pvalue}
+        {
+            "test": "log-rank stratified by site: any decision",
+            "statistic": lr_site.statistic,
+            "df": lr_site.df,
+            "p": lr_site.pvalue,
+        }
     )
-    run.table("tests", pd.DataFrame(tests).reindex(columns=["test", "statistic", "df", "p", "note"]),
-              "Tests of equal incidence by arm")
+    run.table(
+        "tests",
+        pd.DataFrame(tests).reindex(columns=["test", "statistic", "df", "p", "note"]),
+        "Tests of equal incidence by arm",
+    )
 
     models = []
     for cause in causes:
@@ -141,14 +152,18 @@ def body(run: Run) -> None:
     per_arm = r.summary.rename(columns={"rmst": "estimate"}).assign(z=float("nan"), p=float("nan"))
     diff = r.difference.assign(n=len(data))
     table = pd.concat([per_arm, diff])[["n", "estimate", "se", "lower", "upper", "z", "p"]]
-    table[["estimate", "se", "lower", "upper"]] = table[["estimate", "se", "lower", "upper"]] / MONTH
+    table[["estimate", "se", "lower", "upper"]] = (
+        table[["estimate", "se", "lower", "upper"]] / MONTH
+    )
     table.insert(0, "row", [str(i) for i in table.index])
     run.table(
         "rmst",
         table,
         f"Restricted mean time to a permanence decision up to {tau / MONTH:.1f} months",
-        ["Months; one row per arm, then the difference (comparison minus reference) with "
-         "its normal 95% CI and p."],
+        [
+            "Months; one row per arm, then the difference (comparison minus reference) with "
+            "its normal 95% CI and p."
+        ],
     )
 
 

@@ -70,7 +70,9 @@ def body(run: Run) -> None:
     rows = []
     exposed = data[data["days_in_care"] > 0]
     if len(exposed) < len(data):
-        run.note(f"{len(data) - len(exposed)} child(ren) with no days in care left out of the rate models.")
+        run.note(
+            f"{len(data) - len(exposed)} child(ren) with no days in care left out of the rate models."
+        )
     for model in ("poisson", "negbin"):
         label = f"moves: {'Poisson' if model == 'poisson' else 'negative binomial'}"
         try:
@@ -82,7 +84,9 @@ def body(run: Run) -> None:
                 row["method"] = f"{row['method']}; theta = {r.theta:.3g}"
             rows.append(row)
         except stats.StatsInputError as exc:
-            rows.append({"analysis": label, "measure": "rate ratio", "method": f"not estimable: {exc}"})
+            rows.append(
+                {"analysis": label, "measure": "rate ratio", "method": f"not estimable: {exc}"}
+            )
     for frame, outcome, label in (
         (data, "two_or_more_moves", "two or more moves"),
         (reentries[reentries["returned_home"]], "reentered", "re-entry among those returned home"),
@@ -100,9 +104,11 @@ def body(run: Run) -> None:
             columns=["analysis", "measure", "estimate", "lower", "upper", "p", "method"]
         ),
         f"Placement stability: arm effects ({comparison}; ratios comparison / reference)",
-        ["Rate ratios: moves per day in care (exposure), robust SE by family.",
-         "Binary outcomes: adjusted for clustering by family when the model converges, "
-         "otherwise the unadjusted 2x2 estimate (the method column says which)."],
+        [
+            "Rate ratios: moves per day in care (exposure), robust SE by family.",
+            "Binary outcomes: adjusted for clustering by family when the model converges, "
+            "otherwise the unadjusted 2x2 estimate (the method column says which).",
+        ],
     )
 
 

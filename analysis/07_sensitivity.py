@@ -44,14 +44,37 @@ def body(run: Run) -> None:
         )
         ref, comparison = mi.levels
         for label, est, se, (lo, hi), p, n, extra in (
-            (f"multiple imputation (m = {M})", mi.estimate, mi.se, mi.ci, mi.pvalue, mi.n,
-             f"df = {mi.df:.1f}, fmi = {mi.fmi:.2f}"),
-            ("complete case", mi.complete_case.estimate, mi.complete_case.se, mi.complete_case.ci,
-             mi.complete_case.pvalue, mi.complete_case.n, ""),
+            (
+                f"multiple imputation (m = {M})",
+                mi.estimate,
+                mi.se,
+                mi.ci,
+                mi.pvalue,
+                mi.n,
+                f"df = {mi.df:.1f}, fmi = {mi.fmi:.2f}",
+            ),
+            (
+                "complete case",
+                mi.complete_case.estimate,
+                mi.complete_case.se,
+                mi.complete_case.ci,
+                mi.complete_case.pvalue,
+                mi.complete_case.n,
+                "",
+            ),
         ):
             rows.append(
-                {"analysis": label, "comparison": f"{comparison} - {ref}", "n": n, "estimate": est,
-                 "lower": lo, "upper": hi, "se": se, "p": p, "note": extra}
+                {
+                    "analysis": label,
+                    "comparison": f"{comparison} - {ref}",
+                    "n": n,
+                    "estimate": est,
+                    "lower": lo,
+                    "upper": hi,
+                    "se": se,
+                    "p": p,
+                    "note": extra,
+                }
             )
     except stats.StatsInputError as exc:
         rows.append({"analysis": "multiple imputation", "note": f"not estimable: {exc}"})
@@ -61,8 +84,10 @@ def body(run: Run) -> None:
             columns=["analysis", "comparison", "n", "estimate", "lower", "upper", "se", "p", "note"]
         ),
         "SDQ total difficulties at 30 months: multiple imputation vs complete case",
-        [f"Imputation within arm by predictive mean matching; seed {run.seed}. OLS of the "
-         "outcome on arm, baseline and site in each completed data set; Rubin's rules."],
+        [
+            f"Imputation within arm by predictive mean matching; seed {run.seed}. OLS of the "
+            "outcome on arm, baseline and site in each completed data set; Rubin's rules."
+        ],
     )
     model = {"outcome": PRIMARY, "arm": "arm", "baseline": PRIMARY_BASELINE, "covariates": ["site"]}
     sets = []
@@ -76,8 +101,10 @@ def body(run: Run) -> None:
         "per_protocol",
         pd.DataFrame(sets),
         "Primary ANCOVA in the ITT and per-protocol sets",
-        ["Per-protocol: ITT, not excluded after randomisation, no major deviation, not "
-         "withdrawn from the intervention."],
+        [
+            "Per-protocol: ITT, not excluded after randomisation, no major deviation, not "
+            "withdrawn from the intervention."
+        ],
     )
 
 

@@ -56,9 +56,13 @@ DEFAULT_SEED = 20260401
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
-    parser.add_argument("--database", metavar="URL", help="database URL (default: $NOIM_DATABASE_URL)")
+    parser.add_argument(
+        "--database", metavar="URL", help="database URL (default: $NOIM_DATABASE_URL)"
+    )
     parser.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
-    parser.add_argument("--user", metavar="NAME", help="acting user (default: $NOIM_USER, else the OS user)")
+    parser.add_argument(
+        "--user", metavar="NAME", help="acting user (default: $NOIM_USER, else the OS user)"
+    )
     parser.add_argument(
         "--as-of",
         metavar="DATE",
@@ -95,7 +99,7 @@ def _cell(value: Any) -> str:
             return f"{value:.1f}"
         return f"{value:.4g}"
     if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
+        return str(value.date().isoformat())
     return str(value)
 
 

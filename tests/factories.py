@@ -102,13 +102,15 @@ def small_trial(
         screening,
     )
 
-    LATER = date(2027, 12, 31)  # noqa: N806 - decisions after the censoring date are allowed
+    later = date(2027, 12, 31)  # decisions after the censoring date are allowed
     rng = np.random.default_rng(seed)
     randomisation.setup(db, admin, seed)
     economics.add_unit_cost(
         db, data_manager, "sw_hour", "Social worker", "hour", Decimal("45.50"), 2023
     )
-    economics.add_unit_cost(db, data_manager, "night", "Foster night", "night", Decimal("30.00"), 2023)
+    economics.add_unit_cost(
+        db, data_manager, "night", "Foster night", "night", Decimal("30.00"), 2023
+    )
     codes = {
         "GLA": {
             "return_home": "sc.return_home",
@@ -135,7 +137,9 @@ def small_trial(
         entry = screening.add_entry(db, coord, site, screened, 1, True)
         if i % 8 == 3:  # an ineligible family and one that declined, screened the same day
             screening.add_entry(db, coord, site, screened, 2, False, "aged over 60 months")
-            screening.add_entry(db, coord, site, screened, 1, True, declined=True, declined_reason="no time")
+            screening.add_entry(
+                db, coord, site, screened, 1, True, declined=True, declined_reason="no time"
+            )
         fam = families.register_family(
             db, coord, site, {"GLA": "GCC", "CRO": "CROY"}[site], True if site == "CRO" else None
         )
@@ -165,10 +169,10 @@ def small_trial(
             if rng.random() < 0.8:  # a first permanence decision
                 outcome = outcomes[int(rng.choice(4, p=[0.35, 0.25, 0.2, 0.2]))]
                 on = r_day + timedelta(days=int(rng.integers(30, 900 if treated else 1100)))
-                legal.record_event(db, coord, child, codes[site][outcome], on, today=LATER)
+                legal.record_event(db, coord, child, codes[site][outcome], on, today=later)
                 if outcome == "return_home" and rng.random() < 0.4:
                     back = on + timedelta(days=int(rng.integers(20, 200)))
-                    legal.record_event(db, coord, child, "any.reentry", back, today=LATER)
+                    legal.record_event(db, coord, child, "any.reentry", back, today=later)
             items = rng.integers(0, 3, size=25)
             base = dict(enumerate(items.tolist(), 1))
             assessments.record_assessment(
@@ -193,11 +197,19 @@ def small_trial(
             )
         if i == 9:
             safety.declare_lost(
-                db, coord, ids[0], r_day + timedelta(days=500), "no contact",
+                db,
+                coord,
+                ids[0],
+                r_day + timedelta(days=500),
+                "no contact",
                 last_contact_on=r_day + timedelta(days=400),
             )
         if i == 10:
-            exclusions.exclude_child(db, coord, ids[0], r_day + timedelta(days=30), "age", today=TODAY)
+            exclusions.exclude_child(
+                db, coord, ids[0], r_day + timedelta(days=30), "age", today=TODAY
+            )
         if i == 11:
-            safety.add_deviation(db, coord, fam.trial_id, r_day + timedelta(days=60), "visit", "major", "missed")
+            safety.add_deviation(
+                db, coord, fam.trial_id, r_day + timedelta(days=60), "visit", "major", "missed"
+            )
     return SmallTrial(arms, kids, date(2026, 10, 31))

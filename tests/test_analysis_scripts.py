@@ -145,9 +145,7 @@ def run_script(script: str, url: str, out: Path, user: str) -> subprocess.Comple
     )
 
 
-def run_here(
-    script: str, url: str, out: Path, user: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def run_here(script: str, url: str, out: Path, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run a script in this process, as ``python analysis/<script> ...`` would."""
     argv = [script, "--database", url, "--out", str(out), "--user", user, "--as-of", "2026-10-31"]
     with monkeypatch.context() as m:
@@ -193,9 +191,9 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
         a, b = tmp_path / "a" / script, tmp_path / "b" / script
         for name, header in tables.items():
             for suffix in (".csv", ".md"):
-                assert (a / f"{name}{suffix}").read_bytes() == (b / f"{name}{suffix}").read_bytes(), (
-                    f"{script}: {name}{suffix} differs between two runs"
-                )
+                assert (a / f"{name}{suffix}").read_bytes() == (
+                    b / f"{name}{suffix}"
+                ).read_bytes(), f"{script}: {name}{suffix} differs between two runs"
             with (a / f"{name}.csv").open(encoding="utf-8") as f:
                 assert next(csv.reader(f)) == header, f"{script}: {name}.csv columns"
             assert (a / f"{name}.md").read_text().startswith("## ")

@@ -87,7 +87,7 @@ def _default_times(max_time: float) -> list[float]:
         return [0.0]
     raw = max_time / 6
     magnitude = 10 ** np.floor(np.log10(raw))
-    step = min((m * magnitude for m in (1, 2, 3, 5, 6, 10) if m * magnitude >= raw))
+    step = min(m * magnitude for m in (1, 2, 3, 5, 6, 10) if m * magnitude >= raw)
     return [float(x) for x in np.arange(0, max_time + step / 2, step) if x <= max_time]
 
 
@@ -119,12 +119,15 @@ def _risk_table(
     ax.set_title("Number at risk", fontsize=8, loc="left")
 
 
-def _new_figure(n_panels: int, n_groups: int, width: float) -> tuple[Figure, list[Axes], list[Axes]]:
+def _new_figure(
+    n_panels: int, n_groups: int, width: float
+) -> tuple[Figure, list[Axes], list[Axes]]:
     risk_height = 0.35 + 0.22 * n_groups
     fig = Figure(figsize=(width * n_panels, 3.6 + risk_height), layout="constrained")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, n_panels, height_ratios=[3.6, risk_height])
-    axes, risks = [], []
+    axes: list[Axes] = []
+    risks: list[Axes] = []
     for k in range(n_panels):
         ax = fig.add_subplot(grid[0, k], sharey=axes[0] if axes else None)
         axes.append(ax)
@@ -258,7 +261,9 @@ def cif_figure(
                 x, y = np.append(x, last / scale), np.append(y, y[-1])
                 lower, upper = np.append(lower, lower[-1]), np.append(upper, upper[-1])
             style = _STYLES[i % len(_STYLES)]
-            _step(ax, x, y, color=colour, linestyle=style, linewidth=1.6, label=_label(labels, level))
+            _step(
+                ax, x, y, color=colour, linestyle=style, linewidth=1.6, label=_label(labels, level)
+            )
             if ci:
                 ax.fill_between(x, lower, upper, step="post", color=colour, alpha=0.15, linewidth=0)
         name = cause_labels.get(cause, f"Cause {cause}") if cause_labels else f"Cause {cause}"
