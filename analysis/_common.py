@@ -106,6 +106,8 @@ def _cell(value: Any) -> str:
 def markdown(df: pd.DataFrame) -> str:
     """A GitHub-style Markdown table of ``df`` (its index is not written: reset it first)."""
     header = [str(c) for c in df.columns]
+    if not header:
+        return "(no data)\n"
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in df.itertuples(index=False):
         cells = [_cell(v).replace("|", "\\|").replace("\n", " ") for v in row]
@@ -163,6 +165,9 @@ class Run:
         levels = self.arms(df)
         if len(levels) == 2:
             return True
+        if not levels:
+            self.note(f"No randomised children in these data by {self.as_of.isoformat()}.")
+            return False
         self.note(
             f"The `arm` column has {len(levels)} level(s) "
             f"({'masked codes' if self.arm_coding == 'masked' else 'arm codes'}); comparisons by "
@@ -201,7 +206,7 @@ class Run:
         coding = {
             "masked": "masked arm codes (blinded role): `arm` carries no arm information",
             "allocated": "allocated arm codes (unblinded role)",
-        }.get(self.arm_coding, "no arm column read")
+        }.get(self.arm_coding, "no arm codes (no randomised children in the data read)")
         head = (
             f"# {self.title}\n\nScript `{self.script}`, data as of {self.as_of.isoformat()}; "
             f"run on {coding}.\n"

@@ -254,3 +254,13 @@ def test_markdown_writer_and_password_hiding() -> None:
     )
     url = hide_password("postgresql+psycopg://stat:s3cret@db.example/noim")
     assert "s3cret" not in url and url.startswith("postgresql+psycopg://stat:***@")
+
+
+def test_scripts_on_a_trial_with_nobody_randomised(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for script in SCRIPTS:
+        run_here(script, db_url, tmp_path / script, "unblinded_stat", monkeypatch)
+        report = (tmp_path / script / "report.md").read_text()
+        assert "No randomised children" in report, script
+        assert (tmp_path / script / "provenance.json").exists()
