@@ -16,14 +16,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from noim.stats._base import (
+    Z975,
     Result,
     StatsInputError,
+    generator,
     group_levels,
     numeric_column,
     require_columns,
+    two_arms,
 )
-from noim.stats.binary import Z975, two_arms
-from noim.stats.imputation import _generator
 
 CHUNK_CELLS = 1 << 22  # at most ~4M drawn indices in memory at once
 
@@ -86,7 +87,7 @@ def cost_difference(
     Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
     """
     where = "cost_difference"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     require_columns(df, [cost, arm, cluster], where)
     if n_boot < 100:
         raise StatsInputError(f"{where}: n_boot = {n_boot}; expected at least 100 replicates")

@@ -23,13 +23,16 @@ from scipy import special as spf
 from scipy import stats as sps
 
 from noim.stats._base import (
+    Z975,
+    Effect,
     Result,
     StatsInputError,
     group_levels,
     numeric_column,
     require_columns,
+    two_arms,
 )
-from noim.stats.binary import Z975, Effect, design, two_arms
+from noim.stats.design import arm_matrix, cluster_sums
 
 MODELS = ("poisson", "negbin")
 THETA_MAX = 1e8  # beyond this the negative binomial is the Poisson
@@ -93,7 +96,7 @@ def _cluster_se(
     bread = np.linalg.inv(xm.T @ (xm * w[:, None]))
     u = xm * ((y - mu) / k)[:, None]
     g = np.unique(groups, return_inverse=True)[1]
-    ug = np.stack([np.bincount(g, weights=u[:, j]) for j in range(u.shape[1])], axis=1)
+    ug = cluster_sums(u, g, int(g.max()) + 1)
     cov = bread @ (ug.T @ ug) @ bread
     return np.asarray(np.sqrt(np.diag(cov)), dtype=float)
 
@@ -164,7 +167,7 @@ def rate_ratio(
                 f"{where}: column {cluster!r} has a single cluster; expected at least two "
                 "for a cluster-robust SE"
             )
-    x = design(df, arm, levels, covariates, where)
+    x = arm_matrix(df, arm, levels, covariates, where)
     offset = np.log(t)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -20,24 +20,20 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as sps
 
-from noim.stats._base import Result, StatsInputError, group_levels, require_columns
-from noim.stats.binary import design, two_arms
+from noim.stats._base import (
+    Result,
+    StatsInputError,
+    generator,
+    group_levels,
+    require_columns,
+    two_arms,
+)
+from noim.stats.design import arm_matrix
 
 DONORS = 5  # mice's default number of donors for pmm
 RIDGE = 1e-5  # mice's ridge on X'X (norm.draw)
 
 Analyse = Callable[[pd.DataFrame], tuple[float, float]]
-
-
-def _generator(rng: np.random.Generator | int | None, where: str) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise StatsInputError(
-        f"{where}: rng is {rng!r}; expected a numpy.random.Generator or an int seed "
-        "(randomness only from the caller)"
-    )
 
 
 def _pmm(
@@ -120,7 +116,7 @@ def impute(
     (required); the same seed gives the same copies.
     """
     where = "impute"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     require_columns(df, [*columns, by], where)
     if m < 2 or max_iter < 1:
         raise StatsInputError(
@@ -292,7 +288,7 @@ def ols_arm_effect(outcome: str, arm: str, levels: Sequence[Any], adjust: Sequen
     """
 
     def analyse(frame: pd.DataFrame) -> tuple[float, float]:
-        x = design(frame, arm, levels, adjust, "mi_compare_arms")
+        x = arm_matrix(frame, arm, levels, adjust, "mi_compare_arms")
         fit = sm.OLS(frame[outcome].to_numpy(dtype=float), x).fit()
         return float(fit.params.iloc[1]), float(fit.bse.iloc[1] ** 2)
 
@@ -349,7 +345,7 @@ def mi_compare_arms(
     ``reference``) is compared with the first.
     """
     where = "mi_compare_arms"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     adjust = [c for c in (baseline, *covariates) if c is not None]
     require_columns(df, [outcome, arm, *adjust], where)
     levels, codes = two_arms(df, arm, where, reference)
@@ -358,7 +354,11 @@ def mi_compare_arms(
     if analyse is None:
         analyse = ols_arm_effect(outcome, arm, levels, adjust)
     cc_rows = df.loc[observed]
-    k = design(cc_rows, arm, levels, adjust, where).shape[1] if len(cc_rows) else 2 + len(adjust)
+    k = (
+        arm_matrix(cc_rows, arm, levels, adjust, where).shape[1]
+        if len(cc_rows)
+        else 2 + len(adjust)
+    )
     per_arm = np.bincount(codes[observed], minlength=2)
     if per_arm.min() < 2 or len(cc_rows) <= k:
         raise StatsInputError(
