@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats as sps
 
 from noim.stats._base import (
@@ -29,6 +28,7 @@ from noim.stats._base import (
     two_arms,
 )
 from noim.stats.design import arm_matrix
+from noim.stats.models import compare_arms
 
 DONORS = 5  # mice's default number of donors for pmm
 RIDGE = 1e-5  # mice's ridge on X'X (norm.draw)
@@ -280,17 +280,33 @@ def pool(
     )
 
 
-def ols_arm_effect(outcome: str, arm: str, levels: Sequence[Any], adjust: Sequence[str]) -> Analyse:
-    """The default analysis: OLS outcome ~ arm + baseline + covariates (statsmodels).
+def ancova_arm_effect(
+    outcome: str,
+    arm: str,
+    baseline: str | None,
+    covariates: Sequence[str],
+    cluster: str | None = None,
+    reference: Any = None,
+) -> Analyse:
+    """The default analysis: ``compare_arms(..., method="ancova")`` on one data set.
 
-    Returns (coefficient of ``arm[T.second level]``, its squared model-based SE), as R's
-    ``lm``. The lead may switch this default to ``stats.compare_arms``.
+    outcome = b0 + b1 [arm = comparison] + b2 baseline + covariates' c + error by OLS (R's
+    ``lm``); returns (b1, its squared SE): the model-based SE, or the cluster-robust (CR1)
+    one when ``cluster`` is given, exactly as ``stats.compare_arms`` reports them.
     """
 
     def analyse(frame: pd.DataFrame) -> tuple[float, float]:
-        x = arm_matrix(frame, arm, levels, adjust, "mi_compare_arms")
-        fit = sm.OLS(frame[outcome].to_numpy(dtype=float), x).fit()
-        return float(fit.params.iloc[1]), float(fit.bse.iloc[1] ** 2)
+        fit = compare_arms(
+            frame,
+            outcome,
+            arm,
+            baseline=baseline,
+            covariates=covariates,
+            cluster=cluster,
+            method="ancova",
+            reference=reference,
+        )
+        return fit.estimate, fit.se**2
 
     return analyse
 
@@ -332,27 +348,33 @@ def mi_compare_arms(
     rng: np.random.Generator | int | None = None,
     analyse: Analyse | None = None,
     reference: Any = None,
+    cluster: str | None = None,
 ) -> MIResult:
     """Arm effect on ``outcome`` under multiple imputation, complete case as sensitivity.
 
     ``impute(df, [outcome, baseline, *covariates], m, rng, by=arm)`` (imputation within
     arm, so every association may differ by arm), then ``analyse`` on each completed data
     set, then ``pool`` with n = rows and k = parameters of outcome ~ arm + baseline +
-    covariates. ``analyse(frame) -> (estimate, variance)``; the default is OLS of outcome
-    on arm + baseline + covariates (``ols_arm_effect``). The same ``analyse`` on the rows
-    with every model column observed is the complete-case estimate (t interval on
-    n_cc - k df). The arm's second level in sorted order (or the one that is not
-    ``reference``) is compared with the first.
+    covariates. ``analyse(frame) -> (estimate, variance)``; the default is
+    ``compare_arms(frame, outcome, arm, baseline, covariates, cluster, method="ancova")``
+    (``ancova_arm_effect``): OLS of outcome on arm + baseline + covariates, model-based SE
+    (R's ``lm``), or the cluster-robust CR1 SE when ``cluster`` is given. The same
+    ``analyse`` on the rows with every model column observed is the complete-case estimate
+    (t interval on n_cc - k df; with ``cluster``, G_cc - 1 df as ``compare_arms``, and the
+    complete-data df of the Barnard–Rubin formula is G - 1). The arm's second level in
+    sorted order (or the one that is not ``reference``) is compared with the first.
+    ``cluster`` must be observed in every row; it is not imputed.
     """
     where = "mi_compare_arms"
     gen = generator(rng, where)
     adjust = [c for c in (baseline, *covariates) if c is not None]
-    require_columns(df, [outcome, arm, *adjust], where)
+    require_columns(df, [outcome, arm, *adjust, cluster], where)
     levels, codes = two_arms(df, arm, where, reference)
+    clusters = None if cluster is None else group_levels(df, cluster, where)[1]
     model_columns = [outcome, *adjust]
     observed = df[model_columns].notna().all(axis=1).to_numpy()
     if analyse is None:
-        analyse = ols_arm_effect(outcome, arm, levels, adjust)
+        analyse = ancova_arm_effect(outcome, arm, baseline, covariates, cluster, reference)
     cc_rows = df.loc[observed]
     k = (
         arm_matrix(cc_rows, arm, levels, adjust, where).shape[1]
@@ -367,7 +389,11 @@ def mi_compare_arms(
             "and more rows than parameters"
         )
     est, var = analyse(cc_rows)
-    cc_df = len(cc_rows) - k
+    if clusters is None:
+        cc_df, n_pool, k_pool = len(cc_rows) - k, len(df), k
+    else:  # clustered: G - 1 complete-data df, as compare_arms
+        cc_df = int(np.unique(clusters[observed]).size) - 1
+        n_pool, k_pool = int(clusters.max()) + 1, 1
     half = float(sps.t.ppf(0.975, cc_df)) * math.sqrt(var)
     complete = CompleteCase(
         estimate=est,
@@ -378,7 +404,7 @@ def mi_compare_arms(
     )
     completed = impute(df, model_columns, m=m, rng=gen, by=arm)
     results = [analyse(frame) for frame in completed]
-    pooled = pool([r[0] for r in results], [r[1] for r in results], n=len(df), k=k)
+    pooled = pool([r[0] for r in results], [r[1] for r in results], n=n_pool, k=k_pool)
     term = f"{arm}[T.{levels[1]}]"
     summary = pd.DataFrame(
         {
