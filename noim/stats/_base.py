@@ -166,6 +166,12 @@ class Effect:
         return (self.lower, self.upper)
 
 
+def table_text(frame: pd.DataFrame | pd.Series) -> str:
+    """A result table as text, 120 characters wide (every ``Result.__str__`` uses this)."""
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        return str(frame.to_string())
+
+
 @dataclass(frozen=True, repr=False)
 class Result:
     """Base of every result: the method, the number of observations and a summary table."""
@@ -175,8 +181,7 @@ class Result:
     summary: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return f"{self.method} (n = {self.n})\n{self.summary.to_string()}"
+        return f"{self.method} (n = {self.n})\n{table_text(self.summary)}"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.method}, n = {self.n}>"

@@ -27,6 +27,7 @@ from noim.stats._base import (
     group_levels,
     numeric_column,
     require_columns,
+    table_text,
 )
 from noim.stats.design import check_references, covariate_columns
 
@@ -209,15 +210,14 @@ class CoxResult(Result):
     converged: bool
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
-            lr = 2 * (self.loglik - self.loglik_null)
-            return (
-                f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
-                f"{self.summary.to_string()}\n"
-                f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
-                f"(likelihood ratio {lr:.4f} on {len(self.coef)} df)"
-            )
+        se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
+        lr = 2 * (self.loglik - self.loglik_null)
+        return (
+            f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
+            f"{table_text(self.summary)}\n"
+            f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
+            f"(likelihood ratio {lr:.4f} on {len(self.coef)} df)"
+        )
 
 
 def cox(

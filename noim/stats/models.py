@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from noim.stats._base import Result, StatsInputError
+from noim.stats._base import Result, StatsInputError, table_text
 from noim.stats.design import Design, FloatArray, build_design, cluster_sums
 from noim.stats.gee import fit_gee_exchangeable
 from noim.stats.mixed import fit_random_intercept
@@ -106,6 +106,37 @@ def _table(names: Sequence[str], est: FloatArray, se: FloatArray, df: float | No
     )
 
 
+def _design_fit(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    baseline: str | None,
+    covariates: Sequence[str],
+    cluster: str | None,
+    method: str,
+    reference: Any,
+    covariate_reference: Mapping[str, Any] | None,
+    where: str,
+    by: str | None = None,
+) -> tuple[Design, _Fit, pd.DataFrame]:
+    """Design (complete cases), fit by ``method`` and the coefficient table."""
+    design = build_design(
+        df,
+        outcome,
+        arm,
+        baseline=baseline,
+        covariates=covariates,
+        cluster=cluster,
+        reference=reference,
+        covariate_reference=covariate_reference,
+        where=where,
+        by=by,
+    )
+    fit = _fit(design, method, where)
+    se = np.sqrt(np.diag(fit.cov))
+    return design, fit, _table(design.names, fit.params, se, fit.df)
+
+
 def _pooled_sd(design: Design) -> float:
     """SD of the raw outcome pooled across the two arms: sqrt(sum (n_a - 1) s_a^2 / (n - 2))."""
     y, a = design.y, design.arm_codes
@@ -160,14 +191,13 @@ class ArmComparison(Result):
     extra: dict[str, float]
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{_header(self)}\n"
-                f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
-                f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
-                f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
-                f"(pooled SD {self.pooled_sd:.6g})\n{self.summary.to_string()}"
-            )
+        return (
+            f"{_header(self)}\n"
+            f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
+            f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
+            f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
+            f"(pooled SD {self.pooled_sd:.6g})\n{table_text(self.summary)}"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -220,21 +250,18 @@ def compare_arms(
 
     Rows with a missing value in any column used are dropped and counted (complete cases).
     """
-    where = "compare_arms"
-    design = build_design(
+    design, fit, table = _design_fit(
         df,
         outcome,
         arm,
-        baseline=baseline,
-        covariates=covariates,
-        cluster=cluster,
-        reference=reference,
-        covariate_reference=covariate_reference,
-        where=where,
+        baseline,
+        covariates,
+        cluster,
+        method,
+        reference,
+        covariate_reference,
+        "compare_arms",
     )
-    fit = _fit(design, method, where)
-    se = np.sqrt(np.diag(fit.cov))
-    table = _table(design.names, fit.params, se, fit.df)
     row = table.loc[design.arm_term]
     sd = _pooled_sd(design)
     return ArmComparison(
@@ -287,13 +314,12 @@ class Interaction(Result):
 
     def __str__(self) -> str:
         denom = f", {self.df_denom:g}" if self.df_denom is not None else ""
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{_header(self)}\n"
-                f"arm effect by {self.by!r}:\n{self.effects.to_string()}\n"
-                f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
-                f"p = {self.pvalue:.4g}\n{self.summary.to_string()}"
-            )
+        return (
+            f"{_header(self)}\n"
+            f"arm effect by {self.by!r}:\n{table_text(self.effects)}\n"
+            f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
+            f"p = {self.pvalue:.4g}\n{table_text(self.summary)}"
+        )
 
     def __repr__(self) -> str:
         return f"<Interaction: {self.arm} x {self.by}, p = {self.pvalue:.4g}, {self.method}>"
@@ -320,22 +346,19 @@ def interaction(
     the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
     parameters as ``compare_arms``.
     """
-    where = "interaction"
-    design = build_design(
+    design, fit, table = _design_fit(
         df,
         outcome,
         arm,
-        baseline=baseline,
-        covariates=covariates,
-        cluster=cluster,
-        reference=reference,
-        covariate_reference=covariate_reference,
-        where=where,
+        baseline,
+        covariates,
+        cluster,
+        method,
+        reference,
+        covariate_reference,
+        "interaction",
         by=by,
     )
-    fit = _fit(design, method, where)
-    se = np.sqrt(np.diag(fit.cov))
-    table = _table(design.names, fit.params, se, fit.df)
     p = len(design.names)
     arm_j = design.names.index(design.arm_term)
     inter_j = [design.names.index(t) for t in design.interaction_terms]

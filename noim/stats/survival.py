@@ -24,6 +24,7 @@ from noim.stats._base import (
     group_levels,
     numeric_column,
     require_columns,
+    table_text,
 )
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
@@ -147,11 +148,10 @@ class KaplanMeierResult(Result):
         return pd.concat(frames, ignore_index=True)
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{self.method} (n = {self.n}); 95% CI of the median from the log-type band\n"
-                f"{self.summary.to_string()}"
-            )
+        return (
+            f"{self.method} (n = {self.n}); 95% CI of the median from the log-type band\n"
+            f"{table_text(self.summary)}"
+        )
 
 
 def kaplan_meier(
@@ -235,11 +235,10 @@ class LogrankResult(Result):
     variance: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{self.method} (n = {self.n})\n{self.summary.to_string()}\n"
-                f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
-            )
+        return (
+            f"{self.method} (n = {self.n})\n{table_text(self.summary)}\n"
+            f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
+        )
 
 
 def logrank(
@@ -337,11 +336,10 @@ class RMSTResult(Result):
     difference: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            text = f"{self.method} (n = {self.n}), tau = {self.tau:g}\n{self.summary.to_string()}"
-            if len(self.difference):
-                text += f"\n{self.difference.to_string()}"
-            return text
+        text = f"{self.method} (n = {self.n}), tau = {self.tau:g}\n{table_text(self.summary)}"
+        if len(self.difference):
+            text += f"\n{table_text(self.difference)}"
+        return text
 
 
 def _rmst_one(st: dict[str, Array], tau: float) -> tuple[float, float]:
