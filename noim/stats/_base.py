@@ -20,7 +20,12 @@ from noim.domain.exceptions import NoimError
 
 
 class StatsInputError(NoimError, ValueError):
-    """The data given to an estimator cannot be analysed as asked."""
+    """The data given to an estimator cannot be analysed as asked.
+
+    The message names the function, the column, what it holds and what was expected, e.g.
+    ``compare_arms: column 'y' holds 'high' (row 3); expected numbers``. A ``NoimError``
+    (the CLI prints it as one line) and a ``ValueError``.
+    """
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str) -> None:
@@ -174,7 +179,17 @@ def table_text(frame: pd.DataFrame | pd.Series) -> str:
 
 @dataclass(frozen=True, repr=False)
 class Result:
-    """Base of every result: the method, the number of observations and a summary table."""
+    """Base of every result: the method, the number of observations and a summary table.
+
+    Attributes
+    ----------
+    method : str
+        What was fitted, in words (model, variance estimator, conventions).
+    n : int
+        Number of observations used (a dict per arm in the arm comparisons).
+    summary : DataFrame
+        The estimates, one row per term or group; ``str(result)`` prints it.
+    """
 
     method: str
     n: int

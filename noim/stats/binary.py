@@ -226,6 +226,36 @@ def binary_by_arm(
     outside (0, 1)) gives NaN for that measure, flagged in its method and in ``.notes``. With
     ``covariates`` and no cluster the same models are fitted by GLM (model-based SE, R's
     ``glm``). The comparisons are all 95% Wald intervals with normal p-values.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    outcome : str
+        The 0/1 outcome (no missing values).
+    arm : str
+        The arm column, exactly two levels.
+    cluster : str, optional
+        The cluster column (family): GEE with the robust SE.
+    covariates : sequence of str
+        Adjustment columns, coded as in every ``noim.stats`` model: numeric ones as they are,
+        others dummy coded ``col[T.level]`` against their first level in sorted order.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    BinaryResult
+        ``levels``, ``risks`` (by arm), ``unadjusted`` and ``adjusted`` (dicts measure ->
+        ``Effect``: estimate, lower, upper, pvalue, se, method), ``risk_difference``,
+        ``risk_ratio``, ``odds_ratio`` (the adjusted comparison when one was fitted), ``haldane``,
+        ``notes`` and ``summary`` (index analysis x measure).
+
+    Raises
+    ------
+    StatsInputError
+        An outcome that is not 0/1 or is missing, not exactly two arms, no variation within
+        either arm, fewer than two clusters in an arm, a categorical covariate with one level.
     """
     where = "binary_by_arm"
     require_columns(df, [outcome, arm, cluster, *covariates], where)

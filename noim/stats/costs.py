@@ -85,6 +85,35 @@ def cost_difference(
     V_a = G_a / (G_a - 1) sum_c (S_c - mean_a N_c)^2 / N_a^2 (s^2/n without clusters).
     ``se`` is the replicates' SD. ``rng``: numpy Generator or int seed (required).
     Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    cost : str
+        The cost column (>= 0, no missing values).
+    arm : str
+        The arm column, exactly two levels.
+    cluster : str, optional
+        The cluster column (family): the bootstrap resamples clusters.
+    n_boot : int
+        Bootstrap replicates (at least 100).
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    CostResult
+        ``levels``, ``means`` (by arm), ``estimate`` (d), ``ci`` (percentile), ``ci_bca``,
+        ``ci_normal``, ``se``, ``n_boot``, ``replicates`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Negative or missing costs, not exactly two arms, fewer than two units in an arm,
+        ``n_boot`` < 100, no ``rng``.
     """
     where = "cost_difference"
     gen = generator(rng, where)

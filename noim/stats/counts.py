@@ -133,6 +133,38 @@ def rate_ratio(
     Covariates: numeric as they are, others dummy-coded ``col[T.level]`` against the first
     sorted level. ``.summary``: index = term; columns coef, se, rate_ratio, lower, upper,
     z, p.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    outcome : str
+        The counts (whole numbers >= 0).
+    arm : str
+        The arm column, exactly two levels.
+    exposure : str
+        The exposure (> 0), entering as the offset log(exposure).
+    model : {"poisson", "negbin"}
+        The count distribution.
+    covariates : sequence of str
+        Adjustment columns (numeric as they are, others ``col[T.level]`` dummies).
+    cluster : str, optional
+        The cluster column: sandwich SE summed by cluster.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    RateResult
+        ``rate_ratio`` (``Effect``: estimate, lower, upper, pvalue, se on the log scale,
+        method), ``rates`` (n, events, exposure, rate by arm), ``theta`` (None for Poisson),
+        ``levels``, ``model``, ``cluster_robust`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Negative, non-integer or missing counts, exposure <= 0, an arm without events, a single
+        cluster, no overdispersion with ``model="negbin"``, an unknown model.
     """
     where = "rate_ratio"
     if model not in MODELS:

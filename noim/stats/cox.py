@@ -254,9 +254,23 @@ def cox(
     reference : optional ``{column: reference level}`` for categorical covariates, e.g.
         ``{"arm": "SAU"}``.
 
-    Raises ``StatsInputError`` for no events, a constant or collinear covariate, fewer than
-    two clusters; warns ``CoxConvergenceWarning`` when a coefficient appears infinite
-    (R's "Loglik converged before variable ...") and returns the last iterate.
+    Returns
+    -------
+    CoxResult
+        ``summary`` (index = covariate; coef, se, hr, hr_lower, hr_upper, z, p), ``coef``,
+        ``var``, ``naive_se``, ``loglik_null``, ``loglik``, ``iterations``, ``events``,
+        ``ties``, ``cluster`` and ``converged``.
+
+    Raises
+    ------
+    StatsInputError
+        No events, a constant or collinear covariate, fewer than two clusters.
+
+    Warns
+    -----
+    CoxConvergenceWarning
+        When a coefficient appears infinite (R's "Loglik converged before variable ...");
+        the last iterate is returned.
     """
     where = "cox"
     if isinstance(covariates, str):

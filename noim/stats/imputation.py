@@ -114,6 +114,33 @@ def impute(
     m copies is its own chain. With ``by`` the whole procedure runs separately within
     each level of ``by`` (imputation within arm). ``rng``: a numpy Generator or an int seed
     (required); the same seed gives the same copies.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The data; columns not in ``columns`` are copied unchanged.
+    columns : sequence of str
+        The imputation model: numeric columns with missing values are imputed; every column
+        predicts the others.
+    m : int
+        Number of completed copies (at least 2).
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    by : str, optional
+        Impute separately within each level of this fully observed column (the arm).
+    max_iter : int
+        Passes through the columns per chain.
+
+    Returns
+    -------
+    list of DataFrame
+        ``m`` completed copies of ``df`` (same index and columns).
+
+    Raises
+    ------
+    StatsInputError
+        Missing values in a non-numeric column, a column with fewer than two observed values
+        (within a level of ``by``), m < 2, no ``rng``.
     """
     where = "impute"
     gen = generator(rng, where)
@@ -214,6 +241,26 @@ def pool(
     nu_old = (m - 1) / lambda^2, nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda),
     nu = nu_old nu_obs / (nu_old + nu_obs); n None means nu_com infinite and nu = nu_old.
     fmi = (r + 2 / (nu + 3)) / (r + 1). CI q_bar +- t(nu, 0.975) sqrt(T), p two-sided from t.
+
+    Parameters
+    ----------
+    estimates, variances : sequence of float
+        Q_l and U_l from each of the m >= 2 completed data sets (equal length, finite).
+    n : float, optional
+        Number of observations of the complete data (None: large-sample df).
+    k : int
+        Number of parameters of the complete-data model (nu_com = n - k).
+
+    Returns
+    -------
+    Pooled
+        ``m``, ``estimate`` (q_bar), ``within`` (U_bar), ``between`` (B), ``total`` (T), ``se``,
+        ``df`` (nu), ``ci``, ``pvalue``, ``riv`` (r), ``lambda_``, ``fmi`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Fewer than two estimates, unequal lengths, non-finite values, n - k < 1, T = 0.
     """
     where = "pool"
     q = np.asarray(estimates, dtype=float)
@@ -364,6 +411,41 @@ def mi_compare_arms(
     complete-data df of the Barnard–Rubin formula is G - 1). The arm's second level in
     sorted order (or the one that is not ``reference``) is compared with the first.
     ``cluster`` must be observed in every row; it is not imputed.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child; missing values in ``outcome``, ``baseline`` and ``covariates``
+        (numeric) are imputed.
+    outcome, arm : str
+        The outcome and the arm (two levels, fully observed).
+    baseline : str, optional
+        The baseline measure of the outcome.
+    covariates : sequence of str
+        Further predictors of the imputation and analysis models.
+    m : int
+        Number of imputations.
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    analyse : callable, optional
+        ``analyse(frame) -> (estimate, variance)``; default ``compare_arms(method="ancova")``.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+    cluster : str, optional
+        The cluster column (family) for the default analysis's CR1 SE; fully observed.
+
+    Returns
+    -------
+    MIResult
+        ``estimate``, ``se``, ``ci``, ``pvalue``, ``df``, ``fmi`` (pooled), ``pooled``
+        (``Pooled``), ``complete_case`` (estimate, se, ci, pvalue, n), ``levels``,
+        ``n_missing`` and ``summary`` (one row per analysis).
+
+    Raises
+    ------
+    StatsInputError
+        Not exactly two arms, fewer than two complete rows in an arm, m < 2, no ``rng``, a
+        missing column.
     """
     where = "mi_compare_arms"
     gen = generator(rng, where)

@@ -170,8 +170,27 @@ def _header(result: ArmComparison | Interaction) -> str:
 class ArmComparison(Result):
     """Adjusted mean difference between two arms (``compare_arms``).
 
-    ``n`` is the number of complete rows per arm (a dict, reference arm first); the other
-    fields are described in ``compare_arms``.
+    The model y = b0 + b1 [arm = comparison] + b2 baseline + c'z (+ u_cluster) + e; see
+    ``compare_arms`` for the methods.
+
+    Attributes
+    ----------
+    estimate, se, ci, pvalue : float, float, (float, float), float
+        b1 (comparison minus reference), its SE, 95% interval and two-sided p.
+    n : dict
+        Complete rows per arm, reference arm first.
+    reference, comparison : level
+        The two arm levels.
+    effect_size, pooled_sd : float
+        ``estimate / pooled_sd``, the SD of the raw outcome pooled across the arms.
+    df : float or None
+        Degrees of freedom of the t reference distribution (None: normal).
+    summary : DataFrame
+        Every coefficient: estimate, se, lower, upper, statistic, p.
+    n_dropped, dropped_by_column : int, dict
+        Rows dropped for missing values (complete cases), in total and per column.
+    extra : dict
+        Variance components, working correlation, number of clusters.
     """
 
     n: dict[Any, int]  # type: ignore[assignment]
@@ -287,13 +306,29 @@ def compare_arms(
 
 @dataclass(frozen=True, repr=False)
 class Interaction(Result):
-    """Arm effect within subgroups and the test of arm x subgroup interaction.
+    """Arm effect within subgroups and the test of arm x subgroup interaction (``interaction``).
 
-    ``effects``: index = subgroup level; columns estimate, se, lower, upper, statistic, p,
-    n (rows in the subgroup). ``summary``: every coefficient of the interaction model.
-    ``statistic``, ``df``, ``pvalue``: Wald test that every interaction coefficient is 0 —
-    F with (``df``, ``df_denom``) for ANCOVA (as R's ``anova`` of the nested models when not
-    clustered), chi-square with ``df`` for "mixed" and "gee" (``df_denom`` None).
+    The model of ``compare_arms`` plus the subgroup dummies ``by[T.l]`` and the products
+    ``arm[T.b]:by[T.l]``; the effect in subgroup l is b_arm + b_arm:by[l], the test is the
+    Wald test W = b_I' Cov(b_I)^-1 b_I of all q interaction coefficients.
+
+    Attributes
+    ----------
+    effects : DataFrame
+        Index = subgroup level; columns estimate, se, lower, upper, statistic, p, n (rows in
+        the subgroup).
+    statistic, df_test, df_denom, pvalue, test
+        The interaction test: F = W / q on (``df_test`` = q, ``df_denom``) for "ancova" (as
+        R's ``anova`` of the nested models when not clustered), chi-square W on q df for
+        "mixed" and "gee" (``df_denom`` None); ``test`` is "F" or "chi2".
+    df : float or None
+        Degrees of freedom of the coefficients' t tests (None: normal).
+    summary : DataFrame
+        Every coefficient of the interaction model.
+    interaction_terms : list of str
+        Names of the product terms.
+    n, n_dropped, dropped_by_column, extra
+        As ``ArmComparison``.
     """
 
     n: dict[Any, int]  # type: ignore[assignment]
@@ -345,6 +380,26 @@ def interaction(
     ``arm[T.b]:by[T.level]``. The arm effect in subgroup l is b_arm + b_arm:by[l] (its SE from
     the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
     parameters as ``compare_arms``.
+
+    Parameters
+    ----------
+    df, outcome, arm, baseline, covariates, cluster, method, reference, covariate_reference
+        As ``compare_arms``.
+    by : str
+        The subgroup column (categorical, at least two levels in the complete cases).
+
+    Returns
+    -------
+    Interaction
+        ``effects`` (arm effect per subgroup level: estimate, se, lower, upper, statistic, p,
+        n), ``statistic``, ``df_test``, ``df_denom``, ``pvalue`` and ``test`` ("F" or "chi2")
+        of the interaction test, ``interaction_terms``, ``summary`` (every coefficient), ``n``
+        (complete rows per arm), ``n_dropped``, ``dropped_by_column`` and ``extra``.
+
+    Raises
+    ------
+    StatsInputError
+        As ``compare_arms``, and a subgroup column with a single level.
     """
     design, fit, table = _design_fit(
         df,

@@ -175,6 +175,17 @@ def kaplan_meier(
     duration : column of follow-up times (non-negative numbers).
     event : column of event indicators (1 = event, 0 = censored).
     group : optional column of groups (levels in sorted order); None pools all rows ("all").
+
+    Returns
+    -------
+    KaplanMeierResult
+        ``table`` (the step function with se, lower, upper), ``median`` (by group),
+        ``survival_at(times)`` and ``summary`` (n, events, median and its CI by group).
+
+    Raises
+    ------
+    StatsInputError
+        Negative or missing times, an event column that is not 0/1, a missing column.
     """
     where = "kaplan_meier"
     times, events, levels, codes = _survival_data(df, duration, event, group, where)
@@ -254,6 +265,28 @@ def logrank(
     :math:`(O - E)' V^{-1} (O - E)` over all groups with :math:`E_g > 0` but the first, on
     (number of such groups - 1) degrees of freedom.  A group with no events keeps the test
     defined (its observed count is 0).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per subject.
+    duration, event : str
+        Follow-up time (>= 0) and event indicator (1 event, 0 censored).
+    group : str
+        The groups compared (at least two levels).
+    strata : str, optional
+        Strata within which the sums run.
+
+    Returns
+    -------
+    LogrankResult
+        ``statistic`` (chi-square), ``df``, ``pvalue``, ``observed`` and ``expected`` (by
+        group), ``variance`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        A group column with one level, no events at all, invalid times or events.
     """
     where = "logrank"
     require_columns(df, [duration, event, group, strata], where)
@@ -373,6 +406,29 @@ def rmst(
 
     ``tau`` defaults to the smallest of the groups' largest follow-up times (as survRM2); a
     ``tau`` beyond a group's largest follow-up time is refused (the curve is not estimated there).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per subject.
+    duration, event : str
+        Follow-up time (>= 0) and event indicator (1 event, 0 censored).
+    group : str, optional
+        The groups (levels in sorted order); None pools all rows.
+    tau : float, optional
+        The truncation time (> 0).
+
+    Returns
+    -------
+    RMSTResult
+        ``summary`` (rmst, se, lower, upper by group), ``difference`` (each later level minus
+        the first: estimate, se, lower, upper, z, p) and ``tau``.
+
+    Raises
+    ------
+    StatsInputError
+        A ``tau`` that is not positive or lies beyond a group's largest follow-up time, invalid
+        times or events.
     """
     where = "rmst"
     times, events, levels, codes = _survival_data(df, duration, event, group, where)
