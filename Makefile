@@ -1,17 +1,19 @@
 # noim: the two commands of the README, and their helpers.
 #   make demo   creates .venv, installs noim, builds a synthetic NIM trial in SQLite
 #   make test   creates .venv, installs dev deps, runs ruff, mypy and pytest on SQLite and PostgreSQL
+#   make bench  installs the bench extra (lifelines), times noim.stats against its references
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck pytest pg-up clean help
+.PHONY: demo test bench lint typecheck pytest pg-up clean help
 
 help:
 	@echo "make demo   build the demonstration trial in demo/noim.db"
 	@echo "make test   ruff, mypy, pytest (SQLite and PostgreSQL)"
+	@echo "make bench  noim.stats against lifelines and statsmodels at 10^4 and 10^5 rows"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "noim needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -26,6 +28,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[dev]'
 	@touch $(VENV)/.installed $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[bench]'
+	@touch $(VENV)/.installed $@
+
+# Quick run; the full one (10^4, 10^5, 10^6) is $(BIN)/python benchmarks/stats.py
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/stats.py --sizes 10000,100000
 
 demo: $(VENV)/.installed
 	rm -rf demo

@@ -54,3 +54,16 @@ def test_group_levels_sorted_with_reference() -> None:
 def test_result_prints_method_and_n() -> None:
     r = Result("test", 3, pd.DataFrame({"x": [1]}))
     assert str(r).startswith("test (n = 3)")
+
+
+def test_group_levels_codes_every_row_of_many_kinds() -> None:
+    values = ["b", "a", "c", "a", "b", "b"]
+    for series in (
+        pd.Series(values),
+        pd.Series(values, dtype="category"),
+        pd.Series([3, 1, 2, 1, 3, 3]),
+        pd.Series([True, False, True, False, True, True]),
+    ):
+        levels, codes = group_levels(pd.DataFrame({"g": series}), "g", "test")
+        assert levels == sorted(set(series.tolist()))
+        assert [levels[c] for c in codes] == series.tolist()

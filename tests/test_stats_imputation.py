@@ -176,3 +176,19 @@ def test_impute_survives_a_predictor_constant_within_an_arm() -> None:
     df.loc[df["arm"] == "nim", "sex"] = "f"  # the sex dummy is constant within nim
     copies = stats.impute(df, ["y", "baseline", "sex"], m=2, rng=2, by="arm")
     assert all(not c[["y", "baseline"]].isna().any().any() for c in copies)
+
+
+def test_mi_compare_arms_default_is_compare_arms_ancova_with_cluster() -> None:
+    # the default analysis is stats.compare_arms(method="ancova"); with cluster= its CR1 SE
+    # and G - 1 df are used for the complete case
+    df = trial().assign(family=lambda d: np.arange(len(d)) // 2)
+    r = stats.mi_compare_arms(
+        df, "y", "arm", baseline="baseline", covariates=["sex"], m=2, rng=1, cluster="family"
+    )
+    cc = df.dropna(subset=["y", "baseline"])
+    ref = stats.compare_arms(cc, "y", "arm", "baseline", ["sex"], cluster="family")
+    assert r.complete_case.estimate == pytest.approx(ref.estimate, rel=1e-12)
+    assert r.complete_case.se == pytest.approx(ref.se, rel=1e-12)
+    assert r.summary.loc["complete case", "df"] == cc["family"].nunique() - 1
+    with pytest.raises(StatsInputError, match="no column"):
+        stats.mi_compare_arms(df, "y", "arm", m=2, rng=1, cluster="site")

@@ -1,4 +1,4 @@
-"""What every estimator in ``noim.stats`` shares: input checks and the result base class.
+"""What every estimator in ``noim.stats`` shares: input checks, result pieces and the base class.
 
 Estimators take a tidy ``pandas.DataFrame`` and column names, check their input with
 the helpers here (a ``StatsInputError`` names the column, what it holds and what was
@@ -14,12 +14,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from noim.domain.exceptions import NoimError
 
 
 class StatsInputError(NoimError, ValueError):
-    """The data given to an estimator cannot be analysed as asked."""
+    """The data given to an estimator cannot be analysed as asked.
+
+    The message names the function, the column, what it holds and what was expected, e.g.
+    ``compare_arms: column 'y' holds 'high' (row 3); expected numbers``. A ``NoimError``
+    (the CLI prints it as one line) and a ``ValueError``.
+    """
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str) -> None:
@@ -93,7 +99,11 @@ def group_levels(
             f"{where}: column {column!r} has {int(series.isna().sum())} missing value(s); "
             "expected a level for every row"
         )
-    levels = sorted(series.unique().tolist(), key=lambda v: (str(type(v)), v))
+    # Code the distinct values once (factorize), then map them to the sorted levels: no
+    # Python loop over rows.
+    first_seen, uniques = pd.factorize(series, sort=False)
+    distinct = pd.Index(uniques).tolist()
+    levels = sorted(distinct, key=lambda v: (str(type(v)), v))
     if reference is not None:
         if reference not in levels:
             raise StatsInputError(
@@ -108,21 +118,85 @@ def group_levels(
             f"expected at least {at_least}"
         )
     index = {v: i for i, v in enumerate(levels)}
-    codes = np.fromiter((index[v] for v in series.tolist()), dtype=np.int64, count=len(series))
+    position = np.fromiter((index[v] for v in distinct), dtype=np.int64, count=len(distinct))
+    codes = position[first_seen]
     return levels, codes
+
+
+def two_arms(
+    df: pd.DataFrame, arm: str, where: str, reference: Any
+) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Exactly two arm levels (``reference`` first, else sorted) and each row's 0/1 arm code."""
+    levels, codes = group_levels(df, arm, where, reference=reference, at_least=2)
+    if len(levels) != 2:
+        raise StatsInputError(
+            f"{where}: column {arm!r} has {len(levels)} levels ({', '.join(map(repr, levels))}); "
+            "expected exactly two arms"
+        )
+    return levels, codes
+
+
+def generator(rng: np.random.Generator | int | None, where: str) -> np.random.Generator:
+    """The caller's ``numpy.random.Generator``, or one seeded with the caller's int seed."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise StatsInputError(
+        f"{where}: rng is {rng!r}; expected a numpy.random.Generator or an int seed "
+        "(randomness only from the caller)"
+    )
+
+
+#: The 97.5% standard normal quantile (95% Wald intervals).
+Z975 = float(sps.norm.ppf(0.975))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One comparison of the second arm with the first: estimate, 95% CI, p and SE.
+
+    ``se`` is on the scale the interval is built on (the log scale for ratios).
+    """
+
+    estimate: float
+    lower: float
+    upper: float
+    pvalue: float
+    se: float
+    method: str
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.lower, self.upper)
+
+
+def table_text(frame: pd.DataFrame | pd.Series) -> str:
+    """A result table as text, 120 characters wide (every ``Result.__str__`` uses this)."""
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        return str(frame.to_string())
 
 
 @dataclass(frozen=True, repr=False)
 class Result:
-    """Base of every result: the method, the number of observations and a summary table."""
+    """Base of every result: the method, the number of observations and a summary table.
+
+    Attributes
+    ----------
+    method : str
+        What was fitted, in words (model, variance estimator, conventions).
+    n : int
+        Number of observations used (a dict per arm in the arm comparisons).
+    summary : DataFrame
+        The estimates, one row per term or group; ``str(result)`` prints it.
+    """
 
     method: str
     n: int
     summary: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return f"{self.method} (n = {self.n})\n{self.summary.to_string()}"
+        return f"{self.method} (n = {self.n})\n{table_text(self.summary)}"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.method}, n = {self.n}>"

@@ -26,71 +26,18 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from noim.stats._base import (
+    Z975,
+    Effect,
     Result,
     StatsInputError,
     group_levels,
     numeric_column,
     require_columns,
+    two_arms,
 )
+from noim.stats.design import arm_matrix
 
-Z975 = float(sps.norm.ppf(0.975))
 MEASURES = ("risk_difference", "risk_ratio", "odds_ratio")
-
-
-@dataclass(frozen=True)
-class Effect:
-    """One comparison of the second arm with the first: estimate, 95% CI, p and SE.
-
-    ``se`` is on the scale the interval is built on (the log scale for ratios).
-    """
-
-    estimate: float
-    lower: float
-    upper: float
-    pvalue: float
-    se: float
-    method: str
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.lower, self.upper)
-
-
-def two_arms(
-    df: pd.DataFrame, arm: str, where: str, reference: Any
-) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Exactly two arm levels (reference first) and each row's 0/1 arm code."""
-    levels, codes = group_levels(df, arm, where, reference=reference, at_least=2)
-    if len(levels) != 2:
-        raise StatsInputError(
-            f"{where}: column {arm!r} has {len(levels)} levels ({', '.join(map(repr, levels))}); "
-            "expected exactly two arms"
-        )
-    return levels, codes
-
-
-def design(
-    df: pd.DataFrame, arm: str, levels: Sequence[Any], covariates: Sequence[str], where: str
-) -> pd.DataFrame:
-    """Model matrix: Intercept, ``arm[T.level]`` and the covariates.
-
-    Numeric covariates enter as they are; others are dummy-coded against their first
-    level in sorted order, columns named ``col[T.level]`` (patsy's style).
-    """
-    x = pd.DataFrame(index=df.index)
-    x["Intercept"] = 1.0
-    x[f"{arm}[T.{levels[1]}]"] = (df[arm] == levels[1]).to_numpy(dtype=float)
-    for col in covariates:
-        if col == arm:
-            raise StatsInputError(f"{where}: covariate {col!r} is the arm; expected other columns")
-        series = df[col]
-        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
-            cov_levels, codes = group_levels(df, col, where)
-            for j, level in enumerate(cov_levels[1:], start=1):
-                x[f"{col}[T.{level}]"] = (codes == j).astype(float)
-        else:
-            x[col] = numeric_column(df, col, where)
-    return x
 
 
 def _wald(estimate: float, se: float, log: bool, method: str) -> Effect:
@@ -279,6 +226,36 @@ def binary_by_arm(
     outside (0, 1)) gives NaN for that measure, flagged in its method and in ``.notes``. With
     ``covariates`` and no cluster the same models are fitted by GLM (model-based SE, R's
     ``glm``). The comparisons are all 95% Wald intervals with normal p-values.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    outcome : str
+        The 0/1 outcome (no missing values).
+    arm : str
+        The arm column, exactly two levels.
+    cluster : str, optional
+        The cluster column (family): GEE with the robust SE.
+    covariates : sequence of str
+        Adjustment columns, coded as in every ``noim.stats`` model: numeric ones as they are,
+        others dummy coded ``col[T.level]`` against their first level in sorted order.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    BinaryResult
+        ``levels``, ``risks`` (by arm), ``unadjusted`` and ``adjusted`` (dicts measure ->
+        ``Effect``: estimate, lower, upper, pvalue, se, method), ``risk_difference``,
+        ``risk_ratio``, ``odds_ratio`` (the adjusted comparison when one was fitted), ``haldane``,
+        ``notes`` and ``summary`` (index analysis x measure).
+
+    Raises
+    ------
+    StatsInputError
+        An outcome that is not 0/1 or is missing, not exactly two arms, no variation within
+        either arm, fewer than two clusters in an arm, a categorical covariate with one level.
     """
     where = "binary_by_arm"
     require_columns(df, [outcome, arm, cluster, *covariates], where)
@@ -302,7 +279,7 @@ def binary_by_arm(
                 "for a cluster-robust SE"
             )
     if cluster is not None or covariates:
-        x = design(df, arm, levels, covariates, where)
+        x = arm_matrix(df, arm, levels, covariates, where)
         adjusted = _adjusted(y, x, groups, where)
     rows = []
     term = f"{arm}[T.{levels[1]}]"

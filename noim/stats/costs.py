@@ -16,14 +16,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from noim.stats._base import (
+    Z975,
     Result,
     StatsInputError,
+    generator,
     group_levels,
     numeric_column,
     require_columns,
+    two_arms,
 )
-from noim.stats.binary import Z975, two_arms
-from noim.stats.imputation import _generator
 
 CHUNK_CELLS = 1 << 22  # at most ~4M drawn indices in memory at once
 
@@ -84,9 +85,38 @@ def cost_difference(
     V_a = G_a / (G_a - 1) sum_c (S_c - mean_a N_c)^2 / N_a^2 (s^2/n without clusters).
     ``se`` is the replicates' SD. ``rng``: numpy Generator or int seed (required).
     Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    cost : str
+        The cost column (>= 0, no missing values).
+    arm : str
+        The arm column, exactly two levels.
+    cluster : str, optional
+        The cluster column (family): the bootstrap resamples clusters.
+    n_boot : int
+        Bootstrap replicates (at least 100).
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    CostResult
+        ``levels``, ``means`` (by arm), ``estimate`` (d), ``ci`` (percentile), ``ci_bca``,
+        ``ci_normal``, ``se``, ``n_boot``, ``replicates`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Negative or missing costs, not exactly two arms, fewer than two units in an arm,
+        ``n_boot`` < 100, no ``rng``.
     """
     where = "cost_difference"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     require_columns(df, [cost, arm, cluster], where)
     if n_boot < 100:
         raise StatsInputError(f"{where}: n_boot = {n_boot}; expected at least 100 replicates")

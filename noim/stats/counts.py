@@ -23,13 +23,16 @@ from scipy import special as spf
 from scipy import stats as sps
 
 from noim.stats._base import (
+    Z975,
+    Effect,
     Result,
     StatsInputError,
     group_levels,
     numeric_column,
     require_columns,
+    two_arms,
 )
-from noim.stats.binary import Z975, Effect, design, two_arms
+from noim.stats.design import arm_matrix, cluster_sums
 
 MODELS = ("poisson", "negbin")
 THETA_MAX = 1e8  # beyond this the negative binomial is the Poisson
@@ -93,7 +96,7 @@ def _cluster_se(
     bread = np.linalg.inv(xm.T @ (xm * w[:, None]))
     u = xm * ((y - mu) / k)[:, None]
     g = np.unique(groups, return_inverse=True)[1]
-    ug = np.stack([np.bincount(g, weights=u[:, j]) for j in range(u.shape[1])], axis=1)
+    ug = cluster_sums(u, g, int(g.max()) + 1)
     cov = bread @ (ug.T @ ug) @ bread
     return np.asarray(np.sqrt(np.diag(cov)), dtype=float)
 
@@ -130,6 +133,38 @@ def rate_ratio(
     Covariates: numeric as they are, others dummy-coded ``col[T.level]`` against the first
     sorted level. ``.summary``: index = term; columns coef, se, rate_ratio, lower, upper,
     z, p.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child.
+    outcome : str
+        The counts (whole numbers >= 0).
+    arm : str
+        The arm column, exactly two levels.
+    exposure : str
+        The exposure (> 0), entering as the offset log(exposure).
+    model : {"poisson", "negbin"}
+        The count distribution.
+    covariates : sequence of str
+        Adjustment columns (numeric as they are, others ``col[T.level]`` dummies).
+    cluster : str, optional
+        The cluster column: sandwich SE summed by cluster.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+
+    Returns
+    -------
+    RateResult
+        ``rate_ratio`` (``Effect``: estimate, lower, upper, pvalue, se on the log scale,
+        method), ``rates`` (n, events, exposure, rate by arm), ``theta`` (None for Poisson),
+        ``levels``, ``model``, ``cluster_robust`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Negative, non-integer or missing counts, exposure <= 0, an arm without events, a single
+        cluster, no overdispersion with ``model="negbin"``, an unknown model.
     """
     where = "rate_ratio"
     if model not in MODELS:
@@ -164,7 +199,7 @@ def rate_ratio(
                 f"{where}: column {cluster!r} has a single cluster; expected at least two "
                 "for a cluster-robust SE"
             )
-    x = design(df, arm, levels, covariates, where)
+    x = arm_matrix(df, arm, levels, covariates, where)
     offset = np.log(t)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -27,7 +27,9 @@ from noim.stats._base import (
     group_levels,
     numeric_column,
     require_columns,
+    table_text,
 )
+from noim.stats.design import check_references, covariate_columns
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -47,43 +49,16 @@ class CoxConvergenceWarning(UserWarning):
 def _design(
     df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
 ) -> tuple[Array, list[str]]:
-    """Numeric covariates as they are; categorical ones as dummies against their reference level.
+    """The covariates coded as in every ``noim.stats`` model (``noim.stats.design``).
 
-    A column is categorical when its dtype is not numeric (object, string, category, bool).
-    Its levels are sorted and the first is the reference unless ``reference[column]`` names
-    another; the dummy for level L of column c is named ``"c[T.L]"``.
+    Numeric covariates as they are (a constant one is refused); categorical ones (dtype
+    not numeric, or bool) as dummies ``"c[T.L]"`` against their first sorted level or
+    ``reference[c]``.
     """
-    unknown = set(reference) - set(covariates)
-    if unknown:
-        raise StatsInputError(
-            f"{where}: reference names {sorted(unknown)!r}, which are not among the covariates "
-            f"{list(covariates)!r}; expected a mapping from a categorical covariate to its reference level"
-        )
-    blocks: list[Array] = []
-    names: list[str] = []
-    for col in covariates:
-        series = df[col]
-        categorical = not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(
-            series
-        )
-        if not categorical:
-            if col in reference:
-                raise StatsInputError(
-                    f"{where}: reference given for numeric column {col!r}; expected references only "
-                    "for categorical covariates"
-                )
-            x = numeric_column(df, col, where)
-            if np.all(x == x[0]):
-                raise StatsInputError(
-                    f"{where}: covariate {col!r} is constant ({x[0]!r}); expected a covariate that varies"
-                )
-            blocks.append(x[:, None])
-            names.append(col)
-            continue
-        levels, codes = group_levels(df, col, where, reference=reference.get(col), at_least=2)
-        dummies = (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
-        blocks.append(dummies)
-        names.extend(f"{col}[T.{level}]" for level in levels[1:])
+    check_references(reference, covariates, where, "reference")
+    names, blocks = covariate_columns(
+        df, covariates, where, references=reference, label="reference", refuse_constant=True
+    )
     return np.hstack(blocks), names
 
 
@@ -235,15 +210,14 @@ class CoxResult(Result):
     converged: bool
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
-            lr = 2 * (self.loglik - self.loglik_null)
-            return (
-                f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
-                f"{self.summary.to_string()}\n"
-                f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
-                f"(likelihood ratio {lr:.4f} on {len(self.coef)} df)"
-            )
+        se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
+        lr = 2 * (self.loglik - self.loglik_null)
+        return (
+            f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
+            f"{table_text(self.summary)}\n"
+            f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
+            f"(likelihood ratio {lr:.4f} on {len(self.coef)} df)"
+        )
 
 
 def cox(
@@ -280,9 +254,23 @@ def cox(
     reference : optional ``{column: reference level}`` for categorical covariates, e.g.
         ``{"arm": "SAU"}``.
 
-    Raises ``StatsInputError`` for no events, a constant or collinear covariate, fewer than
-    two clusters; warns ``CoxConvergenceWarning`` when a coefficient appears infinite
-    (R's "Loglik converged before variable ...") and returns the last iterate.
+    Returns
+    -------
+    CoxResult
+        ``summary`` (index = covariate; coef, se, hr, hr_lower, hr_upper, z, p), ``coef``,
+        ``var``, ``naive_se``, ``loglik_null``, ``loglik``, ``iterations``, ``events``,
+        ``ties``, ``cluster`` and ``converged``.
+
+    Raises
+    ------
+    StatsInputError
+        No events, a constant or collinear covariate, fewer than two clusters.
+
+    Warns
+    -----
+    CoxConvergenceWarning
+        When a coefficient appears infinite (R's "Loglik converged before variable ...");
+        the last iterate is returned.
     """
     where = "cox"
     if isinstance(covariates, str):

@@ -51,24 +51,33 @@ class Design:
     interaction_terms: list[str] = field(default_factory=list)
 
 
-def _is_categorical(series: pd.Series) -> bool:
+def is_categorical(series: pd.Series) -> bool:
+    """Dummy coded (not entered as a number): strings, objects, categories and booleans."""
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
-def _levels(
-    frame: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
-) -> tuple[list[Any], IntArray]:
-    """``group_levels`` (same order, same errors) on the distinct values, coded vectorised."""
-    distinct = pd.DataFrame({column: pd.unique(frame[column].to_numpy())})
-    levels, _ = group_levels(distinct, column, where, reference=reference, at_least=at_least)
-    codes = pd.Categorical(frame[column].to_numpy(), categories=levels).codes
-    return levels, np.asarray(codes, dtype=np.int64)
+def check_references(
+    references: Mapping[str, Any], allowed: Sequence[str], where: str, label: str
+) -> None:
+    """Every key of ``references`` (``label``: the keyword's name) is one of ``allowed``."""
+    unknown = [c for c in references if c not in allowed]
+    if unknown:
+        raise StatsInputError(
+            f"{where}: {label} names {', '.join(map(repr, unknown))}, which is not among the "
+            f"covariates {list(allowed)!r}; expected a mapping from a categorical covariate to "
+            "its reference level"
+        )
 
 
-def _dummies(
+def dummies(
     frame: pd.DataFrame, column: str, where: str, reference: Any
 ) -> tuple[list[str], FloatArray, list[Any], IntArray]:
-    levels, codes = _levels(frame, column, where, reference=reference)
+    """Treatment contrasts of a categorical column: names ``col[T.level]``, 0/1 block, levels, codes.
+
+    The reference is ``reference`` when given, else the first level in sorted order; a
+    column with a single level is refused.
+    """
+    levels, codes = group_levels(frame, column, where, reference=reference)
     if len(levels) < 2:
         raise StatsInputError(
             f"{where}: categorical column {column!r} has one level ({levels[0]!r}) in the "
@@ -78,6 +87,68 @@ def _dummies(
     names = [f"{column}[T.{level}]" for level in levels[1:]]
     block = (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(np.float64)
     return names, block, levels, codes
+
+
+def covariate_columns(
+    frame: pd.DataFrame,
+    covariates: Sequence[str],
+    where: str,
+    *,
+    references: Mapping[str, Any] | None = None,
+    label: str = "covariate_reference",
+    refuse_constant: bool = False,
+) -> tuple[list[str], list[FloatArray]]:
+    """Names and column blocks of the covariates, in the order given.
+
+    Numeric covariates enter as they are (under their own name); categorical ones (see
+    ``is_categorical``) as ``dummies`` against ``references[col]`` or their first sorted
+    level.  ``references`` for a numeric covariate is refused (``label`` names the keyword
+    in the message); so is a constant numeric covariate when ``refuse_constant``.
+    """
+    refs = dict(references or {})
+    names: list[str] = []
+    blocks: list[FloatArray] = []
+    for c in covariates:
+        if is_categorical(frame[c]):
+            dn, block, _, _ = dummies(frame, c, where, refs.get(c))
+            names += dn
+            blocks.append(block)
+            continue
+        if c in refs:
+            raise StatsInputError(
+                f"{where}: {label} gives a reference for numeric column {c!r}; expected "
+                "references only for categorical covariates"
+            )
+        x = numeric_column(frame, c, where)
+        if refuse_constant and np.all(x == x[0]):
+            raise StatsInputError(
+                f"{where}: covariate {c!r} is constant ({x[0]!r}); expected a covariate that varies"
+            )
+        names.append(c)
+        blocks.append(x[:, None])
+    return names, blocks
+
+
+def arm_matrix(
+    df: pd.DataFrame,
+    arm: str,
+    levels: Sequence[Any],
+    covariates: Sequence[str],
+    where: str,
+    *,
+    covariate_reference: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Model matrix of a GLM/GEE by arm (no complete-case step): ``Intercept``,
+    ``arm[T.levels[1]]`` and the covariates as in ``covariate_columns``, as a DataFrame
+    indexed like ``df``."""
+    if arm in covariates:
+        raise StatsInputError(f"{where}: covariate {arm!r} is the arm; expected other columns")
+    names, blocks = covariate_columns(
+        df, covariates, where, references=covariate_reference, label="covariate_reference"
+    )
+    arm_col = (df[arm] == levels[1]).to_numpy(dtype=np.float64)[:, None]
+    X = np.hstack([np.ones((len(df), 1)), arm_col, *blocks])
+    return pd.DataFrame(X, index=df.index, columns=["Intercept", f"{arm}[T.{levels[1]}]", *names])
 
 
 def build_design(
@@ -109,12 +180,7 @@ def build_design(
             )
         seen.add(c)
     cov_ref = dict(covariate_reference or {})
-    unknown = [c for c in cov_ref if c not in covariates and c != by]
-    if unknown:
-        raise StatsInputError(
-            f"{where}: covariate_reference names {', '.join(map(repr, unknown))}, which is not a "
-            f"categorical covariate; expected keys among {covariates + ([by] if by else [])!r}"
-        )
+    check_references(cov_ref, covariates + ([by] if by else []), where, "covariate_reference")
 
     missing = df[used].isna()
     keep = ~missing.any(axis=1).to_numpy()
@@ -134,7 +200,7 @@ def build_design(
             f"{where}: outcome {outcome!r} is constant ({y[0]!r} in every complete row); "
             "expected an outcome that varies"
         )
-    arm_levels, arm_codes = _levels(frame, arm, where, reference=reference, at_least=2)
+    arm_levels, arm_codes = group_levels(frame, arm, where, reference=reference, at_least=2)
     if len(arm_levels) > 2:
         raise StatsInputError(
             f"{where}: arm column {arm!r} has {len(arm_levels)} levels "
@@ -145,21 +211,11 @@ def build_design(
     names = ["Intercept", arm_term]
     blocks: list[FloatArray] = [np.ones((len(y), 1)), arm_codes[:, None].astype(np.float64)]
 
-    numeric = [baseline] if baseline is not None else []
-    for c in covariates:
-        if _is_categorical(frame[c]):
-            dn, block, _, _ = _dummies(frame, c, where, cov_ref.get(c))
-            names += dn
-            blocks.append(block)
-        else:
-            if c in cov_ref:
-                raise StatsInputError(
-                    f"{where}: covariate_reference gives a reference for {c!r}, which is numeric; "
-                    "expected references only for categorical covariates"
-                )
-            numeric.append(c)
-            names.append(c)
-            blocks.append(numeric_column(frame, c, where)[:, None])
+    cov_names, cov_blocks = covariate_columns(
+        frame, covariates, where, references={c: r for c, r in cov_ref.items() if c != by}
+    )
+    names += cov_names
+    blocks += cov_blocks
     if baseline is not None:
         names.insert(2, baseline)
         blocks.insert(2, numeric_column(frame, baseline, where)[:, None])
@@ -168,7 +224,7 @@ def build_design(
     by_codes: IntArray | None = None
     interaction_terms: list[str] = []
     if by is not None:
-        dn, block, by_levels, by_codes = _dummies(frame, by, where, cov_ref.get(by))
+        dn, block, by_levels, by_codes = dummies(frame, by, where, cov_ref.get(by))
         interaction_terms = [f"{arm_term}:{name}" for name in dn]
         names += dn + interaction_terms
         blocks += [block, block * arm_codes[:, None]]

@@ -17,27 +17,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats as sps
 
-from noim.stats._base import Result, StatsInputError, group_levels, require_columns
-from noim.stats.binary import design, two_arms
+from noim.stats._base import (
+    Result,
+    StatsInputError,
+    generator,
+    group_levels,
+    require_columns,
+    two_arms,
+)
+from noim.stats.design import arm_matrix
+from noim.stats.models import compare_arms
 
 DONORS = 5  # mice's default number of donors for pmm
 RIDGE = 1e-5  # mice's ridge on X'X (norm.draw)
 
 Analyse = Callable[[pd.DataFrame], tuple[float, float]]
-
-
-def _generator(rng: np.random.Generator | int | None, where: str) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise StatsInputError(
-        f"{where}: rng is {rng!r}; expected a numpy.random.Generator or an int seed "
-        "(randomness only from the caller)"
-    )
 
 
 def _pmm(
@@ -118,9 +114,36 @@ def impute(
     m copies is its own chain. With ``by`` the whole procedure runs separately within
     each level of ``by`` (imputation within arm). ``rng``: a numpy Generator or an int seed
     (required); the same seed gives the same copies.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The data; columns not in ``columns`` are copied unchanged.
+    columns : sequence of str
+        The imputation model: numeric columns with missing values are imputed; every column
+        predicts the others.
+    m : int
+        Number of completed copies (at least 2).
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    by : str, optional
+        Impute separately within each level of this fully observed column (the arm).
+    max_iter : int
+        Passes through the columns per chain.
+
+    Returns
+    -------
+    list of DataFrame
+        ``m`` completed copies of ``df`` (same index and columns).
+
+    Raises
+    ------
+    StatsInputError
+        Missing values in a non-numeric column, a column with fewer than two observed values
+        (within a level of ``by``), m < 2, no ``rng``.
     """
     where = "impute"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     require_columns(df, [*columns, by], where)
     if m < 2 or max_iter < 1:
         raise StatsInputError(
@@ -218,6 +241,26 @@ def pool(
     nu_old = (m - 1) / lambda^2, nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda),
     nu = nu_old nu_obs / (nu_old + nu_obs); n None means nu_com infinite and nu = nu_old.
     fmi = (r + 2 / (nu + 3)) / (r + 1). CI q_bar +- t(nu, 0.975) sqrt(T), p two-sided from t.
+
+    Parameters
+    ----------
+    estimates, variances : sequence of float
+        Q_l and U_l from each of the m >= 2 completed data sets (equal length, finite).
+    n : float, optional
+        Number of observations of the complete data (None: large-sample df).
+    k : int
+        Number of parameters of the complete-data model (nu_com = n - k).
+
+    Returns
+    -------
+    Pooled
+        ``m``, ``estimate`` (q_bar), ``within`` (U_bar), ``between`` (B), ``total`` (T), ``se``,
+        ``df`` (nu), ``ci``, ``pvalue``, ``riv`` (r), ``lambda_``, ``fmi`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        Fewer than two estimates, unequal lengths, non-finite values, n - k < 1, T = 0.
     """
     where = "pool"
     q = np.asarray(estimates, dtype=float)
@@ -284,17 +327,33 @@ def pool(
     )
 
 
-def ols_arm_effect(outcome: str, arm: str, levels: Sequence[Any], adjust: Sequence[str]) -> Analyse:
-    """The default analysis: OLS outcome ~ arm + baseline + covariates (statsmodels).
+def ancova_arm_effect(
+    outcome: str,
+    arm: str,
+    baseline: str | None,
+    covariates: Sequence[str],
+    cluster: str | None = None,
+    reference: Any = None,
+) -> Analyse:
+    """The default analysis: ``compare_arms(..., method="ancova")`` on one data set.
 
-    Returns (coefficient of ``arm[T.second level]``, its squared model-based SE), as R's
-    ``lm``. The lead may switch this default to ``stats.compare_arms``.
+    outcome = b0 + b1 [arm = comparison] + b2 baseline + covariates' c + error by OLS (R's
+    ``lm``); returns (b1, its squared SE): the model-based SE, or the cluster-robust (CR1)
+    one when ``cluster`` is given, exactly as ``stats.compare_arms`` reports them.
     """
 
     def analyse(frame: pd.DataFrame) -> tuple[float, float]:
-        x = design(frame, arm, levels, adjust, "mi_compare_arms")
-        fit = sm.OLS(frame[outcome].to_numpy(dtype=float), x).fit()
-        return float(fit.params.iloc[1]), float(fit.bse.iloc[1] ** 2)
+        fit = compare_arms(
+            frame,
+            outcome,
+            arm,
+            baseline=baseline,
+            covariates=covariates,
+            cluster=cluster,
+            method="ancova",
+            reference=reference,
+        )
+        return fit.estimate, fit.se**2
 
     return analyse
 
@@ -336,29 +395,74 @@ def mi_compare_arms(
     rng: np.random.Generator | int | None = None,
     analyse: Analyse | None = None,
     reference: Any = None,
+    cluster: str | None = None,
 ) -> MIResult:
     """Arm effect on ``outcome`` under multiple imputation, complete case as sensitivity.
 
     ``impute(df, [outcome, baseline, *covariates], m, rng, by=arm)`` (imputation within
     arm, so every association may differ by arm), then ``analyse`` on each completed data
     set, then ``pool`` with n = rows and k = parameters of outcome ~ arm + baseline +
-    covariates. ``analyse(frame) -> (estimate, variance)``; the default is OLS of outcome
-    on arm + baseline + covariates (``ols_arm_effect``). The same ``analyse`` on the rows
-    with every model column observed is the complete-case estimate (t interval on
-    n_cc - k df). The arm's second level in sorted order (or the one that is not
-    ``reference``) is compared with the first.
+    covariates. ``analyse(frame) -> (estimate, variance)``; the default is
+    ``compare_arms(frame, outcome, arm, baseline, covariates, cluster, method="ancova")``
+    (``ancova_arm_effect``): OLS of outcome on arm + baseline + covariates, model-based SE
+    (R's ``lm``), or the cluster-robust CR1 SE when ``cluster`` is given. The same
+    ``analyse`` on the rows with every model column observed is the complete-case estimate
+    (t interval on n_cc - k df; with ``cluster``, G_cc - 1 df as ``compare_arms``, and the
+    complete-data df of the Barnard–Rubin formula is G - 1). The arm's second level in
+    sorted order (or the one that is not ``reference``) is compared with the first.
+    ``cluster`` must be observed in every row; it is not imputed.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per child; missing values in ``outcome``, ``baseline`` and ``covariates``
+        (numeric) are imputed.
+    outcome, arm : str
+        The outcome and the arm (two levels, fully observed).
+    baseline : str, optional
+        The baseline measure of the outcome.
+    covariates : sequence of str
+        Further predictors of the imputation and analysis models.
+    m : int
+        Number of imputations.
+    rng : numpy.random.Generator or int
+        The source of randomness (required).
+    analyse : callable, optional
+        ``analyse(frame) -> (estimate, variance)``; default ``compare_arms(method="ancova")``.
+    reference : optional
+        The comparator arm level (default: the first in sorted order).
+    cluster : str, optional
+        The cluster column (family) for the default analysis's CR1 SE; fully observed.
+
+    Returns
+    -------
+    MIResult
+        ``estimate``, ``se``, ``ci``, ``pvalue``, ``df``, ``fmi`` (pooled), ``pooled``
+        (``Pooled``), ``complete_case`` (estimate, se, ci, pvalue, n), ``levels``,
+        ``n_missing`` and ``summary`` (one row per analysis).
+
+    Raises
+    ------
+    StatsInputError
+        Not exactly two arms, fewer than two complete rows in an arm, m < 2, no ``rng``, a
+        missing column.
     """
     where = "mi_compare_arms"
-    gen = _generator(rng, where)
+    gen = generator(rng, where)
     adjust = [c for c in (baseline, *covariates) if c is not None]
-    require_columns(df, [outcome, arm, *adjust], where)
+    require_columns(df, [outcome, arm, *adjust, cluster], where)
     levels, codes = two_arms(df, arm, where, reference)
+    clusters = None if cluster is None else group_levels(df, cluster, where)[1]
     model_columns = [outcome, *adjust]
     observed = df[model_columns].notna().all(axis=1).to_numpy()
     if analyse is None:
-        analyse = ols_arm_effect(outcome, arm, levels, adjust)
+        analyse = ancova_arm_effect(outcome, arm, baseline, covariates, cluster, reference)
     cc_rows = df.loc[observed]
-    k = design(cc_rows, arm, levels, adjust, where).shape[1] if len(cc_rows) else 2 + len(adjust)
+    k = (
+        arm_matrix(cc_rows, arm, levels, adjust, where).shape[1]
+        if len(cc_rows)
+        else 2 + len(adjust)
+    )
     per_arm = np.bincount(codes[observed], minlength=2)
     if per_arm.min() < 2 or len(cc_rows) <= k:
         raise StatsInputError(
@@ -367,7 +471,11 @@ def mi_compare_arms(
             "and more rows than parameters"
         )
     est, var = analyse(cc_rows)
-    cc_df = len(cc_rows) - k
+    if clusters is None:
+        cc_df, n_pool, k_pool = len(cc_rows) - k, len(df), k
+    else:  # clustered: G - 1 complete-data df, as compare_arms
+        cc_df = int(np.unique(clusters[observed]).size) - 1
+        n_pool, k_pool = int(clusters.max()) + 1, 1
     half = float(sps.t.ppf(0.975, cc_df)) * math.sqrt(var)
     complete = CompleteCase(
         estimate=est,
@@ -378,7 +486,7 @@ def mi_compare_arms(
     )
     completed = impute(df, model_columns, m=m, rng=gen, by=arm)
     results = [analyse(frame) for frame in completed]
-    pooled = pool([r[0] for r in results], [r[1] for r in results], n=len(df), k=k)
+    pooled = pool([r[0] for r in results], [r[1] for r in results], n=n_pool, k=k_pool)
     term = f"{arm}[T.{levels[1]}]"
     summary = pd.DataFrame(
         {

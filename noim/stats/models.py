@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from noim.stats._base import Result, StatsInputError
+from noim.stats._base import Result, StatsInputError, table_text
 from noim.stats.design import Design, FloatArray, build_design, cluster_sums
 from noim.stats.gee import fit_gee_exchangeable
 from noim.stats.mixed import fit_random_intercept
@@ -106,6 +106,37 @@ def _table(names: Sequence[str], est: FloatArray, se: FloatArray, df: float | No
     )
 
 
+def _design_fit(
+    df: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    baseline: str | None,
+    covariates: Sequence[str],
+    cluster: str | None,
+    method: str,
+    reference: Any,
+    covariate_reference: Mapping[str, Any] | None,
+    where: str,
+    by: str | None = None,
+) -> tuple[Design, _Fit, pd.DataFrame]:
+    """Design (complete cases), fit by ``method`` and the coefficient table."""
+    design = build_design(
+        df,
+        outcome,
+        arm,
+        baseline=baseline,
+        covariates=covariates,
+        cluster=cluster,
+        reference=reference,
+        covariate_reference=covariate_reference,
+        where=where,
+        by=by,
+    )
+    fit = _fit(design, method, where)
+    se = np.sqrt(np.diag(fit.cov))
+    return design, fit, _table(design.names, fit.params, se, fit.df)
+
+
 def _pooled_sd(design: Design) -> float:
     """SD of the raw outcome pooled across the two arms: sqrt(sum (n_a - 1) s_a^2 / (n - 2))."""
     y, a = design.y, design.arm_codes
@@ -139,8 +170,27 @@ def _header(result: ArmComparison | Interaction) -> str:
 class ArmComparison(Result):
     """Adjusted mean difference between two arms (``compare_arms``).
 
-    ``n`` is the number of complete rows per arm (a dict, reference arm first); the other
-    fields are described in ``compare_arms``.
+    The model y = b0 + b1 [arm = comparison] + b2 baseline + c'z (+ u_cluster) + e; see
+    ``compare_arms`` for the methods.
+
+    Attributes
+    ----------
+    estimate, se, ci, pvalue : float, float, (float, float), float
+        b1 (comparison minus reference), its SE, 95% interval and two-sided p.
+    n : dict
+        Complete rows per arm, reference arm first.
+    reference, comparison : level
+        The two arm levels.
+    effect_size, pooled_sd : float
+        ``estimate / pooled_sd``, the SD of the raw outcome pooled across the arms.
+    df : float or None
+        Degrees of freedom of the t reference distribution (None: normal).
+    summary : DataFrame
+        Every coefficient: estimate, se, lower, upper, statistic, p.
+    n_dropped, dropped_by_column : int, dict
+        Rows dropped for missing values (complete cases), in total and per column.
+    extra : dict
+        Variance components, working correlation, number of clusters.
     """
 
     n: dict[Any, int]  # type: ignore[assignment]
@@ -160,14 +210,13 @@ class ArmComparison(Result):
     extra: dict[str, float]
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{_header(self)}\n"
-                f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
-                f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
-                f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
-                f"(pooled SD {self.pooled_sd:.6g})\n{self.summary.to_string()}"
-            )
+        return (
+            f"{_header(self)}\n"
+            f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
+            f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
+            f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
+            f"(pooled SD {self.pooled_sd:.6g})\n{table_text(self.summary)}"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -220,21 +269,18 @@ def compare_arms(
 
     Rows with a missing value in any column used are dropped and counted (complete cases).
     """
-    where = "compare_arms"
-    design = build_design(
+    design, fit, table = _design_fit(
         df,
         outcome,
         arm,
-        baseline=baseline,
-        covariates=covariates,
-        cluster=cluster,
-        reference=reference,
-        covariate_reference=covariate_reference,
-        where=where,
+        baseline,
+        covariates,
+        cluster,
+        method,
+        reference,
+        covariate_reference,
+        "compare_arms",
     )
-    fit = _fit(design, method, where)
-    se = np.sqrt(np.diag(fit.cov))
-    table = _table(design.names, fit.params, se, fit.df)
     row = table.loc[design.arm_term]
     sd = _pooled_sd(design)
     return ArmComparison(
@@ -260,13 +306,29 @@ def compare_arms(
 
 @dataclass(frozen=True, repr=False)
 class Interaction(Result):
-    """Arm effect within subgroups and the test of arm x subgroup interaction.
+    """Arm effect within subgroups and the test of arm x subgroup interaction (``interaction``).
 
-    ``effects``: index = subgroup level; columns estimate, se, lower, upper, statistic, p,
-    n (rows in the subgroup). ``summary``: every coefficient of the interaction model.
-    ``statistic``, ``df``, ``pvalue``: Wald test that every interaction coefficient is 0 —
-    F with (``df``, ``df_denom``) for ANCOVA (as R's ``anova`` of the nested models when not
-    clustered), chi-square with ``df`` for "mixed" and "gee" (``df_denom`` None).
+    The model of ``compare_arms`` plus the subgroup dummies ``by[T.l]`` and the products
+    ``arm[T.b]:by[T.l]``; the effect in subgroup l is b_arm + b_arm:by[l], the test is the
+    Wald test W = b_I' Cov(b_I)^-1 b_I of all q interaction coefficients.
+
+    Attributes
+    ----------
+    effects : DataFrame
+        Index = subgroup level; columns estimate, se, lower, upper, statistic, p, n (rows in
+        the subgroup).
+    statistic, df_test, df_denom, pvalue, test
+        The interaction test: F = W / q on (``df_test`` = q, ``df_denom``) for "ancova" (as
+        R's ``anova`` of the nested models when not clustered), chi-square W on q df for
+        "mixed" and "gee" (``df_denom`` None); ``test`` is "F" or "chi2".
+    df : float or None
+        Degrees of freedom of the coefficients' t tests (None: normal).
+    summary : DataFrame
+        Every coefficient of the interaction model.
+    interaction_terms : list of str
+        Names of the product terms.
+    n, n_dropped, dropped_by_column, extra
+        As ``ArmComparison``.
     """
 
     n: dict[Any, int]  # type: ignore[assignment]
@@ -287,13 +349,12 @@ class Interaction(Result):
 
     def __str__(self) -> str:
         denom = f", {self.df_denom:g}" if self.df_denom is not None else ""
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{_header(self)}\n"
-                f"arm effect by {self.by!r}:\n{self.effects.to_string()}\n"
-                f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
-                f"p = {self.pvalue:.4g}\n{self.summary.to_string()}"
-            )
+        return (
+            f"{_header(self)}\n"
+            f"arm effect by {self.by!r}:\n{table_text(self.effects)}\n"
+            f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
+            f"p = {self.pvalue:.4g}\n{table_text(self.summary)}"
+        )
 
     def __repr__(self) -> str:
         return f"<Interaction: {self.arm} x {self.by}, p = {self.pvalue:.4g}, {self.method}>"
@@ -319,23 +380,40 @@ def interaction(
     ``arm[T.b]:by[T.level]``. The arm effect in subgroup l is b_arm + b_arm:by[l] (its SE from
     the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
     parameters as ``compare_arms``.
+
+    Parameters
+    ----------
+    df, outcome, arm, baseline, covariates, cluster, method, reference, covariate_reference
+        As ``compare_arms``.
+    by : str
+        The subgroup column (categorical, at least two levels in the complete cases).
+
+    Returns
+    -------
+    Interaction
+        ``effects`` (arm effect per subgroup level: estimate, se, lower, upper, statistic, p,
+        n), ``statistic``, ``df_test``, ``df_denom``, ``pvalue`` and ``test`` ("F" or "chi2")
+        of the interaction test, ``interaction_terms``, ``summary`` (every coefficient), ``n``
+        (complete rows per arm), ``n_dropped``, ``dropped_by_column`` and ``extra``.
+
+    Raises
+    ------
+    StatsInputError
+        As ``compare_arms``, and a subgroup column with a single level.
     """
-    where = "interaction"
-    design = build_design(
+    design, fit, table = _design_fit(
         df,
         outcome,
         arm,
-        baseline=baseline,
-        covariates=covariates,
-        cluster=cluster,
-        reference=reference,
-        covariate_reference=covariate_reference,
-        where=where,
+        baseline,
+        covariates,
+        cluster,
+        method,
+        reference,
+        covariate_reference,
+        "interaction",
         by=by,
     )
-    fit = _fit(design, method, where)
-    se = np.sqrt(np.diag(fit.cov))
-    table = _table(design.names, fit.params, se, fit.df)
     p = len(design.names)
     arm_j = design.names.index(design.arm_term)
     inter_j = [design.names.index(t) for t in design.interaction_terms]

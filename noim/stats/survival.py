@@ -24,6 +24,7 @@ from noim.stats._base import (
     group_levels,
     numeric_column,
     require_columns,
+    table_text,
 )
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
@@ -147,11 +148,10 @@ class KaplanMeierResult(Result):
         return pd.concat(frames, ignore_index=True)
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{self.method} (n = {self.n}); 95% CI of the median from the log-type band\n"
-                f"{self.summary.to_string()}"
-            )
+        return (
+            f"{self.method} (n = {self.n}); 95% CI of the median from the log-type band\n"
+            f"{table_text(self.summary)}"
+        )
 
 
 def kaplan_meier(
@@ -175,6 +175,17 @@ def kaplan_meier(
     duration : column of follow-up times (non-negative numbers).
     event : column of event indicators (1 = event, 0 = censored).
     group : optional column of groups (levels in sorted order); None pools all rows ("all").
+
+    Returns
+    -------
+    KaplanMeierResult
+        ``table`` (the step function with se, lower, upper), ``median`` (by group),
+        ``survival_at(times)`` and ``summary`` (n, events, median and its CI by group).
+
+    Raises
+    ------
+    StatsInputError
+        Negative or missing times, an event column that is not 0/1, a missing column.
     """
     where = "kaplan_meier"
     times, events, levels, codes = _survival_data(df, duration, event, group, where)
@@ -235,11 +246,10 @@ class LogrankResult(Result):
     variance: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
-                f"{self.method} (n = {self.n})\n{self.summary.to_string()}\n"
-                f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
-            )
+        return (
+            f"{self.method} (n = {self.n})\n{table_text(self.summary)}\n"
+            f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
+        )
 
 
 def logrank(
@@ -255,6 +265,28 @@ def logrank(
     :math:`(O - E)' V^{-1} (O - E)` over all groups with :math:`E_g > 0` but the first, on
     (number of such groups - 1) degrees of freedom.  A group with no events keeps the test
     defined (its observed count is 0).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per subject.
+    duration, event : str
+        Follow-up time (>= 0) and event indicator (1 event, 0 censored).
+    group : str
+        The groups compared (at least two levels).
+    strata : str, optional
+        Strata within which the sums run.
+
+    Returns
+    -------
+    LogrankResult
+        ``statistic`` (chi-square), ``df``, ``pvalue``, ``observed`` and ``expected`` (by
+        group), ``variance`` and ``summary``.
+
+    Raises
+    ------
+    StatsInputError
+        A group column with one level, no events at all, invalid times or events.
     """
     where = "logrank"
     require_columns(df, [duration, event, group, strata], where)
@@ -337,11 +369,10 @@ class RMSTResult(Result):
     difference: pd.DataFrame
 
     def __str__(self) -> str:
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            text = f"{self.method} (n = {self.n}), tau = {self.tau:g}\n{self.summary.to_string()}"
-            if len(self.difference):
-                text += f"\n{self.difference.to_string()}"
-            return text
+        text = f"{self.method} (n = {self.n}), tau = {self.tau:g}\n{table_text(self.summary)}"
+        if len(self.difference):
+            text += f"\n{table_text(self.difference)}"
+        return text
 
 
 def _rmst_one(st: dict[str, Array], tau: float) -> tuple[float, float]:
@@ -375,6 +406,29 @@ def rmst(
 
     ``tau`` defaults to the smallest of the groups' largest follow-up times (as survRM2); a
     ``tau`` beyond a group's largest follow-up time is refused (the curve is not estimated there).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per subject.
+    duration, event : str
+        Follow-up time (>= 0) and event indicator (1 event, 0 censored).
+    group : str, optional
+        The groups (levels in sorted order); None pools all rows.
+    tau : float, optional
+        The truncation time (> 0).
+
+    Returns
+    -------
+    RMSTResult
+        ``summary`` (rmst, se, lower, upper by group), ``difference`` (each later level minus
+        the first: estimate, se, lower, upper, z, p) and ``tau``.
+
+    Raises
+    ------
+    StatsInputError
+        A ``tau`` that is not positive or lies beyond a group's largest follow-up time, invalid
+        times or events.
     """
     where = "rmst"
     times, events, levels, codes = _survival_data(df, duration, event, group, where)
