@@ -102,7 +102,7 @@ def small_trial(
         screening,
     )
 
-    later = date(2027, 12, 31)  # decisions after the censoring date are allowed
+    decided_by = date(2027, 12, 31)  # decisions after the censoring date are allowed
     rng = np.random.default_rng(seed)
     randomisation.setup(db, admin, seed)
     economics.add_unit_cost(
@@ -169,10 +169,10 @@ def small_trial(
             if rng.random() < 0.8:  # a first permanence decision
                 outcome = outcomes[int(rng.choice(4, p=[0.35, 0.25, 0.2, 0.2]))]
                 on = r_day + timedelta(days=int(rng.integers(30, 900 if treated else 1100)))
-                legal.record_event(db, coord, child, codes[site][outcome], on, today=later)
+                legal.record_event(db, coord, child, codes[site][outcome], on, today=decided_by)
                 if outcome == "return_home" and rng.random() < 0.4:
                     back = on + timedelta(days=int(rng.integers(20, 200)))
-                    legal.record_event(db, coord, child, "any.reentry", back, today=later)
+                    legal.record_event(db, coord, child, "any.reentry", back, today=decided_by)
             items = rng.integers(0, 3, size=25)
             base = dict(enumerate(items.tolist(), 1))
             assessments.record_assessment(
