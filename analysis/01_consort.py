@@ -2,17 +2,16 @@
 
 Counts of families (screening log) and children (analysis datasets) by arm: the numbers of
 the CONSORT diagram.  Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT
-set with the primary outcome (SDQ total difficulties at 30 months) observed.
+set with the primary outcome (SDQ total difficulties at 30 months) and its baseline observed
+(the complete cases of the primary analysis).
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from _common import Run, main
+from _common import PRIMARY, PRIMARY_BASELINE, Run, main, outcome_data
 
 from noim.services import screening
-
-PRIMARY = "sdq_total_difficulties_30m"
 
 
 def body(run: Run) -> None:
@@ -60,12 +59,9 @@ def body(run: Run) -> None:
         rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
     rows["in the ITT set"] = kids.groupby(group)["itt"].sum()
     rows["in the per-protocol set"] = kids.groupby(group)["per_protocol"].sum()
-    itt = set(kids.loc[kids["itt"], "child_id"])
-    observed = wide.loc[
-        wide["child_id"].isin(itt), ["child_id", *([PRIMARY] if PRIMARY in wide else [])]
-    ]
-    analysed = observed.dropna()["child_id"] if PRIMARY in wide else pd.Series([], dtype="string")
-    rows["analysed (primary outcome, ITT)"] = analysed.map(arm_of).value_counts()
+    complete = outcome_data(run).dropna(subset=[PRIMARY, PRIMARY_BASELINE])
+    analysed = complete["child_id"]
+    rows["analysed (ITT, SDQ at baseline and 30m)"] = analysed.map(arm_of).value_counts()
     levels = sorted(group.unique().tolist())
     table = pd.DataFrame(
         {str(level): [int(s.get(level, 0)) for s in rows.values()] for level in levels},

@@ -7,6 +7,8 @@ Continuous: mean (SD) [n observed]; categorical: n (%).  No tests (CONSORT item 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 from _common import Run, main
 
@@ -44,7 +46,7 @@ def body(run: Run) -> None:
     groups["all"] = data
     rows: list[dict[str, str]] = []
 
-    def add(label: str, cell) -> None:  # type: ignore[no-untyped-def]
+    def add(label: str, cell: Callable[[pd.DataFrame], str]) -> None:
         rows.append({"characteristic": label, **{g: cell(part) for g, part in groups.items()}})
 
     add("children, n", lambda p: str(len(p)))

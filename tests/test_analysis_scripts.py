@@ -220,7 +220,7 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
     assert int(flow["families randomised"]["total"]) == len(trial.arms)
     primary = read_csv(tmp_path / "a" / "03_primary.py" / "primary.csv")
     analysed = int(primary[0]["n_reference"]) + int(primary[0]["n_comparison"])
-    assert analysed == int(flow["analysed (primary outcome, ITT)"]["total"])
+    assert analysed == int(flow["analysed (ITT, SDQ at baseline and 30m)"]["total"])
     assert primary[0]["comparison"] == f"{arms[1]} - {arms[0]}"
     events = read_csv(tmp_path / "a" / "04_permanence.py" / "permanence_events.csv")
     assert sum(int(r[arm]) for r in events for arm in arms) == int(flow["in the ITT set"]["total"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +102,22 @@ def test_save_writes_png_and_identical_svg(frame: pd.DataFrame, tmp_path: Path) 
     assert c1[1].read_bytes() == c2[1].read_bytes()
 
 
-def test_no_pyplot_state_left_behind(frame: pd.DataFrame) -> None:
-    import sys
-
-    figures.km_figure(stats.kaplan_meier(frame, "t", "e"))
-    if "matplotlib.pyplot" in sys.modules:  # another test may have imported it
-        import matplotlib.pyplot as plt
-
-        assert plt.get_fignums() == []
+def test_no_pyplot_and_agg_backend() -> None:
+    """Building and saving a figure never imports pyplot (no global figure registry) and
+    needs no display."""
+    code = (
+        "import sys, tempfile, pandas as pd\n"
+        "from noim import stats\n"
+        "from noim.reports import figures\n"
+        "df = pd.DataFrame({'t': [1, 2, 3], 'e': [1, 0, 1]})\n"
+        "fig = figures.km_figure(stats.kaplan_meier(df, 't', 'e'))\n"
+        "figures.save(fig, tempfile.mkdtemp() + '/km')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
+        "print(type(fig.canvas).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"} | {"MPLBACKEND": "agg"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "FigureCanvasAgg"
