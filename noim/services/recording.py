@@ -7,14 +7,19 @@ problem of a write before refusing it.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Site
+from noim.db.models import Child, Family, Site
 from noim.domain.exceptions import NotFound, Problem
 from noim.domain.roles import Actor
+from noim.services.checks import refuse_voided_child
+from noim.services.families import child_for
+
+R = TypeVar("R")
 
 
 def today() -> date:
@@ -43,6 +48,38 @@ def scoped_site_ids(s: Session, actor: Actor, site: str | None, action: str) -> 
     if actor.all_sites:
         return None
     return sorted(actor.site_ids)
+
+
+def live_child_for(
+    s: Session, actor: Actor, trial_id: str, action: str, rule: str
+) -> tuple[Child, Family, Site]:
+    """The child ``trial_id`` (site scope checked for ``action``), refused under ``rule`` if voided."""
+    child, family, site = child_for(s, actor, trial_id, action)
+    refuse_voided_child(child, rule)
+    return child, family, site
+
+
+def child_record_for(
+    s: Session, actor: Actor, model: type[R], record_id: int, missing: str, action: str
+) -> tuple[R, Child, Site]:
+    """Record ``record_id`` of a child-owned ``model``, with its child and site, site scope checked.
+
+    ``NotFound(missing)`` when there is no such record; ``action`` (which may name
+    ``{child}``, the child's trial id) is what the site check says was refused.
+    """
+    table: Any = model
+    row = s.execute(
+        select(table, Child, Site)
+        .join(Child, Child.id == table.child_id)
+        .join(Family, Family.id == Child.family_id)
+        .join(Site, Site.id == Family.site_id)
+        .where(table.id == record_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(missing)
+    record, child, site = row
+    actor.require_site(site.id, site.code, action.format(child=child.trial_id))
+    return record, child, site
 
 
 def one_of(
