@@ -6,7 +6,15 @@ from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_table,
+    reason_option,
+)
 from noim.cli.records import DATE
 from noim.services import assessments
 from noim.services.assessments import AssessmentView
@@ -135,7 +143,7 @@ def assessment_show(state: CliState, assessment_id: int, as_json: bool) -> None:
     metavar="N=VALUE",
     help="The corrected answer (N= for unanswered).",
 )
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def assessment_correct(

@@ -6,7 +6,16 @@ from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_record,
+    print_table,
+)
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import CARER_RELATIONSHIPS, CARER_TYPES, PARENT_ROLES
 from noim.services import people, people_identity
@@ -81,10 +90,9 @@ def parent_add(
     view = people.add_parent(
         state.db(), state.actor(), family_id, role, year_of_birth, previous_child_removed
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Added birth parent {view.id} ({view.role}) to family {view.family}")
+    print_record(
+        view, as_json, f"Added birth parent {view.id} ({view.role}) to family {view.family}"
+    )
 
 
 @parent_group.command("list")
@@ -167,7 +175,7 @@ def parent_identity(
     state: CliState, /, parent_id: int, as_json: bool, **fields: str | None
 ) -> None:
     """Show PARENT_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if changes:
         result = people_identity.set_parent_identity(
             state.db(), state.actor(), parent_id, **changes
@@ -196,10 +204,7 @@ def carer_add(
 ) -> None:
     """Register a carer at a site."""
     view = people.add_carer(state.db(), state.actor(), site, carer_type, reference)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Added carer {view.id} ({view.carer_type}) at {view.site}")
+    print_record(view, as_json, f"Added carer {view.id} ({view.carer_type}) at {view.site}")
 
 
 @carer_group.command("list")
@@ -267,7 +272,7 @@ def carer_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) -
 @pass_state
 def carer_identity(state: CliState, /, carer_id: int, as_json: bool, **fields: str | None) -> None:
     """Show CARER_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if changes:
         result = people_identity.set_carer_identity(state.db(), state.actor(), carer_id, **changes)
     else:

@@ -8,7 +8,18 @@ from typing import Any, TypeVar
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    apply_options,
+    given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_record,
+    print_table,
+    reason_option,
+)
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import DEVIATION_SEVERITIES, SAE_CATEGORIES, SAE_OUTCOMES, SAE_RELATEDNESS
 from noim.services import safety
@@ -42,15 +53,6 @@ def _sae_options(required: bool) -> list[Any]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _apply(options: list[Any]) -> Callable[[F], F]:
-    def decorate(f: F) -> F:
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return decorate
-
-
 @noim_cli.group("sae")
 def sae_group() -> None:
     """Serious adverse events (listed without arms)."""
@@ -58,7 +60,7 @@ def sae_group() -> None:
 
 @sae_group.command("add")
 @click.argument("child_id")
-@_apply(_sae_options(required=True))
+@apply_options(*_sae_options(required=True))
 @json_option
 @pass_state
 def sae_add(state: CliState, /, child_id: str, as_json: bool, **fields: Any) -> None:
@@ -72,7 +74,7 @@ def sae_add(state: CliState, /, child_id: str, as_json: bool, **fields: Any) -> 
 
 @sae_group.command("update")
 @click.argument("sae_id", type=int)
-@_apply(_sae_options(required=False))
+@apply_options(*_sae_options(required=False))
 @click.option("--reason", help="Why (kept in the audit trail; required once the SAE is complete).")
 @json_option
 @pass_state
@@ -80,7 +82,7 @@ def sae_update(
     state: CliState, /, sae_id: int, reason: str | None, as_json: bool, **fields: Any
 ) -> None:
     """Change SAE_ID's details."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if not changes:
         raise click.UsageError("nothing to change: give at least one field option")
     view = safety.update_sae(state.db(), state.actor(), sae_id, changes, reason)
@@ -227,7 +229,7 @@ def deviation_list(state: CliState, site: str | None, as_json: bool) -> None:
     "--declared", "declared_on", type=DATE, required=True, help="Date declared lost (YYYY-MM-DD)."
 )
 @click.option("--last-contact", "last_contact_on", type=DATE, help="Date of the last contact.")
-@click.option("--reason", required=True, help="Why the child can no longer be followed up.")
+@reason_option("Why the child can no longer be followed up.")
 @json_option
 @pass_state
 def child_lost(
@@ -242,7 +244,6 @@ def child_lost(
     view = safety.declare_lost(
         state.db(), state.actor(), child_id, declared_on, reason, last_contact_on
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Child {view.child} declared lost to follow-up on {view.declared_on}")
+    print_record(
+        view, as_json, f"Child {view.child} declared lost to follow-up on {view.declared_on}"
+    )

@@ -3,11 +3,22 @@ exclusions (``noim child exclude``, ``noim family exclude``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    F,
+    apply_options,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_table,
+    reason_option,
+)
 from noim.cli.records import DATE, child_group, family_group
 from noim.domain.schedule import OPEN_STATUSES
 from noim.services import exclusions, visits
@@ -79,6 +90,17 @@ def _print_visit(v: VisitView, as_json: bool) -> None:
         click.echo(f"{v.child} {v.timepoint}: {v.status}{when}")
 
 
+def _visit_outcome(reason_help: str) -> Callable[[F], F]:
+    """The arguments and options of a command recording a visit's outcome with a reason."""
+    return apply_options(
+        click.argument("child_id"),
+        click.argument("timepoint"),
+        reason_option(reason_help),
+        json_option,
+        pass_state,
+    )
+
+
 @visit_group.command("list")
 @click.argument("child_id")
 @json_option
@@ -123,11 +145,7 @@ def visit_complete(
 
 
 @visit_group.command("missed")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the visit was missed.")
-@json_option
-@pass_state
+@_visit_outcome("Why the visit was missed.")
 def visit_missed(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -137,11 +155,7 @@ def visit_missed(
 
 
 @visit_group.command("not-required")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the visit is not required.")
-@json_option
-@pass_state
+@_visit_outcome("Why the visit is not required.")
 def visit_not_required(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -151,11 +165,7 @@ def visit_not_required(
 
 
 @visit_group.command("reopen")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the recorded outcome is corrected.")
-@json_option
-@pass_state
+@_visit_outcome("Why the recorded outcome is corrected.")
 def visit_reopen(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -175,16 +185,19 @@ def _print_exclusion(view: ExclusionView, as_json: bool) -> None:
     )
 
 
-@child_group.command("exclude")
-@click.argument("child_id")
-@click.option(
+_identified_on = click.option(
     "--on",
     "identified_on",
     type=DATE,
     required=True,
     help="Date the ineligibility was identified (YYYY-MM-DD).",
 )
-@click.option("--reason", required=True, help="Why the child is ineligible.")
+
+
+@child_group.command("exclude")
+@click.argument("child_id")
+@_identified_on
+@reason_option("Why the child is ineligible.")
 @json_option
 @pass_state
 def child_exclude(
@@ -197,14 +210,8 @@ def child_exclude(
 
 @family_group.command("exclude")
 @click.argument("family_id")
-@click.option(
-    "--on",
-    "identified_on",
-    type=DATE,
-    required=True,
-    help="Date the ineligibility was identified (YYYY-MM-DD).",
-)
-@click.option("--reason", required=True, help="Why the family is ineligible.")
+@_identified_on
+@reason_option("Why the family is ineligible.")
 @json_option
 @pass_state
 def family_exclude(
