@@ -127,7 +127,11 @@ pass_state = click.make_pass_decorator(CliState)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
+site_option = click.option("--site", help="Only this site.")
+
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 def apply_options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
@@ -157,6 +161,28 @@ def changes_given(fields: Mapping[str, Any], hint: str) -> dict[str, Any]:
     if not changes:
         raise click.UsageError(f"nothing to correct: give at least one of {hint}")
     return changes
+
+
+def print_list(
+    rows: Sequence[T],
+    as_json: bool,
+    title: str,
+    columns: Sequence[str],
+    cells: Callable[[T], Sequence[Any]],
+) -> None:
+    """Print a list of records as JSON, or as a table of ``columns`` (``cells`` of each row)."""
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(title, columns, [cells(r) for r in rows])
+
+
+def show_record(view: V, as_json: bool, show: Callable[[V], None]) -> None:
+    """Print a record as JSON, or the way ``show`` prints it."""
+    if as_json:
+        print_json(view)
+    else:
+        show(view)
 
 
 def print_record(view: Any, as_json: bool, text: str) -> None:

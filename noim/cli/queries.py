@@ -12,6 +12,8 @@ from noim.cli.common import (
     print_json,
     print_record,
     print_table,
+    show_record,
+    site_option,
 )
 from noim.services import queries
 from noim.services.queries import QueryView
@@ -40,7 +42,7 @@ def queries_group() -> None:
 
 
 @queries_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @click.option(
     "--status",
     "statuses",
@@ -85,10 +87,7 @@ def queries_list(
 def queries_show(state: CliState, query_id: int, as_json: bool) -> None:
     """Show QUERY_ID with its thread."""
     view = queries.get_query(state.db(), state.actor(), query_id)
-    if as_json:
-        print_json(view)
-    else:
-        _print_query(view)
+    show_record(view, as_json, _print_query)
 
 
 @queries_group.command("raise")

@@ -15,9 +15,12 @@ from noim.cli.common import (
     noim_cli,
     pass_state,
     print_json,
+    print_list,
     print_record,
     print_table,
     reason_option,
+    show_record,
+    site_option,
 )
 from noim.services import families
 from noim.services.families import FamilyView
@@ -107,36 +110,29 @@ def family_register(
 def family_show(state: CliState, family_id: str, as_json: bool) -> None:
     """Show FAMILY_ID with its children."""
     view = families.get_family(state.db(), state.actor(), family_id)
-    if as_json:
-        print_json(view)
-    else:
-        _print_family(view)
+    show_record(view, as_json, _print_family)
 
 
 @family_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def family_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List the families you may see."""
     rows = families.list_families(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Families ({len(rows)})",
         ["family", "site", "children", "registered", "randomised", "void"],
-        [
-            (
-                r.trial_id,
-                r.site,
-                r.children,
-                f"{r.registered_at:%Y-%m-%d}",
-                "yes" if r.randomised else "no",
-                "void" if r.voided else "",
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.trial_id,
+            r.site,
+            r.children,
+            f"{r.registered_at:%Y-%m-%d}",
+            "yes" if r.randomised else "no",
+            "void" if r.voided else "",
+        ),
     )
 
 

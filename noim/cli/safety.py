@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -16,9 +15,10 @@ from noim.cli.common import (
     noim_cli,
     pass_state,
     print_json,
+    print_list,
     print_record,
-    print_table,
     reason_option,
+    site_option,
 )
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import DEVIATION_SEVERITIES, SAE_CATEGORIES, SAE_OUTCOMES, SAE_RELATEDNESS
@@ -48,9 +48,6 @@ def _sae_options(required: bool) -> list[Any]:
         ),
         click.option("--outcome", help=f"One of {', '.join(SAE_OUTCOMES)}."),
     ]
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @noim_cli.group("sae")
@@ -106,16 +103,15 @@ def sae_complete(state: CliState, sae_id: int, as_json: bool) -> None:
 
 
 @sae_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def sae_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List serious adverse events at your sites (no arms shown)."""
     rows = safety.list_saes(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Serious adverse events ({len(rows)})",
         [
             "id",
@@ -130,22 +126,19 @@ def sae_list(state: CliState, site: str | None, as_json: bool) -> None:
             "complete",
             "void",
         ],
-        [
-            (
-                e.id,
-                e.child,
-                e.site,
-                e.onset_date,
-                e.reported_on,
-                e.category,
-                e.relatedness,
-                {True: "yes", False: "no", None: ""}[e.expected],
-                e.outcome,
-                f"{e.completed_at:%Y-%m-%d}" if e.completed_at else "",
-                "void" if e.voided else "",
-            )
-            for e in rows
-        ],
+        lambda e: (
+            e.id,
+            e.child,
+            e.site,
+            e.onset_date,
+            e.reported_on,
+            e.category,
+            e.relatedness,
+            {True: "yes", False: "no", None: ""}[e.expected],
+            e.outcome,
+            f"{e.completed_at:%Y-%m-%d}" if e.completed_at else "",
+            "void" if e.voided else "",
+        ),
     )
 
 
@@ -194,32 +187,28 @@ def deviation_add(
 
 
 @deviation_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def deviation_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List protocol deviations at your sites."""
     rows = safety.list_deviations(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Protocol deviations ({len(rows)})",
         ["id", "family", "child", "site", "date", "category", "severity", "description", "void"],
-        [
-            (
-                d.id,
-                d.family,
-                d.child,
-                d.site,
-                d.occurred_on,
-                d.category,
-                d.severity,
-                d.description,
-                "void" if d.voided else "",
-            )
-            for d in rows
-        ],
+        lambda d: (
+            d.id,
+            d.family,
+            d.child,
+            d.site,
+            d.occurred_on,
+            d.category,
+            d.severity,
+            d.description,
+            "void" if d.voided else "",
+        ),
     )
 
 

@@ -16,8 +16,9 @@ from noim.cli.common import (
     noim_cli,
     pass_state,
     print_json,
-    print_table,
+    print_list,
     reason_option,
+    site_option,
 )
 from noim.cli.records import DATE, child_group, family_group
 from noim.domain.schedule import OPEN_STATUSES
@@ -32,7 +33,7 @@ def followups_group() -> None:
 
 
 @followups_group.command("due")
-@click.option("--site", help="Only this site.")
+@site_option
 @click.option(
     "--within",
     "within_days",
@@ -57,23 +58,19 @@ def followups_due(
     follow-up are not listed.
     """
     rows = visits.due(state.db(), state.actor(), site, within_days, status=status)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Follow-ups to chase ({len(rows)})",
         ["child", "site", "timepoint", "status", "window", "target"],
-        [
-            (
-                r.child,
-                r.site,
-                r.timepoint,
-                r.status,
-                f"{r.window_start} to {r.window_end}",
-                r.target_date,
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.child,
+            r.site,
+            r.timepoint,
+            r.status,
+            f"{r.window_start} to {r.window_end}",
+            r.target_date,
+        ),
     )
 
 
@@ -108,23 +105,19 @@ def _visit_outcome(reason_help: str) -> Callable[[F], F]:
 def visit_list(state: CliState, child_id: str, as_json: bool) -> None:
     """List CHILD_ID's visits with target date, window and status."""
     rows = visits.list_visits(state.db(), state.actor(), child_id)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Visits of {child_id.strip().upper()} ({len(rows)})",
         ["timepoint", "target", "window", "status", "done on", "reason"],
-        [
-            (
-                r.timepoint,
-                r.target_date,
-                f"{r.window_start} to {r.window_end}",
-                r.status,
-                r.completed_on,
-                r.reason,
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.timepoint,
+            r.target_date,
+            f"{r.window_start} to {r.window_end}",
+            r.status,
+            r.completed_on,
+            r.reason,
+        ),
     )
 
 
