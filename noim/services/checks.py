@@ -27,6 +27,15 @@ def only_fields(record: str, given: Mapping[str, Any], allowed: Iterable[str], r
         raise ValidationError([Problem(record, k, given[k], rule, expected) for k in unknown])
 
 
+def correction_reason(
+    reason: str | None, record: str, changes: Mapping[str, Any], allowed: Iterable[str], rule: str
+) -> str:
+    """The reason for correcting ``record`` (required), refusing fields outside ``allowed``."""
+    reason = require_reason(reason, f"correcting {record}")
+    only_fields(record, changes, allowed, rule)
+    return reason
+
+
 def refuse_voided(record: str, voided_at: datetime | None, rule: str, expected: str) -> None:
     """Refuse to change a voided record: one ``Problem`` on ``voided_at`` under ``rule``."""
     if voided_at is not None:

@@ -29,7 +29,7 @@ from noim.domain.codes import PERMANENCE_OUTCOME_LABELS
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.permanence import DatedEvent, summarise
 from noim.domain.roles import Actor, Capability
-from noim.services.checks import mark_voided, only_fields, require_reason
+from noim.services.checks import correction_reason, mark_voided, require_reason
 from noim.services.families import child_for
 from noim.services.legal_rules import LegalChecker, TypeRow, refuse_voided
 from noim.services.recording import child_record_for, live_child_for
@@ -241,8 +241,9 @@ def correct_proceedings(
 ) -> ProceedingsView:
     """Correct proceedings' kind, dates or court / panel (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal proceedings")
-    reason = require_reason(reason, f"correcting proceedings {proceedings_id}")
-    only_fields(f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-021")
+    reason = correction_reason(
+        reason, f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-021"
+    )
     with db.write(actor, reason=reason) as s:
         p, child, site = _proceedings_for(s, actor, proceedings_id, "correct")
         record = f"proceedings {p.id} of {child.trial_id}"
@@ -347,8 +348,9 @@ def correct_event(
 ) -> EventView:
     """Correct a legal event's type, date, proceedings or notes (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal events")
-    reason = require_reason(reason, f"correcting legal event {event_id}")
-    only_fields(f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-021")
+    reason = correction_reason(
+        reason, f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-021"
+    )
     with db.write(actor, reason=reason) as s:
         e, child, site = _event_for(s, actor, event_id, "correct")
         record = f"legal event {e.id} of {child.trial_id}"

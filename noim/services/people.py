@@ -31,7 +31,7 @@ from noim.services.recording import (
     one_of,
     scoped_site_ids,
     short_enough,
-    site_by_code,
+    site_for,
     today,
 )
 
@@ -237,8 +237,7 @@ def add_carer(
     """Register a carer (foster, kinship, adoptive, residential) at ``site``."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record carers")
     with db.write(actor) as s:
-        site_row = site_by_code(s, site)
-        actor.require_site(site_row.id, site_row.code, "record carers")
+        site_row = site_for(s, actor, site, "record carers")
         record = f"new carer at {site_row.code}"
         problems = one_of(record, "carer_type", carer_type, CARER_TYPES, "PPL-009")
         problems += short_enough(record, "reference", reference, "PPL-010", 32)

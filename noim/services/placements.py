@@ -28,7 +28,12 @@ from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.permanence import moves
 from noim.domain.roles import Actor, Capability
-from noim.services.checks import mark_voided, only_fields, refuse_voided, require_reason
+from noim.services.checks import (
+    correction_reason,
+    mark_voided,
+    refuse_voided,
+    require_reason,
+)
 from noim.services.families import child_for
 from noim.services.placement_rules import PlacementChecker
 from noim.services.recording import child_record_for, live_child_for
@@ -323,8 +328,9 @@ def correct_placement(
 ) -> PlacementView:
     """Correct a placement's dates, type, end reason, carer or local authority (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct placements")
-    reason = require_reason(reason, f"correcting placement {placement_id}")
-    only_fields(f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-023")
+    reason = correction_reason(
+        reason, f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-023"
+    )
     with db.write(actor, reason=reason) as s:
         p, child, site = _placement_for(s, actor, placement_id, "correct")
         _refuse_voided(p, "corrected")

@@ -36,15 +36,20 @@ def site_by_code(s: Session, code: str) -> Site:
     return site
 
 
+def site_for(s: Session, actor: Actor, code: str, action: str) -> Site:
+    """The site with ``code``, if ``actor`` may ``action`` there."""
+    site = site_by_code(s, code)
+    actor.require_site(site.id, site.code, action)
+    return site
+
+
 def scoped_site_ids(s: Session, actor: Actor, site: str | None, action: str) -> list[int] | None:
     """The site ids a list may show: ``site`` if given (checked), else the actor's sites.
 
     ``None`` means every site (roles that are not site-scoped, no ``site`` given).
     """
     if site is not None:
-        row = site_by_code(s, site)
-        actor.require_site(row.id, row.code, action)
-        return [row.id]
+        return [site_for(s, actor, site, action).id]
     if actor.all_sites:
         return None
     return sorted(actor.site_ids)
