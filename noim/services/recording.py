@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -20,6 +20,7 @@ from noim.services.checks import refuse_voided_child
 from noim.services.families import child_for
 
 R = TypeVar("R")
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
 def today() -> date:
@@ -64,6 +65,15 @@ def live_child_for(
     return child, family, site
 
 
+def via_child(stmt: _S, child_id: Any) -> _S:
+    """``stmt`` joined to the child ``child_id`` names, its family and the family's site."""
+    return (
+        stmt.join(Child, Child.id == child_id)
+        .join(Family, Family.id == Child.family_id)
+        .join(Site, Site.id == Family.site_id)
+    )
+
+
 def child_record_for(
     s: Session, actor: Actor, model: type[R], record_id: int, missing: str, action: str
 ) -> tuple[R, Child, Site]:
@@ -74,11 +84,7 @@ def child_record_for(
     """
     table: Any = model
     row = s.execute(
-        select(table, Child, Site)
-        .join(Child, Child.id == table.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
-        .where(table.id == record_id)
+        via_child(select(table, Child, Site), table.child_id).where(table.id == record_id)
     ).one_or_none()
     if row is None:
         raise NotFound(missing)

@@ -39,6 +39,7 @@ from noim.services.recording import (
     one_of,
     scoped_site_ids,
     text_given,
+    via_child,
 )
 
 # --------------------------------------------------------------------------- SAEs
@@ -204,10 +205,9 @@ def _sae_for(
 
 def _saes(s: Session, *where: ColumnElement[bool]) -> list[SaeView]:
     rows = s.execute(
-        select(SeriousAdverseEvent, Child.trial_id, Site.code)
-        .join(Child, Child.id == SeriousAdverseEvent.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
+        via_child(
+            select(SeriousAdverseEvent, Child.trial_id, Site.code), SeriousAdverseEvent.child_id
+        )
         .where(*where)
         .order_by(SeriousAdverseEvent.onset_date, SeriousAdverseEvent.id)
     ).all()
