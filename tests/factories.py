@@ -7,11 +7,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
 
 from noim.db.session import Database
+from noim.domain.exceptions import ValidationError
 from noim.domain.roles import Actor
 from noim.services import families
 from noim.services.families import FamilyView
+from tests.conftest import Actors
 
 TODAY = date(2026, 1, 1)
 
@@ -43,6 +50,41 @@ def family_with_children(
     return families.get_family(db, actor, fam.trial_id)
 
 
+#: the entry to care of ``trial_children`` (so a child of 10 months was born 2023-05-01)
+ENTERED = date(2024, 3, 1)
+
+
+def trial_children(
+    db: Database, actors: Actors, site: str = "GLA", n: int = 1, entered: date = ENTERED
+) -> list[str]:
+    """Trial ids of ``n`` children (10 months old at entry) of a new family at ``site``."""
+    actor = actors["coord_gla" if site == "GLA" else "coord_cro"]
+    fam = family_with_children(db, actor, site, (10,) * n, entered=entered)
+    return [c.trial_id for c in fam.children]
+
+
+def count_rows(db: Database, model: type, *where: Any) -> int:
+    """How many rows of ``model`` (matching ``where``) are stored."""
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def problem_fields(exc: pytest.ExceptionInfo[ValidationError]) -> set[tuple[str, str]]:
+    """The (field, rule id) of every problem of a refused write."""
+    return {(p.field, p.rule) for p in exc.value.problems}
+
+
+def rule_ids(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
+    """The rule ids of every problem of a refused write."""
+    return {p.rule for p in exc.value.problems}
+
+
+def write_csv(path: Path, header: str, body: str) -> Path:
+    """Write an import file: ``header`` line then ``body`` (UTF-8)."""
+    path.write_text(header + "\n" + body, encoding="utf-8")
+    return path
+
+
 # --------------------------------------------------------------------------- a small trial
 
 
@@ -68,15 +110,7 @@ def _randomised_on(day: date) -> Iterator[None]:
         randomisation.utcnow = original
 
 
-def small_trial(
-    db: Database,
-    coordinators: dict[str, Actor],
-    researchers: dict[str, Actor],
-    data_manager: Actor,
-    admin: Actor,
-    n_families: int = 32,
-    seed: int = 5,
-) -> SmallTrial:
+def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 5) -> SmallTrial:
     """A seeded randomised trial built through the services, for the analysis scripts.
 
     ``n_families`` families at GLA and CRO (one or two children each, both sexes),
@@ -84,8 +118,7 @@ def small_trial(
     decision for most children (every outcome, returns home with some re-entries),
     SDQ at baseline and 30 months (some 30-month ones missing), service use, two
     withdrawals from follow-up, a loss to follow-up, a post-randomisation exclusion, a
-    major deviation and a screening log.  ``coordinators`` / ``researchers`` map site code
-    to an Actor of that site.
+    major deviation and a screening log.  Built by the test users (``actors``).
     """
     import numpy as np
 
@@ -103,6 +136,9 @@ def small_trial(
     )
 
     decided_by = date(2027, 12, 31)  # decisions after the censoring date are allowed
+    admin, data_manager = actors["admin"], actors["datamanager"]
+    coordinators = {"GLA": actors["coord_gla"], "CRO": actors["coord_cro"]}
+    researchers = {"GLA": actors["research_gla"], "CRO": actors["research_cro"]}
     rng = np.random.default_rng(seed)
     randomisation.setup(db, admin, seed)
     economics.add_unit_cost(

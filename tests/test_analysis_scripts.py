@@ -161,13 +161,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture
 def trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(
-        db,
-        {"GLA": actors["coord_gla"], "CRO": actors["coord_cro"]},
-        {"GLA": actors["research_gla"], "CRO": actors["research_cro"]},
-        actors["datamanager"],
-        actors["admin"],
-    )
+    return small_trial(db, actors)
 
 
 @pytest.mark.sqlite_only

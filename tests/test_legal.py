@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from noim.db.models import AuditLog, LegalEvent, LegalProceedings
 from noim.db.session import Database
@@ -20,25 +20,8 @@ from noim.domain.roles import Actor
 from noim.services import legal, legal_rules
 from noim.services.imports import run_import
 from tests.conftest import Actors
-from tests.factories import family_with_children
+from tests.factories import ENTERED, count_rows, problem_fields, trial_children, write_csv
 from tests.test_cli import run
-
-ENTERED = date(2024, 3, 1)  # the factory's entry to care; the child was born 2023-05-01
-
-
-def _count(db: Database, model: type, *where: Any) -> int:
-    with db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def _child(db: Database, actors: Actors, site: str = "GLA") -> str:
-    actor = actors["coord_gla" if site == "GLA" else "coord_cro"]
-    return family_with_children(db, actor, site, (10,), entered=ENTERED).children[0].trial_id
-
-
-def _problems(exc: pytest.ExceptionInfo[ValidationError]) -> set[tuple[str, str]]:
-    return {(p.field, p.rule) for p in exc.value.problems}
-
 
 # --------------------------------------------------------------------------- domain
 
@@ -79,7 +62,7 @@ def test_permanence_is_derived_from_dated_events() -> None:
 
 def test_proceedings_events_and_history(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    child = _child(db, actors)
+    child = trial_children(db, actors)[0]
     p = legal.open_proceedings(db, gla, child, "childrens_hearing", date(2024, 3, 5), "Glasgow")
     assert (p.jurisdiction, p.ended_on) == ("scotland", None)
     legal.record_event(db, gla, child, "sc.icso", date(2024, 3, 8), p.id)
@@ -116,10 +99,10 @@ def test_proceedings_events_and_history(db: Database, actors: Actors) -> None:
 
 
 def test_jurisdiction_vocabulary(db: Database, actors: Actors) -> None:
-    gla, cro = _child(db, actors), _child(db, actors, "CRO")
+    gla, cro = trial_children(db, actors)[0], trial_children(db, actors, "CRO")[0]
     with pytest.raises(ValidationError) as caught:
         legal.record_event(db, actors["coord_cro"], cro, "sc.cso", date(2024, 4, 1))
-    assert _problems(caught) == {("event_type", "LGL-005")}
+    assert problem_fields(caught) == {("event_type", "LGL-005")}
     text = str(caught.value)
     assert "an event type of england_wales or any jurisdiction: en.V2, en.L1" in text
     assert "sc." not in text.split("expected", 1)[1]
@@ -128,7 +111,7 @@ def test_jurisdiction_vocabulary(db: Database, actors: Actors) -> None:
     assert "sc.cso" in str(caught.value) and "en.E43'" in str(caught.value)
     with pytest.raises(ValidationError) as caught:
         legal.open_proceedings(db, actors["coord_gla"], gla, "care_proceedings", ENTERED)
-    assert _problems(caught) == {("kind", "LGL-001")}
+    assert problem_fields(caught) == {("kind", "LGL-001")}
     with pytest.raises(ValidationError, match="LGL-001"):
         legal.open_proceedings(db, actors["coord_cro"], cro, "childrens_hearing", ENTERED)
     # the common types work in both, and each jurisdiction's own
@@ -145,47 +128,47 @@ def test_jurisdiction_vocabulary(db: Database, actors: Actors) -> None:
 
 def test_every_problem_is_reported_and_nothing_written(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    child = _child(db, actors)
-    other = _child(db, actors)
+    child = trial_children(db, actors)[0]
+    other = trial_children(db, actors)[0]
     theirs = legal.open_proceedings(db, gla, other, "childrens_hearing", ENTERED)
     with pytest.raises(ValidationError) as caught:
         legal.record_event(db, gla, child, "sc.nonsense", date(2020, 1, 1), theirs.id)
-    assert _problems(caught) == {
+    assert problem_fields(caught) == {
         ("event_type", "LGL-005"),
         ("event_date", "LGL-002"),
         ("proceedings_id", "LGL-006"),
     }
     with pytest.raises(ValidationError) as caught:
         legal.record_event(db, gla, child, "sc.cso", date(2024, 3, 2), today=ENTERED)
-    assert _problems(caught) == {("event_date", "LGL-003")}
+    assert problem_fields(caught) == {("event_date", "LGL-003")}
     with pytest.raises(ValidationError) as caught:
         legal.open_proceedings(db, gla, child, "x", date(2020, 1, 1), "c" * 200)
-    assert _problems(caught) == {
+    assert problem_fields(caught) == {
         ("kind", "LGL-001"),
         ("started_on", "LGL-002"),
         ("court_or_panel", "LGL-007"),
     }
     with pytest.raises(ValidationError) as caught:
         legal.end_proceedings(db, gla, theirs.id, date(2024, 1, 1))
-    assert _problems(caught) == {("ended_on", "LGL-004")}
-    assert _count(db, LegalEvent) == 0
-    assert _count(db, LegalProceedings) == 1
+    assert problem_fields(caught) == {("ended_on", "LGL-004")}
+    assert count_rows(db, LegalEvent) == 0
+    assert count_rows(db, LegalProceedings) == 1
 
 
 def test_corrections_and_voids_are_audited_with_a_reason(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    child = _child(db, actors)
+    child = trial_children(db, actors)[0]
     p = legal.open_proceedings(db, gla, child, "childrens_hearing", ENTERED)
     e = legal.record_event(db, gla, child, "sc.icso", date(2024, 3, 8), p.id)
-    assert _count(db, AuditLog, AuditLog.table_name == "legal_events") == 1
+    assert count_rows(db, AuditLog, AuditLog.table_name == "legal_events") == 1
     with pytest.raises(ReasonRequired):
         legal.correct_event(db, gla, e.id, {"event_type": "sc.cso"}, "")
     with pytest.raises(ValidationError) as caught:
         legal.correct_event(db, gla, e.id, {"event_type": "en.C2", "colour": 1}, "x")
-    assert _problems(caught) == {("colour", "LGL-021")}
+    assert problem_fields(caught) == {("colour", "LGL-021")}
     with pytest.raises(ValidationError) as caught:
         legal.correct_event(db, gla, e.id, {"event_type": "en.C2"}, "typo")
-    assert _problems(caught) == {("event_type", "LGL-005")}
+    assert problem_fields(caught) == {("event_type", "LGL-005")}
     fixed = legal.correct_event(db, gla, e.id, {"event_type": "sc.cso"}, "was the full order")
     assert fixed.kind == "order"
     fixed_p = legal.correct_proceedings(
@@ -243,16 +226,16 @@ CALLS: list[tuple[str, Call]] = [
 def test_croydon_coordinator_cannot_touch_glasgow_legal_records(
     db: Database, actors: Actors, name: str, call: Call
 ) -> None:
-    child = _child(db, actors)
+    child = trial_children(db, actors)[0]
     gla = actors["coord_gla"]
     p = legal.open_proceedings(db, gla, child, "childrens_hearing", ENTERED)
     e = legal.record_event(db, gla, child, "sc.hearing", date(2024, 3, 4), p.id)
-    before = _count(db, AuditLog)
+    before = count_rows(db, AuditLog)
     with pytest.raises(PermissionDenied, match=r"coord_cro.*may not .* at site 'GLA'"):
         call(db, actors["coord_cro"], child, p.id, e.id)
     with pytest.raises(PermissionDenied):
         call(db, actors["research_cro"], child, p.id, e.id)
-    assert _count(db, AuditLog) == before
+    assert count_rows(db, AuditLog) == before
     call(db, gla, child, p.id, e.id)
 
 
@@ -260,7 +243,7 @@ def test_croydon_coordinator_cannot_touch_glasgow_legal_records(
 
 
 def test_legal_commands(db: Database, actors: Actors, db_url: str) -> None:
-    child = _child(db, actors, "CRO")
+    child = trial_children(db, actors, "CRO")[0]
     base = ("--database", db_url, "--user", "coord_cro")
     made = run(
         *base, "legal", "proceedings", child, "--kind", "care_proceedings", "--from",
@@ -298,20 +281,16 @@ def test_legal_commands(db: Database, actors: Actors, db_url: str) -> None:
 
 
 def _write(tmp_path: Path, body: str) -> Path:
-    f = tmp_path / "legal.csv"
-    f.write_text(
-        "child_id,event_type,event_date,proceedings_kind,proceedings_started_on,notes\n" + body,
-        encoding="utf-8",
-    )
-    return f
+    header = "child_id,event_type,event_date,proceedings_kind,proceedings_started_on,notes"
+    return write_csv(tmp_path / "legal.csv", header, body)
 
 
 def test_legal_events_import_creates_proceedings_once_and_is_idempotent(
     db: Database, actors: Actors, tmp_path: Path
 ) -> None:
     gla = actors["coord_gla"]
-    a = _child(db, actors)
-    b = _child(db, actors)
+    a = trial_children(db, actors)[0]
+    b = trial_children(db, actors)[0]
     stored = legal.open_proceedings(db, gla, b, "childrens_hearing", date(2024, 3, 2))
     f = _write(
         tmp_path,
@@ -322,12 +301,12 @@ def test_legal_events_import_creates_proceedings_once_and_is_idempotent(
     )
     dry = run_import(db, gla, "legal-events", f, dry_run=True)
     assert (dry.new_records, dry.details) == (4, {"new proceedings": 1})
-    audit_before = _count(db, AuditLog)
+    audit_before = count_rows(db, AuditLog)
     report = run_import(db, gla, "legal-events", f)
     assert (report.new_records, report.unchanged_records) == (4, 0)
     assert "added 4 legal event(s), 1 new proceedings" in report.summary
-    assert _count(db, LegalProceedings) == 2
-    assert _count(db, AuditLog) == audit_before + 5
+    assert count_rows(db, LegalProceedings) == 2
+    assert count_rows(db, AuditLog) == audit_before + 5
     h = legal.legal_history(db, gla, a)
     assert [e.proceedings_id is not None for e in h.events] == [False, True, True]
     assert h.events[1].proceedings_id == h.events[2].proceedings_id
@@ -343,8 +322,8 @@ def test_legal_events_import_creates_proceedings_once_and_is_idempotent(
 
 def test_every_bad_legal_row_is_reported(db: Database, actors: Actors, tmp_path: Path) -> None:
     gla = actors["coord_gla"]
-    a = _child(db, actors)
-    cro = _child(db, actors, "CRO")
+    a = trial_children(db, actors)[0]
+    cro = trial_children(db, actors, "CRO")[0]
     legal.open_proceedings(db, gla, a, "childrens_hearing", date(2024, 3, 2))
     legal.open_proceedings(db, gla, a, "childrens_hearing", date(2024, 3, 2))
     f = _write(
@@ -371,14 +350,14 @@ def test_every_bad_legal_row_is_reported(db: Database, actors: Actors, tmp_path:
         ("row 7", "event_date", "IMP-005"),
         ("row 8", "proceedings_kind", "IMP-021"),
     }
-    assert _count(db, LegalEvent) == 0
-    assert _count(db, LegalProceedings) == 2
+    assert count_rows(db, LegalEvent) == 0
+    assert count_rows(db, LegalProceedings) == 2
 
 
 def test_legal_events_import_command(
     db: Database, actors: Actors, db_url: str, tmp_path: Path
 ) -> None:
-    a = _child(db, actors, "CRO")
+    a = trial_children(db, actors, "CRO")[0]
     f = _write(tmp_path, f"{a},en.C1,2024-03-01,care_proceedings,2024-02-27,\n")
     base = ("--database", db_url, "--user", "coord_cro", "import", "legal-events", str(f))
     ok = run(*base)

@@ -23,9 +23,8 @@ from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.services import audit, people, people_identity, voiding
 from noim.services.families import FamilyView
 from tests.conftest import Actors
-from tests.factories import family_with_children
+from tests.factories import count_rows, family_with_children, rule_ids
 from tests.test_cli import run
-from tests.test_screening import count, rules
 
 SCOPE = r"user 'coord_cro' \(coordinator at CRO\) may not .* at site 'GLA'"
 
@@ -99,16 +98,16 @@ def test_bad_parent_reports_every_problem_and_writes_nothing(
     db: Database, actors: Actors, gla: FamilyView
 ) -> None:
     coord = actors["coord_gla"]
-    before = count(db, BirthParent)
+    before = count_rows(db, BirthParent)
     with pytest.raises(ValidationError) as err:
         people.add_parent(db, coord, gla.trial_id, "uncle", 1890, True)
-    assert rules(err) == {"PPL-001", "PPL-002", "PPL-003"}
+    assert rule_ids(err) == {"PPL-001", "PPL-002", "PPL-003"}
     by_rule = {p.rule: p for p in err.value.problems}
     assert (by_rule["PPL-001"].field, by_rule["PPL-001"].value) == ("role", "uncle")
     assert by_rule["PPL-002"].value == 1890 and f"new birth parent of family {gla.trial_id}" == (
         by_rule["PPL-002"].record
     )
-    assert count(db, BirthParent) == before
+    assert count_rows(db, BirthParent) == before
 
 
 def test_bad_links_report_every_problem_and_write_nothing(
@@ -119,40 +118,43 @@ def test_bad_links_report_every_problem_and_write_nothing(
     other = family_with_children(db, coord, "GLA", (5,))
     mother = people.add_parent(db, coord, other.trial_id, "mother")
     future = utcnow().date() + timedelta(days=5)
-    before = count(db, ChildBirthParent), count(db, ChildCarer)
+    before = count_rows(db, ChildBirthParent), count_rows(db, ChildCarer)
     with pytest.raises(ValidationError) as err:
         people.link_parent(
             db, coord, mother.id, child.trial_id, True, child.date_of_birth - timedelta(1), future
         )
-    assert rules(err) == {"PPL-005", "PPL-006", "PPL-007"}
+    assert rule_ids(err) == {"PPL-005", "PPL-006", "PPL-007"}
     cro_carer = people.add_carer(db, actors["coord_cro"], "CRO", "foster")
     with pytest.raises(ValidationError) as err:
         people.link_carer(db, admin, cro_carer.id, child.trial_id, "aunt", future, date(2024, 1, 1))
-    assert rules(err) == {"PPL-011", "PPL-012", "PPL-007", "PPL-013"}
+    assert rule_ids(err) == {"PPL-011", "PPL-012", "PPL-007", "PPL-013"}
     assert "carer is at CRO" in str(err.value)
     carer = people.add_carer(db, coord, "GLA", "foster")
     link = people.link_carer(db, coord, carer.id, child.trial_id, "foster_carer", date(2024, 3, 1))
     with pytest.raises(ValidationError) as err:  # an open link overlaps any later start
         people.link_carer(db, coord, carer.id, child.trial_id, "foster_carer", date(2024, 8, 1))
-    assert rules(err) == {"PPL-008"} and f"overlapping link {link.id}" in str(err.value)
+    assert rule_ids(err) == {"PPL-008"} and f"overlapping link {link.id}" in str(err.value)
     with pytest.raises(ValidationError) as err:
         people.end_link(db, coord, "carer", link.id, date(2024, 2, 1))
-    assert rules(err) == {"PPL-013"}
+    assert rule_ids(err) == {"PPL-013"}
     people.end_link(db, coord, "carer", link.id, date(2024, 5, 1))
     with pytest.raises(ValidationError) as err:
         people.end_link(db, coord, "carer", link.id, date(2024, 6, 1))
-    assert rules(err) == {"PPL-014"}
+    assert rule_ids(err) == {"PPL-014"}
     with pytest.raises(ValidationError) as err:  # 2024-04-01 to 2024-04-30 lies in the ended link
         people.link_carer(
             db, coord, carer.id, child.trial_id, "foster_carer", date(2024, 4, 1), date(2024, 4, 30)
         )
-    assert rules(err) == {"PPL-008"}
+    assert rule_ids(err) == {"PPL-008"}
     # after the end date the same carer may care for the child again
     people.link_carer(db, coord, carer.id, child.trial_id, "foster_carer", date(2024, 5, 2))
-    assert count(db, ChildBirthParent) == before[0] and count(db, ChildCarer) == before[1] + 2
+    assert (
+        count_rows(db, ChildBirthParent) == before[0]
+        and count_rows(db, ChildCarer) == before[1] + 2
+    )
     with pytest.raises(ValidationError) as err:
         people.add_carer(db, coord, "GLA", "nanny", "R" * 40)
-    assert rules(err) == {"PPL-009", "PPL-010"}
+    assert rule_ids(err) == {"PPL-009", "PPL-010"}
     with pytest.raises(NotFound, match="no carer link 999"):
         people.end_link(db, coord, "carer", 999, date(2024, 5, 1))
 
@@ -164,7 +166,7 @@ def test_voided_people_and_void_rules(db: Database, actors: Actors, gla: FamilyV
     link = people.link_carer(db, coord, carer.id, child, "foster_carer", date(2024, 3, 1))
     with pytest.raises(ValidationError) as err:
         voiding.void_record(db, coord, "carers", carer.id, "entered twice")
-    assert rules(err) == {"PPL-017"} and err.value.problems[0].field == "child_carers"
+    assert rule_ids(err) == {"PPL-017"} and err.value.problems[0].field == "child_carers"
     assert f"1 live row(s): {link.id}" in str(err.value)
     voiding.void_record(db, coord, "child_carers", link.id, "entered twice")
     assert people.child_people(db, coord, child).carers == ()
@@ -180,7 +182,7 @@ def test_voided_people_and_void_rules(db: Database, actors: Actors, gla: FamilyV
     }
     with pytest.raises(ValidationError) as err:
         people.link_carer(db, coord, carer.id, child, "foster_carer", date(2025, 1, 1))
-    assert rules(err) == {"PPL-015"}
+    assert rule_ids(err) == {"PPL-015"}
     with pytest.raises(NotFound, match="no voidable record kind 'children'"):
         voiding.void_record(db, coord, "children", 1, "x")
     with pytest.raises(NotFound, match="no carer 999"):
@@ -198,20 +200,20 @@ def test_identities_only_for_roles_allowed_identifiable_data(
     assert people_identity.get_parent_identity(db, coord, mother.id)["given_name"] == "Ann"
     assert people_identity.get_carer_identity(db, actors["admin"], carer.id)["postcode"] == "G1 1AA"
     people_identity.set_carer_identity(db, coord, carer.id, phone="0141 000")
-    assert count(db, CarerIdentity) == 1
+    assert count_rows(db, CarerIdentity) == 1
     for name in ("research_gla", "datamanager", "statistician"):
         with pytest.raises(PermissionDenied, match="lacks 'read_identifiable'"):
             people_identity.get_parent_identity(db, actors[name], mother.id)
         with pytest.raises(PermissionDenied, match="lacks 'write_identifiable'"):
             people_identity.set_carer_identity(db, actors[name], carer.id, given_name="X")
-    before = count(db, BirthParentIdentity)
+    before = count_rows(db, BirthParentIdentity)
     with pytest.raises(ValidationError) as err:
         people_identity.set_parent_identity(db, coord, mother.id, nickname="A")
-    assert rules(err) == {"PPL-016"}
+    assert rule_ids(err) == {"PPL-016"}
     with pytest.raises(ValidationError) as err:
         people_identity.set_parent_identity(db, coord, mother.id, postcode="X" * 11)
-    assert rules(err) == {"PPL-016"}
-    assert count(db, BirthParentIdentity) == before
+    assert rule_ids(err) == {"PPL-016"}
+    assert count_rows(db, BirthParentIdentity) == before
     # the audit trail hides identifiable values from roles not allowed to read them
     rows = audit.history(db, actors["datamanager"], "carer_identities", "1")
     assert rows and all(r.new == "[identifiable]" for r in rows)
@@ -224,7 +226,7 @@ def test_people_services_are_site_scoped(db: Database, actors: Actors, gla: Fami
     carer = people.add_carer(db, gla_coord, "GLA", "foster")
     link = people.link_carer(db, gla_coord, carer.id, child, "foster_carer", date(2024, 3, 1))
     plink = people.link_parent(db, gla_coord, mother.id, child)
-    before = [count(db, m) for m in (BirthParent, Carer, ChildCarer, ChildBirthParent)]
+    before = [count_rows(db, m) for m in (BirthParent, Carer, ChildCarer, ChildBirthParent)]
     writes = [
         lambda: people.add_parent(db, cro, gla.trial_id, "father"),
         lambda: people.link_parent(db, cro, mother.id, child),
@@ -247,7 +249,7 @@ def test_people_services_are_site_scoped(db: Database, actors: Actors, gla: Fami
     for call in writes + reads:
         with pytest.raises(PermissionDenied, match=SCOPE):
             call()
-    assert [count(db, m) for m in (BirthParent, Carer, ChildCarer, ChildBirthParent)] == before
+    assert [count_rows(db, m) for m in (BirthParent, Carer, ChildCarer, ChildBirthParent)] == before
     assert people.list_carers(db, cro) == []
     with pytest.raises(PermissionDenied, match="lacks 'write_trial_data'"):
         people.add_carer(db, actors["research_gla"], "GLA", "foster")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from noim.db.models import AuditLog, Child, Placement
 from noim.db.session import Database
@@ -24,29 +24,12 @@ from noim.domain.roles import Actor
 from noim.services import people, placements, voiding
 from noim.services.imports import run_import
 from tests.conftest import Actors
-from tests.factories import family_with_children
+from tests.factories import ENTERED, count_rows, problem_fields, trial_children, write_csv
 from tests.test_cli import run
-
-ENTERED = date(2024, 3, 1)  # the factory's entry to care; the child was born 2023-05-01
-
-
-def _count(db: Database, model: type, *where: Any) -> int:
-    with db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def _child(db: Database, actors: Actors, site: str = "GLA", n: int = 1) -> list[str]:
-    actor = actors["coord_gla" if site == "GLA" else "coord_cro"]
-    fam = family_with_children(db, actor, site, (10,) * n, entered=ENTERED)
-    return [c.trial_id for c in fam.children]
 
 
 def _carer(db: Database, actor: Actor, site: str) -> int:
     return people.add_carer(db, actor, site, "foster").id
-
-
-def _problems(exc: pytest.ExceptionInfo[ValidationError]) -> set[tuple[str, str]]:
-    return {(p.field, p.rule) for p in exc.value.problems}
 
 
 # --------------------------------------------------------------------------- services
@@ -54,7 +37,7 @@ def _problems(exc: pytest.ExceptionInfo[ValidationError]) -> set[tuple[str, str]
 
 def test_add_move_end_and_moves_counted(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    (child, other) = _child(db, actors, n=2)
+    (child, other) = trial_children(db, actors, n=2)
     carer = _carer(db, gla, "GLA")
     first = placements.add_placement(db, gla, child, ENTERED, "foster", carer, "GCC")
     assert (first.end_date, first.local_authority, first.carer_id) == (None, "GCC", carer)
@@ -85,28 +68,28 @@ def test_add_move_end_and_moves_counted(db: Database, actors: Actors) -> None:
     # a carer named by a live placement is not voided
     with pytest.raises(ValidationError) as caught:
         voiding.void_record(db, gla, "carers", carer, "entered twice")
-    assert _problems(caught) == {("placements", "PPL-017")}
+    assert problem_fields(caught) == {("placements", "PPL-017")}
 
 
 def test_move_ends_exactly_one_open_placement(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     with pytest.raises(ValidationError) as caught:
         placements.move_child(db, gla, child, date(2024, 6, 1), "foster", "planned_move")
-    assert _problems(caught) == {("placement", "PLC-021")}
+    assert problem_fields(caught) == {("placement", "PLC-021")}
     first = placements.add_placement(db, gla, child, ENTERED, "foster")
     # a bad new placement: nothing is written, the open placement stays open
     with pytest.raises(ValidationError) as caught:
         placements.move_child(
             db, gla, child, date(2024, 2, 1), "tent", "whim", local_authority="CROY"
         )
-    assert _problems(caught) == {
+    assert problem_fields(caught) == {
         ("end_date", "PLC-004"),
         ("end_reason", "PLC-005"),
         ("placement_type", "PLC-001"),
         ("local_authority", "PLC-008"),
     }
-    assert _count(db, Placement) == 1
+    assert count_rows(db, Placement) == 1
     assert placements.list_placements(db, gla, child).placements[0].end_date is None
     placements.end_placement(db, gla, first.id, date(2024, 5, 1), "return_home")
     with pytest.raises(ValidationError, match="PLC-021"):
@@ -115,11 +98,11 @@ def test_move_ends_exactly_one_open_placement(db: Database, actors: Actors) -> N
 
 def test_every_problem_is_reported_and_nothing_written(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     cro_carer = _carer(db, actors["coord_cro"], "CRO")
     with pytest.raises(ValidationError) as caught:
         placements.add_placement(db, gla, child, date(2020, 1, 1), "castle", cro_carer, "CROY")
-    assert _problems(caught) == {
+    assert problem_fields(caught) == {
         ("placement_type", "PLC-001"),
         ("start_date", "PLC-002"),
         ("carer_id", "PLC-007"),
@@ -130,21 +113,22 @@ def test_every_problem_is_reported_and_nothing_written(db: Database, actors: Act
     assert "a date on or after the child's date of birth (2023-05-01)" in text
     with pytest.raises(ValidationError) as caught:
         placements.add_placement(db, gla, child, date(2024, 3, 2), "foster", today=ENTERED)
-    assert _problems(caught) == {("start_date", "PLC-003")}
-    assert _count(db, Placement) == 0
+    assert problem_fields(caught) == {("start_date", "PLC-003")}
+    assert count_rows(db, Placement) == 0
     p = placements.add_placement(db, gla, child, ENTERED, "foster")
     with pytest.raises(ValidationError) as caught:
         placements.end_placement(db, gla, p.id, date(2024, 1, 1), "bored")
-    assert _problems(caught) == {("end_date", "PLC-004"), ("end_reason", "PLC-005")}
+    assert problem_fields(caught) == {("end_date", "PLC-004"), ("end_reason", "PLC-005")}
     assert placements.list_placements(db, gla, child).placements[0].end_date is None
 
 
 def test_corrections_are_audited_with_a_reason(db: Database, actors: Actors) -> None:
     gla = actors["coord_gla"]
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     p = placements.add_placement(db, gla, child, ENTERED, "foster")
     assert (
-        _count(db, AuditLog, AuditLog.table_name == "placements", AuditLog.action == "insert") == 1
+        count_rows(db, AuditLog, AuditLog.table_name == "placements", AuditLog.action == "insert")
+        == 1
     )
     with pytest.raises(ReasonRequired):
         placements.correct_placement(db, gla, p.id, {"placement_type": "kinship"}, " ")
@@ -152,10 +136,10 @@ def test_corrections_are_audited_with_a_reason(db: Database, actors: Actors) -> 
         placements.correct_placement(
             db, gla, p.id, {"start_date": date(2020, 1, 1), "colour": "red"}, "typo"
         )
-    assert _problems(caught) == {("colour", "PLC-023")}
+    assert problem_fields(caught) == {("colour", "PLC-023")}
     with pytest.raises(ValidationError) as caught:
         placements.correct_placement(db, gla, p.id, {"end_date": date(2024, 4, 1)}, "typo")
-    assert _problems(caught) == {("end_reason", "PLC-006")}
+    assert problem_fields(caught) == {("end_reason", "PLC-006")}
     fixed = placements.correct_placement(
         db, gla, p.id, {"placement_type": "kinship", "start_date": date(2024, 3, 2)}, "typo"
     )
@@ -204,12 +188,12 @@ CALLS: list[tuple[str, Call]] = [
 def test_croydon_coordinator_cannot_touch_glasgow_placements(
     db: Database, actors: Actors, name: str, call: Call
 ) -> None:
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     p = placements.add_placement(db, actors["coord_gla"], child, ENTERED, "foster")
-    before = _count(db, AuditLog)
+    before = count_rows(db, AuditLog)
     with pytest.raises(PermissionDenied, match=r"coord_cro.*may not .* at site 'GLA'"):
         call(db, actors["coord_cro"], child, p.id)
-    assert _count(db, AuditLog) == before
+    assert count_rows(db, AuditLog) == before
     with pytest.raises(PermissionDenied):
         call(db, actors["research_cro"], child, p.id)
     if name == "add_placement":  # coord_gla may add; the rules then refuse the overlap with p
@@ -220,7 +204,7 @@ def test_croydon_coordinator_cannot_touch_glasgow_placements(
 
 
 def test_read_only_roles_cannot_write(db: Database, actors: Actors) -> None:
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     with pytest.raises(PermissionDenied, match="lacks 'write_trial_data'"):
         placements.add_placement(db, actors["statistician"], child, ENTERED, "foster")
     assert placements.list_placements(db, actors["research_gla"], child).moves == 0
@@ -230,7 +214,7 @@ def test_read_only_roles_cannot_write(db: Database, actors: Actors) -> None:
 
 
 def test_placement_commands(db: Database, actors: Actors, db_url: str) -> None:
-    (child,) = _child(db, actors)
+    (child,) = trial_children(db, actors)
     base = ("--database", db_url, "--user", "coord_gla")
     ok = run(*base, "placement", "add", child, "--from", "2024-03-01", "--type", "foster")
     assert ok.exit_code == 0, ok.stderr
@@ -266,18 +250,14 @@ def test_placement_commands(db: Database, actors: Actors, db_url: str) -> None:
 
 
 def _write(tmp_path: Path, body: str) -> Path:
-    f = tmp_path / "placements.csv"
-    f.write_text(
-        "child_id,start_date,end_date,placement_type,end_reason,carer_id,local_authority\n" + body,
-        encoding="utf-8",
-    )
-    return f
+    header = "child_id,start_date,end_date,placement_type,end_reason,carer_id,local_authority"
+    return write_csv(tmp_path / "placements.csv", header, body)
 
 
 def test_placements_import_is_atomic_idempotent_and_audited(
     db: Database, actors: Actors, tmp_path: Path
 ) -> None:
-    a, b = _child(db, actors, n=2)
+    a, b = trial_children(db, actors, n=2)
     carer = _carer(db, actors["coord_gla"], "GLA")
     f = _write(
         tmp_path,
@@ -288,11 +268,11 @@ def test_placements_import_is_atomic_idempotent_and_audited(
     gla = actors["coord_gla"]
     dry = run_import(db, gla, "placements", f, dry_run=True)
     assert (dry.new_records, dry.written) == (3, False)
-    assert _count(db, Placement) == 0
-    audit_before = _count(db, AuditLog)
+    assert count_rows(db, Placement) == 0
+    audit_before = count_rows(db, AuditLog)
     report = run_import(db, gla, "placements", f)
     assert (report.new_records, report.unchanged_records) == (3, 0)
-    assert _count(db, AuditLog) == audit_before + 3
+    assert count_rows(db, AuditLog) == audit_before + 3
     listed = placements.list_placements(db, gla, a)
     assert listed.moves == 1
     assert [(p.placement_type, p.local_authority) for p in listed.placements] == [
@@ -309,12 +289,12 @@ def test_placements_import_is_atomic_idempotent_and_audited(
     assert [(p.record, p.field, p.rule) for p in caught.value.problems] == [
         ("row 2", "start_date", "IMP-010")
     ]
-    assert _count(db, Placement, Placement.end_date.is_not(None)) == 1
+    assert count_rows(db, Placement, Placement.end_date.is_not(None)) == 1
 
 
 def test_every_bad_placement_row_is_reported(db: Database, actors: Actors, tmp_path: Path) -> None:
-    a, b = _child(db, actors, n=2)
-    (cro,) = _child(db, actors, "CRO")
+    a, b = trial_children(db, actors, n=2)
+    (cro,) = trial_children(db, actors, "CRO")
     cro_carer = _carer(db, actors["coord_cro"], "CRO")
     f = _write(
         tmp_path,
@@ -343,13 +323,13 @@ def test_every_bad_placement_row_is_reported(db: Database, actors: Actors, tmp_p
         ("row 7", "end_date", "PLC-003"),
         ("row 7", "end_reason", "PLC-005"),
     }
-    assert _count(db, Placement) == 0
+    assert count_rows(db, Placement) == 0
 
 
 def test_placements_import_command(
     db: Database, actors: Actors, db_url: str, tmp_path: Path
 ) -> None:
-    (a,) = _child(db, actors)
+    (a,) = trial_children(db, actors)
     f = _write(tmp_path, f"{a},01/03/2024,,foster,,,\n")
     base = ("--database", db_url, "--user", "coord_gla", "import", "placements", str(f))
     bad = run(*base, "--json")

@@ -31,6 +31,7 @@ from noim.db.session import Database
 from noim.domain.exceptions import PermissionDenied, ValidationError
 from noim.domain.rules import RULE_ID, RULE_LIST, RULES, SET, parse_registry
 from noim.services import assessments, consent, families, randomisation, rules, users
+from noim.services.assessments import AssessmentView
 from tests.conftest import Actors
 from tests.dbutil import raw
 from tests.factories import family_with_children
@@ -88,6 +89,21 @@ def place(db: Database, actors: Actors, child_id: int, *spans: tuple[date, date 
 
 def sdq() -> dict[int, int | None]:
     return dict.fromkeys(range(1, 26), 1)
+
+
+def baseline_sdq(db: Database, actors: Actors, trial_id: str) -> AssessmentView:
+    """A carer's baseline SDQ (2-4 form) of ``trial_id`` on 2024-04-02, by the Glasgow researcher."""
+    return assessments.record_assessment(
+        db,
+        actors["research_gla"],
+        trial_id,
+        "baseline",
+        "sdq",
+        date(2024, 4, 2),
+        sdq(),
+        "carer",
+        "2-4",
+    )
 
 
 def ready_and_randomise(db: Database, actors: Actors, trial_id: str) -> None:
@@ -342,17 +358,7 @@ def test_asm_010_carer_respondent_must_have_cared_for_the_child(
     db: Database, actors: Actors
 ) -> None:
     trial_id, cid = a_child(db, actors, age=30)
-    view = assessments.record_assessment(
-        db,
-        actors["research_gla"],
-        trial_id,
-        "baseline",
-        "sdq",
-        date(2024, 4, 2),
-        sdq(),
-        "carer",
-        "2-4",
-    )
+    view = baseline_sdq(db, actors, trial_id)
     with db.write(actors["coord_gla"], reason="respondent named") as s:
         carer = Carer(site_id=1, carer_type="foster")
         s.add(carer)
@@ -391,17 +397,7 @@ def test_asm_011_follow_up_before_randomisation_is_refused(db: Database, actors:
 
 def test_asm_011_baseline_before_randomisation_passes(db: Database, actors: Actors) -> None:
     trial_id, _cid = a_child(db, actors, age=30)
-    assessments.record_assessment(
-        db,
-        actors["research_gla"],
-        trial_id,
-        "baseline",
-        "sdq",
-        date(2024, 4, 2),
-        sdq(),
-        "carer",
-        "2-4",
-    )
+    baseline_sdq(db, actors, trial_id)
     ready_and_randomise(db, actors, trial_id)
     assert queries(db, "ASM-011") == []
 

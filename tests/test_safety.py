@@ -15,10 +15,9 @@ from noim.domain.exceptions import PermissionDenied, ReasonRequired, ValidationE
 from noim.services import audit, consent, randomisation, safety, voiding
 from noim.services.families import FamilyView
 from tests.conftest import Actors
-from tests.factories import family_with_children
+from tests.factories import count_rows, family_with_children, rule_ids
 from tests.test_cli import run
 from tests.test_people import SCOPE
-from tests.test_screening import count, rules
 
 
 @pytest.fixture
@@ -50,13 +49,13 @@ def test_sae_recorded_updated_completed_and_listed_without_arm(
     safety.update_sae(db, coord, sae.id, {"relatedness": "not_related", "expected": False})
     with pytest.raises(ValidationError) as err:
         safety.complete_sae(db, coord, sae.id)
-    assert rules(err) == {"SAE-009"} and [p.field for p in err.value.problems] == ["outcome"]
+    assert rule_ids(err) == {"SAE-009"} and [p.field for p in err.value.problems] == ["outcome"]
     safety.update_sae(db, coord, sae.id, {"outcome": "recovered"})
     done = safety.complete_sae(db, coord, sae.id)
     assert done.completed_at is not None
     with pytest.raises(ValidationError) as err:
         safety.complete_sae(db, coord, sae.id)
-    assert rules(err) == {"SAE-010"}
+    assert rule_ids(err) == {"SAE-010"}
     with pytest.raises(ReasonRequired, match="marked complete"):
         safety.update_sae(db, coord, sae.id, {"outcome": "recovering"})
     safety.update_sae(db, coord, sae.id, {"outcome": "recovering"}, reason="follow-up report")
@@ -88,7 +87,7 @@ def test_bad_sae_reports_every_problem_and_writes_nothing(
     coord = actors["coord_gla"]
     child = gla.children[0]
     future = utcnow().date() + timedelta(days=2)
-    before = count(db, SeriousAdverseEvent)
+    before = count_rows(db, SeriousAdverseEvent)
     with pytest.raises(ValidationError) as err:
         safety.add_sae(
             db,
@@ -101,7 +100,7 @@ def test_bad_sae_reports_every_problem_and_writes_nothing(
             relatedness="maybe",
             outcome="fine",
         )
-    assert rules(err) == {"SAE-001", "SAE-002", "SAE-003", "SAE-005", "SAE-006", "SAE-007"}
+    assert rule_ids(err) == {"SAE-001", "SAE-002", "SAE-003", "SAE-005", "SAE-006", "SAE-007"}
     by_rule = {p.rule: p for p in err.value.problems}
     assert (by_rule["SAE-006"].field, by_rule["SAE-006"].value) == (
         "onset_date",
@@ -110,21 +109,21 @@ def test_bad_sae_reports_every_problem_and_writes_nothing(
     assert by_rule["SAE-001"].record == f"new SAE of child {child.trial_id}"
     with pytest.raises(ValidationError) as err:
         safety.add_sae(db, coord, child.trial_id, date(2024, 6, 2), date(2024, 6, 1), "death", "x")
-    assert rules(err) == {"SAE-004"}
+    assert rule_ids(err) == {"SAE-004"}
     sae = safety.add_sae(
         db, coord, child.trial_id, date(2024, 6, 1), date(2024, 6, 1), "death", "x"
     )
     with pytest.raises(ValidationError) as err:
         safety.update_sae(db, coord, sae.id, {"arm": "NIM", "category": "x"})
-    assert rules(err) == {"SAE-008"}
+    assert rule_ids(err) == {"SAE-008"}
     with pytest.raises(ValidationError) as err:
         safety.update_sae(db, coord, sae.id, {"reported_on": date(2024, 5, 1)})
-    assert rules(err) == {"SAE-004"}
+    assert rule_ids(err) == {"SAE-004"}
     voiding.void_record(db, coord, "serious_adverse_events", sae.id, "duplicate report")
     with pytest.raises(ValidationError) as err:
         safety.update_sae(db, coord, sae.id, {"outcome": "fatal"})
-    assert rules(err) == {"SAE-011"}
-    assert count(db, SeriousAdverseEvent) == before + 1
+    assert rule_ids(err) == {"SAE-011"}
+    assert count_rows(db, SeriousAdverseEvent) == before + 1
     assert safety.list_saes(db, coord)[0].voided
 
 
@@ -143,15 +142,15 @@ def test_deviations(db: Database, actors: Actors, gla: FamilyView) -> None:
         db, coord, other.trial_id, date(2024, 4, 2), "consent", "major", "old form"
     )
     assert next(d.id for d in safety.list_deviations(db, actors["datamanager"], "GLA")) == dev.id
-    before = count(db, ProtocolDeviation)
+    before = count_rows(db, ProtocolDeviation)
     with pytest.raises(ValidationError) as err:
         safety.add_deviation(
             db, coord, gla.trial_id, utcnow().date() + timedelta(1), "", "huge", "",
             other.children[0].trial_id,
         )  # fmt: skip
-    assert rules(err) == {"DEV-001", "DEV-002", "DEV-003", "DEV-004", "DEV-005"}
+    assert rule_ids(err) == {"DEV-001", "DEV-002", "DEV-003", "DEV-004", "DEV-005"}
     assert {p.record for p in err.value.problems} == {f"new deviation of family {gla.trial_id}"}
-    assert count(db, ProtocolDeviation) == before
+    assert count_rows(db, ProtocolDeviation) == before
     assert audit.history(db, actors["admin"], "protocol_deviations", str(dev.id))[0].action == (
         "insert"
     )
@@ -165,23 +164,23 @@ def test_loss_to_follow_up(db: Database, actors: Actors, gla: FamilyView) -> Non
     today = utcnow().date()
     with pytest.raises(ValidationError) as err:
         safety.declare_lost(db, coord, gla.children[0].trial_id, today, "moved abroad")
-    assert rules(err) == {"LTF-004"} and "not yet randomised" in str(err.value)
+    assert rule_ids(err) == {"LTF-004"} and "not yet randomised" in str(err.value)
     child = _randomised_child(db, actors)
-    before = count(db, LossToFollowUp)
+    before = count_rows(db, LossToFollowUp)
     with pytest.raises(ValidationError) as err:
         safety.declare_lost(
             db, coord, child, today + timedelta(days=1), " ", today + timedelta(days=2)
         )
-    assert rules(err) == {"LTF-001", "LTF-002", "LTF-007"}
+    assert rule_ids(err) == {"LTF-001", "LTF-002", "LTF-007"}
     with pytest.raises(ValidationError) as err:  # randomised today: cannot be lost yesterday
         safety.declare_lost(db, coord, child, today - timedelta(days=1), "no reply")
-    assert rules(err) == {"LTF-008"}
-    assert count(db, LossToFollowUp) == before
+    assert rule_ids(err) == {"LTF-008"}
+    assert count_rows(db, LossToFollowUp) == before
     lost = safety.declare_lost(db, coord, child, today, "no reply to 5 letters", date(2024, 6, 1))
     assert (lost.child, lost.last_contact_on) == (child, date(2024, 6, 1))
     with pytest.raises(ValidationError) as err:
         safety.declare_lost(db, coord, child, today, "again")
-    assert rules(err) == {"LTF-006"} and f"declared lost on {today}" in str(err.value)
+    assert rule_ids(err) == {"LTF-006"} and f"declared lost on {today}" in str(err.value)
     history = audit.history(db, actors["admin"], "losses_to_follow_up", str(lost.id))
     assert json.loads(history[0].new or "")["reason"] == "no reply to 5 letters"
 
@@ -194,7 +193,7 @@ def test_a_child_withdrawn_from_follow_up_is_not_lost(db: Database, actors: Acto
     consent.record_withdrawal(db, coord, child, today, "follow_up", "carer", "moving")
     with pytest.raises(ValidationError) as err:
         safety.declare_lost(db, coord, child, today, "no reply")
-    assert rules(err) == {"LTF-005"} and "withdrawn from follow-up" in str(err.value)
+    assert rule_ids(err) == {"LTF-005"} and "withdrawn from follow-up" in str(err.value)
 
 
 # --------------------------------------------------------------------------- scope and CLI
@@ -205,7 +204,7 @@ def test_safety_services_are_site_scoped(db: Database, actors: Actors, gla: Fami
     child = gla.children[0].trial_id
     sae = safety.add_sae(db, gla_coord, child, date(2024, 5, 1), date(2024, 5, 2), "death", "x")
     dev = safety.add_deviation(db, gla_coord, gla.trial_id, date(2024, 5, 1), "c", "minor", "d")
-    before = [count(db, m) for m in (SeriousAdverseEvent, ProtocolDeviation, LossToFollowUp)]
+    before = [count_rows(db, m) for m in (SeriousAdverseEvent, ProtocolDeviation, LossToFollowUp)]
     calls = [
         lambda: safety.add_sae(db, cro, child, date(2024, 5, 1), date(2024, 5, 2), "death", "x"),
         lambda: safety.update_sae(db, cro, sae.id, {"outcome": "fatal"}),
@@ -220,9 +219,9 @@ def test_safety_services_are_site_scoped(db: Database, actors: Actors, gla: Fami
     for call in calls:
         with pytest.raises(PermissionDenied, match=SCOPE):
             call()
-    assert [count(db, m) for m in (SeriousAdverseEvent, ProtocolDeviation, LossToFollowUp)] == (
-        before
-    )
+    assert [
+        count_rows(db, m) for m in (SeriousAdverseEvent, ProtocolDeviation, LossToFollowUp)
+    ] == (before)
     assert safety.list_saes(db, cro) == [] and safety.list_deviations(db, cro) == []
     with pytest.raises(PermissionDenied, match="lacks 'write_trial_data'"):
         safety.add_sae(

@@ -6,26 +6,18 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from noim.db.base import Base, utcnow
+from noim.db.base import utcnow
 from noim.db.models import Family, ScreeningEntry
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.services import audit, families, screening, voiding
 from tests.conftest import Actors
+from tests.factories import count_rows, rule_ids
 from tests.test_cli import run
 
 DAY = date(2025, 6, 2)
-
-
-def count(db: Database, model: type[Base]) -> int:
-    with db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
-
-
-def rules(err: pytest.ExceptionInfo[ValidationError]) -> set[str]:
-    return {p.rule for p in err.value.problems}
 
 
 def test_log_enrol_and_count(db: Database, actors: Actors) -> None:
@@ -61,7 +53,7 @@ def test_log_enrol_and_count(db: Database, actors: Actors) -> None:
 def test_bad_entry_reports_every_problem_and_writes_nothing(db: Database, actors: Actors) -> None:
     coord = actors["coord_gla"]
     future = utcnow().date() + timedelta(days=3)
-    before = count(db, ScreeningEntry)
+    before = count_rows(db, ScreeningEntry)
     with pytest.raises(ValidationError) as err:
         screening.add_entry(
             db,
@@ -76,7 +68,7 @@ def test_bad_entry_reports_every_problem_and_writes_nothing(db: Database, actors
             local_authority="CROY",
             reference="x" * 40,
         )
-    assert rules(err) == {
+    assert rule_ids(err) == {
         "SCR-001",
         "SCR-002",
         "SCR-003",
@@ -93,8 +85,8 @@ def test_bad_entry_reports_every_problem_and_writes_nothing(db: Database, actors
     assert all(p.record == "screening entry at GLA" for p in err.value.problems)
     with pytest.raises(ValidationError) as err:
         screening.add_entry(db, coord, "GLA", DAY, 1, True, "not needed", declined_reason="why")
-    assert rules(err) == {"SCR-003", "SCR-005"}
-    assert count(db, ScreeningEntry) == before
+    assert rule_ids(err) == {"SCR-003", "SCR-005"}
+    assert count_rows(db, ScreeningEntry) == before
     with pytest.raises(NotFound, match="no site 'XXX'"):
         screening.add_entry(db, coord, "XXX", DAY, 1, True)
 
@@ -113,25 +105,25 @@ def test_enrol_refuses_ineligible_declined_other_site_and_double_links(
     cro = families.register_family(db, actors["coord_cro"], "CRO", "CROY", True)
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, no.id, fam.trial_id)
-    assert rules(err) == {"SCR-008"}
+    assert rule_ids(err) == {"SCR-008"}
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, declined.id, fam.trial_id)
-    assert rules(err) == {"SCR-008"} and err.value.problems[0].field == "declined"
+    assert rule_ids(err) == {"SCR-008"} and err.value.problems[0].field == "declined"
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, admin, ok.id, cro.trial_id)
-    assert rules(err) == {"SCR-009"} and "family is at CRO" in str(err.value)
+    assert rule_ids(err) == {"SCR-009"} and "family is at CRO" in str(err.value)
     screening.enrol(db, coord, ok.id, fam.trial_id)
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, other.id, fam.trial_id)
-    assert rules(err) == {"SCR-010"} and f"linked to entry {ok.id}" in str(err.value)
+    assert rule_ids(err) == {"SCR-010"} and f"linked to entry {ok.id}" in str(err.value)
     fam2 = families.register_family(db, coord, "GLA")
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, ok.id, fam2.trial_id)
-    assert rules(err) == {"SCR-010"} and fam.trial_id in str(err.value)
+    assert rule_ids(err) == {"SCR-010"} and fam.trial_id in str(err.value)
     families.void_family(db, coord, fam2.trial_id, "registered in error")
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, other.id, fam2.trial_id)
-    assert rules(err) == {"SCR-011"}
+    assert rule_ids(err) == {"SCR-011"}
     with pytest.raises(NotFound):
         screening.enrol(db, coord, 9999, fam.trial_id)
 
@@ -148,14 +140,14 @@ def test_enrol_refuses_a_family_registered_before_its_screening(
     entry = screening.add_entry(db, coord, "GLA", utcnow().date() - timedelta(days=2), 1, True)
     with pytest.raises(ValidationError) as err:
         screening.enrol(db, coord, entry.id, fam.trial_id)
-    assert rules(err) == {"SCR-012"} and "registered on or after screening" in str(err.value)
+    assert rule_ids(err) == {"SCR-012"} and "registered on or after screening" in str(err.value)
 
 
 def test_screening_is_site_scoped(db: Database, actors: Actors) -> None:
     gla, cro = actors["coord_gla"], actors["coord_cro"]
     entry = screening.add_entry(db, gla, "GLA", DAY, 1, True)
     fam = families.register_family(db, gla, "GLA")
-    before = count(db, ScreeningEntry)
+    before = count_rows(db, ScreeningEntry)
     scope = r"user 'coord_cro' \(coordinator at CRO\) may not .* at site 'GLA'"
     with pytest.raises(PermissionDenied, match=scope):
         screening.add_entry(db, cro, "GLA", DAY, 1, True)
@@ -167,7 +159,7 @@ def test_screening_is_site_scoped(db: Database, actors: Actors) -> None:
         voiding.void_record(db, cro, "screening_log", entry.id, "not ours")
     assert screening.list_entries(db, cro).entries == ()
     assert screening.list_entries(db, cro).counts.screened == 0
-    assert count(db, ScreeningEntry) == before
+    assert count_rows(db, ScreeningEntry) == before
     # researchers read the log but do not write it
     assert len(screening.list_entries(db, actors["research_gla"]).entries) == 1
     with pytest.raises(PermissionDenied, match="lacks 'write_trial_data'"):

@@ -15,10 +15,9 @@ from noim.domain.exceptions import PermissionDenied, ValidationError
 from noim.services import audit, economics, voiding
 from noim.services.families import FamilyView
 from tests.conftest import Actors
-from tests.factories import family_with_children
+from tests.factories import count_rows, family_with_children, rule_ids
 from tests.test_cli import run
 from tests.test_people import SCOPE
-from tests.test_screening import count, rules
 
 
 @pytest.fixture
@@ -47,19 +46,19 @@ def test_unit_costs_are_reference_data(db: Database, actors: Actors, costs: None
     for name in ("coord_gla", "research_gla", "statistician"):
         with pytest.raises(PermissionDenied, match="lacks 'manage_reference_data'"):
             economics.add_unit_cost(db, actors[name], "x", "X", "hour", Decimal(1), 2023)
-    before = count(db, UnitCost)
+    before = count_rows(db, UnitCost)
     with pytest.raises(ValidationError) as err:
         economics.add_unit_cost(
             db, actors["admin"], "SW_HOUR", " ", "", Decimal("-1.005"), 1980, currency="pounds"
         )
-    assert rules(err) == {"SRV-002", "SRV-003", "SRV-004", "SRV-005", "SRV-006"}
+    assert rule_ids(err) == {"SRV-002", "SRV-003", "SRV-004", "SRV-005", "SRV-006"}
     by_rule = {p.rule: p for p in err.value.problems}
     assert (by_rule["SRV-004"].field, by_rule["SRV-004"].value) == ("cost", "-1.005")
     assert by_rule["SRV-002"].record == "unit cost 'sw_hour'"
     with pytest.raises(ValidationError) as err:
         economics.add_unit_cost(db, actors["admin"], "bad code!", "X", "hour", Decimal(1), 2023)
-    assert rules(err) == {"SRV-001"}
-    assert count(db, UnitCost) == before
+    assert rule_ids(err) == {"SRV-001"}
+    assert count_rows(db, UnitCost) == before
 
 
 def test_service_use_is_costed(db: Database, actors: Actors, gla: FamilyView, costs: None) -> None:
@@ -93,12 +92,12 @@ def test_bad_service_use_reports_every_problem_and_writes_nothing(
     coord = actors["coord_gla"]
     child = gla.children[0]
     future = utcnow().date() + timedelta(days=1)
-    before = count(db, ServiceUse)
+    before = count_rows(db, ServiceUse)
     with pytest.raises(ValidationError) as err:
         economics.add_service_use(
             db, coord, child.trial_id, "taxi", future, child.date_of_birth, Decimal("-2"), "s" * 70
         )
-    assert rules(err) == {"SRV-007", "SRV-008", "SRV-009", "SRV-013"}
+    assert rule_ids(err) == {"SRV-007", "SRV-008", "SRV-009", "SRV-013"}
     by_rule = {p.rule: p for p in err.value.problems}
     assert by_rule["SRV-007"].value == "taxi" and "sw_hour" in by_rule["SRV-007"].expected
     assert by_rule["SRV-009"].field == "period_end"
@@ -107,9 +106,9 @@ def test_bad_service_use_reports_every_problem_and_writes_nothing(
             db, coord, child.trial_id, "sw_hour", child.date_of_birth - timedelta(1), future,
             Decimal("1.234"),
         )  # fmt: skip
-    assert rules(err) == {"SRV-008", "SRV-010", "SRV-011"}
+    assert rule_ids(err) == {"SRV-008", "SRV-010", "SRV-011"}
     assert {p.record for p in err.value.problems} == {f"service use of child {child.trial_id}"}
-    assert count(db, ServiceUse) == before
+    assert count_rows(db, ServiceUse) == before
 
 
 def test_service_use_is_site_scoped(
@@ -141,7 +140,7 @@ def test_service_use_is_site_scoped(
             date(2024, 3, 2),
             Decimal(1),
         )
-    assert count(db, ServiceUse) == 1
+    assert count_rows(db, ServiceUse) == 1
 
 
 def test_economics_commands(db_url: str) -> None:

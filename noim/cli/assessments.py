@@ -6,7 +6,15 @@ from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_table,
+    reason_option,
+    show_record,
+)
 from noim.cli.records import DATE
 from noim.services import assessments
 from noim.services.assessments import AssessmentView
@@ -107,10 +115,7 @@ def assessment_add(
         form,
         _pairs(missing, "--missing"),
     )
-    if as_json:
-        print_json(view)
-    else:
-        _show(view)
+    show_record(view, as_json, _show)
 
 
 @assessment_group.command("show")
@@ -120,10 +125,7 @@ def assessment_add(
 def assessment_show(state: CliState, assessment_id: int, as_json: bool) -> None:
     """Show an assessment's scores."""
     view = assessments.get_assessment(state.db(), state.actor(), assessment_id)
-    if as_json:
-        print_json(view)
-    else:
-        _show(view)
+    show_record(view, as_json, _show)
 
 
 @assessment_group.command("correct")
@@ -135,7 +137,7 @@ def assessment_show(state: CliState, assessment_id: int, as_json: bool) -> None:
     metavar="N=VALUE",
     help="The corrected answer (N= for unanswered).",
 )
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def assessment_correct(
@@ -146,7 +148,4 @@ def assessment_correct(
     view = assessments.correct_response(
         state.db(), state.actor(), assessment_id, number, value, reason
     )
-    if as_json:
-        print_json(view)
-    else:
-        _show(view)
+    show_record(view, as_json, _show)

@@ -7,7 +7,17 @@ from typing import Any
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    changes_given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_record,
+    print_table,
+    reason_option,
+)
 from noim.cli.records import DATE
 from noim.domain.codes import (
     JURISDICTIONS,
@@ -22,13 +32,6 @@ from noim.services.placements import PlacementView
 
 _TYPES = ", ".join(PLACEMENT_TYPES)
 _END_REASONS = ", ".join(PLACEMENT_END_REASONS)
-
-
-def _changes(fields: dict[str, Any], hint: str) -> dict[str, Any]:
-    changes = {k: v for k, v in fields.items() if v is not None}
-    if not changes:
-        raise click.UsageError(f"nothing to correct: give at least one of {hint}")
-    return changes
 
 
 # --------------------------------------------------------------------------- placements
@@ -68,25 +71,19 @@ def placement_add(
     view = placements.add_placement(
         state.db(), state.actor(), child_id, start_date, placement_type, carer_id, local_authority
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Recorded {_placement_line(view)}")
+    print_record(view, as_json, f"Recorded {_placement_line(view)}")
 
 
 @placement_group.command("end")
 @click.argument("placement_id", type=int)
 @click.option("--on", "on", type=DATE, required=True, help="End date (YYYY-MM-DD).")
-@click.option("--reason", required=True, help=f"Why it ended: {_END_REASONS}.")
+@reason_option(f"Why it ended: {_END_REASONS}.")
 @json_option
 @pass_state
 def placement_end(state: CliState, placement_id: int, on: date, reason: str, as_json: bool) -> None:
     """End the open placement PLACEMENT_ID."""
     view = placements.end_placement(state.db(), state.actor(), placement_id, on, reason)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Ended {_placement_line(view)}")
+    print_record(view, as_json, f"Ended {_placement_line(view)}")
 
 
 @placement_group.command("move")
@@ -95,7 +92,7 @@ def placement_end(state: CliState, placement_id: int, on: date, reason: str, as_
 @click.option("--type", "placement_type", required=True, help=f"New placement's type: {_TYPES}.")
 @click.option("--carer", "carer_id", type=int, help="noim id of the new carer.")
 @click.option("--la", "local_authority", help="Code of the placing local authority.")
-@click.option("--reason", required=True, help=f"Why the old placement ended: {_END_REASONS}.")
+@reason_option(f"Why the old placement ended: {_END_REASONS}.")
 @json_option
 @pass_state
 def placement_move(
@@ -134,24 +131,21 @@ def placement_move(
 @click.option("--end-reason", help=f"Corrected end reason: {_END_REASONS}.")
 @click.option("--carer", "carer_id", type=int, help="Corrected carer id.")
 @click.option("--la", "local_authority", help="Corrected local authority code.")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def placement_correct(
     state: CliState, /, placement_id: int, reason: str, as_json: bool, **fields: Any
 ) -> None:
     """Correct PLACEMENT_ID (audited, with a reason)."""
-    changes = _changes(fields, "--from, --to, --type, --end-reason, --carer, --la")
+    changes = changes_given(fields, "--from, --to, --type, --end-reason, --carer, --la")
     view = placements.correct_placement(state.db(), state.actor(), placement_id, changes, reason)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Corrected {_placement_line(view)}")
+    print_record(view, as_json, f"Corrected {_placement_line(view)}")
 
 
 @placement_group.command("void")
 @click.argument("placement_id", type=int)
-@click.option("--reason", required=True, help="Why it is voided (kept in the audit trail).")
+@reason_option("Why it is voided (kept in the audit trail).")
 @pass_state
 def placement_void(state: CliState, placement_id: int, reason: str) -> None:
     """Void PLACEMENT_ID recorded in error (never deleted)."""
@@ -230,10 +224,7 @@ def legal_proceedings(
     view = legal.open_proceedings(
         state.db(), state.actor(), child_id, kind, started_on, court_or_panel
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Recorded {_proceedings_line(view)}")
+    print_record(view, as_json, f"Recorded {_proceedings_line(view)}")
 
 
 @legal_group.command("end-proceedings")
@@ -246,10 +237,7 @@ def legal_end_proceedings(
 ) -> None:
     """Record the date proceedings PROCEEDINGS_ID ended."""
     view = legal.end_proceedings(state.db(), state.actor(), proceedings_id, ended_on)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Ended {_proceedings_line(view)}")
+    print_record(view, as_json, f"Ended {_proceedings_line(view)}")
 
 
 @legal_group.command("correct-proceedings")
@@ -258,24 +246,21 @@ def legal_end_proceedings(
 @click.option("--from", "started_on", type=DATE, help="Corrected start date.")
 @click.option("--to", "ended_on", type=DATE, help="Corrected end date.")
 @click.option("--court", "court_or_panel", help="Corrected court or panel.")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def legal_correct_proceedings(
     state: CliState, /, proceedings_id: int, reason: str, as_json: bool, **fields: Any
 ) -> None:
     """Correct proceedings PROCEEDINGS_ID (audited, with a reason)."""
-    changes = _changes(fields, "--kind, --from, --to, --court")
+    changes = changes_given(fields, "--kind, --from, --to, --court")
     view = legal.correct_proceedings(state.db(), state.actor(), proceedings_id, changes, reason)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Corrected {_proceedings_line(view)}")
+    print_record(view, as_json, f"Corrected {_proceedings_line(view)}")
 
 
 @legal_group.command("void-proceedings")
 @click.argument("proceedings_id", type=int)
-@click.option("--reason", required=True, help="Why they are voided (kept in the audit trail).")
+@reason_option("Why they are voided (kept in the audit trail).")
 @pass_state
 def legal_void_proceedings(state: CliState, proceedings_id: int, reason: str) -> None:
     """Void proceedings PROCEEDINGS_ID recorded in error (not while live events belong to them)."""
@@ -311,10 +296,7 @@ def legal_event(
     view = legal.record_event(
         state.db(), state.actor(), child_id, event_type, event_date, proceedings_id, notes
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Recorded {_event_line(view)}")
+    print_record(view, as_json, f"Recorded {_event_line(view)}")
 
 
 @legal_group.command("correct-event")
@@ -323,24 +305,21 @@ def legal_event(
 @click.option("--on", "event_date", type=DATE, help="Corrected date.")
 @click.option("--proceedings", "proceedings_id", type=int, help="Corrected proceedings id.")
 @click.option("--notes", help="Corrected notes.")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def legal_correct_event(
     state: CliState, /, event_id: int, reason: str, as_json: bool, **fields: Any
 ) -> None:
     """Correct legal event EVENT_ID (audited, with a reason)."""
-    changes = _changes(fields, "--type, --on, --proceedings, --notes")
+    changes = changes_given(fields, "--type, --on, --proceedings, --notes")
     view = legal.correct_event(state.db(), state.actor(), event_id, changes, reason)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Corrected {_event_line(view)}")
+    print_record(view, as_json, f"Corrected {_event_line(view)}")
 
 
 @legal_group.command("void-event")
 @click.argument("event_id", type=int)
-@click.option("--reason", required=True, help="Why it is voided (kept in the audit trail).")
+@reason_option("Why it is voided (kept in the audit trail).")
 @pass_state
 def legal_void_event(state: CliState, event_id: int, reason: str) -> None:
     """Void legal event EVENT_ID recorded in error (never deleted)."""

@@ -6,10 +6,10 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -126,6 +126,71 @@ def noim_cli(ctx: click.Context, database: str | None, user: str | None) -> None
 pass_state = click.make_pass_decorator(CliState)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+site_option = click.option("--site", help="Only this site.")
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+def apply_options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """One decorator applying ``decorators`` in order (as if stacked top to bottom)."""
+
+    def decorate(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return decorate
+
+
+def reason_option(help: str = "Why (kept in the audit trail).") -> Callable[[F], F]:
+    """The required ``--reason`` of a command that corrects, voids or closes a record."""
+    return click.option("--reason", required=True, help=help)
+
+
+def given(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that were given (not ``None``)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def changes_given(fields: Mapping[str, Any], hint: str) -> dict[str, Any]:
+    """The corrections given; a usage error naming the options (``hint``) when there are none."""
+    changes = given(fields)
+    if not changes:
+        raise click.UsageError(f"nothing to correct: give at least one of {hint}")
+    return changes
+
+
+def print_list(
+    rows: Sequence[T],
+    as_json: bool,
+    title: str,
+    columns: Sequence[str],
+    cells: Callable[[T], Sequence[Any]],
+) -> None:
+    """Print a list of records as JSON, or as a table of ``columns`` (``cells`` of each row)."""
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(title, columns, [cells(r) for r in rows])
+
+
+def show_record(view: V, as_json: bool, show: Callable[[V], None]) -> None:
+    """Print a record as JSON, or the way ``show`` prints it."""
+    if as_json:
+        print_json(view)
+    else:
+        show(view)
+
+
+def print_record(view: Any, as_json: bool, text: str) -> None:
+    """Print a written record as JSON, or its one-line ``text``."""
+    if as_json:
+        print_json(view)
+    else:
+        click.echo(text)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    print_table,
+)
 from noim.cli.records import DATE
 from noim.services import economics
 
@@ -85,13 +93,12 @@ def unit_cost_add(
 def unit_cost_list(state: CliState, as_json: bool) -> None:
     """List the unit costs."""
     rows = economics.list_unit_costs(state.db(), state.actor())
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Unit costs ({len(rows)})",
         ["code", "service", "unit", "cost", "currency", "price year", "source"],
-        [(u.code, u.service, u.unit, u.cost, u.currency, u.price_year, u.source) for u in rows],
+        lambda u: (u.code, u.service, u.unit, u.cost, u.currency, u.price_year, u.source),
     )
 
 

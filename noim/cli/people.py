@@ -6,7 +6,19 @@ from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    print_record,
+    print_table,
+    show_record,
+    site_option,
+)
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import CARER_RELATIONSHIPS, CARER_TYPES, PARENT_ROLES
 from noim.services import people, people_identity
@@ -81,10 +93,9 @@ def parent_add(
     view = people.add_parent(
         state.db(), state.actor(), family_id, role, year_of_birth, previous_child_removed
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Added birth parent {view.id} ({view.role}) to family {view.family}")
+    print_record(
+        view, as_json, f"Added birth parent {view.id} ({view.role}) to family {view.family}"
+    )
 
 
 @parent_group.command("list")
@@ -94,22 +105,18 @@ def parent_add(
 def parent_list(state: CliState, family_id: str, as_json: bool) -> None:
     """List the birth parents of FAMILY_ID."""
     rows = people.list_parents(state.db(), state.actor(), family_id)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Birth parents of {family_id.upper()} ({len(rows)})",
         ["id", "role", "born", "previous child removed", "void"],
-        [
-            (
-                p.id,
-                p.role,
-                p.year_of_birth,
-                {True: "yes", False: "no", None: ""}[p.previous_child_removed],
-                "void" if p.voided else "",
-            )
-            for p in rows
-        ],
+        lambda p: (
+            p.id,
+            p.role,
+            p.year_of_birth,
+            {True: "yes", False: "no", None: ""}[p.previous_child_removed],
+            "void" if p.voided else "",
+        ),
     )
 
 
@@ -138,10 +145,7 @@ def parent_link(
     link = people.link_parent(
         state.db(), state.actor(), parent_id, child_id, responsibility, start_date, end_date
     )
-    if as_json:
-        print_json(link)
-    else:
-        _echo_link(link)
+    show_record(link, as_json, _echo_link)
 
 
 @parent_group.command("unlink")
@@ -152,10 +156,7 @@ def parent_link(
 def parent_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) -> None:
     """End birth-parent link LINK_ID on a date."""
     link = people.end_link(state.db(), state.actor(), "parent", link_id, end_date)
-    if as_json:
-        print_json(link)
-    else:
-        _echo_link(link)
+    show_record(link, as_json, _echo_link)
 
 
 @parent_group.command("identity")
@@ -167,7 +168,7 @@ def parent_identity(
     state: CliState, /, parent_id: int, as_json: bool, **fields: str | None
 ) -> None:
     """Show PARENT_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if changes:
         result = people_identity.set_parent_identity(
             state.db(), state.actor(), parent_id, **changes
@@ -196,26 +197,22 @@ def carer_add(
 ) -> None:
     """Register a carer at a site."""
     view = people.add_carer(state.db(), state.actor(), site, carer_type, reference)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Added carer {view.id} ({view.carer_type}) at {view.site}")
+    print_record(view, as_json, f"Added carer {view.id} ({view.carer_type}) at {view.site}")
 
 
 @carer_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def carer_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List the carers at your sites."""
     rows = people.list_carers(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Carers ({len(rows)})",
         ["id", "site", "type", "reference", "void"],
-        [(c.id, c.site, c.carer_type, c.reference, "void" if c.voided else "") for c in rows],
+        lambda c: (c.id, c.site, c.carer_type, c.reference, "void" if c.voided else ""),
     )
 
 
@@ -240,10 +237,7 @@ def carer_link(
     link = people.link_carer(
         state.db(), state.actor(), carer_id, child_id, relationship, start_date, end_date
     )
-    if as_json:
-        print_json(link)
-    else:
-        _echo_link(link)
+    show_record(link, as_json, _echo_link)
 
 
 @carer_group.command("unlink")
@@ -254,10 +248,7 @@ def carer_link(
 def carer_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) -> None:
     """End carer link LINK_ID on a date."""
     link = people.end_link(state.db(), state.actor(), "carer", link_id, end_date)
-    if as_json:
-        print_json(link)
-    else:
-        _echo_link(link)
+    show_record(link, as_json, _echo_link)
 
 
 @carer_group.command("identity")
@@ -267,7 +258,7 @@ def carer_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) -
 @pass_state
 def carer_identity(state: CliState, /, carer_id: int, as_json: bool, **fields: str | None) -> None:
     """Show CARER_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if changes:
         result = people_identity.set_carer_identity(state.db(), state.actor(), carer_id, **changes)
     else:

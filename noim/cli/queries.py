@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_record,
+    print_table,
+    show_record,
+    site_option,
+)
 from noim.services import queries
 from noim.services.queries import QueryView
 
@@ -32,7 +42,7 @@ def queries_group() -> None:
 
 
 @queries_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @click.option(
     "--status",
     "statuses",
@@ -77,10 +87,7 @@ def queries_list(
 def queries_show(state: CliState, query_id: int, as_json: bool) -> None:
     """Show QUERY_ID with its thread."""
     view = queries.get_query(state.db(), state.actor(), query_id)
-    if as_json:
-        print_json(view)
-    else:
-        _print_query(view)
+    show_record(view, as_json, _print_query)
 
 
 @queries_group.command("raise")
@@ -97,10 +104,9 @@ def queries_raise(
 ) -> None:
     """Raise a data query on a record (coordinators, data managers, administrators)."""
     view = queries.raise_query(state.db(), state.actor(), table, key, message, field)
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Raised query {view.id} on {view.table} {view.row_key} at {view.site}")
+    print_record(
+        view, as_json, f"Raised query {view.id} on {view.table} {view.row_key} at {view.site}"
+    )
 
 
 def _transition(action: str, help_text: str, message_required: bool) -> None:
@@ -116,10 +122,7 @@ def _transition(action: str, help_text: str, message_required: bool) -> None:
     def command(state: CliState, query_id: int, message: str | None, as_json: bool) -> None:
         call = getattr(queries, action)
         view: QueryView = call(state.db(), state.actor(), query_id, message)
-        if as_json:
-            print_json(view)
-        else:
-            click.echo(f"Query {view.id} is now {view.status}")
+        print_record(view, as_json, f"Query {view.id} is now {view.status}")
 
 
 _transition("respond", "Answer QUERY_ID (site staff of its site): open -> answered.", True)

@@ -7,7 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    changes_given,
+    given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    print_record,
+    print_table,
+    reason_option,
+    show_record,
+    site_option,
+)
 from noim.services import families
 from noim.services.families import FamilyView
 
@@ -86,10 +100,7 @@ def family_register(
     view = families.register_family(
         state.db(), state.actor(), site, local_authority, in_care_proceedings
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Registered family {view.trial_id} at {view.site}")
+    print_record(view, as_json, f"Registered family {view.trial_id} at {view.site}")
 
 
 @family_group.command("show")
@@ -99,42 +110,35 @@ def family_register(
 def family_show(state: CliState, family_id: str, as_json: bool) -> None:
     """Show FAMILY_ID with its children."""
     view = families.get_family(state.db(), state.actor(), family_id)
-    if as_json:
-        print_json(view)
-    else:
-        _print_family(view)
+    show_record(view, as_json, _print_family)
 
 
 @family_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def family_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List the families you may see."""
     rows = families.list_families(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Families ({len(rows)})",
         ["family", "site", "children", "registered", "randomised", "void"],
-        [
-            (
-                r.trial_id,
-                r.site,
-                r.children,
-                f"{r.registered_at:%Y-%m-%d}",
-                "yes" if r.randomised else "no",
-                "void" if r.voided else "",
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.trial_id,
+            r.site,
+            r.children,
+            f"{r.registered_at:%Y-%m-%d}",
+            "yes" if r.randomised else "no",
+            "void" if r.voided else "",
+        ),
     )
 
 
 @family_group.command("void")
 @click.argument("family_id")
-@click.option("--reason", required=True, help="Why the family is voided (kept in the audit trail).")
+@reason_option("Why the family is voided (kept in the audit trail).")
 @pass_state
 def family_void(state: CliState, family_id: str, reason: str) -> None:
     """Void FAMILY_ID registered in error (never deleted; not for randomised families)."""
@@ -178,10 +182,7 @@ def child_add(
     view = families.add_child(
         state.db(), state.actor(), family_id, date_of_birth, sex, entered_care, legal_route
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Added child {view.trial_id} to family {family_id.upper()}")
+    print_record(view, as_json, f"Added child {view.trial_id} to family {family_id.upper()}")
 
 
 @child_group.command("correct")
@@ -190,18 +191,14 @@ def child_add(
 @click.option("--sex", type=click.Choice(["female", "male", "unknown"]), help="Corrected sex.")
 @click.option("--entered-care", "entered_care_on", type=DATE, help="Corrected date entered care.")
 @click.option("--legal-route", "legal_route_code", help="Corrected legal route into care.")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@reason_option()
 @json_option
 @pass_state
 def child_correct(
     state: CliState, /, child_id: str, reason: str, as_json: bool, **fields: Any
 ) -> None:
     """Correct CHILD_ID's core details (audited, with a reason)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
-    if not changes:
-        raise click.UsageError(
-            "nothing to correct: give at least one of --dob, --sex, --entered-care, --legal-route"
-        )
+    changes = changes_given(fields, "--dob, --sex, --entered-care, --legal-route")
     view = families.correct_child(state.db(), state.actor(), child_id, changes, reason)
     if as_json:
         print_json(view)
@@ -221,7 +218,7 @@ def child_correct(
 @pass_state
 def child_identity(state: CliState, /, child_id: str, as_json: bool, **fields: str | None) -> None:
     """Show CHILD_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if changes:
         result = families.set_child_identity(state.db(), state.actor(), child_id, **changes)
     else:

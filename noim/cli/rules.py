@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    print_table,
+)
 from noim.services import rules
 
 
@@ -23,13 +31,12 @@ def rules_group() -> None:
 def rules_list(kind: str | None, as_json: bool) -> None:
     """List every rule: id, severity, kind, table and field, and what it expects."""
     listed = rules.list_rules(kind)
-    if as_json:
-        print_json(listed)
-        return
-    print_table(
+    print_list(
+        listed,
+        as_json,
         f"Rules ({len(listed)})",
         ["id", "severity", "kind", "table", "field", "expects"],
-        [(r.id, r.severity, r.kind, r.table, r.field, r.description) for r in listed],
+        lambda r: (r.id, r.severity, r.kind, r.table, r.field, r.description),
     )
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    apply_options,
+    given,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    print_record,
+    reason_option,
+    site_option,
+)
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import DEVIATION_SEVERITIES, SAE_CATEGORIES, SAE_OUTCOMES, SAE_RELATEDNESS
 from noim.services import safety
@@ -39,18 +50,6 @@ def _sae_options(required: bool) -> list[Any]:
     ]
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _apply(options: list[Any]) -> Callable[[F], F]:
-    def decorate(f: F) -> F:
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return decorate
-
-
 @noim_cli.group("sae")
 def sae_group() -> None:
     """Serious adverse events (listed without arms)."""
@@ -58,7 +57,7 @@ def sae_group() -> None:
 
 @sae_group.command("add")
 @click.argument("child_id")
-@_apply(_sae_options(required=True))
+@apply_options(*_sae_options(required=True))
 @json_option
 @pass_state
 def sae_add(state: CliState, /, child_id: str, as_json: bool, **fields: Any) -> None:
@@ -72,7 +71,7 @@ def sae_add(state: CliState, /, child_id: str, as_json: bool, **fields: Any) -> 
 
 @sae_group.command("update")
 @click.argument("sae_id", type=int)
-@_apply(_sae_options(required=False))
+@apply_options(*_sae_options(required=False))
 @click.option("--reason", help="Why (kept in the audit trail; required once the SAE is complete).")
 @json_option
 @pass_state
@@ -80,7 +79,7 @@ def sae_update(
     state: CliState, /, sae_id: int, reason: str | None, as_json: bool, **fields: Any
 ) -> None:
     """Change SAE_ID's details."""
-    changes = {k: v for k, v in fields.items() if v is not None}
+    changes = given(fields)
     if not changes:
         raise click.UsageError("nothing to change: give at least one field option")
     view = safety.update_sae(state.db(), state.actor(), sae_id, changes, reason)
@@ -104,16 +103,15 @@ def sae_complete(state: CliState, sae_id: int, as_json: bool) -> None:
 
 
 @sae_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def sae_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List serious adverse events at your sites (no arms shown)."""
     rows = safety.list_saes(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Serious adverse events ({len(rows)})",
         [
             "id",
@@ -128,22 +126,19 @@ def sae_list(state: CliState, site: str | None, as_json: bool) -> None:
             "complete",
             "void",
         ],
-        [
-            (
-                e.id,
-                e.child,
-                e.site,
-                e.onset_date,
-                e.reported_on,
-                e.category,
-                e.relatedness,
-                {True: "yes", False: "no", None: ""}[e.expected],
-                e.outcome,
-                f"{e.completed_at:%Y-%m-%d}" if e.completed_at else "",
-                "void" if e.voided else "",
-            )
-            for e in rows
-        ],
+        lambda e: (
+            e.id,
+            e.child,
+            e.site,
+            e.onset_date,
+            e.reported_on,
+            e.category,
+            e.relatedness,
+            {True: "yes", False: "no", None: ""}[e.expected],
+            e.outcome,
+            f"{e.completed_at:%Y-%m-%d}" if e.completed_at else "",
+            "void" if e.voided else "",
+        ),
     )
 
 
@@ -192,32 +187,28 @@ def deviation_add(
 
 
 @deviation_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def deviation_list(state: CliState, site: str | None, as_json: bool) -> None:
     """List protocol deviations at your sites."""
     rows = safety.list_deviations(state.db(), state.actor(), site)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Protocol deviations ({len(rows)})",
         ["id", "family", "child", "site", "date", "category", "severity", "description", "void"],
-        [
-            (
-                d.id,
-                d.family,
-                d.child,
-                d.site,
-                d.occurred_on,
-                d.category,
-                d.severity,
-                d.description,
-                "void" if d.voided else "",
-            )
-            for d in rows
-        ],
+        lambda d: (
+            d.id,
+            d.family,
+            d.child,
+            d.site,
+            d.occurred_on,
+            d.category,
+            d.severity,
+            d.description,
+            "void" if d.voided else "",
+        ),
     )
 
 
@@ -227,7 +218,7 @@ def deviation_list(state: CliState, site: str | None, as_json: bool) -> None:
     "--declared", "declared_on", type=DATE, required=True, help="Date declared lost (YYYY-MM-DD)."
 )
 @click.option("--last-contact", "last_contact_on", type=DATE, help="Date of the last contact.")
-@click.option("--reason", required=True, help="Why the child can no longer be followed up.")
+@reason_option("Why the child can no longer be followed up.")
 @json_option
 @pass_state
 def child_lost(
@@ -242,7 +233,6 @@ def child_lost(
     view = safety.declare_lost(
         state.db(), state.actor(), child_id, declared_on, reason, last_contact_on
     )
-    if as_json:
-        print_json(view)
-    else:
-        click.echo(f"Child {view.child} declared lost to follow-up on {view.declared_on}")
+    print_record(
+        view, as_json, f"Child {view.child} declared lost to follow-up on {view.declared_on}"
+    )

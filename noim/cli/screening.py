@@ -6,7 +6,15 @@ from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_table,
+    site_option,
+)
 from noim.cli.records import DATE
 from noim.services import screening
 from noim.services.screening import ScreeningEntryView
@@ -95,7 +103,7 @@ def screening_enrol(state: CliState, entry_id: int, family_id: str, as_json: boo
 
 
 @screening_group.command("list")
-@click.option("--site", help="Only this site.")
+@site_option
 @json_option
 @pass_state
 def screening_list(state: CliState, site: str | None, as_json: bool) -> None:

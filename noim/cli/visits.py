@@ -3,11 +3,23 @@ exclusions (``noim child exclude``, ``noim family exclude``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
+from noim.cli.common import (
+    CliState,
+    F,
+    apply_options,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    reason_option,
+    site_option,
+)
 from noim.cli.records import DATE, child_group, family_group
 from noim.domain.schedule import OPEN_STATUSES
 from noim.services import exclusions, visits
@@ -21,7 +33,7 @@ def followups_group() -> None:
 
 
 @followups_group.command("due")
-@click.option("--site", help="Only this site.")
+@site_option
 @click.option(
     "--within",
     "within_days",
@@ -46,23 +58,19 @@ def followups_due(
     follow-up are not listed.
     """
     rows = visits.due(state.db(), state.actor(), site, within_days, status=status)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Follow-ups to chase ({len(rows)})",
         ["child", "site", "timepoint", "status", "window", "target"],
-        [
-            (
-                r.child,
-                r.site,
-                r.timepoint,
-                r.status,
-                f"{r.window_start} to {r.window_end}",
-                r.target_date,
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.child,
+            r.site,
+            r.timepoint,
+            r.status,
+            f"{r.window_start} to {r.window_end}",
+            r.target_date,
+        ),
     )
 
 
@@ -79,6 +87,17 @@ def _print_visit(v: VisitView, as_json: bool) -> None:
         click.echo(f"{v.child} {v.timepoint}: {v.status}{when}")
 
 
+def _visit_outcome(reason_help: str) -> Callable[[F], F]:
+    """The arguments and options of a command recording a visit's outcome with a reason."""
+    return apply_options(
+        click.argument("child_id"),
+        click.argument("timepoint"),
+        reason_option(reason_help),
+        json_option,
+        pass_state,
+    )
+
+
 @visit_group.command("list")
 @click.argument("child_id")
 @json_option
@@ -86,23 +105,19 @@ def _print_visit(v: VisitView, as_json: bool) -> None:
 def visit_list(state: CliState, child_id: str, as_json: bool) -> None:
     """List CHILD_ID's visits with target date, window and status."""
     rows = visits.list_visits(state.db(), state.actor(), child_id)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_list(
+        rows,
+        as_json,
         f"Visits of {child_id.strip().upper()} ({len(rows)})",
         ["timepoint", "target", "window", "status", "done on", "reason"],
-        [
-            (
-                r.timepoint,
-                r.target_date,
-                f"{r.window_start} to {r.window_end}",
-                r.status,
-                r.completed_on,
-                r.reason,
-            )
-            for r in rows
-        ],
+        lambda r: (
+            r.timepoint,
+            r.target_date,
+            f"{r.window_start} to {r.window_end}",
+            r.status,
+            r.completed_on,
+            r.reason,
+        ),
     )
 
 
@@ -123,11 +138,7 @@ def visit_complete(
 
 
 @visit_group.command("missed")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the visit was missed.")
-@json_option
-@pass_state
+@_visit_outcome("Why the visit was missed.")
 def visit_missed(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -137,11 +148,7 @@ def visit_missed(
 
 
 @visit_group.command("not-required")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the visit is not required.")
-@json_option
-@pass_state
+@_visit_outcome("Why the visit is not required.")
 def visit_not_required(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -151,11 +158,7 @@ def visit_not_required(
 
 
 @visit_group.command("reopen")
-@click.argument("child_id")
-@click.argument("timepoint")
-@click.option("--reason", required=True, help="Why the recorded outcome is corrected.")
-@json_option
-@pass_state
+@_visit_outcome("Why the recorded outcome is corrected.")
 def visit_reopen(
     state: CliState, child_id: str, timepoint: str, reason: str, as_json: bool
 ) -> None:
@@ -175,16 +178,19 @@ def _print_exclusion(view: ExclusionView, as_json: bool) -> None:
     )
 
 
-@child_group.command("exclude")
-@click.argument("child_id")
-@click.option(
+_identified_on = click.option(
     "--on",
     "identified_on",
     type=DATE,
     required=True,
     help="Date the ineligibility was identified (YYYY-MM-DD).",
 )
-@click.option("--reason", required=True, help="Why the child is ineligible.")
+
+
+@child_group.command("exclude")
+@click.argument("child_id")
+@_identified_on
+@reason_option("Why the child is ineligible.")
 @json_option
 @pass_state
 def child_exclude(
@@ -197,14 +203,8 @@ def child_exclude(
 
 @family_group.command("exclude")
 @click.argument("family_id")
-@click.option(
-    "--on",
-    "identified_on",
-    type=DATE,
-    required=True,
-    help="Date the ineligibility was identified (YYYY-MM-DD).",
-)
-@click.option("--reason", required=True, help="Why the family is ineligible.")
+@_identified_on
+@reason_option("Why the family is ineligible.")
 @json_option
 @pass_state
 def family_exclude(

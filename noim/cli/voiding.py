@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    reason_option,
+)
 from noim.services import voiding
 
 
 @noim_cli.command("void")
 @click.argument("table", type=click.Choice(sorted(voiding.VOIDABLE)), metavar="TABLE")
 @click.argument("record_id", type=int)
-@click.option("--reason", required=True, help="Why the record is voided (kept in the audit trail).")
+@reason_option("Why the record is voided (kept in the audit trail).")
 @json_option
 @pass_state
 def void(state: CliState, table: str, record_id: int, reason: str, as_json: bool) -> None:

@@ -23,21 +23,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from noim.db.base import utcnow
-from noim.db.models import Child, Family, LegalEvent, LegalProceedings, Site
+from noim.db.models import Child, LegalEvent, LegalProceedings, Site
 from noim.db.session import Database
 from noim.domain.codes import PERMANENCE_OUTCOME_LABELS
-from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.permanence import DatedEvent, summarise
 from noim.domain.roles import Actor, Capability
-from noim.services.checks import only_fields, require_reason
+from noim.services.checks import correction_reason, mark_voided, require_reason
 from noim.services.families import child_for
-from noim.services.legal_rules import (
-    LegalChecker,
-    TypeRow,
-    refuse_voided,
-    refuse_voided_child,
-)
+from noim.services.legal_rules import LegalChecker, TypeRow, refuse_voided
+from noim.services.recording import child_record_for, live_child_for
 
 # --------------------------------------------------------------------------- views
 
@@ -132,36 +127,30 @@ def _eview(e: LegalEvent, t: TypeRow, child: str) -> EventView:
     )
 
 
-def _site_child(s: Session, child_id: int) -> tuple[Child, Site]:
-    child, site = s.execute(
-        select(Child, Site)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
-        .where(Child.id == child_id)
-    ).one()
-    return child, site
-
-
 def _proceedings_for(
     s: Session, actor: Actor, proceedings_id: int, action: str
 ) -> tuple[LegalProceedings, Child, Site]:
-    p = s.get(LegalProceedings, proceedings_id)
-    if p is None:
-        raise NotFound(f"no legal proceedings {proceedings_id}")
-    child, site = _site_child(s, p.child_id)
-    actor.require_site(site.id, site.code, f"{action} proceedings {p.id} of {child.trial_id}")
-    return p, child, site
+    return child_record_for(
+        s,
+        actor,
+        LegalProceedings,
+        proceedings_id,
+        f"no legal proceedings {proceedings_id}",
+        f"{action} proceedings {proceedings_id} of {{child}}",
+    )
 
 
 def _event_for(
     s: Session, actor: Actor, event_id: int, action: str
 ) -> tuple[LegalEvent, Child, Site]:
-    e = s.get(LegalEvent, event_id)
-    if e is None:
-        raise NotFound(f"no legal event {event_id}")
-    child, site = _site_child(s, e.child_id)
-    actor.require_site(site.id, site.code, f"{action} legal event {e.id} of {child.trial_id}")
-    return e, child, site
+    return child_record_for(
+        s,
+        actor,
+        LegalEvent,
+        event_id,
+        f"no legal event {event_id}",
+        f"{action} legal event {event_id} of {{child}}",
+    )
 
 
 # --------------------------------------------------------------------------- proceedings
@@ -179,8 +168,9 @@ def open_proceedings(
     """Record legal proceedings for a child (jurisdiction: the child's site's)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record legal proceedings")
     with db.write(actor) as s:
-        child, _family, site = child_for(s, actor, child_trial_id, "record proceedings for")
-        refuse_voided_child(child)
+        child, _family, site = live_child_for(
+            s, actor, child_trial_id, "record proceedings for", "LGL-009"
+        )
         problems = LegalChecker(s, today).proceedings_problems(
             f"new proceedings of {child.trial_id}",
             jurisdiction=site.jurisdiction,
@@ -251,8 +241,9 @@ def correct_proceedings(
 ) -> ProceedingsView:
     """Correct proceedings' kind, dates or court / panel (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal proceedings")
-    reason = require_reason(reason, f"correcting proceedings {proceedings_id}")
-    only_fields(f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-021")
+    reason = correction_reason(
+        reason, f"proceedings {proceedings_id}", changes, CORRECTABLE_PROCEEDINGS_FIELDS, "LGL-021"
+    )
     with db.write(actor, reason=reason) as s:
         p, child, site = _proceedings_for(s, actor, proceedings_id, "correct")
         record = f"proceedings {p.id} of {child.trial_id}"
@@ -293,8 +284,7 @@ def void_proceedings(
                     "proceedings first)",
                 )
             )
-        if p.voided_at is None:
-            p.voided_at, p.void_reason = utcnow(), reason
+        mark_voided(p, reason)
         s.flush()
         return _pview(p, child.trial_id)
 
@@ -315,8 +305,9 @@ def record_event(
     """Record a legal event or decision of a child (type code from its jurisdiction's vocabulary)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record legal events")
     with db.write(actor) as s:
-        child, _family, site = child_for(s, actor, child_trial_id, "record legal events for")
-        refuse_voided_child(child)
+        child, _family, site = live_child_for(
+            s, actor, child_trial_id, "record legal events for", "LGL-009"
+        )
         checker = LegalChecker(s, today)
         checker.load_proceedings([proceedings_id])
         code = checker.type_code(event_type)
@@ -357,8 +348,9 @@ def correct_event(
 ) -> EventView:
     """Correct a legal event's type, date, proceedings or notes (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct legal events")
-    reason = require_reason(reason, f"correcting legal event {event_id}")
-    only_fields(f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-021")
+    reason = correction_reason(
+        reason, f"legal event {event_id}", changes, CORRECTABLE_EVENT_FIELDS, "LGL-021"
+    )
     with db.write(actor, reason=reason) as s:
         e, child, site = _event_for(s, actor, event_id, "correct")
         record = f"legal event {e.id} of {child.trial_id}"
@@ -397,8 +389,7 @@ def void_event(db: Database, actor: Actor, event_id: int, reason: str) -> EventV
     reason = require_reason(reason, f"voiding legal event {event_id}")
     with db.write(actor, reason=reason) as s:
         e, child, _site = _event_for(s, actor, event_id, "void")
-        if e.voided_at is None:
-            e.voided_at, e.void_reason = utcnow(), reason
+        mark_voided(e, reason)
         s.flush()
         return _eview(e, LegalChecker(s).types[e.event_type_code], child.trial_id)
 

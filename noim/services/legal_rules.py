@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Child, DecisionType, LegalProceedings
+from noim.db.models import DecisionType, LegalProceedings
 from noim.domain.codes import JURISDICTIONS
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.legal import ANY_JURISDICTION, DECISION_TYPES
 from noim.domain.permanence import PROCEEDINGS_JURISDICTIONS, proceedings_kinds_for
+from noim.services import checks
 
 _CHUNK = 900
 COURT_MAX = 128
@@ -219,30 +220,14 @@ class LegalChecker:
         return out
 
 
-def refuse_voided_child(child: Child) -> None:
-    if child.voided_at is not None:
-        raise ValidationError(
-            Problem(
-                f"child {child.trial_id}",
-                "voided_at",
-                child.voided_at.isoformat(),
-                "LGL-009",
-                "a child whose record is not voided",
-            )
-        )
-
-
 def refuse_voided(record: str, voided_at: Any, action: str) -> None:
-    if voided_at is not None:
-        raise ValidationError(
-            Problem(
-                record,
-                "voided_at",
-                voided_at.isoformat(),
-                "LGL-008",
-                f"a record that is not voided (a voided record cannot be {action})",
-            )
-        )
+    """Refuse to change a voided legal record (LGL-008)."""
+    checks.refuse_voided(
+        record,
+        voided_at,
+        "LGL-008",
+        f"a record that is not voided (a voided record cannot be {action})",
+    )
 
 
 # --------------------------------------------------------------------------- vocabulary

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from noim.db.models import BirthParent, Carer, Child, ChildBirthParent, ChildCarer, Family, Site
 from noim.db.session import Database
@@ -31,7 +31,7 @@ from noim.services.recording import (
     one_of,
     scoped_site_ids,
     short_enough,
-    site_by_code,
+    site_for,
     today,
 )
 
@@ -211,16 +211,8 @@ def link_parent(
                     f"a child of the parent's family {family.trial_id}",
                 )
             )
-        problems += _period_problems(record, child, start_date, end_date)
-        existing = s.scalars(
-            select(ChildBirthParent).where(
-                ChildBirthParent.child_id == child.id,
-                ChildBirthParent.birth_parent_id == parent.id,
-                ChildBirthParent.voided_at.is_(None),
-            )
-        ).all()
-        problems += _overlaps(
-            record, start_date, end_date, [(x.id, x.start_date, x.end_date) for x in existing]
+        problems += _link_period_problems(
+            s, record, child, ChildBirthParent.birth_parent_id, parent.id, start_date, end_date
         )
         if problems:
             raise ValidationError(problems)
@@ -245,8 +237,7 @@ def add_carer(
     """Register a carer (foster, kinship, adoptive, residential) at ``site``."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record carers")
     with db.write(actor) as s:
-        site_row = site_by_code(s, site)
-        actor.require_site(site_row.id, site_row.code, "record carers")
+        site_row = site_for(s, actor, site, "record carers")
         record = f"new carer at {site_row.code}"
         problems = one_of(record, "carer_type", carer_type, CARER_TYPES, "PPL-009")
         problems += short_enough(record, "reference", reference, "PPL-010", 32)
@@ -300,16 +291,8 @@ def link_carer(
                     f"a carer at the child's site {child_site.code} (carer is at {carer_site.code})",
                 )
             )
-        problems += _period_problems(record, child, start_date, end_date)
-        existing = s.scalars(
-            select(ChildCarer).where(
-                ChildCarer.child_id == child.id,
-                ChildCarer.carer_id == carer.id,
-                ChildCarer.voided_at.is_(None),
-            )
-        ).all()
-        problems += _overlaps(
-            record, start_date, end_date, [(x.id, x.start_date, x.end_date) for x in existing]
+        problems += _link_period_problems(
+            s, record, child, ChildCarer.carer_id, carer.id, start_date, end_date
         )
         if problems:
             raise ValidationError(problems)
@@ -434,6 +417,30 @@ def _period_problems(
     problems += not_future(record, "end_date", end_date, "PPL-007")
     problems += not_before(record, "end_date", end_date, start_date, "the start date", "PPL-013")
     return problems
+
+
+def _link_period_problems(
+    s: Session,
+    record: str,
+    child: Child,
+    person: InstrumentedAttribute[int],
+    person_id: int,
+    start_date: date | None,
+    end_date: date | None,
+) -> list[Problem]:
+    """The period rules of a new link of a person (``person`` column of the link table) to a child.
+
+    Its dates (PPL-006/007/013), and no overlap with a live link of the same pair (PPL-008).
+    """
+    link: Any = person.class_
+    existing = s.execute(
+        select(link.id, link.start_date, link.end_date)
+        .where(link.child_id == child.id, person == person_id, link.voided_at.is_(None))
+        .order_by(link.id)
+    ).all()
+    return _period_problems(record, child, start_date, end_date) + _overlaps(
+        record, start_date, end_date, [(i, a, b) for i, a, b in existing]
+    )
 
 
 def _overlaps(

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Carer, Child, LocalAuthority
+from noim.db.models import Carer, LocalAuthority
 from noim.domain.codes import PLACEMENT_END_REASONS, PLACEMENT_TYPES
-from noim.domain.exceptions import Problem, ValidationError
+from noim.domain.exceptions import Problem
 
 _CHUNK = 900
 
@@ -186,16 +186,3 @@ class PlacementChecker:
                     )
                 )
         return out
-
-
-def refuse_voided_child(child: Child) -> None:
-    if child.voided_at is not None:
-        raise ValidationError(
-            Problem(
-                f"child {child.trial_id}",
-                "voided_at",
-                child.voided_at.isoformat(),
-                "PLC-009",
-                "a child whose record is not voided",
-            )
-        )

@@ -23,15 +23,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from noim.db.base import utcnow
-from noim.db.models import Child, Family, LocalAuthority, Placement, Site
+from noim.db.models import Child, LocalAuthority, Placement, Site
 from noim.db.session import Database
-from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.permanence import moves
 from noim.domain.roles import Actor, Capability
-from noim.services.checks import only_fields, require_reason
+from noim.services.checks import (
+    correction_reason,
+    mark_voided,
+    refuse_voided,
+    require_reason,
+)
 from noim.services.families import child_for
-from noim.services.placement_rules import PlacementChecker, refuse_voided_child
+from noim.services.placement_rules import PlacementChecker
+from noim.services.recording import child_record_for, live_child_for
 
 _CHUNK = 900
 
@@ -85,31 +90,23 @@ def _view(s: Session, p: Placement, child_trial_id: str) -> PlacementView:
 def _placement_for(
     s: Session, actor: Actor, placement_id: int, action: str
 ) -> tuple[Placement, Child, Site]:
-    row = s.execute(
-        select(Placement, Child, Site)
-        .join(Child, Child.id == Placement.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
-        .where(Placement.id == placement_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"no placement {placement_id}")
-    placement, child, site = row
-    actor.require_site(site.id, site.code, f"{action} placement {placement_id} of {child.trial_id}")
-    return placement, child, site
+    return child_record_for(
+        s,
+        actor,
+        Placement,
+        placement_id,
+        f"no placement {placement_id}",
+        f"{action} placement {placement_id} of {{child}}",
+    )
 
 
 def _refuse_voided(p: Placement, action: str) -> None:
-    if p.voided_at is not None:
-        raise ValidationError(
-            Problem(
-                f"placement {p.id}",
-                "voided_at",
-                p.voided_at.isoformat(),
-                "PLC-022",
-                f"a placement that is not voided (a voided placement cannot be {action})",
-            )
-        )
+    refuse_voided(
+        f"placement {p.id}",
+        p.voided_at,
+        "PLC-022",
+        f"a placement that is not voided (a voided placement cannot be {action})",
+    )
 
 
 def _open_placements(s: Session, child_id: int) -> list[Placement]:
@@ -142,21 +139,20 @@ def add_placement(
     """Record a placement of a child starting on ``start_date`` (open until ended)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "record placements")
     with db.write(actor) as s:
-        child, _family, site = child_for(s, actor, child_trial_id, "record a placement for")
-        refuse_voided_child(child)
+        child, _family, site = live_child_for(
+            s, actor, child_trial_id, "record a placement for", "PLC-009"
+        )
         checker = PlacementChecker(s, today)
         checker.load([carer_id])
-        problems = checker.problems(
+        problems = _start_problems(
+            checker,
             f"new placement of {child.trial_id}",
-            site_id=site.id,
-            site_code=site.code,
-            date_of_birth=child.date_of_birth,
-            start_date=start_date,
-            end_date=None,
-            placement_type=placement_type,
-            end_reason=None,
-            carer_id=carer_id,
-            local_authority=local_authority,
+            child,
+            site,
+            start_date,
+            placement_type,
+            carer_id,
+            local_authority,
         )
         if problems:
             raise ValidationError(problems)
@@ -170,6 +166,31 @@ def add_placement(
         s.add(p)
         s.flush()
         return _view(s, p, child.trial_id)
+
+
+def _start_problems(
+    checker: PlacementChecker,
+    record: str,
+    child: Child,
+    site: Site,
+    on: date,
+    placement_type: str,
+    carer_id: int | None,
+    local_authority: str | None,
+) -> list[Problem]:
+    """The rules of a new open placement of ``child`` starting ``on``."""
+    return checker.problems(
+        record,
+        site_id=site.id,
+        site_code=site.code,
+        date_of_birth=child.date_of_birth,
+        start_date=on,
+        end_date=None,
+        placement_type=placement_type,
+        end_reason=None,
+        carer_id=carer_id,
+        local_authority=local_authority,
+    )
 
 
 def _end_problems(
@@ -251,8 +272,7 @@ def move_child(
     """
     actor.require(Capability.WRITE_TRIAL_DATA, "record placement moves")
     with db.write(actor) as s:
-        child, _family, site = child_for(s, actor, child_trial_id, "move")
-        refuse_voided_child(child)
+        child, _family, site = live_child_for(s, actor, child_trial_id, "move", "PLC-009")
         record = f"move of {child.trial_id}"
         open_now = _open_placements(s, child.id)
         if len(open_now) != 1:
@@ -270,17 +290,8 @@ def move_child(
         checker = PlacementChecker(s, today)
         checker.load([carer_id])
         problems = _end_problems(checker, current, child, site, on, reason)
-        problems += checker.problems(
-            record,
-            site_id=site.id,
-            site_code=site.code,
-            date_of_birth=child.date_of_birth,
-            start_date=on,
-            end_date=None,
-            placement_type=placement_type,
-            end_reason=None,
-            carer_id=carer_id,
-            local_authority=local_authority,
+        problems += _start_problems(
+            checker, record, child, site, on, placement_type, carer_id, local_authority
         )
         if problems:
             raise ValidationError(problems)
@@ -317,8 +328,9 @@ def correct_placement(
 ) -> PlacementView:
     """Correct a placement's dates, type, end reason, carer or local authority (audited, with a reason)."""
     actor.require(Capability.WRITE_TRIAL_DATA, "correct placements")
-    reason = require_reason(reason, f"correcting placement {placement_id}")
-    only_fields(f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-023")
+    reason = correction_reason(
+        reason, f"placement {placement_id}", changes, CORRECTABLE_PLACEMENT_FIELDS, "PLC-023"
+    )
     with db.write(actor, reason=reason) as s:
         p, child, site = _placement_for(s, actor, placement_id, "correct")
         _refuse_voided(p, "corrected")
@@ -362,8 +374,7 @@ def void_placement(db: Database, actor: Actor, placement_id: int, reason: str) -
     reason = require_reason(reason, f"voiding placement {placement_id}")
     with db.write(actor, reason=reason) as s:
         p, child, _site = _placement_for(s, actor, placement_id, "void")
-        if p.voided_at is None:
-            p.voided_at, p.void_reason = utcnow(), reason
+        mark_voided(p, reason)
         s.flush()
         return _view(s, p, child.trial_id)
 

@@ -30,6 +30,7 @@ from noim.domain.codes import QUERY_STATUSES
 from noim.domain.exceptions import NotFound, PermissionDenied, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.query_records import find_record, queryable_table, record_info
+from noim.services.recording import scoped_site_ids
 
 #: action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -214,15 +215,9 @@ def list_queries(
         )
     with db.read(actor) as s:
         stmt = select(DataQuery).order_by(DataQuery.raised_at, DataQuery.id)
-        if site is not None:
-            site_row = s.scalar(select(Site).where(Site.code == site))
-            if site_row is None:
-                known = ", ".join(s.scalars(select(Site.code).order_by(Site.code)))
-                raise NotFound(f"no site {site!r}; expected one of {known}")
-            actor.require_site(site_row.id, site_row.code, "list data queries")
-            stmt = stmt.where(DataQuery.site_id == site_row.id)
-        elif not actor.all_sites:
-            stmt = stmt.where(DataQuery.site_id.in_(actor.site_ids))
+        site_ids = scoped_site_ids(s, actor, site, "list data queries")
+        if site_ids is not None:
+            stmt = stmt.where(DataQuery.site_id.in_(site_ids))
         if wanted:
             stmt = stmt.where(DataQuery.status.in_(wanted))
         if rule is not None:

@@ -7,14 +7,20 @@ problem of a write before refusing it.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Site
+from noim.db.models import Child, Family, Site
 from noim.domain.exceptions import NotFound, Problem
 from noim.domain.roles import Actor
+from noim.services.checks import refuse_voided_child
+from noim.services.families import child_for
+
+R = TypeVar("R")
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
 def today() -> date:
@@ -31,18 +37,60 @@ def site_by_code(s: Session, code: str) -> Site:
     return site
 
 
+def site_for(s: Session, actor: Actor, code: str, action: str) -> Site:
+    """The site with ``code``, if ``actor`` may ``action`` there."""
+    site = site_by_code(s, code)
+    actor.require_site(site.id, site.code, action)
+    return site
+
+
 def scoped_site_ids(s: Session, actor: Actor, site: str | None, action: str) -> list[int] | None:
     """The site ids a list may show: ``site`` if given (checked), else the actor's sites.
 
     ``None`` means every site (roles that are not site-scoped, no ``site`` given).
     """
     if site is not None:
-        row = site_by_code(s, site)
-        actor.require_site(row.id, row.code, action)
-        return [row.id]
+        return [site_for(s, actor, site, action).id]
     if actor.all_sites:
         return None
     return sorted(actor.site_ids)
+
+
+def live_child_for(
+    s: Session, actor: Actor, trial_id: str, action: str, rule: str
+) -> tuple[Child, Family, Site]:
+    """The child ``trial_id`` (site scope checked for ``action``), refused under ``rule`` if voided."""
+    child, family, site = child_for(s, actor, trial_id, action)
+    refuse_voided_child(child, rule)
+    return child, family, site
+
+
+def via_child(stmt: _S, child_id: Any) -> _S:
+    """``stmt`` joined to the child ``child_id`` names, its family and the family's site."""
+    return (
+        stmt.join(Child, Child.id == child_id)
+        .join(Family, Family.id == Child.family_id)
+        .join(Site, Site.id == Family.site_id)
+    )
+
+
+def child_record_for(
+    s: Session, actor: Actor, model: type[R], record_id: int, missing: str, action: str
+) -> tuple[R, Child, Site]:
+    """Record ``record_id`` of a child-owned ``model``, with its child and site, site scope checked.
+
+    ``NotFound(missing)`` when there is no such record; ``action`` (which may name
+    ``{child}``, the child's trial id) is what the site check says was refused.
+    """
+    table: Any = model
+    row = s.execute(
+        via_child(select(table, Child, Site), table.child_id).where(table.id == record_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(missing)
+    record, child, site = row
+    actor.require_site(site.id, site.code, action.format(child=child.trial_id))
+    return record, child, site
 
 
 def one_of(

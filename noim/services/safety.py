@@ -27,17 +27,19 @@ from noim.db.models import (
 )
 from noim.db.session import Database
 from noim.domain.codes import DEVIATION_SEVERITIES, SAE_CATEGORIES, SAE_OUTCOMES, SAE_RELATEDNESS
-from noim.domain.exceptions import NotFound, Problem, ReasonRequired, ValidationError
+from noim.domain.exceptions import Problem, ReasonRequired, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import only_fields
 from noim.services.families import child_for, family_for
 from noim.services.recording import (
+    child_record_for,
     live,
     not_before,
     not_future,
     one_of,
     scoped_site_ids,
     text_given,
+    via_child,
 )
 
 # --------------------------------------------------------------------------- SAEs
@@ -195,26 +197,17 @@ def list_saes(db: Database, actor: Actor, site: str | None = None) -> list[SaeVi
 def _sae_for(
     s: Session, actor: Actor, sae_id: int, action: str
 ) -> tuple[SeriousAdverseEvent, Child]:
-    row = s.execute(
-        select(SeriousAdverseEvent, Child, Site)
-        .join(Child, Child.id == SeriousAdverseEvent.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
-        .where(SeriousAdverseEvent.id == sae_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"no SAE {sae_id}")
-    sae, child, site = row
-    actor.require_site(site.id, site.code, f"{action} SAE {sae_id}")
+    sae, child, _site = child_record_for(
+        s, actor, SeriousAdverseEvent, sae_id, f"no SAE {sae_id}", f"{action} SAE {sae_id}"
+    )
     return sae, child
 
 
 def _saes(s: Session, *where: ColumnElement[bool]) -> list[SaeView]:
     rows = s.execute(
-        select(SeriousAdverseEvent, Child.trial_id, Site.code)
-        .join(Child, Child.id == SeriousAdverseEvent.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
+        via_child(
+            select(SeriousAdverseEvent, Child.trial_id, Site.code), SeriousAdverseEvent.child_id
+        )
         .where(*where)
         .order_by(SeriousAdverseEvent.onset_date, SeriousAdverseEvent.id)
     ).all()

@@ -22,7 +22,7 @@ from noim.services.recording import (
     not_future,
     scoped_site_ids,
     short_enough,
-    site_by_code,
+    site_for,
     text_given,
 )
 
@@ -143,8 +143,7 @@ def add_entry(
     actor.require(Capability.WRITE_TRIAL_DATA, "log screening")
     record = f"screening entry at {site}"
     with db.write(actor) as s:
-        site_row = site_by_code(s, site)
-        actor.require_site(site_row.id, site_row.code, "log screening")
+        site_row = site_for(s, actor, site, "log screening")
         problems = _entry_problems(
             record,
             screened_on,

@@ -20,7 +20,6 @@ from noim.db.models import (
     Assessment,
     BirthParent,
     Carer,
-    Child,
     ChildBirthParent,
     ChildCarer,
     Consent,
@@ -37,6 +36,7 @@ from noim.db.session import Database
 from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
+from noim.services.recording import via_child
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,8 @@ class VoidableKind:
 
 
 def _via_child(model: Any) -> Callable[[int], Select[Any]]:
-    return lambda record_id: (
-        select(model, Site)
-        .join(Child, Child.id == model.child_id)
-        .join(Family, Family.id == Child.family_id)
-        .join(Site, Site.id == Family.site_id)
-        .where(model.id == record_id)
+    return lambda record_id: via_child(select(model, Site), model.child_id).where(
+        model.id == record_id
     )
 
 

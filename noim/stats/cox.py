@@ -29,7 +29,7 @@ from noim.stats._base import (
     require_columns,
     table_text,
 )
-from noim.stats.design import check_references, covariate_columns
+from noim.stats.design import covariate_matrix
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -44,22 +44,6 @@ _Z = float(sps.norm.ppf(0.5 + LEVEL / 2))
 
 class CoxConvergenceWarning(UserWarning):
     """A Cox coefficient appears to diverge (monotone likelihood; R: "coefficient may be infinite")."""
-
-
-def _design(
-    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
-) -> tuple[Array, list[str]]:
-    """The covariates coded as in every ``noim.stats`` model (``noim.stats.design``).
-
-    Numeric covariates as they are (a constant one is refused); categorical ones (dtype
-    not numeric, or bool) as dummies ``"c[T.L]"`` against their first sorted level or
-    ``reference[c]``.
-    """
-    check_references(reference, covariates, where, "reference")
-    names, blocks = covariate_columns(
-        df, covariates, where, references=reference, label="reference", refuse_constant=True
-    )
-    return np.hstack(blocks), names
 
 
 @dataclass(frozen=True)
@@ -289,7 +273,7 @@ def cox(
             f"{where}: column {event!r} has no events (all {len(df)} rows censored); expected at "
             "least one event"
         )
-    x, names = _design(df, covariates, dict(reference or {}), where)
+    x, names = covariate_matrix(df, covariates, dict(reference or {}), where)
     s, order = _prepare(times, events.astype(float), x, ties)
     p = x.shape[1]
 

@@ -301,3 +301,19 @@ def cluster_sums(values: FloatArray, codes: IntArray, n_clusters: int) -> FloatA
     for j in range(values.shape[1]):  # loop over columns (p), not rows
         out[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_clusters)
     return out
+
+
+def covariate_matrix(
+    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], list[str]]:
+    """The covariates of a regression without intercept (Cox, Fine–Gray) as one matrix.
+
+    Numeric covariates as they are (a constant one is refused); categorical ones (dtype
+    not numeric, or bool) as dummies ``"c[T.L]"`` against their first sorted level or
+    ``reference[c]``.
+    """
+    check_references(reference, covariates, where, "reference")
+    names, blocks = covariate_columns(
+        df, covariates, where, references=reference, label="reference", refuse_constant=True
+    )
+    return np.hstack(blocks), names

@@ -28,57 +28,15 @@ from noim.stats._base import (
     Result,
     StatsInputError,
     event_column,
-    group_levels,
     numeric_column,
     require_columns,
 )
+from noim.stats.design import covariate_matrix
 
 Array = np.ndarray[Any, np.dtype[Any]]  # float64 arrays (bincount results type as int)
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 _Z = float(sps.norm.ppf(0.975))
-
-
-def _design(
-    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
-) -> tuple[Array, list[str]]:
-    """Numeric covariates as they are; categorical ones (non-numeric or bool dtype) as dummies
-    ``"col[T.level]"`` against the first sorted level or ``reference[col]`` (as ``stats.cox``)."""
-    if isinstance(covariates, str):
-        covariates = [covariates]
-    if len(covariates) == 0:
-        raise StatsInputError(f"{where}: got no covariates; expected at least one column name")
-    unknown = set(reference) - set(covariates)
-    if unknown:
-        raise StatsInputError(
-            f"{where}: reference names {sorted(unknown)!r}, which are not among the covariates "
-            f"{list(covariates)!r}; expected a mapping from a categorical covariate to its level"
-        )
-    blocks: list[Array] = []
-    names: list[str] = []
-    for col in covariates:
-        series = df[col]
-        categorical = not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(
-            series
-        )
-        if not categorical:
-            if col in reference:
-                raise StatsInputError(
-                    f"{where}: reference given for numeric column {col!r}; expected references "
-                    "only for categorical covariates"
-                )
-            x = numeric_column(df, col, where)
-            if np.all(x == x[0]):
-                raise StatsInputError(
-                    f"{where}: covariate {col!r} is constant ({x[0]!r}); expected one that varies"
-                )
-            blocks.append(x[:, None])
-            names.append(col)
-            continue
-        levels, codes = group_levels(df, col, where, reference=reference.get(col), at_least=2)
-        blocks.append((codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float))
-        names.extend(f"{col}[T.{level}]" for level in levels[1:])
-    return np.hstack(blocks), names
 
 
 def _suffix(x: Array) -> Array:
@@ -302,7 +260,7 @@ def fine_gray(
             f"{where}: column {event!r} has no events of cause {cause} (causes present: "
             f"{sorted(set(causes.tolist()) - {0})}); expected at least one to fit"
         )
-    z, names = _design(df, covariates, dict(reference or {}), where)
+    z, names = covariate_matrix(df, covariates, dict(reference or {}), where)
     data = _prepare(time, causes, z, cause)
     beta, info, iterations = _newton(data, names, where)
     inv_info = np.linalg.inv(info)
