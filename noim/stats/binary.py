@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats as sps
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
@@ -25,6 +24,7 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
+from noim.stats import _sm as sm
 from noim.stats._base import (
     Z975,
     Effect,

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import special as spf
 from scipy import stats as sps
 
+from noim.stats import _sm as sm
 from noim.stats._base import (
     Z975,
     Effect,
