@@ -6,8 +6,9 @@ files of each size (seeded numpy Generator; 25 item responses per assessment; ea
 holds different assessments), and times:
 
 * ``noim``: ``run_import`` of the file: reading, set-based validation, scoring, visit
-  linking, inserts and the audit trail (one audit row per assessment, one grouped row for
-  its item responses and one for its derived scores), committed;
+  linking, inserts and the audit trail (one grouped audit row per assessment holding the
+  assessment, its item responses and its derived scores; the visits completed audited
+  field by field), committed;
 * ``raw``: the sqlite3 module's ``executemany`` of the same rows (already parsed) into a
   table of the same shape (the DDL of ``item_responses``: columns, constraints, indexes)
   in a fresh SQLite file with noim's settings (WAL, synchronous NORMAL), committed.

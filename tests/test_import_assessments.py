@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from noim import instruments
-from noim.db.audit import GROUPED_FIELD, expand_grouped
+from noim.db import bulk
+from noim.db.audit import update_rows
+from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row
 from noim.db.audit_verify import verify_chain, verify_data
 from noim.db.base import utcnow
 from noim.db.models import (
@@ -140,23 +142,26 @@ def test_long_import_scores_links_visits_and_is_idempotent(
             )
         ).all()
         assert sorted(done) == [("15m", TODAY), ("15m", TODAY), ("baseline", baseline)]
-    # grouped audit: one audit row per assessment for its item responses, and it verifies
+    # one audit row per assessment: its row, its item responses and its scores; it verifies
     with db.read() as s:
         grouped = s.scalars(
             select(AuditLog.new_value).where(
-                AuditLog.table_name == "item_responses", AuditLog.field == GROUPED_FIELD
+                AuditLog.table_name == "assessments", AuditLog.field == GROUPED_FIELD
             )
         ).all()
         assert len(grouped) == 3
-        assert len(json.loads(grouped[0])["rows"]) == 25
-        assert (
-            s.scalar(
-                select(func.count())
-                .select_from(AuditLog)
-                .where(AuditLog.table_name == "item_responses")
+        first = json.loads(grouped[0])
+        assert sorted(first) == ["row", "tables"]
+        assert sorted(first["tables"]) == ["derived_scores", "item_responses"]
+        assert len(first["tables"]["item_responses"]["rows"]) == 25
+        assert len(first["tables"]["derived_scores"]["rows"]) == 8
+        assert grouped[0] == bulk.dump(first)  # canonical JSON
+        tables = s.scalars(
+            select(AuditLog.table_name).where(
+                AuditLog.table_name.in_(["assessments", "item_responses", "derived_scores"])
             )
-            == 3
-        )
+        ).all()
+        assert tables == ["assessments"] * 3
     with db.engine.connect() as conn:
         assert verify_chain(conn).ok
         assert verify_data(conn).ok
@@ -389,12 +394,16 @@ def test_audit_history_of_an_item_response_shows_its_grouped_row(
             select(ItemResponse.id, ItemResponse.assessment_id).where(ItemResponse.item == 7)
         ).one()
     (row,) = audit.history(db, actors["admin"], "item_responses", str(item_id))
-    assert (row.action, row.field, row.key) == (
+    # the assessment's one audit row holds its item responses and scores
+    assert (row.action, row.table, row.field, row.key) == (
         "insert",
+        "assessments",
         GROUPED_FIELD,
-        f"assessment_id={assessment_id}",
+        str(assessment_id),
     )
-    expanded = dict(expand_grouped(ItemResponse.__table__, row.new or ""))  # type: ignore[arg-type]
+    held = expand_audit_row(row.table, row.key, row.new or "")
+    assert next((t, k) for t, k, _r in held) == ("assessments", str(assessment_id))
+    expanded = {k: r for t, k, r in held if t == "item_responses"}
     assert len(expanded) == 25
     assert expanded[str(item_id)] == {
         "id": item_id,
@@ -403,19 +412,33 @@ def test_audit_history_of_an_item_response_shows_its_grouped_row(
         "value": float(sdq(1)[7]),  # type: ignore[arg-type]
         "missing_reason": None,  # one value for every row: held once, in "group"
     }
+    assert sum(t == "derived_scores" for t, _k, _r in held) == 8
     (scores,) = audit.history(db, actors["admin"], "derived_scores", "1")
-    group = json.loads(scores.new or "")["group"]
+    assert scores.seq == row.seq
+    group = json.loads(scores.new or "")["tables"]["derived_scores"]["group"]
     assert group["scoring_version"] == "sdq-2024.1" and group["assessment_id"] == assessment_id
-    # the assessment itself has its usual audit row
+    # the assessment's history is that same row; its row is the assessment as stored
     (insert,) = audit.history(db, actors["admin"], "assessments", str(assessment_id))
-    assert insert.field is None and json.loads(insert.new or "")["timepoint_code"] == "15m"
+    assert insert.seq == row.seq
+    assert json.loads(insert.new or "")["row"]["timepoint_code"] == "15m"
+    # a later correction of a response is an ordinary update on the response's own key
+    with db.write(actors["coord_gla"], reason="typo") as s:
+        update_rows(s, ItemResponse, {item_id: {"value": 0.0}})
+    history = audit.history(db, actors["admin"], "item_responses", str(item_id))
+    assert [(r.action, r.table) for r in history] == [
+        ("insert", "assessments"),
+        ("update", "item_responses"),
+    ]
+    # a response of another assessment is not in this one's row
+    other = audit.history(db, actors["admin"], "item_responses", str(item_id + 100))
+    assert other == []
 
 
 def test_insert_columns_grouped_unnumbered_and_per_row_verify(
     db: Database, actors: Actors, tmp_path: Path
 ) -> None:
     from noim.db import bulk
-    from noim.db.audit import insert_columns
+    from noim.db.audit_grouped import insert_columns
     from noim.services import audit
 
     a, _b = randomised_children(db, actors)

@@ -1,6 +1,7 @@
 """Imported assessments against stored data (skipped when identical, IMP-010 when not),
-and writing the new ones: scores, rows built column-wise, inserts audited per
-assessment (``noim.db.audit.insert_columns``), visits linked and completed.
+and writing the new ones: scores, rows built column-wise, inserted with ONE audit row
+per assessment holding its item responses and derived scores
+(``noim.db.audit_grouped.insert_records``), visits linked and completed.
 
 ``_score_many`` is the one adapter to the vectorised scorer.
 """
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from noim import instruments
 from noim.db import bulk
-from noim.db.audit import insert_columns
+from noim.db.audit_grouped import insert_records
 from noim.db.base import utcnow
 from noim.db.models import Assessment, DerivedScore, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
@@ -105,28 +106,31 @@ def writer(
     }
 
     def write() -> None:
-        ctx.progress("write", 0, 3)
+        ctx.progress("write", 0, 2)
         conn = s.connection()
         ids = np.array(bulk.reserve_ids(conn, _table(Assessment), n), dtype=np.int64)
-        insert_columns(s, Assessment, _complete(Assessment, n, {"id": ids.tolist(), **assessments}))
-        ctx.progress("write", 1, 3)
         item_ids = bulk.reserve_ids(conn, _table(ItemResponse), int(a_idx.size))
-        insert_columns(
+        responses = {
+            "id": item_ids,
+            "assessment_id": ids[a_idx].tolist(),
+            "item": item.tolist(),
+            "value": _nullable(values),
+            "missing_reason": reasons[reason_index].tolist(),
+        }
+        # one audit row per assessment: its row, its item responses and its derived scores
+        insert_records(
             s,
-            ItemResponse,
+            Assessment,
+            _complete(Assessment, n, {"id": ids.tolist(), **assessments}),
             {
-                "id": item_ids,
-                "assessment_id": ids[a_idx].tolist(),
-                "item": item.tolist(),
-                "value": _nullable(values),
-                "missing_reason": reasons[reason_index].tolist(),
+                ItemResponse: responses,
+                DerivedScore: _score_columns(s, ids, scores, defs, ins, now),
             },
-            group_by="assessment_id",
+            link="assessment_id",
         )
-        ctx.progress("write", 2, 3)
-        _write_scores(s, ids, scores, defs, ins, now)
+        ctx.progress("write", 1, 2)
         complete_visits(s, links.completions)
-        ctx.progress("write", 3, 3)
+        ctx.progress("write", 2, 2)
 
     return Plan(
         [],
@@ -172,10 +176,10 @@ def _scores(g: _Groups, new: np.ndarray, defs: Defs) -> ScoreParts:
     return out
 
 
-def _write_scores(
+def _score_columns(
     s: Session, ids: np.ndarray, scores: ScoreParts, defs: Defs, ins: np.ndarray, now: datetime
-) -> None:
-    """Derived scores with the scoring version, one grouped audit row per assessment."""
+) -> dict[str, Sequence[Any]]:
+    """The derived scores' rows, column-wise (with the scoring version), by assessment."""
     parts_pos: list[np.ndarray] = []
     parts_order: list[np.ndarray] = []
     parts_scale: list[np.ndarray] = []
@@ -187,25 +191,20 @@ def _write_scores(
             parts_scale.append(np.full(positions.size, code, dtype=object))
             parts_score.append(values)
     if not parts_pos:
-        return
+        return {c.name: [] for c in _table(DerivedScore).columns}
     pos = np.concatenate(parts_pos)
     by = np.lexsort((np.concatenate(parts_order), pos))
     pos = pos[by]
     versions = np.array([d.scoring_version if d else "" for d in defs], dtype=object)
     n = int(pos.size)
-    insert_columns(
-        s,
-        DerivedScore,
-        {
-            "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
-            "assessment_id": ids[pos].tolist(),
-            "scale": np.concatenate(parts_scale)[by].tolist(),
-            "score": _nullable(np.concatenate(parts_score)[by]),
-            "scoring_version": versions[ins[pos]].tolist(),
-            "computed_at": [now] * n,
-        },
-        group_by="assessment_id",
-    )
+    return {
+        "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
+        "assessment_id": ids[pos].tolist(),
+        "scale": np.concatenate(parts_scale)[by].tolist(),
+        "score": _nullable(np.concatenate(parts_score)[by]),
+        "scoring_version": versions[ins[pos]].tolist(),
+        "computed_at": [now] * n,
+    }
 
 
 # --------------------------------------------------------------------------- stored data
