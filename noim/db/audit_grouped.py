@@ -59,7 +59,15 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]])
     if conn.dialect.name == "postgresql":
         _copy(conn, table.name, names, zip(*stored, strict=True))
     else:
-        bulk.executemany(conn, table.name, names, list(zip(*stored, strict=True)))
+        # the driver's executemany reads the rows as they are zipped (no list of a million tuples)
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, zip(*stored, strict=True))
+        finally:
+            cursor.close()
     return n
 
 
@@ -199,7 +207,12 @@ def _row_bodies(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]
 
 def _factorized(table: Table, name: str, values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
     """Codes of ``values`` and the canonical JSON text of each distinct value."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    array = np.asarray(values, dtype=object)
+    if len(values) and type(values[0]) in (int, float) and type(values[-1]) is type(values[0]):
+        numeric = np.asarray(values)  # hashing machine numbers is many times faster
+        if numeric.dtype.kind in "iuf":
+            array = numeric
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
     enc = bulk.column_encoder(table.c[name])
     # pandas gives a missing value as NaN: noim stores it as NULL
     texts = [enc(None if isinstance(u, float) and u != u else u) for u in uniques.tolist()]

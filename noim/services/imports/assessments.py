@@ -267,7 +267,7 @@ def _pair_check(
     if lower:
         uniques = [u.lower() for u in uniques]
     pair = (instrument + 1) * (len(uniques) + 1) + codes
-    pairs, inverse = np.unique(pair, return_inverse=True)
+    inverse, pairs = pd.factorize(pair)  # hashed: no sort of a million rows
     values = np.full(len(pairs), None, dtype=object)
     bad: dict[int, tuple[str, str, str]] = {}
     rule = "ASM-002" if column == "form" else "ASM-003"

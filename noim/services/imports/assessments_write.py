@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -161,12 +162,16 @@ def _scores(g: _Groups, new: np.ndarray, defs: Defs) -> ScoreParts:
         np.array([g.form[k] or "" for k in new.tolist()]), return_inverse=True
     )
     pattern = np.column_stack([g.instrument[new], form_codes.reshape(-1), g.present[new]])
-    kinds, which = np.unique(pattern, axis=0, return_inverse=True)
+    # one kind per distinct row (hashed as bytes: no sort of the whole matrix)
+    which, firsts = pd.factorize(np.array([r.tobytes() for r in pattern], dtype=object))
+    by_kind = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[by_kind], np.arange(len(firsts) + 1))
+    kinds = pattern[by_kind[bounds[:-1]]]
     out: ScoreParts = []
     for p, kind in enumerate(kinds):
         d = defs[int(kind[0])]
         assert d is not None
-        pos = np.flatnonzero(which.reshape(-1) == p)
+        pos = by_kind[bounds[p] : bounds[p + 1]]
         items = [i for i in sorted(d.items) if kind[2 + i]]
         values = g.value[new[pos]][:, items]
         form = str(forms[int(kind[1])]) or None
