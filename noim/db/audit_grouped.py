@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, Table
+from sqlalchemy import Float, Integer, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -207,13 +207,25 @@ def _row_bodies(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]
 
 def _factorized(table: Table, name: str, values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
     """Codes of ``values`` and the canonical JSON text of each distinct value."""
-    array = np.asarray(values, dtype=object)
-    if len(values) and type(values[0]) in (int, float) and type(values[-1]) is type(values[0]):
-        numeric = np.asarray(values)  # hashing machine numbers is many times faster
-        if numeric.dtype.kind in "iuf":
-            array = numeric
-    codes, uniques = pd.factorize(array, use_na_sentinel=False)
     enc = bulk.column_encoder(table.c[name])
+    n = len(values)
+    if not n:
+        return np.zeros(0, dtype=np.int64), []
+    first = values[0]
+    if isinstance(values, list) and values.count(first) == n:  # one value (C-level scan)
+        return np.zeros(n, dtype=np.int64), [enc(first)]
+    array: np.ndarray | None = None
+    if isinstance(table.c[name].type, Float):
+        try:  # a float column: None becomes NaN, and NaN is stored as NULL
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+    elif type(first) is int and type(values[-1]) is int:
+        numeric = np.asarray(values)  # hashing machine integers is many times faster
+        array = numeric if numeric.dtype.kind in "iu" else None
+    if array is None:
+        array = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
     # pandas gives a missing value as NaN: noim stores it as NULL
     texts = [enc(None if isinstance(u, float) and u != u else u) for u in uniques.tolist()]
     return np.asarray(codes, dtype=np.int64), texts
@@ -230,7 +242,7 @@ def _row_texts(factors: list[tuple[np.ndarray, list[str]]], n: int) -> list[str]
     combo = np.zeros(n, dtype=np.int64)
     for (codes, _texts), size in zip(factors, sizes, strict=True):
         combo = combo * size + codes
-    distinct, inverse = np.unique(combo, return_inverse=True)
+    inverse, distinct = pd.factorize(combo)  # hashed: no sort of a million codes
     digits = []
     rest = distinct.copy()
     for size in reversed(sizes):
@@ -242,7 +254,7 @@ def _row_texts(factors: list[tuple[np.ndarray, list[str]]], n: int) -> list[str]
         for (_codes, texts), d in zip(factors, digits, strict=True)
     ]
     joined = np.asarray(list(map(",".join, zip(*columns, strict=True))), dtype=object)
-    return joined[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]
+    return joined[inverse].tolist()  # type: ignore[no-any-return]
 
 
 def _blocks(
