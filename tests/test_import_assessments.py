@@ -364,6 +364,7 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
     from noim.services.imports import reader
 
     body = "".join(f"G-0001-0{i % 9 + 1}-7 , 15m,{i}, x\n" for i in range(300))
+    tight = body.replace(" ", "")
     texts = {
         "plain": "Child_ID,tp,item,v\n" + body,
         "blank rows": "a,b,c,d\n" + body + "\n ,  , ,\n\n" + body,
@@ -371,6 +372,10 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         "long row": "a,b,c,d\n" + body + "1,2,3,4,5\n",
         "quoted": 'a,b,c,d\n"1,5",2,3,4\n' + body,
         "crlf": ("a,b,c,d\n" + body).replace("\n", "\r\n"),
+        "no edge spaces": "a,b,c,d\n" + tight,
+        "inner spaces only": "a,b,c,d\n" + tight.replace("15m", "1 5\tm"),
+        "no-break space at an edge": "a,b,c,d\n" + tight + "x,\u00a0y,z,w\n" + tight,
+        "space ends the file": "a,b,c,d\n" + tight + "x,y,z,w ",
     }
     for name, text_ in texts.items():
         monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -146,7 +147,9 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
         return None
     raw_header = [str(h) for h in frame.iloc[0].tolist()]
     header = [h.strip().lower() for h in raw_header]
-    cells = [_stripped(frame[c].tolist()[1:]) for c in frame.columns]
+    cells = [frame[c].tolist()[1:] for c in frame.columns]
+    if "\r" in text or _EDGE_SPACE.search(text):  # some cell may start or end with a space
+        cells = [_stripped(col) for col in cells]
     drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
     if drop:
         cells = [[v for i, v in enumerate(col) if i not in drop] for col in cells]
@@ -155,6 +158,8 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
 
 
 _FAST_MIN_CHARS = 200_000
+#: whitespace (as ``str.strip`` removes it) at the start or end of a cell of a plain file
+_EDGE_SPACE = re.compile(r"(?:^|[,\n])[^\S\n]|[^\S\n](?:[,\n]|$)")
 
 
 def _stripped(col: list[str]) -> list[str]:
@@ -165,7 +170,7 @@ def _stripped(col: list[str]) -> list[str]:
 
 def _blank_candidates(cells: list[list[str]]) -> list[int]:
     """Rows whose first cell is empty (only they can be wholly blank)."""
-    if not cells:
+    if not cells or "" not in cells[0]:
         return []
     return [i for i, v in enumerate(cells[0]) if not v]
 
