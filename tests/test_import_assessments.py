@@ -373,6 +373,8 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         "quoted": 'a,b,c,d\n"1,5",2,3,4\n' + body,
         "crlf": ("a,b,c,d\n" + body).replace("\n", "\r\n"),
         "no edge spaces": "a,b,c,d\n" + tight,
+        "crlf, no spaces": ("a,b,c,d\n" + tight).replace("\n", "\r\n"),
+        "tab at an edge": "a,b,c,d\n" + tight + "x,\ty,z,w\n" + tight,
         "inner spaces only": "a,b,c,d\n" + tight.replace("15m", "1 5\tm"),
         "no-break space at an edge": "a,b,c,d\n" + tight + "x,\u00a0y,z,w\n" + tight,
         "space ends the file": "a,b,c,d\n" + tight + "x,y,z,w ",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -148,7 +147,7 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
     raw_header = [str(h) for h in frame.iloc[0].tolist()]
     header = [h.strip().lower() for h in raw_header]
     cells = [frame[c].tolist()[1:] for c in frame.columns]
-    if "\r" in text or _EDGE_SPACE.search(text):  # some cell may start or end with a space
+    if _may_have_spaces(text):  # else no cell starts or ends with whitespace
         cells = [_stripped(col) for col in cells]
     drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
     if drop:
@@ -158,8 +157,16 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
 
 
 _FAST_MIN_CHARS = 200_000
-#: whitespace (as ``str.strip`` removes it) at the start or end of a cell of a plain file
-_EDGE_SPACE = re.compile(r"(?:^|[,\n])[^\S\n]|[^\S\n](?:[,\n]|$)")
+#: the ASCII characters ``str.strip`` removes, but for line ends
+_ASCII_SPACE = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _may_have_spaces(text: str) -> bool:
+    """Whether a cell may start or end with whitespace (a few C-level scans of the text;
+    any non-ASCII text or whitespace anywhere, but line ends, says yes)."""
+    if not text.isascii() or any(c in text for c in _ASCII_SPACE):
+        return True
+    return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
 def _stripped(col: list[str]) -> list[str]:
