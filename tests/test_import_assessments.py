@@ -378,6 +378,8 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         "inner spaces only": "a,b,c,d\n" + tight.replace("15m", "1 5\tm"),
         "no-break space at an edge": "a,b,c,d\n" + tight + "x,\u00a0y,z,w\n" + tight,
         "space ends the file": "a,b,c,d\n" + tight + "x,y,z,w ",
+        "cells equal once stripped": "a,b,c,d\n" + tight + " x,y ,z,w\nx,y,z,w\n" + body,
+        "blank row first": "a,b,c,d\n , , ,\n" + tight + "\n,,,\n" + body,
     }
     for name, text_ in texts.items():
         monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)
@@ -385,6 +387,11 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10**12)
         slow = reader.read_csv("f.csv", text=text_)
         assert fast == slow, name
+        fast_codes = {h: fast.factorized(h) for h in fast.header}
+        assert fast.codes or name in ("quoted", "short row", "long row"), name
+        for h, (codes, uniques) in fast_codes.items():  # the parser's codes, as factorized
+            slow_codes, slow_uniques = slow.factorized(h)
+            assert uniques == slow_uniques and codes.tolist() == slow_codes.tolist(), (name, h)
 
 
 def test_audit_history_of_an_item_response_shows_its_grouped_row(

@@ -155,7 +155,7 @@ def _keys(
     ok = np.ones(n, dtype=bool)
 
     # children: resolved once per distinct ID, problems fanned out to every row
-    child_codes, child_u = _factorize(data.column("child_id"))
+    child_codes, child_u = data.factorized("child_id")
     mini = CsvData(data.source, data.sha256, ["child_id"], {"child_id": child_u}, len(child_u), 0)
     mini_cells = Cells(mini, cells.dates, CELL_RULE)
     refs = resolve_children(s, actor, mini_cells, "child_id", "record assessments for", "IMP-004")
@@ -171,7 +171,7 @@ def _keys(
 
     # timepoints
     known = timepoint_codes(s)
-    tp_codes, tp_u = _factorize(data.column("timepoint"))
+    tp_codes, tp_u = data.factorized("timepoint")
     expected = "one of " + ", ".join(known)
     bad = {
         k: (v, expected + (" (the cell is empty)" if not v else ""), "ASM-006")
@@ -182,7 +182,7 @@ def _keys(
     ok &= ~np.isin(tp_codes, np.fromiter(bad, dtype=np.int64))
 
     # instruments (ASM-001 unknown, ASM-009 not registered in this database)
-    ins_codes, ins_u = _factorize(data.column("instrument"))
+    ins_codes, ins_u = data.factorized("instrument")
     registered = registered_instruments(s)
     defs: list[instruments.InstrumentDef | None] = []
     bad = {}
@@ -214,7 +214,7 @@ def _keys(
     raw += [forms[2], resp[2]]
 
     # dates: parsed once per distinct value
-    date_codes, date_u = _factorize(data.column("date"))
+    date_codes, date_u = data.factorized("date")
     parsed = [parse_date(v, cells.dates) if v else None for v in date_u]
     bad = {
         k: (v, _date_expected(cells.dates, v), CELL_RULE)
@@ -263,7 +263,7 @@ def _pair_check(
     lower: bool,
 ) -> tuple[np.ndarray, np.ndarray, tuple[_IntArray, int]]:
     """Check ``column`` against each row's instrument, once per distinct (instrument, value)."""
-    codes, uniques = _factorize(cells.data.column(column))
+    codes, uniques = cells.data.factorized(column)
     if lower:
         uniques = [u.lower() for u in uniques]
     pair = (instrument + 1) * (len(uniques) + 1) + codes
@@ -320,11 +320,13 @@ def _entries(
         columns: list[str] | str = _wide_columns(item)
         value_texts: Sequence[str] = grid.tolist()
         reason_texts: Sequence[str] = [""] * len(value_texts)
+        value_factors = _factorize(value_texts)
+        reason_factors = _factorize(reason_texts)
         item_ok = np.ones(len(row), dtype=bool)
     else:
         row = np.arange(n, dtype=np.int64)
         columns = "value"
-        item_codes, item_u = _factorize(data.column("item"))
+        item_codes, item_u = data.factorized("item")
         parsed = np.array([_int(v) for v in item_u], dtype=np.int64)
         bad = {
             k: (v, "an item number (a whole number from 1)", CELL_RULE)
@@ -336,8 +338,10 @@ def _entries(
         item_ok = item >= 1
         value_texts = data.column("value")
         reason_texts = data.column("missing_reason")
+        value_factors = data.factorized("value")
+        reason_factors = data.factorized("missing_reason")
     # values: a number, empty (missing) or, in wide files, a missing-data code
-    value_codes, value_u = _factorize(value_texts)
+    value_codes, value_u = value_factors
     value_of = np.full(len(value_u), np.nan)
     reason_in_value = np.full(len(value_u), -1, dtype=np.int64)
     bad = {}
@@ -362,7 +366,7 @@ def _entries(
         k = int(value_codes[i])
         cells.problem(int(row[i]), _col(columns, i), value_u[k], bad[k][1], CELL_RULE)
     # missing reasons
-    reason_codes, reason_u = _factorize(reason_texts)
+    reason_codes, reason_u = reason_factors
     reason_of = np.array(
         [reasons.get(v.lower(), -2) if v else -1 for v in reason_u], dtype=np.int64
     )

@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from noim.domain.exceptions import Problem
 
 DATE_STYLES = ("iso", "dmy")
@@ -40,6 +42,11 @@ class CsvData:
     #: file line number of the first data row
     first_line: int
     settings: dict[str, str] = field(default_factory=dict)
+    #: per column, each row's code and the distinct cells (first appearance first), when
+    #: the reader already has them
+    codes: dict[str, tuple[np.ndarray, list[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def line(self, i: int) -> int:
         """The file line number of data row ``i`` (0-based)."""
@@ -51,6 +58,15 @@ class CsvData:
     def column(self, name: str) -> list[str]:
         """The cells of column ``name`` (all empty when the file has no such column)."""
         return self.columns.get(name) or [""] * self.n_rows
+
+    def factorized(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """Each row's code in column ``name`` and the distinct cells, first appearance first."""
+        if name in self.codes:
+            return self.codes[name]
+        import pandas as pd  # heavy: only when needed
+
+        codes, uniques = pd.factorize(np.asarray(self.column(name), dtype=object))
+        return codes.astype(np.int64), [str(u) for u in uniques]
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -94,7 +110,7 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
         first_line = 3
     fast = _read_fast(text)
     if fast is not None:
-        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings)
+        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings, fast[3])
         data.settings["_ragged"] = ""
         return data
     reader = csv.reader(io.StringIO(text))
@@ -118,11 +134,16 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     return data
 
 
-def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
+Fast = tuple[list[str], dict[str, list[str]], int, dict[str, tuple[np.ndarray, list[str]]]]
+
+
+def _read_fast(text: str) -> Fast | None:
     """The C parser's reading of a plain file (no quotes, every row as wide as the header).
 
     Gives exactly what the ``csv`` module path gives for such files, about ten times
-    faster; None for anything else (quoted cells, ragged rows), which the ``csv`` path reads.
+    faster, and each column's codes (the parser factorizes the cells as it reads them, so
+    a million rows make no million strings); None for anything else (quoted cells, ragged
+    rows), which the ``csv`` path reads.
     """
     if '"' in text or len(text) < _FAST_MIN_CHARS:
         return None
@@ -132,10 +153,11 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
         frame = pd.read_csv(
             io.StringIO(text),
             header=None,
-            dtype=str,
+            dtype="category",
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=True,
+            low_memory=False,
         )
     except (ValueError, pd.errors.ParserError):  # a row longer than the header
         return None
@@ -144,42 +166,43 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
     width = frame.shape[1]
     if frame.shape[0] < 2 or text.count(",") != (width - 1) * frame.shape[0]:
         return None
-    raw_header = [str(h) for h in frame.iloc[0].tolist()]
+    factors = []
+    raw_header = []
+    for c in frame.columns:
+        column = frame[c].cat
+        categories = np.asarray(column.categories.astype(str), dtype=object)
+        all_codes = column.codes.to_numpy().astype(np.int64)
+        raw_header.append(str(categories[all_codes[0]]))
+        codes, which = pd.factorize(all_codes[1:])  # first appearance first
+        uniques = [str(u).strip() for u in categories[which].tolist()]
+        if len(set(uniques)) < len(uniques):  # cells equal once stripped
+            merged, kept = pd.factorize(np.asarray(uniques, dtype=object))
+            codes, uniques = merged[codes], [str(u) for u in kept]
+        factors.append((np.asarray(codes, dtype=np.int64), uniques))
     header = [h.strip().lower() for h in raw_header]
-    cells = [frame[c].tolist()[1:] for c in frame.columns]
-    if _may_have_spaces(text):  # else no cell starts or ends with whitespace
-        cells = [_stripped(col) for col in cells]
-    drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
-    if drop:
-        cells = [[v for i, v in enumerate(col) if i not in drop] for col in cells]
+    # wholly blank rows (every cell empty once stripped) are dropped, as the csv path does
+    blank = np.ones(frame.shape[0] - 1, dtype=bool)
+    for codes, uniques in factors:
+        empty = uniques.index("") if "" in uniques else -1
+        blank &= codes == empty
+    if blank.any():
+        keep = ~blank
+        factors = [_refactorized(codes[keep], uniques) for codes, uniques in factors]
+    cells = [np.asarray(u, dtype=object)[codes].tolist() for codes, u in factors]
     columns = {h: col for h, col in zip(header, cells, strict=True) if h}
-    return header, columns, len(cells[0]) if cells else 0
+    codes_of = {h: f for h, f in zip(header, factors, strict=True) if h}
+    return header, columns, len(cells[0]) if cells else 0, codes_of
+
+
+def _refactorized(codes: np.ndarray, uniques: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes of a subset of rows, renumbered by first appearance."""
+    import pandas as pd
+
+    new, which = pd.factorize(codes)
+    return np.asarray(new, dtype=np.int64), [uniques[int(k)] for k in which]
 
 
 _FAST_MIN_CHARS = 200_000
-#: the ASCII characters ``str.strip`` removes, but for line ends
-_ASCII_SPACE = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
-
-
-def _may_have_spaces(text: str) -> bool:
-    """Whether a cell may start or end with whitespace (a few C-level scans of the text;
-    any non-ASCII text or whitespace anywhere, but line ends, says yes)."""
-    if not text.isascii() or any(c in text for c in _ASCII_SPACE):
-        return True
-    return "\r" in text and text.count("\r") != text.count("\r\n")
-
-
-def _stripped(col: list[str]) -> list[str]:
-    distinct = set(col)
-    changed = {v: v.strip() for v in distinct if v != v.strip()}
-    return [changed.get(v, v) for v in col] if changed else col
-
-
-def _blank_candidates(cells: list[list[str]]) -> list[int]:
-    """Rows whose first cell is empty (only they can be wholly blank)."""
-    if not cells or "" not in cells[0]:
-        return []
-    return [i for i, v in enumerate(cells[0]) if not v]
 
 
 def ragged_problems(data: CsvData, rule: str) -> list[Problem]:
