@@ -163,3 +163,17 @@ def test_audited_values_equal_the_values_read_back(
             row = stored[key]
             readback = enc.row({c.name: getattr(row, c.name) for c in UnitCost.__table__.columns})
             assert audited[str(key)] == readback
+
+
+def test_large_writes_enlarge_the_sqlite_cache_and_restore_it(db: Database, actors: Actors) -> None:
+    with db.write(actors["admin"], reason="test") as s:
+        conn = s.connection()
+        if conn.dialect.name != "sqlite":
+            with bulk.large_writes(conn):  # nothing to change on PostgreSQL
+                return
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        with bulk.large_writes(conn):
+            inside = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        after = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    assert inside == -bulk.LARGE_WRITE_CACHE_KIB
+    assert after == before != inside

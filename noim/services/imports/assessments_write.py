@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from noim import instruments
@@ -109,6 +110,13 @@ def writer(
     def write() -> None:
         ctx.progress("write", 0, 2)
         conn = s.connection()
+        with bulk.large_writes(conn):
+            _insert(conn)
+            ctx.progress("write", 1, 2)
+            complete_visits(s, links.completions)
+        ctx.progress("write", 2, 2)
+
+    def _insert(conn: Connection) -> None:
         ids = np.array(bulk.reserve_ids(conn, _table(Assessment), n), dtype=np.int64)
         item_ids = bulk.reserve_ids(conn, _table(ItemResponse), int(a_idx.size))
         responses = {
@@ -129,9 +137,6 @@ def writer(
             },
             link="assessment_id",
         )
-        ctx.progress("write", 1, 2)
-        complete_visits(s, links.completions)
-        ctx.progress("write", 2, 2)
 
     return Plan(
         [],
