@@ -177,3 +177,31 @@ def test_large_writes_enlarge_the_sqlite_cache_and_restore_it(db: Database, acto
         after = conn.exec_driver_sql("PRAGMA cache_size").scalar()
     assert inside == -bulk.LARGE_WRITE_CACHE_KIB
     assert after == before != inside
+
+
+def test_update_rows_without_reading_back_audits_the_same(db: Database, actors: Actors) -> None:
+    fam = family_with_children(db, actors["coord_gla"], "GLA", (10, 30))
+    with db.read() as s:
+        first, second = s.scalars(
+            select(Child.id).where(Child.trial_id.in_([c.trial_id for c in fam.children]))
+        ).all()
+    change = {"sex": "female", "entered_care_on": date(2024, 2, 3), "voided_at": None}
+    trails = []
+    for key, reread in ((first, True), (second, False)):
+        with db.write(actors["coord_gla"], reason="check") as s:
+            changed = update_rows(s, Child, {key: dict(change)}, reread=reread)
+            stamp = utcnow()
+            update_rows(s, Child, {key: {"eligibility_decided_on": stamp.date()}}, reread=reread)
+        with db.read() as s:
+            trails.append(
+                s.execute(
+                    select(AuditLog.action, AuditLog.field, AuditLog.new_value, AuditLog.reason)
+                    .where(AuditLog.table_name == "children", AuditLog.row_key == str(key))
+                    .where(AuditLog.action != "insert")
+                    .order_by(AuditLog.seq)
+                ).all()
+            )
+        assert changed == 1
+    assert trails[0] == trails[1] and trails[0]
+    result = audit.verify(db, actors["admin"])
+    assert result.ok, (result.chain.problem, result.data and result.data.problems)

@@ -443,10 +443,15 @@ def update_rows(
     model: type[Base],
     changes: Mapping[Any, Mapping[str, Any]],
     reason: str | None = None,
+    reread: bool = True,
 ) -> int:
     """Update many rows by primary key (``{pk: {column: value}}``) and audit each changed field.
 
-    Returns the number of rows whose stored values changed.
+    Returns the number of rows whose stored values changed.  The new values are read back
+    after the UPDATE so the audit holds what was stored; ``reread=False`` audits the
+    values given instead (one query fewer per 500 rows), for callers whose values are
+    already of the columns' Python types (``date``, aware ``datetime``, ``str``, ...), which
+    encode exactly as the values stored and read back.
     """
     if not changes:
         return 0
@@ -468,7 +473,10 @@ def update_rows(
             update(table).where(pk == bindparam("_pk")).values({c: bindparam(c) for c in columns})
         )
         conn.execute(stmt, params)
-    new = fetch_rows(conn, table, keys)
+    if reread:
+        new = fetch_rows(conn, table, keys)
+    else:
+        new = {row_key([k]): {**old[row_key([k])], **values} for k, values in changes.items()}
     touched.note(session, table, new.values())
     set_columns = {c for values in changes.values() for c in values}
     entries = _change_entries(table, old, new, reason or session.info.get("reason"), set_columns)

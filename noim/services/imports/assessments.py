@@ -491,7 +491,7 @@ def _group(
     top = max((max(d.items) for d in defs if d is not None), default=1) + 2
     group_ok = np.ones(n, dtype=bool)
     eg = row_group[entries.row] if entries.row.size else np.zeros(0, dtype=np.int64)
-    np.logical_and.at(group_ok, eg[eg >= 0], entries.ok[eg >= 0])
+    group_ok[eg[(eg >= 0) & ~entries.ok]] = False  # a group with a bad entry
     bad_rows = np.flatnonzero(~_rows_ok(cells, data.n_rows))
     group_ok[row_group[bad_rows][row_group[bad_rows] >= 0]] = False
     use = entries.ok & (eg >= 0)
