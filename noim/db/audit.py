@@ -198,7 +198,8 @@ def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEn
     params: list[tuple[Any, ...]] = []
     for e in entries:
         seq += 1
-        rest = (e.action, e.table, e.key, e.field, e.old, e.new, e.reason, version)
+        # str(): a table's name is SQLAlchemy's str subclass, which the driver adapts slowly
+        rest = (e.action, str(e.table), e.key, e.field, e.old, e.new, e.reason, version)
         new_hash = _hash(prev, seq, recorded, *who, rest)
         params.append((seq, now_param, *who, *rest, prev, new_hash))
         prev = new_hash

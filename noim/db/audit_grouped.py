@@ -158,13 +158,28 @@ def insert_records(
     if not keys:
         return
     reason = session.info.get("reason")
-    entries = []
-    for key, body in zip(keys, _row_bodies(table, columns), strict=True):
-        held = [name + group[key] for name, group in blocks if key in group]
-        text = '{"row":' + body + ',"tables":{' + ",".join(held) + "}}"
-        entries.append(
-            AuditEntry("insert", table.name, str(key), GROUPED_FIELD, None, text, reason)
+    name = str(table.name)
+    # each part's group text aligned with the records (empty where a record has none)
+    held = [
+        [prefix + text if text else "" for text in map(group.get, keys, [""] * len(keys))]
+        for prefix, group in blocks
+    ]
+    if len(held) > 1:
+        tables = [",".join(t for t in texts if t) for texts in zip(*held, strict=True)]
+    else:
+        tables = held[0] if held else [""] * len(keys)
+    entries = [
+        AuditEntry(
+            "insert",
+            name,
+            str(key),
+            GROUPED_FIELD,
+            None,
+            '{"row":' + body + ',"tables":{' + parts + "}}",
+            reason,
         )
+        for key, body, parts in zip(keys, _row_bodies(table, columns), tables, strict=True)
+    ]
     append(conn, actor, session.info["tx_id"], entries)
 
 
