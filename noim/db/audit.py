@@ -27,9 +27,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, inspect, select, tuple_, update
 from sqlalchemy.engine import Connection
@@ -108,8 +107,9 @@ def row_key(values: Sequence[Any]) -> str:
 # --------------------------------------------------------------------------- the chain
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
+    """One audit row to append (a named tuple: a million-row import makes many)."""
+
     action: str
     table: str
     key: str

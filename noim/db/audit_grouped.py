@@ -30,6 +30,9 @@ from noim.db.audit import AuditEntry, _require_actor, append, is_audited, model_
 from noim.db.audit import row_key as make_row_key
 from noim.db.base import Base
 
+#: a column's values: a list, or a numpy array of numbers (a float array's NaN is NULL)
+Values = Sequence[Any] | np.ndarray
+
 #: ``field`` of a grouped insert's audit row (no table has a column of that name)
 GROUPED_FIELD = "(rows)"
 #: most distinct combinations of column values coded in one int64 (else rows are joined one by one)
@@ -45,7 +48,7 @@ def _table(model: type[Base]) -> Table:
     return model.__table__  # type: ignore[return-value]
 
 
-def _write(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+def _write(conn: Connection, table: Table, columns: Mapping[str, Values]) -> int:
     """Insert the rows (every column given, all of one length); return how many."""
     names = [c.name for c in table.columns]
     if sorted(columns) != sorted(names):
@@ -55,7 +58,7 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]])
         raise ValueError(f"{table.name}: columns of different lengths")
     if n == 0:
         return 0
-    stored = [_processed(table.c[name], conn, columns[name]) for name in names]
+    stored = [_processed(table.c[name], conn, _as_list(columns[name])) for name in names]
     if conn.dialect.name == "postgresql":
         _copy(conn, table.name, names, zip(*stored, strict=True))
     else:
@@ -74,13 +77,14 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]])
 def insert_columns(
     session: Session,
     model: type[Base],
-    columns: Mapping[str, Sequence[Any]],
+    columns: Mapping[str, Values],
     group_by: str | None = None,
 ) -> None:
     """Insert many rows given column-wise with one executemany, and audit them.
 
     ``columns`` maps EVERY column of the table (the primary key included: reserve it
-    with ``noim.db.bulk.reserve_ids``) to its values as stored, all of one length.
+    with ``noim.db.bulk.reserve_ids``) to its values as stored, all of one length (a list,
+    or a numpy array of numbers, where a float array's NaN stands for NULL).
     Encoding is column-wise, once per distinct value, so a million rows cost a few
     seconds, not tens.
 
@@ -121,8 +125,8 @@ def insert_columns(
 def insert_records(
     session: Session,
     model: type[Base],
-    columns: Mapping[str, Sequence[Any]],
-    parts: Mapping[type[Base], Mapping[str, Sequence[Any]]],
+    columns: Mapping[str, Values],
+    parts: Mapping[type[Base], Mapping[str, Values]],
     link: str,
 ) -> None:
     """Insert parent records and the rows that are parts of them, with ONE audit row per record.
@@ -192,6 +196,17 @@ def _copy(conn: Connection, table: str, names: Sequence[str], rows: Iterable[Any
             copy.write_row(row)
 
 
+def _as_list(values: Values) -> Sequence[Any]:
+    """Python values for the driver: a numpy array as a list (a float array's NaN as None)."""
+    if not isinstance(values, np.ndarray):
+        return values
+    if values.dtype.kind == "f":
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()  # type: ignore[no-any-return]
+    return values.tolist()  # type: ignore[no-any-return]
+
+
 def _processed(column: Any, conn: Connection, values: Sequence[Any]) -> Sequence[Any]:
     """``values`` through the column type's bind processor (once per distinct value)."""
     process = column.type._cached_bind_processor(conn.dialect)
@@ -201,7 +216,7 @@ def _processed(column: Any, conn: Connection, values: Sequence[Any]) -> Sequence
     return list(map(cache.__getitem__, values))
 
 
-def _encoded(table: Table, name: str, values: Sequence[Any]) -> list[str]:
+def _encoded(table: Table, name: str, values: Values) -> list[str]:
     """Canonical JSON text of each value of column ``name`` (encoded once per distinct value)."""
     column = table.c[name]
     if column.primary_key and isinstance(column.type, Integer):
@@ -211,7 +226,7 @@ def _encoded(table: Table, name: str, values: Sequence[Any]) -> list[str]:
     return list(map(cache.__getitem__, values))
 
 
-def _row_bodies(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]:
+def _row_bodies(table: Table, columns: Mapping[str, Values]) -> list[str]:
     """Each row as the canonical JSON object ``insert_rows`` audits."""
     names = sorted(columns)
     encoded = [
@@ -220,7 +235,7 @@ def _row_bodies(table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]
     return ["{" + body + "}" for body in map(",".join, zip(*encoded, strict=True))]
 
 
-def _factorized(table: Table, name: str, values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+def _factorized(table: Table, name: str, values: Values) -> tuple[np.ndarray, list[str]]:
     """Codes of ``values`` and the canonical JSON text of each distinct value."""
     enc = bulk.column_encoder(table.c[name])
     n = len(values)
@@ -230,7 +245,9 @@ def _factorized(table: Table, name: str, values: Sequence[Any]) -> tuple[np.ndar
     if isinstance(values, list) and values.count(first) == n:  # one value (C-level scan)
         return np.zeros(n, dtype=np.int64), [enc(first)]
     array: np.ndarray | None = None
-    if isinstance(table.c[name].type, Float):
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        array = values  # a float array's NaN is NULL, as stored
+    elif isinstance(table.c[name].type, Float):
         try:  # a float column: None becomes NaN, and NaN is stored as NULL
             array = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
@@ -273,7 +290,7 @@ def _row_texts(factors: list[tuple[np.ndarray, list[str]]], n: int) -> list[str]
 
 
 def _blocks(
-    table: Table, columns: Mapping[str, Sequence[Any]], group_by: str
+    table: Table, columns: Mapping[str, Values], group_by: str
 ) -> tuple[list[Any], list[str]]:
     """The groups' values and, for each, the grouped JSON text of its rows."""
     n = len(columns[group_by])
@@ -324,6 +341,8 @@ def _blocks(
         + "]]}"
         for start, end in itertools.pairwise(bounds)
     ]
+    if isinstance(groups, np.ndarray):
+        return groups[starts].tolist(), texts
     return [groups[start] for start in starts], texts
 
 

@@ -44,13 +44,6 @@ def _score_many(
     return instruments.score_many(instrument, values, items, form)
 
 
-def _nullable(values: np.ndarray) -> list[float | None]:
-    """Floats with NaN as None."""
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    return out.tolist()  # type: ignore[no-any-return]
-
-
 def _table(model: type[Any]) -> Table:
     return model.__table__  # type: ignore[no-any-return]
 
@@ -121,9 +114,9 @@ def writer(
         item_ids = bulk.reserve_ids(conn, _table(ItemResponse), int(a_idx.size))
         responses = {
             "id": item_ids,
-            "assessment_id": ids[a_idx].tolist(),
-            "item": item.tolist(),
-            "value": _nullable(values),
+            "assessment_id": ids[a_idx],
+            "item": item,
+            "value": values,  # NaN: missing (stored as NULL)
             "missing_reason": reasons[reason_index].tolist(),
         }
         # one audit row per assessment: its row, its item responses and its derived scores
@@ -209,9 +202,9 @@ def _score_columns(
     n = int(pos.size)
     return {
         "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
-        "assessment_id": ids[pos].tolist(),
+        "assessment_id": ids[pos],
         "scale": np.concatenate(parts_scale)[by].tolist(),
-        "score": _nullable(np.concatenate(parts_score)[by]),
+        "score": np.concatenate(parts_score)[by],  # NaN: cannot be scored (NULL)
         "scoring_version": versions[ins[pos]].tolist(),
         "computed_at": [now] * n,
     }
