@@ -196,11 +196,29 @@ def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEn
     who = (tx_id, actor.user_id, actor.name, actor.role.value)
     version = noim.__version__
     params: list[tuple[Any, ...]] = []
+    # the payload _hash builds, with the parts every row of this append shares joined once
+    shared = "\x1e".join((recorded, tx_id, _text(actor.user_id), actor.name, actor.role.value))
+    sha256 = hashlib.sha256
     for e in entries:
         seq += 1
         # str(): a table's name is SQLAlchemy's str subclass, which the driver adapts slowly
         rest = (e.action, str(e.table), e.key, e.field, e.old, e.new, e.reason, version)
-        new_hash = _hash(prev, seq, recorded, *who, rest)
+        payload = "\x1e".join(
+            (
+                str(seq),
+                shared,
+                rest[0],
+                rest[1],
+                rest[2],
+                _text(e.field),
+                _text(e.old),
+                _text(e.new),
+                _text(e.reason),
+                version,
+                prev,
+            )
+        )
+        new_hash = sha256(payload.encode("utf-8")).hexdigest()
         params.append((seq, now_param, *who, *rest, prev, new_hash))
         prev = new_hash
     bulk.executemany(conn, _AUDIT_TABLE.name, _AUDIT_COLUMNS, params)
