@@ -394,6 +394,28 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
             assert uniques == slow_uniques and codes.tolist() == slow_codes.tolist(), (name, h)
 
 
+def test_fast_reader_reads_files_with_a_bom_and_settings_as_the_csv_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from noim.services.imports import reader
+
+    body = "".join(f"G-0001-0{i % 9 + 1}-7,15m,{i},x\n" for i in range(300))
+    contents = {
+        "bom.csv": b"\xef\xbb\xbfa,b,c,d\n" + body.encode(),
+        "settings.csv": b"# noim-import: dates=dmy\na,b,c,d\n" + body.encode(),
+        "both.csv": b"\xef\xbb\xbf# noim-import: dates=dmy\r\na,b,c,d\r\n" + body.encode(),
+    }
+    for name, content in contents.items():
+        f = tmp_path / name
+        f.write_bytes(content)
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)
+        fast = reader.read_csv(f)
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10**12)
+        slow = reader.read_csv(f)
+        assert fast.codes and fast == slow, name
+        assert fast.header == ["a", "b", "c", "d"] and fast.n_rows == 300, name
+
+
 def test_audit_history_of_an_item_response_shows_its_grouped_row(
     db: Database, actors: Actors, tmp_path: Path
 ) -> None:
