@@ -58,7 +58,7 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Values]) -> int
         raise ValueError(f"{table.name}: columns of different lengths")
     if n == 0:
         return 0
-    stored = [_processed(table.c[name], conn, _as_list(columns[name])) for name in names]
+    stored = [_stored(table.c[name], conn, columns[name]) for name in names]
     if conn.dialect.name == "postgresql":
         _copy(conn, table.name, names, zip(*stored, strict=True))
     else:
@@ -205,6 +205,19 @@ def _as_list(values: Values) -> Sequence[Any]:
         out[np.isnan(values)] = None
         return out.tolist()  # type: ignore[no-any-return]
     return values.tolist()  # type: ignore[no-any-return]
+
+
+def _stored(column: Any, conn: Connection, values: Values) -> Sequence[Any]:
+    """The driver's values of a column: a float array of a float column as Python floats
+    and None (what the column's bind processor would give), else through the processor."""
+    if (
+        isinstance(values, np.ndarray)
+        and values.dtype.kind == "f"
+        and isinstance(column.type, Float)
+        and not column.type.asdecimal
+    ):
+        return _as_list(values)
+    return _processed(column, conn, _as_list(values))
 
 
 def _processed(column: Any, conn: Connection, values: Sequence[Any]) -> Sequence[Any]:

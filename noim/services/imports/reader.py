@@ -16,7 +16,7 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -38,7 +38,7 @@ class CsvData:
     source: str
     sha256: str
     header: list[str]
-    columns: dict[str, list[str]]
+    columns: Mapping[str, list[str]]
     n_rows: int
     #: file line number of the first data row
     first_line: int
@@ -138,7 +138,7 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     return data
 
 
-Fast = tuple[list[str], dict[str, list[str]], int, dict[str, tuple[np.ndarray, list[str]]]]
+Fast = tuple[list[str], Mapping[str, list[str]], int, dict[str, tuple[np.ndarray, list[str]]]]
 
 
 def _read_fast(text: str, encoded: memoryview) -> Fast | None:
@@ -193,10 +193,34 @@ def _read_fast(text: str, encoded: memoryview) -> Fast | None:
     if blank.any():
         keep = ~blank
         factors = [_refactorized(codes[keep], uniques) for codes, uniques in factors]
-    cells = [np.asarray(u, dtype=object)[codes].tolist() for codes, u in factors]
-    columns = {h: col for h, col in zip(header, cells, strict=True) if h}
     codes_of = {h: f for h, f in zip(header, factors, strict=True) if h}
-    return header, columns, len(cells[0]) if cells else 0, codes_of
+    n = int(factors[0][0].size) if factors else 0
+    return header, _Columns(codes_of), n, codes_of
+
+
+class _Columns(Mapping[str, list[str]]):
+    """Columns as lists of cells, each made from the parser's codes when first asked for
+    (an import that works on the codes never makes a million-string list)."""
+
+    def __init__(self, factors: dict[str, tuple[np.ndarray, list[str]]]) -> None:
+        self._factors = factors
+        self._made: dict[str, list[str]] = {}
+
+    def __getitem__(self, name: str) -> list[str]:
+        made = self._made.get(name)
+        if made is None:
+            codes, uniques = self._factors[name]
+            made = self._made[name] = np.asarray(uniques, dtype=object)[codes].tolist()
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factors)
+
+    def __len__(self) -> int:
+        return len(self._factors)
+
+    def __repr__(self) -> str:
+        return f"_Columns({list(self._factors)})"
 
 
 def _refactorized(codes: np.ndarray, uniques: list[str]) -> tuple[np.ndarray, list[str]]:
