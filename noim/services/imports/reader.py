@@ -43,7 +43,7 @@ class CsvData:
     #: file line number of the first data row
     first_line: int
     settings: dict[str, str] = field(default_factory=dict)
-    #: per column, each row's code and the distinct cells (first appearance first), when
+    #: per column, each row's code and the distinct cells (in no particular order), when
     #: the reader already has them
     codes: dict[str, tuple[np.ndarray, list[str]]] = field(
         default_factory=dict, compare=False, repr=False
@@ -61,7 +61,8 @@ class CsvData:
         return self.columns.get(name) or [""] * self.n_rows
 
     def factorized(self, name: str) -> tuple[np.ndarray, list[str]]:
-        """Each row's code in column ``name`` and the distinct cells, first appearance first."""
+        """Each row's code in column ``name`` and the distinct cells (``uniques[codes[i]]`` is
+        row ``i``'s cell; every one is used by some row)."""
         if name in self.codes:
             return self.codes[name]
         import pandas as pd  # heavy: only when needed
@@ -178,7 +179,7 @@ def _read_fast(text: str, encoded: memoryview) -> Fast | None:
         categories = np.asarray(column.categories.astype(str), dtype=object)
         all_codes = column.codes.to_numpy().astype(np.int64)
         raw_header.append(str(categories[all_codes[0]]))
-        codes, which = pd.factorize(all_codes[1:])  # first appearance first
+        codes, which = _used(all_codes[1:], len(categories))
         uniques = [str(u).strip() for u in categories[which].tolist()]
         if len(set(uniques)) < len(uniques):  # cells equal once stripped
             merged, kept = pd.factorize(np.asarray(uniques, dtype=object))
@@ -223,12 +224,19 @@ class _Columns(Mapping[str, list[str]]):
         return f"_Columns({list(self._factors)})"
 
 
-def _refactorized(codes: np.ndarray, uniques: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Codes of a subset of rows, renumbered by first appearance."""
-    import pandas as pd
+def _used(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered over the values the rows use (in the values' order), and which
+    values those are (the header's cell, for one, may be used by no row)."""
+    which = np.flatnonzero(np.bincount(codes, minlength=size))
+    renumber = np.zeros(max(size, 1), dtype=np.int64)
+    renumber[which] = np.arange(which.size)
+    return renumber[codes], which
 
-    new, which = pd.factorize(codes)
-    return np.asarray(new, dtype=np.int64), [uniques[int(k)] for k in which]
+
+def _refactorized(codes: np.ndarray, uniques: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes of a subset of rows, renumbered over the values they use."""
+    new, which = _used(codes, len(uniques))
+    return new, [uniques[int(k)] for k in which]
 
 
 _FAST_MIN_CHARS = 200_000
