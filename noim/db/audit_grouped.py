@@ -30,7 +30,7 @@ from noim.db.audit import AuditEntry, _require_actor, append, is_audited, model_
 from noim.db.audit import row_key as make_row_key
 from noim.db.base import Base
 
-#: a column's values: a list, or a numpy array of numbers (a float array's NaN is NULL)
+#: a column's values: a list, or a numpy array (a float array's NaN is NULL)
 Values = Sequence[Any] | np.ndarray
 
 #: ``field`` of a grouped insert's audit row (no table has a column of that name)
@@ -84,7 +84,7 @@ def insert_columns(
 
     ``columns`` maps EVERY column of the table (the primary key included: reserve it
     with ``noim.db.bulk.reserve_ids``) to its values as stored, all of one length (a list,
-    or a numpy array of numbers, where a float array's NaN stands for NULL).
+    or a numpy array, where a float array's NaN stands for NULL).
     Encoding is column-wise, once per distinct value, so a million rows cost a few
     seconds, not tens.
 

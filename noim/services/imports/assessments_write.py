@@ -117,7 +117,7 @@ def writer(
             "assessment_id": ids[a_idx],
             "item": item,
             "value": values,  # NaN: missing (stored as NULL)
-            "missing_reason": reasons[reason_index].tolist(),
+            "missing_reason": reasons[reason_index],
         }
         # one audit row per assessment: its row, its item responses and its derived scores
         insert_records(
@@ -203,7 +203,7 @@ def _score_columns(
     return {
         "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
         "assessment_id": ids[pos],
-        "scale": np.concatenate(parts_scale)[by].tolist(),
+        "scale": np.concatenate(parts_scale)[by],
         "score": np.concatenate(parts_score)[by],  # NaN: cannot be scored (NULL)
         "scoring_version": versions[ins[pos]].tolist(),
         "computed_at": [now] * n,
