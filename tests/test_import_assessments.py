@@ -389,9 +389,38 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         assert fast == slow, name
         fast_codes = {h: fast.factorized(h) for h in fast.header}
         assert fast.codes or name in ("quoted", "short row", "long row"), name
+        for h in fast.header:
+            assert list(fast.cells(h)) == slow.column(h) == list(slow.cells(h)), (name, h)
         for h, (codes, uniques) in fast_codes.items():  # the parser's codes give the cells
             assert [uniques[c] for c in codes.tolist()] == slow.column(h), (name, h)
             assert sorted(uniques) == sorted(set(slow.column(h))), (name, h)
+
+
+def test_problems_of_a_file_read_by_the_fast_reader_show_the_cells(
+    db: Database, actors: Actors, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noim.services.imports import reader
+
+    a, _b = randomised_children(db, actors)
+    values = sdq(1)
+    values[4] = "9x"  # neither a number nor a missing-data code
+    rows = long_rows(a, "15m", TODAY, values)
+    # an answered item with a missing reason, and a bad date
+    rows = rows.replace(f",{TODAY},6,", f",{TODAY},6,1,refused\n{a},15m,sdq,2-4,carer,{TODAY},27,")
+    rows += f"{a},baseline,sdq,2-4,carer,2024-02-30,1,1,\n"
+    f = tmp_path / "big.csv"
+    f.write_text(HEADER + rows, encoding="utf-8")
+    problems = []
+    for size in (10, 10**12):  # the C parser's codes, then the csv module
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", size)
+        assert bool(reader.read_csv(f).codes) == (size == 10)
+        with pytest.raises(ImportRejected) as caught:
+            run_import(db, actors["coord_gla"], "assessments", f)
+        problems.append(caught.value.problems)
+    assert problems[0] == problems[1]
+    got = {(p.field, str(p.value), p.rule) for p in problems[0]}
+    assert {("missing_reason", "9x", "ASM-004"), ("missing_reason", "refused", "ASM-005")} <= got
+    assert any(p.field == "date" and p.value == "2024-02-30" for p in problems[0])
 
 
 def test_fast_reader_reads_files_with_a_bom_and_settings_as_the_csv_module(

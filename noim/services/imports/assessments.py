@@ -336,8 +336,8 @@ def _entries(
         _fan_out(cells, item_codes, bad, "item")
         item = parsed[item_codes] if n else np.zeros(0, dtype=np.int64)
         item_ok = item >= 1
-        value_texts = data.column("value")
-        reason_texts = data.column("missing_reason")
+        value_texts = data.cells("value")
+        reason_texts = data.cells("missing_reason")
         value_factors = data.factorized("value")
         reason_factors = data.factorized("missing_reason")
     # values: a number, empty (missing) or, in wide files, a missing-data code
@@ -565,7 +565,7 @@ def _rows_ok(cells: Cells, n: int) -> np.ndarray:
 def _date_rules(s: Session, cells: Cells, g: _Groups) -> None:
     """ASM-007 and ASM-008 (the rules of record_assessment) for every assessment."""
     found = date_problems(s, g.child.tolist(), g.timepoint, g.date)
-    texts = cells.data.column("date")
+    texts = cells.data.cells("date")
     bad: dict[int, tuple[str, str, str]] = {}
     for i, rule, expected in found:
         if i not in bad:

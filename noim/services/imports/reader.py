@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -59,6 +59,13 @@ class CsvData:
     def column(self, name: str) -> list[str]:
         """The cells of column ``name`` (all empty when the file has no such column)."""
         return self.columns.get(name) or [""] * self.n_rows
+
+    def cells(self, name: str) -> Sequence[str]:
+        """The cells of column ``name`` for reading a few of them (a problem's value):
+        ``column(name)`` without making a list of every cell when the codes are at hand."""
+        if name in self.codes:
+            return _Coded(*self.codes[name])
+        return self.column(name)
 
     def factorized(self, name: str) -> tuple[np.ndarray, list[str]]:
         """Each row's code in column ``name`` and the distinct cells (``uniques[codes[i]]`` is
@@ -197,6 +204,28 @@ def _read_fast(text: str, encoded: memoryview) -> Fast | None:
     codes_of = {h: f for h, f in zip(header, factors, strict=True) if h}
     n = int(factors[0][0].size) if factors else 0
     return header, _Columns(codes_of), n, codes_of
+
+
+class _Coded(Sequence[str]):
+    """A column's cells read through its codes."""
+
+    def __init__(self, codes: np.ndarray, uniques: list[str]) -> None:
+        self._codes = codes
+        self._uniques = uniques
+
+    def __len__(self) -> int:
+        return int(self._codes.size)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self._uniques[c] for c in self._codes[i].tolist()]
+        return self._uniques[int(self._codes[i])]
 
 
 class _Columns(Mapping[str, list[str]]):
