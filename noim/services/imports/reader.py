@@ -184,7 +184,7 @@ def _read_fast(text: str, encoded: memoryview) -> Fast | None:
     for c in frame.columns:
         column = frame[c].cat
         categories = np.asarray(column.categories.astype(str), dtype=object)
-        all_codes = column.codes.to_numpy().astype(np.int64)
+        all_codes = column.codes.to_numpy()  # int8 or int16 for a few values
         raw_header.append(str(categories[all_codes[0]]))
         codes, which = _used(all_codes[1:], len(categories))
         uniques = [str(u).strip() for u in categories[which].tolist()]
