@@ -163,3 +163,45 @@ def test_audited_values_equal_the_values_read_back(
             row = stored[key]
             readback = enc.row({c.name: getattr(row, c.name) for c in UnitCost.__table__.columns})
             assert audited[str(key)] == readback
+
+
+def test_large_writes_enlarge_the_sqlite_cache_and_restore_it(db: Database, actors: Actors) -> None:
+    with db.write(actors["admin"], reason="test") as s:
+        conn = s.connection()
+        if conn.dialect.name != "sqlite":
+            with bulk.large_writes(conn):  # nothing to change on PostgreSQL
+                return
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        with bulk.large_writes(conn):
+            inside = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        after = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    assert inside == -bulk.LARGE_WRITE_CACHE_KIB
+    assert after == before != inside
+
+
+def test_update_rows_without_reading_back_audits_the_same(db: Database, actors: Actors) -> None:
+    fam = family_with_children(db, actors["coord_gla"], "GLA", (10, 30))
+    with db.read() as s:
+        first, second = s.scalars(
+            select(Child.id).where(Child.trial_id.in_([c.trial_id for c in fam.children]))
+        ).all()
+    change = {"sex": "female", "entered_care_on": date(2024, 2, 3), "voided_at": None}
+    trails = []
+    for key, reread in ((first, True), (second, False)):
+        with db.write(actors["coord_gla"], reason="check") as s:
+            changed = update_rows(s, Child, {key: dict(change)}, reread=reread)
+            stamp = utcnow()
+            update_rows(s, Child, {key: {"eligibility_decided_on": stamp.date()}}, reread=reread)
+        with db.read() as s:
+            trails.append(
+                s.execute(
+                    select(AuditLog.action, AuditLog.field, AuditLog.new_value, AuditLog.reason)
+                    .where(AuditLog.table_name == "children", AuditLog.row_key == str(key))
+                    .where(AuditLog.action != "insert")
+                    .order_by(AuditLog.seq)
+                ).all()
+            )
+        assert changed == 1
+    assert trails[0] == trails[1] and trails[0]
+    result = audit.verify(db, actors["admin"])
+    assert result.ok, (result.chain.problem, result.data and result.data.problems)

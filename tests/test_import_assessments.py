@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from noim import instruments
-from noim.db.audit import GROUPED_FIELD, expand_grouped
+from noim.db import bulk
+from noim.db.audit import update_rows
+from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row
 from noim.db.audit_verify import verify_chain, verify_data
 from noim.db.base import utcnow
 from noim.db.models import (
@@ -140,23 +142,26 @@ def test_long_import_scores_links_visits_and_is_idempotent(
             )
         ).all()
         assert sorted(done) == [("15m", TODAY), ("15m", TODAY), ("baseline", baseline)]
-    # grouped audit: one audit row per assessment for its item responses, and it verifies
+    # one audit row per assessment: its row, its item responses and its scores; it verifies
     with db.read() as s:
         grouped = s.scalars(
             select(AuditLog.new_value).where(
-                AuditLog.table_name == "item_responses", AuditLog.field == GROUPED_FIELD
+                AuditLog.table_name == "assessments", AuditLog.field == GROUPED_FIELD
             )
         ).all()
         assert len(grouped) == 3
-        assert len(json.loads(grouped[0])["rows"]) == 25
-        assert (
-            s.scalar(
-                select(func.count())
-                .select_from(AuditLog)
-                .where(AuditLog.table_name == "item_responses")
+        first = json.loads(grouped[0])
+        assert sorted(first) == ["row", "tables"]
+        assert sorted(first["tables"]) == ["derived_scores", "item_responses"]
+        assert len(first["tables"]["item_responses"]["rows"]) == 25
+        assert len(first["tables"]["derived_scores"]["rows"]) == 8
+        assert grouped[0] == bulk.dump(first)  # canonical JSON
+        tables = s.scalars(
+            select(AuditLog.table_name).where(
+                AuditLog.table_name.in_(["assessments", "item_responses", "derived_scores"])
             )
-            == 3
-        )
+        ).all()
+        assert tables == ["assessments"] * 3
     with db.engine.connect() as conn:
         assert verify_chain(conn).ok
         assert verify_data(conn).ok
@@ -359,6 +364,7 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
     from noim.services.imports import reader
 
     body = "".join(f"G-0001-0{i % 9 + 1}-7 , 15m,{i}, x\n" for i in range(300))
+    tight = body.replace(" ", "")
     texts = {
         "plain": "Child_ID,tp,item,v\n" + body,
         "blank rows": "a,b,c,d\n" + body + "\n ,  , ,\n\n" + body,
@@ -366,6 +372,14 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         "long row": "a,b,c,d\n" + body + "1,2,3,4,5\n",
         "quoted": 'a,b,c,d\n"1,5",2,3,4\n' + body,
         "crlf": ("a,b,c,d\n" + body).replace("\n", "\r\n"),
+        "no edge spaces": "a,b,c,d\n" + tight,
+        "crlf, no spaces": ("a,b,c,d\n" + tight).replace("\n", "\r\n"),
+        "tab at an edge": "a,b,c,d\n" + tight + "x,\ty,z,w\n" + tight,
+        "inner spaces only": "a,b,c,d\n" + tight.replace("15m", "1 5\tm"),
+        "no-break space at an edge": "a,b,c,d\n" + tight + "x,\u00a0y,z,w\n" + tight,
+        "space ends the file": "a,b,c,d\n" + tight + "x,y,z,w ",
+        "cells equal once stripped": "a,b,c,d\n" + tight + " x,y ,z,w\nx,y,z,w\n" + body,
+        "blank row first": "a,b,c,d\n , , ,\n" + tight + "\n,,,\n" + body,
     }
     for name, text_ in texts.items():
         monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)
@@ -373,6 +387,62 @@ def test_fast_reader_reads_as_the_csv_module(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10**12)
         slow = reader.read_csv("f.csv", text=text_)
         assert fast == slow, name
+        fast_codes = {h: fast.factorized(h) for h in fast.header}
+        assert fast.codes or name in ("quoted", "short row", "long row"), name
+        for h in fast.header:
+            assert list(fast.cells(h)) == slow.column(h) == list(slow.cells(h)), (name, h)
+        for h, (codes, uniques) in fast_codes.items():  # the parser's codes give the cells
+            assert [uniques[c] for c in codes.tolist()] == slow.column(h), (name, h)
+            assert sorted(uniques) == sorted(set(slow.column(h))), (name, h)
+
+
+def test_problems_of_a_file_read_by_the_fast_reader_show_the_cells(
+    db: Database, actors: Actors, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noim.services.imports import reader
+
+    a, _b = randomised_children(db, actors)
+    values = sdq(1)
+    values[4] = "9x"  # neither a number nor a missing-data code
+    rows = long_rows(a, "15m", TODAY, values)
+    # an answered item with a missing reason, and a bad date
+    rows = rows.replace(f",{TODAY},6,", f",{TODAY},6,1,refused\n{a},15m,sdq,2-4,carer,{TODAY},27,")
+    rows += f"{a},baseline,sdq,2-4,carer,2024-02-30,1,1,\n"
+    f = tmp_path / "big.csv"
+    f.write_text(HEADER + rows, encoding="utf-8")
+    problems = []
+    for size in (10, 10**12):  # the C parser's codes, then the csv module
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", size)
+        assert bool(reader.read_csv(f).codes) == (size == 10)
+        with pytest.raises(ImportRejected) as caught:
+            run_import(db, actors["coord_gla"], "assessments", f)
+        problems.append(caught.value.problems)
+    assert problems[0] == problems[1]
+    got = {(p.field, str(p.value), p.rule) for p in problems[0]}
+    assert {("missing_reason", "9x", "ASM-004"), ("missing_reason", "refused", "ASM-005")} <= got
+    assert any(p.field == "date" and p.value == "2024-02-30" for p in problems[0])
+
+
+def test_fast_reader_reads_files_with_a_bom_and_settings_as_the_csv_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from noim.services.imports import reader
+
+    body = "".join(f"G-0001-0{i % 9 + 1}-7,15m,{i},x\n" for i in range(300))
+    contents = {
+        "bom.csv": b"\xef\xbb\xbfa,b,c,d\n" + body.encode(),
+        "settings.csv": b"# noim-import: dates=dmy\na,b,c,d\n" + body.encode(),
+        "both.csv": b"\xef\xbb\xbf# noim-import: dates=dmy\r\na,b,c,d\r\n" + body.encode(),
+    }
+    for name, content in contents.items():
+        f = tmp_path / name
+        f.write_bytes(content)
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10)
+        fast = reader.read_csv(f)
+        monkeypatch.setattr(reader, "_FAST_MIN_CHARS", 10**12)
+        slow = reader.read_csv(f)
+        assert fast.codes and fast == slow, name
+        assert fast.header == ["a", "b", "c", "d"] and fast.n_rows == 300, name
 
 
 def test_audit_history_of_an_item_response_shows_its_grouped_row(
@@ -389,12 +459,16 @@ def test_audit_history_of_an_item_response_shows_its_grouped_row(
             select(ItemResponse.id, ItemResponse.assessment_id).where(ItemResponse.item == 7)
         ).one()
     (row,) = audit.history(db, actors["admin"], "item_responses", str(item_id))
-    assert (row.action, row.field, row.key) == (
+    # the assessment's one audit row holds its item responses and scores
+    assert (row.action, row.table, row.field, row.key) == (
         "insert",
+        "assessments",
         GROUPED_FIELD,
-        f"assessment_id={assessment_id}",
+        str(assessment_id),
     )
-    expanded = dict(expand_grouped(ItemResponse.__table__, row.new or ""))  # type: ignore[arg-type]
+    held = expand_audit_row(row.table, row.key, row.new or "")
+    assert next((t, k) for t, k, _r in held) == ("assessments", str(assessment_id))
+    expanded = {k: r for t, k, r in held if t == "item_responses"}
     assert len(expanded) == 25
     assert expanded[str(item_id)] == {
         "id": item_id,
@@ -403,19 +477,33 @@ def test_audit_history_of_an_item_response_shows_its_grouped_row(
         "value": float(sdq(1)[7]),  # type: ignore[arg-type]
         "missing_reason": None,  # one value for every row: held once, in "group"
     }
+    assert sum(t == "derived_scores" for t, _k, _r in held) == 8
     (scores,) = audit.history(db, actors["admin"], "derived_scores", "1")
-    group = json.loads(scores.new or "")["group"]
+    assert scores.seq == row.seq
+    group = json.loads(scores.new or "")["tables"]["derived_scores"]["group"]
     assert group["scoring_version"] == "sdq-2024.1" and group["assessment_id"] == assessment_id
-    # the assessment itself has its usual audit row
+    # the assessment's history is that same row; its row is the assessment as stored
     (insert,) = audit.history(db, actors["admin"], "assessments", str(assessment_id))
-    assert insert.field is None and json.loads(insert.new or "")["timepoint_code"] == "15m"
+    assert insert.seq == row.seq
+    assert json.loads(insert.new or "")["row"]["timepoint_code"] == "15m"
+    # a later correction of a response is an ordinary update on the response's own key
+    with db.write(actors["coord_gla"], reason="typo") as s:
+        update_rows(s, ItemResponse, {item_id: {"value": 0.0}})
+    history = audit.history(db, actors["admin"], "item_responses", str(item_id))
+    assert [(r.action, r.table) for r in history] == [
+        ("insert", "assessments"),
+        ("update", "item_responses"),
+    ]
+    # a response of another assessment is not in this one's row
+    other = audit.history(db, actors["admin"], "item_responses", str(item_id + 100))
+    assert other == []
 
 
 def test_insert_columns_grouped_unnumbered_and_per_row_verify(
     db: Database, actors: Actors, tmp_path: Path
 ) -> None:
     from noim.db import bulk
-    from noim.db.audit import insert_columns
+    from noim.db.audit_grouped import insert_columns
     from noim.services import audit
 
     a, _b = randomised_children(db, actors)

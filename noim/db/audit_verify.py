@@ -8,8 +8,9 @@ cut from the end no longer reach the head.
 ``verify_data`` replays the audit trail (inserts, then field changes) and
 compares the result with every audited table: a trial-data row changed,
 inserted or deleted without an audit row is found too.  A grouped insert (one audit
-row for many rows, ``noim.db.audit.insert_rows_grouped``) is expanded back into its
-rows, so each of them is compared like any other.
+row for many rows, ``noim.db.audit_grouped.insert_columns``) is expanded back into its
+rows, so each of them is compared like any other; so is a record written with its parts
+in one audit row (``noim.db.audit_grouped.insert_records``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from sqlalchemy.engine import Connection
 from noim.db import bulk
 from noim.db.audit import (
     GENESIS_HASH,
-    GROUPED_FIELD,
     audited_tables,
     chain_hash,
-    expand_grouped,
     model_for,
     pk_columns,
     row_key,
 )
+from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row
 from noim.db.models.audit import AuditHead, AuditLog
 
 _BATCH = 5000
@@ -127,9 +127,8 @@ def _replay(
         table, key = row["table_name"], row["row_key"]
         try:
             if row["action"] == "insert" and row["field"] == GROUPED_FIELD:
-                rows = state[table]
-                for key, values in expand_grouped(model_table(table), row["new_value"]):
-                    rows[key] = {k: _dump(v) for k, v in values.items()}
+                for name, held, values in expand_audit_row(table, key, row["new_value"]):
+                    state[name][held] = {k: _dump(v) for k, v in values.items()}
             elif row["action"] == "insert":
                 values = json.loads(row["new_value"])
                 state[table][key] = {k: _dump(v) for k, v in values.items()}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -252,3 +253,24 @@ def executemany(
         f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))})"
     )
     conn.exec_driver_sql(sql, params)
+
+
+#: SQLite page cache (KiB) while one unit of work writes a million rows into several tables
+LARGE_WRITE_CACHE_KIB = 65536
+
+
+@contextmanager
+def large_writes(conn: Connection) -> Iterator[None]:
+    """A bigger SQLite page cache while many rows go into several tables and indexes at once
+    (the pages stay in memory instead of being spilled to the WAL and read back); the
+    connection's own size is restored after.  Durability is unchanged (same journal mode and
+    synchronous level); other databases are left as they are."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{LARGE_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")

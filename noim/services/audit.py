@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from noim.db import audit as audit_db
+from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row, grouped_key
 from noim.db.audit_verify import ChainReport, DataReport, verify_chain, verify_data
 from noim.db.models import AuditLog, Child, Family
 from noim.db.session import Database
@@ -92,7 +93,11 @@ def _group_keys(s: Session, table: str, key: str) -> list[str]:
     """Row keys of the grouped audit rows (one per parent record) that hold row ``key``."""
     sample = s.scalar(
         select(AuditLog.row_key)
-        .where(AuditLog.table_name == table, AuditLog.field == audit_db.GROUPED_FIELD)
+        .where(
+            AuditLog.table_name == table,
+            AuditLog.field == GROUPED_FIELD,
+            AuditLog.row_key.contains("="),
+        )
         .limit(1)
     )
     if sample is None or not key.isdigit():
@@ -101,14 +106,34 @@ def _group_keys(s: Session, table: str, key: str) -> list[str]:
     t = audit_db.model_for(table).__table__
     (pk,) = audit_db.pk_columns(t)  # type: ignore[arg-type]
     value = s.scalar(select(t.c[column]).where(pk == int(key)))
-    return [] if value is None else [audit_db.grouped_key(column, value)]
+    return [] if value is None else [grouped_key(column, value)]
 
 
-def _holds(table: str, grouped_value: str | None, key: str) -> bool:
-    """Whether a grouped insert's value holds row ``key``."""
-    t = audit_db.model_for(table).__table__
-    rows = audit_db.expand_grouped(t, grouped_value or "")  # type: ignore[arg-type]
-    return any(k == key for k, _row in rows)
+def _parents(s: Session, table: str, key: str) -> list[tuple[str, str]]:
+    """(table, key) of the records row ``key`` refers to: a record written with its parts
+    (``insert_records``) holds them in its own grouped audit row."""
+    t: Table = audit_db.model_for(table).__table__  # type: ignore[assignment]
+    pks = audit_db.pk_columns(t)
+    links = [
+        (c, fk.column.table.name)
+        for c in t.columns
+        for fk in c.foreign_keys
+        if audit_db.is_audited(fk.column.table.name)
+    ]
+    if not links or len(pks) != 1 or not key.isdigit():
+        return []
+    values = s.execute(select(*(c for c, _name in links)).where(pks[0] == int(key))).first()
+    if values is None:
+        return []
+    return [(name, str(v)) for (_c, name), v in zip(links, values, strict=True) if v is not None]
+
+
+def _holds(r: AuditLog, table: str, key: str) -> bool:
+    """Whether grouped audit row ``r`` holds row ``key`` of ``table``."""
+    if r.field != GROUPED_FIELD:
+        return False
+    held = expand_audit_row(r.table_name, r.row_key, r.new_value or "")
+    return any(name == table and k == key for name, k, _row in held)
 
 
 def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecord]:
@@ -121,14 +146,19 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
     key = _resolve_key(db, table, key)
     with db.read(actor) as s:
         keys = [key, *_group_keys(s, table, key)]
+        where = [and_(AuditLog.table_name == table, AuditLog.row_key.in_(keys))]
+        where += [
+            and_(
+                AuditLog.table_name == name,
+                AuditLog.row_key == parent,
+                AuditLog.field == GROUPED_FIELD,
+            )
+            for name, parent in _parents(s, table, key)
+        ]
         rows = [
             r
-            for r in s.scalars(
-                select(AuditLog)
-                .where(AuditLog.table_name == table, AuditLog.row_key.in_(keys))
-                .order_by(AuditLog.seq)
-            )
-            if r.row_key == key or _holds(table, r.new_value, key)
+            for r in s.scalars(select(AuditLog).where(or_(*where)).order_by(AuditLog.seq))
+            if (r.table_name == table and r.row_key == key) or _holds(r, table, key)
         ]
         return [
             AuditRecord(
@@ -140,8 +170,8 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
                 table=r.table_name,
                 key=r.row_key,
                 field=r.field,
-                old=_mask(actor, table, r.field, r.old_value),
-                new=_mask(actor, table, r.field, r.new_value),
+                old=_mask(actor, r.table_name, r.field, r.old_value),
+                new=_mask(actor, r.table_name, r.field, r.new_value),
                 reason=r.reason,
             )
             for r in rows

@@ -226,7 +226,8 @@ def complete_visits(
         }
     if problems:
         raise ValidationError(problems)
-    return update_rows(s, FollowUpVisit, changes, reason)
+    # the values are a date, an aware timestamp and codes: audited as given, not read back
+    return update_rows(s, FollowUpVisit, changes, reason, reread=False)
 
 
 def completion_problems(

@@ -155,7 +155,7 @@ def _keys(
     ok = np.ones(n, dtype=bool)
 
     # children: resolved once per distinct ID, problems fanned out to every row
-    child_codes, child_u = _factorize(data.column("child_id"))
+    child_codes, child_u = data.factorized("child_id")
     mini = CsvData(data.source, data.sha256, ["child_id"], {"child_id": child_u}, len(child_u), 0)
     mini_cells = Cells(mini, cells.dates, CELL_RULE)
     refs = resolve_children(s, actor, mini_cells, "child_id", "record assessments for", "IMP-004")
@@ -171,7 +171,7 @@ def _keys(
 
     # timepoints
     known = timepoint_codes(s)
-    tp_codes, tp_u = _factorize(data.column("timepoint"))
+    tp_codes, tp_u = data.factorized("timepoint")
     expected = "one of " + ", ".join(known)
     bad = {
         k: (v, expected + (" (the cell is empty)" if not v else ""), "ASM-006")
@@ -182,7 +182,7 @@ def _keys(
     ok &= ~np.isin(tp_codes, np.fromiter(bad, dtype=np.int64))
 
     # instruments (ASM-001 unknown, ASM-009 not registered in this database)
-    ins_codes, ins_u = _factorize(data.column("instrument"))
+    ins_codes, ins_u = data.factorized("instrument")
     registered = registered_instruments(s)
     defs: list[instruments.InstrumentDef | None] = []
     bad = {}
@@ -214,7 +214,7 @@ def _keys(
     raw += [forms[2], resp[2]]
 
     # dates: parsed once per distinct value
-    date_codes, date_u = _factorize(data.column("date"))
+    date_codes, date_u = data.factorized("date")
     parsed = [parse_date(v, cells.dates) if v else None for v in date_u]
     bad = {
         k: (v, _date_expected(cells.dates, v), CELL_RULE)
@@ -263,11 +263,11 @@ def _pair_check(
     lower: bool,
 ) -> tuple[np.ndarray, np.ndarray, tuple[_IntArray, int]]:
     """Check ``column`` against each row's instrument, once per distinct (instrument, value)."""
-    codes, uniques = _factorize(cells.data.column(column))
+    codes, uniques = cells.data.factorized(column)
     if lower:
         uniques = [u.lower() for u in uniques]
     pair = (instrument + 1) * (len(uniques) + 1) + codes
-    pairs, inverse = np.unique(pair, return_inverse=True)
+    inverse, pairs = pd.factorize(pair)  # hashed: no sort of a million rows
     values = np.full(len(pairs), None, dtype=object)
     bad: dict[int, tuple[str, str, str]] = {}
     rule = "ASM-002" if column == "form" else "ASM-003"
@@ -320,11 +320,13 @@ def _entries(
         columns: list[str] | str = _wide_columns(item)
         value_texts: Sequence[str] = grid.tolist()
         reason_texts: Sequence[str] = [""] * len(value_texts)
+        value_factors = _factorize(value_texts)
+        reason_factors = _factorize(reason_texts)
         item_ok = np.ones(len(row), dtype=bool)
     else:
         row = np.arange(n, dtype=np.int64)
         columns = "value"
-        item_codes, item_u = _factorize(data.column("item"))
+        item_codes, item_u = data.factorized("item")
         parsed = np.array([_int(v) for v in item_u], dtype=np.int64)
         bad = {
             k: (v, "an item number (a whole number from 1)", CELL_RULE)
@@ -334,10 +336,12 @@ def _entries(
         _fan_out(cells, item_codes, bad, "item")
         item = parsed[item_codes] if n else np.zeros(0, dtype=np.int64)
         item_ok = item >= 1
-        value_texts = data.column("value")
-        reason_texts = data.column("missing_reason")
+        value_texts = data.cells("value")
+        reason_texts = data.cells("missing_reason")
+        value_factors = data.factorized("value")
+        reason_factors = data.factorized("missing_reason")
     # values: a number, empty (missing) or, in wide files, a missing-data code
-    value_codes, value_u = _factorize(value_texts)
+    value_codes, value_u = value_factors
     value_of = np.full(len(value_u), np.nan)
     reason_in_value = np.full(len(value_u), -1, dtype=np.int64)
     bad = {}
@@ -362,7 +366,7 @@ def _entries(
         k = int(value_codes[i])
         cells.problem(int(row[i]), _col(columns, i), value_u[k], bad[k][1], CELL_RULE)
     # missing reasons
-    reason_codes, reason_u = _factorize(reason_texts)
+    reason_codes, reason_u = reason_factors
     reason_of = np.array(
         [reasons.get(v.lower(), -2) if v else -1 for v in reason_u], dtype=np.int64
     )
@@ -487,7 +491,7 @@ def _group(
     top = max((max(d.items) for d in defs if d is not None), default=1) + 2
     group_ok = np.ones(n, dtype=bool)
     eg = row_group[entries.row] if entries.row.size else np.zeros(0, dtype=np.int64)
-    np.logical_and.at(group_ok, eg[eg >= 0], entries.ok[eg >= 0])
+    group_ok[eg[(eg >= 0) & ~entries.ok]] = False  # a group with a bad entry
     bad_rows = np.flatnonzero(~_rows_ok(cells, data.n_rows))
     group_ok[row_group[bad_rows][row_group[bad_rows] >= 0]] = False
     use = entries.ok & (eg >= 0)
@@ -561,7 +565,7 @@ def _rows_ok(cells: Cells, n: int) -> np.ndarray:
 def _date_rules(s: Session, cells: Cells, g: _Groups) -> None:
     """ASM-007 and ASM-008 (the rules of record_assessment) for every assessment."""
     found = date_problems(s, g.child.tolist(), g.timepoint, g.date)
-    texts = cells.data.column("date")
+    texts = cells.data.cells("date")
     bad: dict[int, tuple[str, str, str]] = {}
     for i, rule, expected in found:
         if i not in bad:

@@ -1,6 +1,7 @@
 """Imported assessments against stored data (skipped when identical, IMP-010 when not),
-and writing the new ones: scores, rows built column-wise, inserts audited per
-assessment (``noim.db.audit.insert_columns``), visits linked and completed.
+and writing the new ones: scores, rows built column-wise, inserted with ONE audit row
+per assessment holding its item responses and derived scores
+(``noim.db.audit_grouped.insert_records``), visits linked and completed.
 
 ``_score_many`` is the one adapter to the vectorised scorer.
 """
@@ -13,12 +14,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from noim import instruments
 from noim.db import bulk
-from noim.db.audit import insert_columns
+from noim.db.audit_grouped import insert_records
 from noim.db.base import utcnow
 from noim.db.models import Assessment, DerivedScore, ItemResponse
 from noim.domain.codes import RESPONSE_MISSING_REASONS
@@ -39,13 +42,6 @@ def _score_many(
 ) -> dict[str, np.ndarray]:
     """Scores of many assessments (``noim.instruments.score_many``: NaN where a scale is missing)."""
     return instruments.score_many(instrument, values, items, form)
-
-
-def _nullable(values: np.ndarray) -> list[float | None]:
-    """Floats with NaN as None."""
-    out = values.astype(object)
-    out[np.isnan(values)] = None
-    return out.tolist()  # type: ignore[no-any-return]
 
 
 def _table(model: type[Any]) -> Table:
@@ -105,28 +101,35 @@ def writer(
     }
 
     def write() -> None:
-        ctx.progress("write", 0, 3)
+        ctx.progress("write", 0, 2)
         conn = s.connection()
+        with bulk.large_writes(conn):
+            _insert(conn)
+            ctx.progress("write", 1, 2)
+            complete_visits(s, links.completions)
+        ctx.progress("write", 2, 2)
+
+    def _insert(conn: Connection) -> None:
         ids = np.array(bulk.reserve_ids(conn, _table(Assessment), n), dtype=np.int64)
-        insert_columns(s, Assessment, _complete(Assessment, n, {"id": ids.tolist(), **assessments}))
-        ctx.progress("write", 1, 3)
         item_ids = bulk.reserve_ids(conn, _table(ItemResponse), int(a_idx.size))
-        insert_columns(
+        responses = {
+            "id": item_ids,
+            "assessment_id": ids[a_idx],
+            "item": item,
+            "value": values,  # NaN: missing (stored as NULL)
+            "missing_reason": reasons[reason_index],
+        }
+        # one audit row per assessment: its row, its item responses and its derived scores
+        insert_records(
             s,
-            ItemResponse,
+            Assessment,
+            _complete(Assessment, n, {"id": ids.tolist(), **assessments}),
             {
-                "id": item_ids,
-                "assessment_id": ids[a_idx].tolist(),
-                "item": item.tolist(),
-                "value": _nullable(values),
-                "missing_reason": reasons[reason_index].tolist(),
+                ItemResponse: responses,
+                DerivedScore: _score_columns(s, ids, scores, defs, ins, now),
             },
-            group_by="assessment_id",
+            link="assessment_id",
         )
-        ctx.progress("write", 2, 3)
-        _write_scores(s, ids, scores, defs, ins, now)
-        complete_visits(s, links.completions)
-        ctx.progress("write", 3, 3)
 
     return Plan(
         [],
@@ -157,12 +160,16 @@ def _scores(g: _Groups, new: np.ndarray, defs: Defs) -> ScoreParts:
         np.array([g.form[k] or "" for k in new.tolist()]), return_inverse=True
     )
     pattern = np.column_stack([g.instrument[new], form_codes.reshape(-1), g.present[new]])
-    kinds, which = np.unique(pattern, axis=0, return_inverse=True)
+    # one kind per distinct row (hashed as bytes: no sort of the whole matrix)
+    which, firsts = pd.factorize(np.array([r.tobytes() for r in pattern], dtype=object))
+    by_kind = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[by_kind], np.arange(len(firsts) + 1))
+    kinds = pattern[by_kind[bounds[:-1]]]
     out: ScoreParts = []
     for p, kind in enumerate(kinds):
         d = defs[int(kind[0])]
         assert d is not None
-        pos = np.flatnonzero(which.reshape(-1) == p)
+        pos = by_kind[bounds[p] : bounds[p + 1]]
         items = [i for i in sorted(d.items) if kind[2 + i]]
         values = g.value[new[pos]][:, items]
         form = str(forms[int(kind[1])]) or None
@@ -172,10 +179,10 @@ def _scores(g: _Groups, new: np.ndarray, defs: Defs) -> ScoreParts:
     return out
 
 
-def _write_scores(
+def _score_columns(
     s: Session, ids: np.ndarray, scores: ScoreParts, defs: Defs, ins: np.ndarray, now: datetime
-) -> None:
-    """Derived scores with the scoring version, one grouped audit row per assessment."""
+) -> dict[str, Sequence[Any]]:
+    """The derived scores' rows, column-wise (with the scoring version), by assessment."""
     parts_pos: list[np.ndarray] = []
     parts_order: list[np.ndarray] = []
     parts_scale: list[np.ndarray] = []
@@ -187,25 +194,20 @@ def _write_scores(
             parts_scale.append(np.full(positions.size, code, dtype=object))
             parts_score.append(values)
     if not parts_pos:
-        return
+        return {c.name: [] for c in _table(DerivedScore).columns}
     pos = np.concatenate(parts_pos)
     by = np.lexsort((np.concatenate(parts_order), pos))
     pos = pos[by]
     versions = np.array([d.scoring_version if d else "" for d in defs], dtype=object)
     n = int(pos.size)
-    insert_columns(
-        s,
-        DerivedScore,
-        {
-            "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
-            "assessment_id": ids[pos].tolist(),
-            "scale": np.concatenate(parts_scale)[by].tolist(),
-            "score": _nullable(np.concatenate(parts_score)[by]),
-            "scoring_version": versions[ins[pos]].tolist(),
-            "computed_at": [now] * n,
-        },
-        group_by="assessment_id",
-    )
+    return {
+        "id": bulk.reserve_ids(s.connection(), _table(DerivedScore), n),
+        "assessment_id": ids[pos],
+        "scale": np.concatenate(parts_scale)[by],
+        "score": np.concatenate(parts_score)[by],  # NaN: cannot be scored (NULL)
+        "scoring_version": versions[ins[pos]].tolist(),
+        "computed_at": [now] * n,
+    }
 
 
 # --------------------------------------------------------------------------- stored data

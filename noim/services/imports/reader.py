@@ -12,14 +12,17 @@ dates must be ISO (``2024-01-31``).  Row numbers in problems are the file's line
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from noim.domain.exceptions import Problem
 
@@ -35,11 +38,16 @@ class CsvData:
     source: str
     sha256: str
     header: list[str]
-    columns: dict[str, list[str]]
+    columns: Mapping[str, list[str]]
     n_rows: int
     #: file line number of the first data row
     first_line: int
     settings: dict[str, str] = field(default_factory=dict)
+    #: per column, each row's code and the distinct cells (in no particular order), when
+    #: the reader already has them
+    codes: dict[str, tuple[np.ndarray, list[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def line(self, i: int) -> int:
         """The file line number of data row ``i`` (0-based)."""
@@ -51,6 +59,23 @@ class CsvData:
     def column(self, name: str) -> list[str]:
         """The cells of column ``name`` (all empty when the file has no such column)."""
         return self.columns.get(name) or [""] * self.n_rows
+
+    def cells(self, name: str) -> Sequence[str]:
+        """The cells of column ``name`` for reading a few of them (a problem's value):
+        ``column(name)`` without making a list of every cell when the codes are at hand."""
+        if name in self.codes:
+            return _Coded(*self.codes[name])
+        return self.column(name)
+
+    def factorized(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """Each row's code in column ``name`` and the distinct cells (``uniques[codes[i]]`` is
+        row ``i``'s cell; every one is used by some row)."""
+        if name in self.codes:
+            return self.codes[name]
+        import pandas as pd  # heavy: only when needed
+
+        codes, uniques = pd.factorize(np.asarray(self.column(name), dtype=object))
+        return codes.astype(np.int64), [str(u) for u in uniques]
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -80,9 +105,11 @@ def parse_settings(line: str) -> dict[str, str]:
 def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     """Read ``path`` (or ``text``) into columns; header names are lower-cased and stripped."""
     source = str(path)
+    start = 0  # where ``text`` starts in ``raw``
     if text is None:
         raw = Path(path).read_bytes()
         text = _decode(raw, source)
+        start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     else:
         raw = text.encode("utf-8")
     digest = hashlib.sha256(raw).hexdigest()
@@ -92,9 +119,10 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
         first, _, text = text.partition("\n")
         settings = parse_settings(first)
         first_line = 3
-    fast = _read_fast(text)
+        start = raw.find(b"\n", start) + 1 if text else len(raw)
+    fast = _read_fast(text, memoryview(raw)[start:])
     if fast is not None:
-        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings)
+        data = CsvData(source, digest, fast[0], fast[1], fast[2], first_line, settings, fast[3])
         data.settings["_ragged"] = ""
         return data
     reader = csv.reader(io.StringIO(text))
@@ -118,11 +146,17 @@ def read_csv(path: Path | str, text: str | None = None) -> CsvData:
     return data
 
 
-def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
+Fast = tuple[list[str], Mapping[str, list[str]], int, dict[str, tuple[np.ndarray, list[str]]]]
+
+
+def _read_fast(text: str, encoded: memoryview) -> Fast | None:
     """The C parser's reading of a plain file (no quotes, every row as wide as the header).
 
     Gives exactly what the ``csv`` module path gives for such files, about ten times
-    faster; None for anything else (quoted cells, ragged rows), which the ``csv`` path reads.
+    faster, and each column's codes (the parser factorizes the cells as it reads them, so
+    a million rows make no million strings); None for anything else (quoted cells, ragged
+    rows), which the ``csv`` path reads.  ``encoded`` is ``text`` as UTF-8 (the parser
+    reads bytes faster than text).
     """
     if '"' in text or len(text) < _FAST_MIN_CHARS:
         return None
@@ -130,12 +164,13 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
 
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(encoded),
             header=None,
-            dtype=str,
+            dtype="category",
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=True,
+            low_memory=False,
         )
     except (ValueError, pd.errors.ParserError):  # a row longer than the header
         return None
@@ -144,30 +179,96 @@ def _read_fast(text: str) -> tuple[list[str], dict[str, list[str]], int] | None:
     width = frame.shape[1]
     if frame.shape[0] < 2 or text.count(",") != (width - 1) * frame.shape[0]:
         return None
-    raw_header = [str(h) for h in frame.iloc[0].tolist()]
+    factors = []
+    raw_header = []
+    for c in frame.columns:
+        column = frame[c].cat
+        categories = np.asarray(column.categories.astype(str), dtype=object)
+        all_codes = column.codes.to_numpy()  # int8 or int16 for a few values
+        raw_header.append(str(categories[all_codes[0]]))
+        codes, which = _used(all_codes[1:], len(categories))
+        uniques = [str(u).strip() for u in categories[which].tolist()]
+        if len(set(uniques)) < len(uniques):  # cells equal once stripped
+            merged, kept = pd.factorize(np.asarray(uniques, dtype=object))
+            codes, uniques = merged[codes], [str(u) for u in kept]
+        factors.append((np.asarray(codes, dtype=np.int64), uniques))
     header = [h.strip().lower() for h in raw_header]
-    cells = [_stripped(frame[c].tolist()[1:]) for c in frame.columns]
-    drop = {i for i in _blank_candidates(cells) if all(not col[i] for col in cells)}
-    if drop:
-        cells = [[v for i, v in enumerate(col) if i not in drop] for col in cells]
-    columns = {h: col for h, col in zip(header, cells, strict=True) if h}
-    return header, columns, len(cells[0]) if cells else 0
+    # wholly blank rows (every cell empty once stripped) are dropped, as the csv path does
+    blank = np.ones(frame.shape[0] - 1, dtype=bool)
+    for codes, uniques in factors:
+        empty = uniques.index("") if "" in uniques else -1
+        blank &= codes == empty
+    if blank.any():
+        keep = ~blank
+        factors = [_refactorized(codes[keep], uniques) for codes, uniques in factors]
+    codes_of = {h: f for h, f in zip(header, factors, strict=True) if h}
+    n = int(factors[0][0].size) if factors else 0
+    return header, _Columns(codes_of), n, codes_of
+
+
+class _Coded(Sequence[str]):
+    """A column's cells read through its codes."""
+
+    def __init__(self, codes: np.ndarray, uniques: list[str]) -> None:
+        self._codes = codes
+        self._uniques = uniques
+
+    def __len__(self) -> int:
+        return int(self._codes.size)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self._uniques[c] for c in self._codes[i].tolist()]
+        return self._uniques[int(self._codes[i])]
+
+
+class _Columns(Mapping[str, list[str]]):
+    """Columns as lists of cells, each made from the parser's codes when first asked for
+    (an import that works on the codes never makes a million-string list)."""
+
+    def __init__(self, factors: dict[str, tuple[np.ndarray, list[str]]]) -> None:
+        self._factors = factors
+        self._made: dict[str, list[str]] = {}
+
+    def __getitem__(self, name: str) -> list[str]:
+        made = self._made.get(name)
+        if made is None:
+            codes, uniques = self._factors[name]
+            made = self._made[name] = np.asarray(uniques, dtype=object)[codes].tolist()
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factors)
+
+    def __len__(self) -> int:
+        return len(self._factors)
+
+    def __repr__(self) -> str:
+        return f"_Columns({list(self._factors)})"
+
+
+def _used(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered over the values the rows use (in the values' order), and which
+    values those are (the header's cell, for one, may be used by no row)."""
+    which = np.flatnonzero(np.bincount(codes, minlength=size))
+    renumber = np.zeros(max(size, 1), dtype=np.int64)
+    renumber[which] = np.arange(which.size)
+    return renumber[codes], which
+
+
+def _refactorized(codes: np.ndarray, uniques: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes of a subset of rows, renumbered over the values they use."""
+    new, which = _used(codes, len(uniques))
+    return new, [uniques[int(k)] for k in which]
 
 
 _FAST_MIN_CHARS = 200_000
-
-
-def _stripped(col: list[str]) -> list[str]:
-    distinct = set(col)
-    changed = {v: v.strip() for v in distinct if v != v.strip()}
-    return [changed.get(v, v) for v in col] if changed else col
-
-
-def _blank_candidates(cells: list[list[str]]) -> list[int]:
-    """Rows whose first cell is empty (only they can be wholly blank)."""
-    if not cells:
-        return []
-    return [i for i, v in enumerate(cells[0]) if not v]
 
 
 def ragged_problems(data: CsvData, rule: str) -> list[Problem]:
