@@ -367,7 +367,7 @@ def test_only_analysts_extract(db: Database, actors: Actors, name: str) -> None:
             fn(db, actors[name], as_of=AS_OF)
 
 
-def test_freeze_is_reserved(db: Database, actors: Actors) -> None:
+def test_freeze_must_be_a_freeze_id(db: Database, actors: Actors) -> None:
     with pytest.raises(extract.FreezeNotSupported, match="freeze='f1'"):
         extract.children(db, actors["statistician"], freeze="f1")
 

@@ -15,7 +15,13 @@ from collections.abc import Iterable
 from typing import Any
 
 #: tables whose rows may never be updated (besides never deleted)
-APPEND_ONLY = ("allocations", "audit_log", "allocation_list")
+APPEND_ONLY = (
+    "allocations",
+    "audit_log",
+    "allocation_list",
+    "data_freezes",
+    "data_freeze_datasets",
+)
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION noim_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from noim.db.models import (
+    Allocation,
     Assessment,
     DecisionType,
     DerivedScore,
@@ -32,7 +33,8 @@ from noim.db.models import (
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.permanence import DatedEvent, moves, summarise
-from noim.domain.roles import Actor
+from noim.domain.roles import Actor, Role
+from noim.extract import _frozen
 from noim.extract._base import (
     Cutoff,
     FreezeNotSupported,
@@ -83,8 +85,14 @@ def children(
 ) -> pd.DataFrame:
     """One row per child (not voided) of a randomised family: IDs, arm, strata, dates, sets."""
     cutoff = begin(actor, "children", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, "children", cutoff.freeze)
     with db.read(actor) as s:
-        kids = cohort(s, actor, cutoff)
+        return _children(s, actor, cutoff)
+
+
+def _children(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
+    kids = cohort(s, actor, cutoff)
     data = keys(kids, not sees_arm(actor))
     data.update(
         arm_label=[k.arm_label for k in kids],
@@ -139,9 +147,15 @@ def permanence(
 ) -> pd.DataFrame:
     """Time to the first permanence decision, coded as competing events (0 = censored)."""
     cutoff = begin(actor, "permanence", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, "permanence", cutoff.freeze)
     with db.read(actor) as s:
-        kids = analysable(cohort(s, actor, cutoff))
-        events = _events(s, actor, cutoff)
+        return _permanence(s, actor, cutoff)
+
+
+def _permanence(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
+    kids = analysable(cohort(s, actor, cutoff))
+    events = _events(s, actor, cutoff)
     cols: dict[str, list[Any]] = {
         n: [] for n in ("decision_on", "decision_type", "outcome", "event", "duration")
     }
@@ -238,41 +252,88 @@ def scores(
     ``respondent`` picks the respondent type of the wide form's scores.
     """
     cutoff = begin(actor, "scores", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read_scores(db, actor, cutoff.freeze, wide=wide, respondent=respondent)
     with db.read(actor) as s:
         kids = analysable(cohort(s, actor, cutoff))
         long = _scores_long(s, actor, cutoff, kids)
-        order = (
-            {
-                code: i
-                for i, code in enumerate(
-                    s.scalars(
-                        select(TimepointRow.code).order_by(
-                            TimepointRow.sort_order, TimepointRow.code
-                        )
-                    )
-                )
-            }
-            if wide
-            else {}
-        )
-    if not wide:
-        return long
+        if not wide:
+            return long
+        order = timepoint_order(s)
+    return widen(long, kids_frame(kids, not sees_arm(actor)), order, respondent)
+
+
+def timepoint_order(s: Any) -> list[str]:
+    """The timepoint codes in schedule order (1 statement)."""
+    return list(
+        s.scalars(select(TimepointRow.code).order_by(TimepointRow.sort_order, TimepointRow.code))
+    )
+
+
+def kids_frame(kids: list[Kid], masked: bool) -> pd.DataFrame:
+    """The key columns of ``kids`` (one row per child, in order)."""
+    return pd.DataFrame(keys(kids, masked))
+
+
+def widen(
+    long: pd.DataFrame, kid_keys: pd.DataFrame, order: list[str], respondent: str
+) -> pd.DataFrame:
+    """The wide scores: one row per child of ``kid_keys``, one column per instrument x scale x
+    timepoint of ``respondent``'s scores in ``long`` (columns in instrument, scale, schedule order)."""
+    position = {code: i for i, code in enumerate(order)}
     sub = long[long["respondent"] == respondent]
     parts = sub[["instrument", "scale", "timepoint"]].astype(object).drop_duplicates()
     combos = sorted(
         parts.itertuples(index=False, name=None),
-        key=lambda t: (t[0], t[1], order.get(t[2], len(order)), t[2]),
+        key=lambda t: (t[0], t[1], position.get(t[2], len(position)), t[2]),
     )
     names = [f"{i}_{sc}_{tp}".lower() for i, sc, tp in combos]
     column = (sub["instrument"] + "_" + sub["scale"] + "_" + sub["timepoint"]).str.lower()
     table = (
         pd.DataFrame({"child_id": sub["child_id"], "column": column, "score": sub["score"]})
         .pivot(index="child_id", columns="column", values="score")
-        .reindex(index=[k.child_id for k in kids], columns=names)
+        .reindex(index=list(kid_keys["child_id"]), columns=names)
     )
-    data: dict[str, Any] = keys(kids, not sees_arm(actor))
+    data: dict[str, Any] = {name: kid_keys[name].to_numpy() for name in SCORES_WIDE.names}
     data.update({name: table[name].to_numpy(dtype=float) for name in names})
     return frame(SCORES_WIDE, data, extra=names)
+
+
+def snapshot(s: Any, as_of: date) -> dict[str, pd.DataFrame]:
+    """Every analysis dataset as an unblinded all-sites reader sees it on ``as_of``, read in
+    the session ``s`` (the freeze's one transaction), plus what reading them back needs:
+    ``allocations`` (each family's masked code, to mask at read time) and ``timepoints``
+    (the schedule order, to widen other respondents' scores)."""
+    reader = Actor("noim-freeze", Role.UNBLINDED_STATISTICIAN)
+    cutoff = Cutoff(as_of)
+    kids = cohort(s, reader, cutoff)
+    usable = analysable(kids)
+    long = _scores_long(s, reader, cutoff, usable)
+    order = timepoint_order(s)
+    families = sorted({(k.family_id, k.family_pk) for k in kids})
+    masked = dict(
+        s.execute(
+            select(Allocation.family_id, Allocation.masked_code).where(
+                Allocation.family_id.in_([pk for _f, pk in families])
+            )
+        ).all()
+    )
+    return {
+        "children": _children(s, reader, cutoff),
+        "permanence": _permanence(s, reader, cutoff),
+        "scores": long,
+        "scores_wide": widen(long, kids_frame(usable, False), order, "carer"),
+        "placements": _placements(s, reader, cutoff),
+        "reentries": _reentries(s, reader, cutoff),
+        "costs": _costs(s, reader, cutoff),
+        "allocations": pd.DataFrame(
+            {
+                "family_id": pd.Series([f for f, _pk in families], dtype="string"),
+                "masked_code": pd.Series([masked[pk] for _f, pk in families], dtype="string"),
+            }
+        ),
+        "timepoints": pd.DataFrame({"code": pd.Series(order, dtype="string")}),
+    }
 
 
 def placements(
@@ -280,19 +341,25 @@ def placements(
 ) -> pd.DataFrame:
     """Placements, moves and days in care per child, up to the end of follow-up."""
     cutoff = begin(actor, "placements", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, "placements", cutoff.freeze)
     with db.read(actor) as s:
-        kids = analysable(cohort(s, actor, cutoff))
-        spans: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
-        for cid, start, end in s.execute(
-            select(Placement.child_id, Placement.start_date, Placement.end_date)
-            .where(
-                Placement.child_id.in_(scope_ids(actor, cutoff)),
-                Placement.voided_at.is_(None),
-                Placement.start_date <= cutoff.as_of,
-            )
-            .order_by(Placement.child_id, Placement.start_date, Placement.id)
-        ):
-            spans[cid].append((start, end))
+        return _placements(s, actor, cutoff)
+
+
+def _placements(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
+    kids = analysable(cohort(s, actor, cutoff))
+    spans: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
+    for cid, start, end in s.execute(
+        select(Placement.child_id, Placement.start_date, Placement.end_date)
+        .where(
+            Placement.child_id.in_(scope_ids(actor, cutoff)),
+            Placement.voided_at.is_(None),
+            Placement.start_date <= cutoff.as_of,
+        )
+        .order_by(Placement.child_id, Placement.start_date, Placement.id)
+    ):
+        spans[cid].append((start, end))
     cols: dict[str, list[Any]] = {
         n: []
         for n in (
@@ -335,9 +402,15 @@ def reentries(
 ) -> pd.DataFrame:
     """Returns home and re-entries to care after a return home, per child."""
     cutoff = begin(actor, "reentries", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, "reentries", cutoff.freeze)
     with db.read(actor) as s:
-        kids = analysable(cohort(s, actor, cutoff))
-        events = _events(s, actor, cutoff)
+        return _reentries(s, actor, cutoff)
+
+
+def _reentries(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
+    kids = analysable(cohort(s, actor, cutoff))
+    events = _events(s, actor, cutoff)
     cols: dict[str, list[Any]] = {
         n: []
         for n in (
@@ -389,26 +462,32 @@ def costs(
 ) -> pd.DataFrame:
     """Total service cost per child (quantity x unit cost), with currency and price years."""
     cutoff = begin(actor, "costs", freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, "costs", cutoff.freeze)
     with db.read(actor) as s:
-        kids = analysable(cohort(s, actor, cutoff))
-        uses: dict[int, list[tuple[date, Decimal, Decimal, str, int]]] = defaultdict(list)
-        for cid, start, qty, cost, currency, year in s.execute(
-            select(
-                ServiceUse.child_id,
-                ServiceUse.period_start,
-                ServiceUse.quantity,
-                UnitCost.cost,
-                UnitCost.currency,
-                UnitCost.price_year,
-            )
-            .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
-            .where(
-                ServiceUse.child_id.in_(scope_ids(actor, cutoff)),
-                ServiceUse.voided_at.is_(None),
-                ServiceUse.period_start <= cutoff.as_of,
-            )
-        ):
-            uses[cid].append((start, Decimal(qty), Decimal(cost), currency, year))
+        return _costs(s, actor, cutoff)
+
+
+def _costs(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
+    kids = analysable(cohort(s, actor, cutoff))
+    uses: dict[int, list[tuple[date, Decimal, Decimal, str, int]]] = defaultdict(list)
+    for cid, start, qty, cost, currency, year in s.execute(
+        select(
+            ServiceUse.child_id,
+            ServiceUse.period_start,
+            ServiceUse.quantity,
+            UnitCost.cost,
+            UnitCost.currency,
+            UnitCost.price_year,
+        )
+        .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
+        .where(
+            ServiceUse.child_id.in_(scope_ids(actor, cutoff)),
+            ServiceUse.voided_at.is_(None),
+            ServiceUse.period_start <= cutoff.as_of,
+        )
+    ):
+        uses[cid].append((start, Decimal(qty), Decimal(cost), currency, year))
     cols: dict[str, list[Any]] = {
         n: [] for n in ("n_records", "total_cost", "currency", "price_years")
     }

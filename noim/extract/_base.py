@@ -35,15 +35,16 @@ WITHDRAWAL_ORDER = {"intervention": 1, "follow_up": 2, "data": 3}
 
 
 class FreezeNotSupported(NoimError):
-    """``freeze=`` was given: extraction from a data freeze is not available yet."""
+    """``freeze=`` was given with something extraction from a freeze cannot honour
+    (an ``as_of`` as well: a freeze is read as of the date it was made)."""
 
 
 @dataclass(frozen=True)
 class Cutoff:
-    """The date the data are read as of (and, later, the freeze they are read from)."""
+    """The date the data are read as of, or the data freeze they are read from."""
 
     as_of: date
-    freeze: None = None
+    freeze: int | None = None
 
     @property
     def day_after(self) -> datetime:
@@ -55,10 +56,19 @@ def begin(actor: Actor, what: str, freeze: object | None, as_of: date | None) ->
     """Check the actor may extract and resolve the censoring date."""
     actor.require(Capability.ANALYSE, f"extract the {what} analysis dataset")
     if freeze is not None:
-        raise FreezeNotSupported(
-            f"freeze={freeze!r}: extraction from a data freeze is not supported yet; "
-            "expected freeze=None and as_of=<censoring date>"
-        )
+        if as_of is not None:
+            raise FreezeNotSupported(
+                f"freeze={freeze!r} and as_of={as_of.isoformat()}: a freeze is read as of the "
+                "date it was made; expected one of freeze= or as_of="
+            )
+        if isinstance(freeze, bool) or not isinstance(freeze, int | str):
+            raise FreezeNotSupported(f"freeze={freeze!r}: expected a freeze id (an integer)")
+        try:
+            return Cutoff(date.today(), int(freeze))
+        except ValueError:
+            raise FreezeNotSupported(
+                f"freeze={freeze!r}: expected a freeze id (an integer)"
+            ) from None
     return Cutoff(as_of if as_of is not None else date.today())
 
 

@@ -4,7 +4,7 @@ from noim.db.models.assessments import Assessment, DerivedScore, Instrument, Ite
 from noim.db.models.audit import AuditHead, AuditLog
 from noim.db.models.care import DecisionType, LegalEvent, LegalProceedings, Placement
 from noim.db.models.economics import ServiceUse, UnitCost
-from noim.db.models.freezes import DataFreeze
+from noim.db.models.freezes import DataFreeze, DataFreezeDataset
 from noim.db.models.org import (
     Arm,
     ArmSiteLabel,
@@ -58,6 +58,7 @@ __all__ = [
     "ChildIdentity",
     "Consent",
     "DataFreeze",
+    "DataFreezeDataset",
     "DataQuery",
     "DataQueryMessage",
     "DecisionType",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from noim.db.base import Base
@@ -23,3 +23,25 @@ class DataFreeze(Base):
     schema_revision: Mapped[str] = mapped_column(String(32))
     content_sha256: Mapped[str] = mapped_column(String(64))
     row_counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DataFreezeDataset(Base):
+    """One analysis dataset of a freeze, serialised canonically (written once).
+
+    Not audited row by row: the freeze row (audited) carries ``content_sha256``, the hash
+    over every dataset's ``sha256``, so a changed dataset cannot go unnoticed.
+    """
+
+    __tablename__ = "data_freeze_datasets"
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("freeze_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    freeze_id: Mapped[int] = mapped_column(ForeignKey("data_freezes.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(64))
+    #: how ``content`` is encoded (``json-columns+zlib``: see docs/data-freezes.md)
+    format: Mapped[str] = mapped_column(String(32))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of the uncompressed canonical text
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,152 @@
+"""Analysis datasets stored in a data freeze: canonical encoding and reading back.
+
+A freeze stores each dataset as an unblinded all-sites reader saw it inside the freeze's
+one transaction (``noim.extract.snapshot``).  Reading one back applies what the live
+extraction applies for the reader: the site scope (site-scoped roles keep their own sites'
+rows) and blinding (blinded roles get each family's masked code, stored with the freeze
+in the ``allocations`` dataset, and no arm label).  See docs/data-freezes.md.
+
+The encoding (``json-columns+zlib``) is canonical: column names and dtypes in order, then
+the values column by column as JSON (strings, integers, floats in Python's shortest
+round-trip form, booleans, ISO dates, ``null`` for missing), sorted keys, no spaces,
+UTF-8; zlib-compressed (level 9) for storage.  ``sha256`` is over the uncompressed text,
+so it depends on the data only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from noim.db.models import DataFreeze, DataFreezeDataset
+from noim.db.session import Database
+from noim.domain.exceptions import NotFound
+from noim.domain.roles import Actor, Capability
+from noim.extract._columns import _cast
+
+FORMAT = "json-columns+zlib"
+
+
+def _values(series: pd.Series, dtype: str) -> list[Any]:
+    if dtype == "datetime64[ns]":
+        days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        return [None if np.isnat(d) else str(d) for d in days]
+    if dtype == "float64":
+        return [None if math.isnan(v) else float(v) for v in series.to_numpy(dtype=float)]
+    if dtype in ("int64",):
+        return [int(v) for v in series.to_numpy()]
+    if dtype == "bool":
+        return [bool(v) for v in series.to_numpy()]
+    out: list[Any] = []
+    for v in series.astype(object).tolist():
+        if v is None or v is pd.NA:
+            out.append(None)
+        elif dtype in ("Int64",):
+            out.append(int(v))
+        elif dtype == "boolean":
+            out.append(bool(v))
+        else:
+            out.append(str(v))
+    return out
+
+
+def encode(df: pd.DataFrame) -> tuple[bytes, str, int]:
+    """The dataset's canonical text (compressed), its SHA-256 and its number of rows."""
+    columns = [[str(name), str(df[name].dtype)] for name in df.columns]
+    data = [_values(df[name], dtype) for name, dtype in columns]
+    text = json.dumps(
+        {"columns": columns, "data": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
+    return zlib.compress(text, 9), hashlib.sha256(text).hexdigest(), len(df)
+
+
+def decode(content: bytes, fmt: str = FORMAT) -> pd.DataFrame:
+    """The DataFrame ``encode`` stored (same columns, order and dtypes)."""
+    if fmt != FORMAT:
+        raise ValueError(f"freeze dataset format {fmt!r}: expected {FORMAT!r}")
+    obj = json.loads(zlib.decompress(content).decode("utf-8"))
+    out = pd.DataFrame(
+        {
+            name: _cast(values, dtype)
+            for (name, dtype), values in zip(obj["columns"], obj["data"], strict=True)
+        }
+    )
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def content_hash(hashes: dict[str, str]) -> str:
+    """The freeze's content hash: SHA-256 over ``name:sha256`` lines, in name order."""
+    text = "".join(f"{name}:{hashes[name]}\n" for name in sorted(hashes))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load(db: Database, actor: Actor, freeze_id: int, names: list[str]) -> dict[str, pd.DataFrame]:
+    """The stored datasets ``names`` of freeze ``freeze_id`` as stored (unblinded: internal)."""
+    with db.read(actor) as s:
+        if s.get(DataFreeze, freeze_id) is None:
+            raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
+        rows = s.execute(
+            select(
+                DataFreezeDataset.name, DataFreezeDataset.format, DataFreezeDataset.content
+            ).where(DataFreezeDataset.freeze_id == freeze_id, DataFreezeDataset.name.in_(names))
+        ).all()
+    found = {name: decode(bytes(content), fmt) for name, fmt, content in rows}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise NotFound(
+            f"data freeze {freeze_id}: holds no dataset {', '.join(missing)}; "
+            "expected every analysis dataset (freeze made by this version of noim)"
+        )
+    return found
+
+
+def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as ``actor`` may see it: own sites' rows only, arm masked for blinded roles."""
+    if not actor.all_sites:
+        df = df[df["site"].isin(sorted(actor.site_codes))]
+    df = df.reset_index(drop=True)
+    if not actor.can(Capability.SEE_ARM):
+        masked = dict(zip(allocations["family_id"], allocations["masked_code"], strict=True))
+        df = df.assign(
+            arm=_cast([masked[f] for f in df["family_id"]], "string"),
+            arm_masked=np.ones(len(df), dtype=bool),
+        )
+        if "arm_label" in df.columns:
+            df = df.assign(arm_label=_cast([None] * len(df), "string"))
+    return df
+
+
+def read(db: Database, actor: Actor, name: str, freeze_id: int) -> pd.DataFrame:
+    """Dataset ``name`` of freeze ``freeze_id`` as ``actor`` may see it."""
+    got = load(db, actor, freeze_id, [name, "allocations"])
+    return for_reader(got[name], actor, got["allocations"])
+
+
+def read_scores(
+    db: Database, actor: Actor, freeze_id: int, *, wide: bool, respondent: str
+) -> pd.DataFrame:
+    """The frozen scores, long or wide (other respondents widened from the frozen long form)."""
+    if not wide:
+        return read(db, actor, "scores", freeze_id)
+    if respondent == "carer":
+        return read(db, actor, "scores_wide", freeze_id)
+    from noim.extract import widen  # the one widening the live extraction uses
+
+    got = load(db, actor, freeze_id, ["scores", "children", "timepoints", "allocations"])
+    kids = got["children"]
+    kids = kids[kids["withdrawn_level"].fillna("") != "data"]
+    keys = kids[["child_id", "family_id", "site", "arm", "arm_masked"]].reset_index(drop=True)
+    table = widen(got["scores"], keys, list(got["timepoints"]["code"]), respondent)
+    return for_reader(table, actor, got["allocations"])

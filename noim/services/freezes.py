@@ -1,0 +1,189 @@
+"""Data freezes: a consistent, hashed snapshot of every analysis dataset (docs/data-freezes.md).
+
+``create_freeze`` runs every ``noim.extract`` dataset as an unblinded all-sites internal
+reader inside ONE transaction (on PostgreSQL at REPEATABLE READ; on SQLite under the
+write lock ``Database.write`` takes), stores each dataset canonically encoded in
+``data_freeze_datasets`` and writes the (audited) ``data_freezes`` row whose
+``content_sha256`` is the hash over the datasets' hashes.  Freezes are never updated
+or deleted (database triggers refuse it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from noim import extract
+from noim.db import migrate
+from noim.db.base import utcnow
+from noim.db.models import AuditHead, DataFreeze, DataFreezeDataset, User
+from noim.db.session import Database
+from noim.domain.exceptions import NotFound, PermissionDenied, Problem, ValidationError
+from noim.domain.roles import Actor, Capability
+from noim.extract import _frozen
+
+#: the datasets a freeze stores, in the order they are listed
+DATASET_NAMES = (
+    "children",
+    "permanence",
+    "scores",
+    "scores_wide",
+    "placements",
+    "reentries",
+    "costs",
+    "allocations",
+    "timepoints",
+)
+
+
+@dataclass(frozen=True)
+class FrozenDataset:
+    name: str
+    rows: int
+    sha256: str
+    format: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FreezeInfo:
+    id: int
+    label: str
+    created_at: datetime
+    as_of: date
+    created_by: str | None
+    audit_seq: int
+    schema_revision: str
+    content_sha256: str
+    row_counts: dict[str, Any]
+    datasets: tuple[FrozenDataset, ...] = ()
+
+
+def _check_label(label: str | None) -> str:
+    text = (label or "").strip()
+    if len(text) > 128:
+        raise ValidationError(
+            [
+                Problem(
+                    "data freeze",
+                    "label",
+                    text[:40] + "...",
+                    "FRZ-001",
+                    "a label of at most 128 characters",
+                )
+            ]
+        )
+    return text
+
+
+def create_freeze(db: Database, actor: Actor, *, label: str | None = None) -> FreezeInfo:
+    """Freeze every analysis dataset now; returns the new freeze (with its datasets)."""
+    actor.require(Capability.FREEZE_DATA, "make a data freeze")
+    if actor.user_id is None:
+        raise PermissionDenied(f"{actor.describe()}: a freeze records its maker; expected a user")
+    text = _check_label(label)
+    with db.write(actor, reason=f"data freeze {text}".strip()) as s:
+        if db.dialect == "postgresql":
+            # the first statement of the transaction: every read below sees one snapshot
+            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        conn = s.connection()
+        audit_seq = int(s.scalar(select(AuditHead.last_seq).where(AuditHead.id == 1)) or 0)
+        revision = migrate.current_revision(conn) or ""
+        created_at = utcnow()
+        as_of = created_at.date()
+        frames = extract.snapshot(s, as_of)
+        encoded = {name: _frozen.encode(frames[name]) for name in DATASET_NAMES}
+        hashes = {name: sha for name, (_c, sha, _r) in encoded.items()}
+        counts = {name: rows for name, (_c, _sha, rows) in encoded.items()}
+        freeze = DataFreeze(
+            label=text or f"freeze {created_at:%Y-%m-%d %H:%M}",
+            created_at=created_at,
+            created_by_id=actor.user_id,
+            audit_seq=audit_seq,
+            schema_revision=revision,
+            content_sha256=_frozen.content_hash(hashes),
+            row_counts=counts,
+        )
+        s.add(freeze)
+        s.flush()
+        s.add_all(
+            DataFreezeDataset(
+                freeze_id=freeze.id,
+                name=name,
+                format=_frozen.FORMAT,
+                content=content,
+                sha256=sha,
+                rows=rows,
+            )
+            for name, (content, sha, rows) in encoded.items()
+        )
+        freeze_id = freeze.id
+    return show_freeze(db, actor, freeze_id)
+
+
+def _info(f: DataFreeze, maker: str | None, datasets: tuple[FrozenDataset, ...] = ()) -> FreezeInfo:
+    return FreezeInfo(
+        id=f.id,
+        label=f.label,
+        created_at=f.created_at,
+        as_of=f.created_at.date(),
+        created_by=maker,
+        audit_seq=f.audit_seq,
+        schema_revision=f.schema_revision,
+        content_sha256=f.content_sha256,
+        row_counts=dict(f.row_counts),
+        datasets=datasets,
+    )
+
+
+def _require_read(actor: Actor) -> None:
+    if not (actor.can(Capability.FREEZE_DATA) or actor.can(Capability.ANALYSE)):
+        raise PermissionDenied(
+            f"{actor.describe()} may not list data freezes: the {actor.role.value} role lacks "
+            f"'{Capability.FREEZE_DATA.value}' and '{Capability.ANALYSE.value}'"
+        )
+
+
+def list_freezes(db: Database, actor: Actor) -> list[FreezeInfo]:
+    """Every freeze, oldest first (FREEZE_DATA or ANALYSE)."""
+    _require_read(actor)
+    with db.read(actor) as s:
+        rows = s.execute(
+            select(DataFreeze, User.name)
+            .join(User, User.id == DataFreeze.created_by_id)
+            .order_by(DataFreeze.id)
+        ).all()
+        return [_info(f, name) for f, name in rows]
+
+
+def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
+    """One freeze with its datasets' hashes, and a check that the stored data still match."""
+    _require_read(actor)
+    with db.read(actor) as s:
+        row = s.execute(
+            select(DataFreeze, User.name)
+            .join(User, User.id == DataFreeze.created_by_id)
+            .where(DataFreeze.id == freeze_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
+        datasets = s.execute(
+            select(DataFreezeDataset)
+            .where(DataFreezeDataset.freeze_id == freeze_id)
+            .order_by(DataFreezeDataset.name)
+        ).scalars()
+        found = tuple(
+            FrozenDataset(d.name, d.rows, d.sha256, d.format, len(d.content)) for d in datasets
+        )
+        return _info(row[0], row[1], found)
+
+
+def verify_freeze(db: Database, actor: Actor, freeze_id: int) -> bool:
+    """True when every stored dataset still hashes to what the freeze recorded."""
+    info = show_freeze(db, actor, freeze_id)
+    loaded = _frozen.load(db, actor, freeze_id, [d.name for d in info.datasets])
+    hashes = {name: _frozen.encode(df)[1] for name, df in loaded.items()}
+    return _frozen.content_hash(hashes) == info.content_sha256
