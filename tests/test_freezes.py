@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -127,3 +128,31 @@ def test_freezes_are_never_rewritten(db: Database, actors: Actors, trial: Trial)
         with pytest.raises(Exception, match="not allowed"), db.engine.begin() as conn:
             conn.execute(text(sql))
     assert freezes.verify_freeze(db, actors["admin"], info.id)
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_freeze_commands(db_url: str, db: Database, actors: Actors, trial: Trial) -> None:
+    from tests.test_cli import run
+
+    dm = ("--database", db_url, "--user", "datamanager")
+    made = run(*dm, "freeze", "create", "--label", "DMC 1", "--json")
+    assert made.exit_code == 0, made.stderr
+    info = json.loads(made.output)
+    assert info["label"] == "DMC 1" and info["row_counts"]["children"] == 6
+    text = run(*dm, "freeze", "create")
+    assert text.exit_code == 0 and "Freeze 2 " in text.output and "sha256 " in text.output
+    listed = json.loads(run(*dm, "freeze", "list", "--json").output)
+    assert [f["id"] for f in listed] == [info["id"], info["id"] + 1]
+    assert "DMC 1" in run(*dm, "freeze", "list").output
+    shown = json.loads(run(*dm, "freeze", "show", str(info["id"]), "--json").output)
+    assert shown["content_sha256"] == info["content_sha256"]
+    assert {d["name"] for d in shown["datasets"]} == set(freezes.DATASET_NAMES)
+    table = run(*dm, "freeze", "show", str(info["id"]))
+    assert "permanence" in table.output and info["content_sha256"] in table.output
+    missing = run(*dm, "freeze", "show", "99")
+    assert missing.exit_code != 0 and missing.stderr.startswith("error: data freeze 99")
+    refused = run("--database", db_url, "--user", "coord_gla", "freeze", "create")
+    assert refused.exit_code != 0 and "freeze_data" in refused.stderr
+    assert "Traceback" not in refused.stderr

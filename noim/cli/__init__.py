@@ -9,6 +9,7 @@ from noim.cli import (  # noqa: F401
     care,
     demo,
     economics,
+    freezes,
     imports,
     people,
     queries,
