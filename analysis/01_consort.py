@@ -8,6 +8,8 @@ set with the primary outcome (SDQ total difficulties at 30 months) and its basel
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 from _common import PRIMARY, PRIMARY_BASELINE, Run, main, outcome_data
 
@@ -30,7 +32,15 @@ def body(run: Run) -> None:
             columns=["stage", "n"],
         ),
         "Screening (families, from the screening log)",
-        ["Counts of live (not voided) screening entries at every site."],
+        [
+            "Counts of live (not voided) screening entries at every site"
+            + (
+                f", read live on {date.today().isoformat()}: the screening log is not part of "
+                f"data freeze {run.freeze.id}."
+                if run.freeze is not None
+                else "."
+            )
+        ],
     )
     kids = run.extract("children")
     scores = run.extract("scores")

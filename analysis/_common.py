@@ -9,13 +9,14 @@ A script does::
     run.table("baseline", frame, "Baseline characteristics by arm")
     run.finish()
 
-``start`` parses ``--database URL --out DIR [--user NAME] [--as-of DATE]`` (the user as the
+``start`` parses ``--database URL --out DIR [--user NAME] [--as-of DATE | --freeze ID]`` (the user as the
 noim CLI resolves it: ``--user``, else ``NOIM_USER``, else the operating-system user),
 opens the database (refusing one whose schema is not current), resolves the actor (who
 needs the ``analyse`` capability: extraction refuses anyone else) and creates the output
 folder.  ``table`` writes ``<name>.csv`` and ``<name>.md``; ``figure`` writes ``<name>.png``
 and ``<name>.svg``; ``finish`` writes ``provenance.json`` (database URL with the password
-hidden, noim version, as-of date, script, who ran it and whether arms were masked, and the
+hidden, noim version, as-of date, the data freeze read (id, label, content hash) or
+null for live data, script, who ran it and whether arms were masked, and the
 SHA-256 of every output file) and ``report.md`` (every table in order, with the notes).
 
 Tables are written deterministically (fixed float formatting, no timestamps), so two runs on
@@ -46,6 +47,8 @@ from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor
 from noim.reports import figures
+from noim.services import freezes
+from noim.services.freezes import FreezeInfo
 from noim.services.users import resolve_actor
 
 #: days shown as months in figures and tables
@@ -68,6 +71,13 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
         metavar="DATE",
         type=date.fromisoformat,
         help="censoring date, YYYY-MM-DD (default: today)",
+    )
+    parser.add_argument(
+        "--freeze",
+        metavar="ID",
+        type=int,
+        help="read the datasets of data freeze ID (`noim freeze list`) instead of the live "
+        "data; the data are then as of the freeze's date (not with --as-of)",
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"seed of random procedures ({DEFAULT_SEED})"
@@ -136,14 +146,19 @@ class Run:
     out: Path
     seed: int
     database_url: str
+    freeze: FreezeInfo | None = None
     outputs: list[Path] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     arm_coding: str = "unknown"
 
     # ----------------------------------------------------------- data
     def extract(self, name: str, **kwargs: Any) -> pd.DataFrame:
-        """``noim.extract.<name>(db, actor, as_of=...)``, noting how arms were coded."""
-        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, as_of=self.as_of, **kwargs)
+        """``noim.extract.<name>(db, actor, as_of=...)`` (``freeze=ID`` with ``--freeze``),
+        noting how arms were coded."""
+        when: dict[str, Any] = (
+            {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
+        )
+        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **when, **kwargs)
         if "arm_masked" in df.columns and len(df):
             masked = bool(df["arm_masked"].all())
             self.arm_coding = "masked" if masked else "allocated"
@@ -207,10 +222,13 @@ class Run:
             "masked": "masked arm codes (blinded role): `arm` carries no arm information",
             "allocated": "allocated arm codes (unblinded role)",
         }.get(self.arm_coding, "no arm codes (no randomised children in the data read)")
-        head = (
-            f"# {self.title}\n\nScript `{self.script}`, data as of {self.as_of.isoformat()}; "
-            f"run on {coding}.\n"
+        source = (
+            f"data freeze {self.freeze.id} ({self.freeze.label}, sha256 "
+            f"{self.freeze.content_sha256}), data as of {self.as_of.isoformat()}"
+            if self.freeze is not None
+            else f"live data as of {self.as_of.isoformat()} (no data freeze)"
         )
+        head = f"# {self.title}\n\nScript `{self.script}`, {source}; run on {coding}.\n"
         report = self._path("report.md")
         report.write_text("\n".join([head, *self.sections]), encoding="utf-8")
         self.outputs.append(report)
@@ -220,6 +238,15 @@ class Run:
             "database": hide_password(self.database_url),
             "noim_version": noim.__version__,
             "as_of": self.as_of.isoformat(),
+            "freeze": None
+            if self.freeze is None
+            else {
+                "id": self.freeze.id,
+                "label": self.freeze.label,
+                "content_sha256": self.freeze.content_sha256,
+                "created_at": self.freeze.created_at.isoformat(),
+                "audit_seq": self.freeze.audit_seq,
+            },
             "user": self.actor.name,
             "role": str(self.actor.role),
             "arm_coding": self.arm_coding,
@@ -249,9 +276,15 @@ def start(script: str, doc: str | None, argv: Sequence[str] | None = None) -> Ru
     if path is not None and not path.exists():
         raise SystemExit(f"error: no database at {path}")
     db = Database(settings.database_url)
+    if args.freeze is not None and args.as_of is not None:
+        db.dispose()
+        raise SystemExit("error: give --freeze or --as-of, not both (a freeze has its own date)")
+    frozen: FreezeInfo | None = None
     try:
         migrate.require_current(db.engine)
         actor = resolve_actor(db, settings.user_name)
+        if args.freeze is not None:
+            frozen = freezes.show_freeze(db, actor, args.freeze)
     except NoimError as exc:
         db.dispose()
         raise SystemExit(f"error: {exc}") from None
@@ -262,7 +295,8 @@ def start(script: str, doc: str | None, argv: Sequence[str] | None = None) -> Ru
         title=title,
         db=db,
         actor=actor,
-        as_of=args.as_of or date.today(),
+        as_of=frozen.as_of if frozen is not None else (args.as_of or date.today()),
+        freeze=frozen,
         out=args.out,
         seed=args.seed,
         database_url=settings.database_url,

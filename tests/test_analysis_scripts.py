@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from noim.db.session import Database
+from noim.services import consent, freezes
 from tests.conftest import Actors
 from tests.factories import SmallTrial, small_trial
 
@@ -124,7 +125,9 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
 FIGURES = {"04_permanence.py": ["cumulative_incidence", "time_to_permanence"]}
 
 
-def run_script(script: str, url: str, out: Path, user: str) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: str, url: str, out: Path, user: str, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -137,6 +140,7 @@ def run_script(script: str, url: str, out: Path, user: str) -> subprocess.Comple
             user,
             "--as-of",
             "2026-10-31",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -145,9 +149,16 @@ def run_script(script: str, url: str, out: Path, user: str) -> subprocess.Comple
     )
 
 
-def run_here(script: str, url: str, out: Path, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_here(
+    script: str,
+    url: str,
+    out: Path,
+    user: str,
+    monkeypatch: pytest.MonkeyPatch,
+    when: tuple[str, ...] = ("--as-of", "2026-10-31"),
+) -> None:
     """Run a script in this process, as ``python analysis/<script> ...`` would."""
-    argv = [script, "--database", url, "--out", str(out), "--user", user, "--as-of", "2026-10-31"]
+    argv = [script, "--database", url, "--out", str(out), "--user", user, *when]
     with monkeypatch.context() as m:
         m.setattr(sys, "argv", argv)
         m.syspath_prepend(str(ANALYSIS))
@@ -260,3 +271,51 @@ def test_scripts_on_a_trial_with_nobody_randomised(
         report = (tmp_path / script / "report.md").read_text()
         assert "No randomised children" in report, script
         assert (tmp_path / script / "provenance.json").exists()
+
+
+@pytest.mark.sqlite_only
+def test_a_script_on_a_freeze_gives_the_same_tables_after_the_data_change(
+    db_url: str,
+    db: Database,
+    actors: Actors,
+    trial: SmallTrial,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen = freezes.create_freeze(db, actors["datamanager"], label="DMC 1")
+    when = ("--freeze", str(frozen.id))
+    scripts = ("02_baseline.py", "03_primary.py", "04_permanence.py")
+    for script in scripts:
+        run_here(script, db_url, tmp_path / "a" / script, "unblinded_stat", monkeypatch, when)
+    # the data change after the freeze: a child withdraws from the use of its data
+    child = next(iter(trial.children.values()))[0]
+    consent.record_withdrawal(db, actors["admin"], child, frozen.as_of, "data", "carer", "asked")
+    for script in scripts:
+        run_here(script, db_url, tmp_path / "b" / script, "unblinded_stat", monkeypatch, when)
+        run_here(
+            script,
+            db_url,
+            tmp_path / "live" / script,
+            "unblinded_stat",
+            monkeypatch,
+            ("--as-of", frozen.as_of.isoformat()),
+        )
+        a, b, live = (tmp_path / x / script for x in ("a", "b", "live"))
+        tables = sorted(p.name for p in a.iterdir() if p.suffix in (".csv", ".md"))
+        assert tables
+        for name in tables:
+            assert (a / name).read_bytes() == (b / name).read_bytes(), f"{script}: {name}"
+        provenance = json.loads((a / "provenance.json").read_text())
+        assert provenance["freeze"]["id"] == frozen.id
+        assert provenance["freeze"]["content_sha256"] == frozen.content_sha256
+        assert provenance["as_of"] == frozen.as_of.isoformat()
+        assert f"data freeze {frozen.id} (DMC 1" in (a / "report.md").read_text()
+        assert json.loads((live / "provenance.json").read_text())["freeze"] is None
+    # the live data did change: the baseline table read live differs from the frozen one
+    base = "02_baseline.py"
+    assert any(
+        (tmp_path / "a" / base / n).read_bytes() != (tmp_path / "live" / base / n).read_bytes()
+        for n in (p.name for p in (tmp_path / "a" / base).glob("*.csv"))
+    )
+    both = run_script("02_baseline.py", db_url, tmp_path / "x", "unblinded_stat", when)
+    assert both.returncode == 1 and "not both" in both.stderr
