@@ -1,7 +1,8 @@
 """Analysis-ready DataFrames for the statisticians, with blinding applied.
 
 Every function takes ``(db, actor, *, as_of=None, freeze=None)``: ``as_of`` is the
-censoring date (default today), ``freeze`` is reserved for data freezes. Each runs a
+censoring date (default today), ``freeze`` the id of a data freeze to read instead of
+the live data (``noim.extract._frozen``; the datasets are stored by ``snapshot``). Each runs a
 fixed number of set-based SQL statements whatever the number of families, and returns
 exactly the columns and dtypes documented in ``docs/analysis-datasets.md`` (generated
 from ``noim.extract._columns``).  Permanence, returns home and re-entries are derived by

@@ -429,8 +429,12 @@ df = extract.permanence(db, actor, as_of=date(2026, 6, 30))
 * **Censoring date.** `as_of` (default: today) is the date the data are read as of:
   allocations, withdrawals, losses, exclusions, deviations, legal events, placements,
   assessments and service use dated after it are ignored, and follow-up ends on it at
-  the latest. `freeze=` is reserved for data freezes (not yet supported: passing one
-  raises an error).
+  the latest.
+* **Data freezes.** `freeze=ID` (instead of `as_of`) returns the dataset stored by data
+  freeze `ID` (`noim freeze create`): the same columns and dtypes, the data as of the
+  freeze's date, whatever changed since; blinding and site scope are applied when it is
+  read, so blinded roles get the same masked codes as from live data. See
+  [data-freezes.md](data-freezes.md).
 * **Who is in.** Every child (not voided) of a family randomised by `as_of`. Children
   withdrawn from use of their data appear only in `children` (flagged, outside the ITT
   set); every other dataset leaves them out. Dates of birth are never extracted
