@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from noim import extract
 from noim.db.session import Database
-from noim.domain.exceptions import NotFound, PermissionDenied
+from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.extract import FreezeNotSupported, _frozen
 from noim.services import assessments, consent, freezes
 from tests.conftest import Actors
@@ -156,3 +156,12 @@ def test_freeze_commands(db_url: str, db: Database, actors: Actors, trial: Trial
     refused = run("--database", db_url, "--user", "coord_gla", "freeze", "create")
     assert refused.exit_code != 0 and "freeze_data" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_too_long_label_is_refused_and_nothing_is_written(
+    db: Database, actors: Actors, trial: Trial
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        freezes.create_freeze(db, actors["admin"], label="x" * 129)
+    assert [p.rule for p in caught.value.problems] == ["FRZ-001"]
+    assert freezes.list_freezes(db, actors["admin"]) == []

@@ -80,6 +80,7 @@ FAM-001 hard inline families.local_authority_id  a local authority of the family
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided
 FAM-004 hard inline families.voided_at  only families not yet randomised are voided
+FRZ-001 hard inline data_freezes.label  a freeze label of at most 128 characters
 ID-001 hard inline children.trial_id  a well-formed trial ID with a valid check character
 ID-002 hard inline children.trial_id  a family ID for a family, a child ID for a child
 IDN-001 hard inline child_identities.-  only known identity fields
