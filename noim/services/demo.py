@@ -63,7 +63,7 @@ from noim.services.imports import run_import
 DEMO_ADMIN = "admin"
 DEFAULT_FAMILIES = 390
 
-__all__ = ["DEMO_ADMIN", "DEFAULT_FAMILIES", "DemoResult", "Effects", "build_demo", "demo_users"]
+__all__ = ["DEFAULT_FAMILIES", "DEMO_ADMIN", "DemoResult", "Effects", "build_demo", "demo_users"]
 
 
 #: (name, role, sites) of the demonstration users: one of each role, coordinators and researchers per site
@@ -166,7 +166,13 @@ def build_demo(
                 f = plans[i]
                 coord = coordinators[f.site]
                 entry = screening.add_entry(
-                    db, coord, f.site, f.screened, len(f.children), True, local_authority=f.local_authority
+                    db,
+                    coord,
+                    f.site,
+                    f.screened,
+                    len(f.children),
+                    True,
+                    local_authority=f.local_authority,
                 )
                 screening.enrol(db, coord, entry.id, f.trial_id)
                 for c in f.children:
@@ -282,21 +288,23 @@ def _result(db: Database, admin: Actor, as_of: date, screened: int) -> DemoResul
     with db.read() as s:
         n_families = s.scalar(select(func.count()).select_from(Family)) or 0
         n_children = s.scalar(select(func.count()).select_from(Child)) or 0
-        arms = dict(
-            s.execute(select(Allocation.arm_code, func.count()).group_by(Allocation.arm_code))
-            .tuples()
-            .all()
-        )
-        visits = dict(
-            s.execute(select(FollowUpVisit.status, func.count()).group_by(FollowUpVisit.status))
-            .tuples()
-            .all()
-        )
+        arms = {
+            str(k): int(n)
+            for k, n in s.execute(
+                select(Allocation.arm_code, func.count()).group_by(Allocation.arm_code)
+            ).all()
+        }
+        visits = {
+            str(k): int(n)
+            for k, n in s.execute(
+                select(FollowUpVisit.status, func.count()).group_by(FollowUpVisit.status)
+            ).all()
+        }
         events = s.execute(
             select(LegalEvent.child_id, LegalEvent.event_type_code, LegalEvent.event_date)
             .where(LegalEvent.event_type_code.in_(sorted(outcome_of)))
             .order_by(LegalEvent.child_id, LegalEvent.event_date)
-        ).tuples()
+        ).all()
         first: dict[int, str] = {}
         for child_id, code, _on in events:
             first.setdefault(child_id, str(outcome_of[code]))

@@ -335,7 +335,9 @@ def follow_up(
                 out.service_use.append((f.site, cid, "sw_hour", f.randomised, end, hours))
                 if treated:
                     sessions = int(rng.integers(2, 25))
-                    out.service_use.append((f.site, cid, "nim_session", f.randomised, end, sessions))
+                    out.service_use.append(
+                        (f.site, cid, "nim_session", f.randomised, end, sessions)
+                    )
     return out
 
 
@@ -361,7 +363,9 @@ def _assessments(
         p = completion.get(v.timepoint, 0.85 - 0.05 * k)
         if rng.random() >= p:
             if v.window_end < stop:
-                out.visits.append(f"{c.trial_id},{v.timepoint},missed,,{rng.choice(MISSED_REASONS)}")
+                out.visits.append(
+                    f"{c.trial_id},{v.timepoint},missed,,{rng.choice(MISSED_REASONS)}"
+                )
             continue
         span = (v.window_end - v.window_start).days
         on = v.window_start + timedelta(days=int(rng.integers(0, span + 1)))

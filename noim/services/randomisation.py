@@ -223,8 +223,7 @@ def randomise(
                 )
             )
         reason = (
-            f"synthetic trial build: randomisation back-dated to "
-            f"{randomised_at:%Y-%m-%d %H:%M} UTC"
+            f"synthetic trial build: randomisation back-dated to {randomised_at:%Y-%m-%d %H:%M} UTC"
         )
     with db.write(actor, reason=reason) as s:
         state = _state(s, lock=True)  # one allocation at a time, trial-wide
