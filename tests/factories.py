@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -97,17 +95,9 @@ class SmallTrial:
     as_of: date
 
 
-@contextmanager
-def _randomised_on(day: date) -> Iterator[None]:
-    """Let randomisation stamp ``day`` (10:00 UTC) instead of now (it reads its own clock)."""
-    from noim.services import randomisation
-
-    original = randomisation.utcnow
-    randomisation.utcnow = lambda: datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
-    try:
-        yield
-    finally:
-        randomisation.utcnow = original
+def _randomised_on(day: date) -> datetime:
+    """10:00 UTC on ``day``: the back-dated time of a test randomisation."""
+    return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
 
 
 def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 5) -> SmallTrial:
@@ -192,8 +182,9 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
             consent.decide_eligibility(db, coord, child, True, screened)
             consent.record_consent(db, coord, child, "local_authority", "v3", screened)
         r_day = entered + timedelta(days=20)
-        with _randomised_on(r_day):
-            arm = randomisation.randomise(db, coord, fam.trial_id).arm
+        arm = randomisation.randomise(
+            db, coord, fam.trial_id, randomised_at=_randomised_on(r_day)
+        ).arm
         arms[fam.trial_id], kids[fam.trial_id] = arm, ids
         treated = arm == sorted(set(arms.values()) | {arm})[0]
         for child in ids:

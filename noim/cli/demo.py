@@ -1,18 +1,37 @@
-"""``noim demo``: build a synthetic trial and print a summary."""
+"""``noim demo``: build a synthetic trial through the real services and print a summary."""
 
 from __future__ import annotations
 
+import time
+from datetime import date
+
 import click
 
-from noim.cli.admin import print_definition
-from noim.cli.common import noim_cli, print_table
+from noim.cli.common import fail, noim_cli, print_json, print_table
 from noim.config import Settings
-from noim.db import migrate
-from noim.db.session import Database
 from noim.domain.trialdef import load_definition
-from noim.services import demo, users
+from noim.services import demo
 
 DEFAULT_DEMO_DATABASE = "sqlite:///demo/noim.db"
+EFFECT_KEYS = {"sdq": "sdq", "permanence": "permanence_hr"}
+
+
+def _effects(values: tuple[str, ...]) -> demo.Effects:
+    """``sdq=-2`` / ``permanence=1.3`` options as Effects (defaults for those not given)."""
+    given: dict[str, float] = {}
+    for value in values:
+        key, sep, number = value.partition("=")
+        field = EFFECT_KEYS.get(key.strip().lower())
+        try:
+            amount = float(number)
+        except ValueError:
+            amount = float("nan")
+        if not sep or field is None or amount != amount:
+            fail(f"--effect {value!r}: expected sdq=NUMBER or permanence=NUMBER")
+        if field == "permanence_hr" and amount <= 0:
+            fail(f"--effect {value!r}: the permanence hazard ratio must be above 0")
+        given[field] = amount
+    return demo.Effects(**given)
 
 
 @noim_cli.command("demo")
@@ -22,7 +41,7 @@ DEFAULT_DEMO_DATABASE = "sqlite:///demo/noim.db"
     metavar="URL",
     default=DEFAULT_DEMO_DATABASE,
     show_default=True,
-    help="Where to build the demonstration trial (created when missing).",
+    help="Where to build the demonstration trial (created when missing; must hold no families).",
 )
 @click.option(
     "--trial",
@@ -34,37 +53,86 @@ DEFAULT_DEMO_DATABASE = "sqlite:///demo/noim.db"
 @click.option(
     "--families",
     "n_families",
-    type=click.IntRange(0, 100_000),
-    default=12,
+    type=click.IntRange(1, 100_000),
+    default=demo.DEFAULT_FAMILIES,
     show_default=True,
-    help="Number of synthetic families.",
+    help="Number of randomised families (screened families not enrolled come on top).",
 )
 @click.option(
     "--seed", type=int, default=2026, show_default=True, help="Seed of the random generator."
 )
-def demo_command(database_opt: str, trial_file: str, n_families: int, seed: int) -> None:
-    """Build a synthetic trial through the real services and print a summary."""
+@click.option(
+    "--effect",
+    "effect_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="True effect of NIM: sdq=D (difference in SDQ total difficulties at follow-up, "
+    "default -2) or permanence=HR (hazard ratio of a permanence decision, default 1.3). "
+    "Repeat for both.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date the synthetic trial has reached (YYYY-MM-DD, not after today; default today).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo_command(
+    database_opt: str,
+    trial_file: str,
+    n_families: int,
+    seed: int,
+    effect_opts: tuple[str, ...],
+    as_of: object,
+    as_json: bool,
+) -> None:
+    """Build a synthetic NIM trial through the real services and print a summary.
+
+    Families are recruited at both sites over four years ending a year before the
+    as-of date, screened, consented, randomised (back-dated), followed up with
+    placements, legal events, SDQ/BITSEA/PedsQL assessments, missed visits,
+    withdrawals, SAEs, deviations and service use; every record passes the services'
+    rules and is audited.  The same seed and as-of date build the same trial.
+    """
+    effects = _effects(effect_opts)
+    day = as_of.date() if hasattr(as_of, "date") else None
+    if day is not None and day > date.today():
+        fail(f"--as-of {day}: expected a date not after today ({date.today()})")
     definition = load_definition(trial_file)
     url = Settings.resolve(database=database_opt).database_url
-    result = demo.build_demo(url, definition, n_families=n_families, seed=seed)
-    click.echo(
-        f"Demonstration trial in {result.database_url}: {result.families} families, "
-        f"{result.children} children\n"
-    )
-    print_definition(definition)
-    db = Database(url)
-    try:
-        admin = users.resolve_actor(db, demo.DEMO_ADMIN)
-        print_table(
-            "Users (act as one with --user NAME)",
-            ["name", "role", "sites"],
-            [(u.name, u.role, ", ".join(u.sites) or "all") for u in users.list_users(db, admin)],
-        )
-        counts = migrate.table_counts(db.engine)
-    finally:
-        db.dispose()
-    print_table(
-        "Tables with rows", ["table", "rows"], [(k, v) for k, v in sorted(counts.items()) if v]
-    )
-    empty = [k for k, v in sorted(counts.items()) if not v]
-    click.echo(f"Empty so far ({len(empty)}): {', '.join(empty)}")
+    started = time.perf_counter()
+    say = None if as_json else (lambda stage: click.echo(f"... {stage}", err=True))
+    r = demo.build_demo(url, definition, n_families, seed, effects, day, say)
+    seconds = round(time.perf_counter() - started, 1)
+    summary = {
+        "database": r.database_url,
+        "as_of": r.as_of.isoformat(),
+        "seed": seed,
+        "effects": {"sdq": effects.sdq, "permanence_hr": effects.permanence_hr},
+        "screened": r.screened,
+        "families": r.families,
+        "children": r.children,
+        "randomised": r.randomised,
+        "visits": r.visits,
+        "permanence": r.permanence,
+        "saes": r.saes,
+        "deviations": r.deviations,
+        "withdrawals": r.withdrawals,
+        "seconds": seconds,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    click.echo(f"Demonstration trial in {r.database_url} (as of {r.as_of}, built in {seconds} s)")
+    rows: list[tuple[str, object]] = [
+        ("families screened", r.screened),
+        ("families randomised", r.families),
+        ("children", r.children),
+    ]
+    rows += [(f"families randomised to {arm}", n) for arm, n in r.randomised.items()]
+    rows += [(f"visits {status}", n) for status, n in r.visits.items()]
+    rows += [(f"first permanence: {k}", n) for k, n in r.permanence.items()]
+    rows += [("SAEs", r.saes), ("deviations", r.deviations), ("withdrawals", r.withdrawals)]
+    print_table("Summary", ["", "n"], rows)
+    click.echo(f"Users (act as one with --user NAME): {', '.join(r.users)}")

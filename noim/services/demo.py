@@ -1,27 +1,69 @@
 """A synthetic NIM trial for demonstrations, built through the real services.
 
 Every record goes through the same services, validation and audit trail as a
-coordinator's entry.  All randomness comes from ``numpy.random.Generator``
-seeded by the caller, so the same seed builds the same trial.
+coordinator's entry: the bulk records (families, consents, placements, legal events,
+assessments, visit outcomes) through the CSV imports of ``noim.services.imports`` fed
+with generated text, the rest (screening, eligibility, randomisation, withdrawals,
+SAEs, deviations, service use) through their one-record services.  The random model
+is ``noim.services.demo_plan``; all randomness comes from one
+``numpy.random.Generator`` seeded by the caller, so the same seed and ``as_of`` build
+the same trial.
+
+Randomisations are back-dated with ``randomise(..., randomised_at=...)``, which the
+audit trail records as a synthetic back-dated allocation.  No record is dated after
+``as_of`` (default: today).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import numpy as np
+from sqlalchemy import func, select
 
 from noim.config import Settings
+from noim.db.models import (
+    Allocation,
+    Child,
+    Family,
+    FollowUpVisit,
+    LegalEvent,
+    ProtocolDeviation,
+    SeriousAdverseEvent,
+    Withdrawal,
+)
 from noim.db.session import Database
-from noim.domain.durations import add_months
-from noim.domain.exceptions import AlreadyInitialised
-from noim.domain.roles import Role
+from noim.domain.exceptions import AlreadyExists, AlreadyInitialised
+from noim.domain.legal import DECISION_TYPES
+from noim.domain.roles import Actor, Role
 from noim.domain.trialdef import TrialDefinition
-from noim.services import families, setup, users
+from noim.services import (
+    consent,
+    economics,
+    randomisation,
+    safety,
+    screening,
+    setup,
+    users,
+)
+from noim.services.demo_plan import (
+    Effects,
+    assessments_header,
+    consents_csv,
+    families_csv,
+    follow_up,
+    recruitment,
+)
+from noim.services.imports import run_import
 
 DEMO_ADMIN = "admin"
+DEFAULT_FAMILIES = 390
+
+__all__ = ["DEFAULT_FAMILIES", "DEMO_ADMIN", "DemoResult", "Effects", "build_demo", "demo_users"]
 
 
 #: (name, role, sites) of the demonstration users: one of each role, coordinators and researchers per site
@@ -40,78 +82,249 @@ def demo_users(definition: TrialDefinition) -> list[tuple[str, Role, tuple[str, 
     return out
 
 
-ENTRY_ROUTES = {
-    "scotland": (["sc.cpo", "sc.s25", "sc.icso"], [0.5, 0.3, 0.2]),
-    "england_wales": (["en.C1", "en.L2", "en.V2"], [0.6, 0.15, 0.25]),
-}
-
-
 @dataclass(frozen=True)
 class DemoResult:
+    """What was built: counts for the summary the command prints."""
+
     database_url: str
+    as_of: date
     families: int
     children: int
+    screened: int
+    randomised: dict[str, int]  # families per arm
+    visits: dict[str, int]  # visits by stored status
+    permanence: dict[str, int]  # children by first permanence outcome
+    saes: int
+    deviations: int
+    withdrawals: int
     users: tuple[str, ...]
 
 
 def build_demo(
-    url: str, definition: TrialDefinition, n_families: int = 12, seed: int = 2026
+    url: str,
+    definition: TrialDefinition,
+    n_families: int = DEFAULT_FAMILIES,
+    seed: int = 2026,
+    effects: Effects | None = None,
+    as_of: date | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Create (if needed) and fill a demonstration database at ``url``."""
+    """Create (if needed) a database at ``url`` and build a synthetic trial in it.
+
+    Refuses a database that already holds families (AlreadyExists): a demonstration
+    trial is built once, in a new database.
+    """
+    effects = effects or Effects()
+    as_of = as_of or date.today()
+    say = progress or (lambda _stage: None)
     with contextlib.suppress(AlreadyInitialised):
         setup.initialise(url, definition, DEMO_ADMIN)
     db = Database(Settings.resolve(database=url).database_url)
     try:
-        admin = users.resolve_actor(db, DEMO_ADMIN)
-        existing = {u.name for u in users.list_users(db, admin)}
-        for name, role, sites in demo_users(definition):
-            if name not in existing:
-                users.add_user(
-                    db,
-                    admin,
-                    name,
-                    role,
-                    sites,
-                    display_name=f"Demo {role.value.replace('_', ' ')}",
+        with db.read() as s:
+            if s.scalar(select(func.count()).select_from(Family)):
+                raise AlreadyExists(
+                    f"{db.url} already holds families; build a demonstration trial in a new database"
                 )
+        admin = _users(db, definition)
+        coordinators = {
+            s.code: users.resolve_actor(db, f"coord_{s.code.lower()}") for s in definition.sites
+        }
         rng = np.random.default_rng(seed)
-        site_weights = np.array([s.target_families or 1 for s in definition.sites], dtype=float)
-        site_weights /= site_weights.sum()
-        start = date(2017, 1, 9)
-        n_children = 0
-        for i in range(n_families):
-            site = definition.sites[int(rng.choice(len(definition.sites), p=site_weights))]
-            coordinator = users.resolve_actor(db, f"coord_{site.code.lower()}")
-            la = site.local_authorities[int(rng.integers(len(site.local_authorities)))]
-            fam = families.register_family(
-                db,
-                coordinator,
-                site.code,
-                la.code,
-                True if site.requires_care_proceedings else None,
-            )
-            entered = start + timedelta(
-                days=int(i * 1100 / max(n_families, 1)) + int(rng.integers(0, 14))
-            )
-            youngest_age = int(rng.integers(0, 60))
-            k = 1 + int(rng.binomial(2, 0.2))
-            routes, weights = ENTRY_ROUTES[site.jurisdiction]
-            route = routes[int(rng.choice(len(routes), p=weights))]
-            ages = sorted(
-                {
-                    youngest_age,
-                    *(min(59, youngest_age + int(rng.integers(12, 40))) for _ in range(k - 1)),
-                }
-            )
-            for age in ages:
-                dob = add_months(entered, -age) - timedelta(days=int(rng.integers(0, 27)))
-                sex = "female" if rng.random() < 0.5 else "male"
-                families.add_child(
-                    db, coordinator, fam.trial_id, dob, sex, entered, route, today=date(2026, 1, 1)
-                )
-                n_children += 1
-        return DemoResult(
-            db.url, n_families, n_children, tuple(u.name for u in users.list_users(db, admin))
+        randomisation.setup(db, admin, seed)
+        _unit_costs(db, as_of)
+
+        say("recruitment")
+        plans, others = recruitment(definition, n_families, as_of, rng)
+        report = run_import(db, admin, "families", "demo-families.csv", text=families_csv(plans))
+        child_ids = list(report.child_ids.values())
+        for f in plans:
+            f.trial_id = report.family_ids[f.ref]
+            for c in f.children:
+                c.trial_id = child_ids[c.row]
+
+        say("screening")
+        screened = sorted(
+            [(f.screened, 0, i) for i, f in enumerate(plans)]
+            + [(o.screened, 1, i) for i, o in enumerate(others)]
         )
+        for _day, other, i in screened:
+            if other:
+                o = others[i]
+                screening.add_entry(
+                    db,
+                    coordinators[o.site],
+                    o.site,
+                    o.screened,
+                    o.n_children,
+                    o.ineligible_reason is None,
+                    o.ineligible_reason,
+                    declined=o.declined_reason is not None,
+                    declined_reason=o.declined_reason,
+                )
+            else:
+                f = plans[i]
+                coord = coordinators[f.site]
+                entry = screening.add_entry(
+                    db,
+                    coord,
+                    f.site,
+                    f.screened,
+                    len(f.children),
+                    True,
+                    local_authority=f.local_authority,
+                )
+                screening.enrol(db, coord, entry.id, f.trial_id)
+                for c in f.children:
+                    consent.decide_eligibility(db, coord, c.trial_id, True, f.screened)
+        run_import(db, admin, "consents", "demo-consents.csv", text=consents_csv(plans))
+
+        say("randomisation")
+        for f in sorted(plans, key=lambda p: (p.randomised, p.ref)):
+            hour = 9 + int(rng.integers(0, 8))
+            at = datetime(f.randomised.year, f.randomised.month, f.randomised.day, hour, tzinfo=UTC)
+            f.arm = randomisation.randomise(
+                db, coordinators[f.site], f.trial_id, randomised_at=at
+            ).arm
+
+        say("follow-up")
+        out = follow_up(definition, plans, definition.arms[0].code, effects, as_of, rng)
+        run_import(
+            db,
+            admin,
+            "placements",
+            "demo-placements.csv",
+            text=out.csv(
+                "child_id,start_date,end_date,placement_type,end_reason,local_authority",
+                out.placements,
+            ),
+        )
+        run_import(
+            db,
+            admin,
+            "legal-events",
+            "demo-legal-events.csv",
+            text=out.csv(
+                "child_id,event_type,event_date,proceedings_kind,proceedings_started_on,notes",
+                out.legal,
+            ),
+        )
+        for (instrument, form), rows in sorted(out.assessments.items()):
+            run_import(
+                db,
+                admin,
+                "assessments",
+                f"demo-{instrument}-{form}.csv",
+                text=out.csv(assessments_header(instrument, form), rows),
+            )
+        if out.visits:
+            run_import(
+                db,
+                admin,
+                "visits",
+                "demo-visits.csv",
+                text=out.csv("child_id,timepoint,outcome,date,reason", out.visits),
+            )
+
+        say("safety and costs")
+        for site, child, on, level in out.withdrawals:
+            consent.record_withdrawal(
+                db, coordinators[site], child, on, level, "carer", "no longer wishes to take part"
+            )
+        for site, child, onset, reported, category, complete in out.saes:
+            sae = safety.add_sae(
+                db,
+                coordinators[site],
+                child,
+                onset,
+                reported,
+                category,
+                "admitted to hospital" if category == "hospitalisation" else "serious injury",
+                relatedness="not_related",
+                expected=False,
+                outcome="recovered",
+            )
+            if complete:
+                safety.complete_sae(db, coordinators[site], sae.id)
+        for site, family, on, category, severity in out.deviations:
+            safety.add_deviation(
+                db, coordinators[site], family, on, category, severity, f"{category} deviation"
+            )
+        for site, child, unit, start, end, quantity in out.service_use:
+            economics.add_service_use(
+                db, coordinators[site], child, unit, start, end, Decimal(quantity)
+            )
+        return _result(db, admin, as_of, len(plans) + len(others))
     finally:
         db.dispose()
+
+
+def _users(db: Database, definition: TrialDefinition) -> Actor:
+    """The demonstration users (created when missing); returns the administrator."""
+    admin = users.resolve_actor(db, DEMO_ADMIN)
+    existing = {u.name for u in users.list_users(db, admin)}
+    for name, role, sites in demo_users(definition):
+        if name not in existing:
+            users.add_user(
+                db, admin, name, role, sites, display_name=f"Demo {role.value.replace('_', ' ')}"
+            )
+    return admin
+
+
+def _unit_costs(db: Database, as_of: date) -> None:
+    """The unit costs the synthetic service use is priced with."""
+    manager = users.resolve_actor(db, "datamanager")
+    year = min(as_of.year, date.today().year) - 1
+    for code, service, unit, cost in (
+        ("sw_hour", "Social worker time", "hour", "45.50"),
+        ("nim_session", "Infant mental health team session", "session", "120.00"),
+    ):
+        economics.add_unit_cost(db, manager, code, service, unit, Decimal(cost), year)
+
+
+def _result(db: Database, admin: Actor, as_of: date, screened: int) -> DemoResult:
+    """Counts of what the database holds, for the summary."""
+    outcome_of = {t.code: t.permanence_outcome for t in DECISION_TYPES if t.permanence_outcome}
+    with db.read() as s:
+        n_families = s.scalar(select(func.count()).select_from(Family)) or 0
+        n_children = s.scalar(select(func.count()).select_from(Child)) or 0
+        arms = {
+            str(k): int(n)
+            for k, n in s.execute(
+                select(Allocation.arm_code, func.count()).group_by(Allocation.arm_code)
+            ).all()
+        }
+        visits = {
+            str(k): int(n)
+            for k, n in s.execute(
+                select(FollowUpVisit.status, func.count()).group_by(FollowUpVisit.status)
+            ).all()
+        }
+        events = s.execute(
+            select(LegalEvent.child_id, LegalEvent.event_type_code, LegalEvent.event_date)
+            .where(LegalEvent.event_type_code.in_(sorted(outcome_of)))
+            .order_by(LegalEvent.child_id, LegalEvent.event_date)
+        ).all()
+        first: dict[int, str] = {}
+        for child_id, code, _on in events:
+            first.setdefault(child_id, str(outcome_of[code]))
+        permanence: dict[str, int] = {}
+        for outcome in first.values():
+            permanence[outcome] = permanence.get(outcome, 0) + 1
+        saes = s.scalar(select(func.count()).select_from(SeriousAdverseEvent)) or 0
+        deviations = s.scalar(select(func.count()).select_from(ProtocolDeviation)) or 0
+        withdrawals = s.scalar(select(func.count()).select_from(Withdrawal)) or 0
+    return DemoResult(
+        db.url,
+        as_of,
+        n_families,
+        n_children,
+        screened,
+        dict(sorted(arms.items())),
+        dict(sorted(visits.items())),
+        dict(sorted(permanence.items())),
+        saes,
+        deviations,
+        withdrawals,
+        tuple(u.name for u in users.list_users(db, admin)),
+    )

@@ -194,11 +194,38 @@ def _gate(
 
 
 def randomise(
-    db: Database, actor: Actor, family_trial_id: str, declared: Mapping[str, str] | None = None
+    db: Database,
+    actor: Actor,
+    family_trial_id: str,
+    declared: Mapping[str, str] | None = None,
+    *,
+    randomised_at: datetime | None = None,
 ) -> AllocationView:
-    """Allocate a family (all its children) to an arm; refuses a second allocation."""
+    """Allocate a family (all its children) to an arm; refuses a second allocation.
+
+    ``randomised_at`` back-dates the allocation: it exists ONLY for building synthetic
+    trials (``noim demo``) and tests, never for a real trial (no command passes it).  It
+    must be timezone-aware and not in the future (RND-014), and the audit row says the
+    allocation was back-dated.  The allocation's visits are scheduled from that date.
+    """
     actor.require(Capability.RANDOMISE, "randomise families")
-    with db.write(actor) as s:
+    reason = None
+    if randomised_at is not None:
+        now = utcnow()
+        if randomised_at.tzinfo is None or randomised_at > now:
+            raise ValidationError(
+                Problem(
+                    f"family {family_trial_id}",
+                    "randomised_at",
+                    randomised_at.isoformat(),
+                    "RND-014",
+                    f"a timezone-aware time not after now ({now:%Y-%m-%d %H:%M} UTC)",
+                )
+            )
+        reason = (
+            f"synthetic trial build: randomisation back-dated to {randomised_at:%Y-%m-%d %H:%M} UTC"
+        )
+    with db.write(actor, reason=reason) as s:
         state = _state(s, lock=True)  # one allocation at a time, trial-wide
         family, site = family_for(s, actor, family_trial_id, "randomise")
         existing = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
@@ -264,7 +291,7 @@ def randomise(
             factors=levels,
             sequence_number=sequence,
             masked_code=_masked_code(state.seed, family.trial_id),
-            randomised_at=utcnow(),
+            randomised_at=randomised_at or utcnow(),
             randomised_by_id=actor.user_id,
             list_position=list_position,
         )

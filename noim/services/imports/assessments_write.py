@@ -174,7 +174,7 @@ def _scores(g: _Groups, new: np.ndarray, defs: Defs) -> ScoreParts:
         values = g.value[new[pos]][:, items]
         form = str(forms[int(kind[1])]) or None
         result = _score_many(d.code, values, items, form)
-        order = [sc.code for sc in d.scales if sc.code in result]
+        order = [sc.code for sc in d.scales_for(form) if sc.code in result]
         out.append((pos, [(scale, result[scale]) for scale in order]))
     return out
 
