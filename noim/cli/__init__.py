@@ -14,6 +14,7 @@ from noim.cli import (  # noqa: F401
     queries,
     randomisation,
     records,
+    reports,
     rules,
     safety,
     screening,
