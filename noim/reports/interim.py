@@ -169,13 +169,10 @@ def build(
     from noim.reports.consort import consort_figure
 
     figures["consort"] = consort_figure(consort, timepoints)
-    flow_table = pd.DataFrame(
-        [
-            {"stage": stage, **{str(lv): int(c[lv].get(stage, 0)) for lv in c}}
-            for stage in next(iter(flow.values()), {})
-            for c in [{lv: flow[lv] for lv in flow}]
-        ]
-    )
+    flow_table = pd.DataFrame({str(lv): pd.Series(c) for lv, c in flow.items()})
+    flow_table = flow_table.rename_axis("stage").reset_index()
+    if closed and len(flow) > 1:
+        flow_table["total"] = flow_table[[str(lv) for lv in flow]].sum(axis=1)
     sec = Section("consort", "Participant flow (CONSORT)", figures=["consort"])
     sec.tables["screening"] = pd.DataFrame(
         [(k, v) for k, v in screening.items()], columns=["stage", "families"]
