@@ -22,9 +22,9 @@ from sqlalchemy import event
 from noim.cli import noim_cli
 from noim.db.session import Database
 from noim.domain.exceptions import PermissionDenied
+from noim.domain.trialdef import default_definition
 from noim.extract import FreezeNotSupported
 from noim.reports import render
-from noim.domain.trialdef import default_definition
 from tests.conftest import Actors
 from tests.factories import SmallTrial, small_trial
 
@@ -50,7 +50,6 @@ def arm_words() -> tuple[set[str], set[str]]:
                 codes.add(team.code)
                 labels.add(team.name)
     return codes, labels
-
 
 
 def pdf_text(path: Path) -> str:
@@ -107,7 +106,7 @@ def test_open_report_names_no_arm(
 def test_closed_report_by_arm(
     db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
 ) -> None:
-    report, _ = render.produce(db, actors["dmc_chair"], closed=True, out=tmp_path, as_of=AS_OF)
+    _report, _ = render.produce(db, actors["dmc_chair"], closed=True, out=tmp_path, as_of=AS_OF)
     arms = sorted(set(trial.arms.values()))
     consort = json.loads((tmp_path / "report.json").read_text())["consort"]
     assert sorted(consort["randomised"]) == arms

@@ -228,7 +228,10 @@ def build(
         100 * ret["completed_forms"] / ret["forms"].where(ret["forms"] > 0)
     ).round(1)
     order = {tp: i for i, tp in enumerate(timepoints)}
-    ret = ret.sort_values(["timepoint", "site"], key=lambda c: c.map(order).fillna(len(order)) if c.name == "timepoint" else c)
+    ret = ret.sort_values(
+        ["timepoint", "site"],
+        key=lambda c: c.map(order).fillna(len(order)) if c.name == "timepoint" else c,
+    )
     sec.tables["retention"] = ret.reset_index(drop=True)
     sec.tables["open_queries"] = queries
     sec.notes += [
@@ -267,7 +270,7 @@ def build(
             for name, t in s_.tables.items():
                 if "arm" in t.columns:
                     s_.tables[name] = t.drop(columns=["arm"])
-    consort["arms"] = {k: v for k, v in arm_names.items()} if closed else {}
+    consort["arms"] = dict(arm_names.items()) if closed else {}
     return InterimReport(
         kind="closed" if closed else "open",
         trial_name=str(trial.short_name),
@@ -293,7 +296,9 @@ def _counts(df: pd.DataFrame, by: list[str], levels: list[str]) -> pd.DataFrame:
     return out
 
 
-def _permanence(perm: pd.DataFrame, kids: pd.DataFrame, closed: bool, figs: dict[str, Any]) -> Section:
+def _permanence(
+    perm: pd.DataFrame, kids: pd.DataFrame, closed: bool, figs: dict[str, Any]
+) -> Section:
     from noim.reports import figures
 
     month = figures.DAYS_PER_MONTH
@@ -424,7 +429,7 @@ class _Queries:
         ).all()
         cols = ["timepoint", "site", "visits", "due", "completed", "missed", "overdue"]
         df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
-        return df.astype({c: "int64" for c in cols[2:]})
+        return df.astype(dict.fromkeys(cols[2:], "int64"))
 
     def queries(self) -> pd.DataFrame:
         rows = self.s.execute(
@@ -440,9 +445,7 @@ class _Queries:
             row = counts.setdefault(str(site or "none"), dict.fromkeys(cols[1:], 0))
             row[label] += 1
             row["total"] += 1
-        return pd.DataFrame(
-            [{"site": k, **v} for k, v in sorted(counts.items())], columns=cols
-        )
+        return pd.DataFrame([{"site": k, **v} for k, v in sorted(counts.items())], columns=cols)
 
     def saes(self) -> pd.DataFrame:
         rows = self.s.execute(
@@ -492,6 +495,4 @@ class _Queries:
             )
             .order_by(ProtocolDeviation.id)
         ).all()
-        return pd.DataFrame(
-            [tuple(r) for r in rows], columns=["family_id", "category", "severity"]
-        )
+        return pd.DataFrame([tuple(r) for r in rows], columns=["family_id", "category", "severity"])

@@ -148,12 +148,13 @@ def _table_lines(t: pd.DataFrame) -> list[str]:
     cols = [str(c) for c in t.columns]
     rows = [[cell(v) for v in row] for row in t.itertuples(index=False)]
     widths = [min(40, max([len(c), *(len(r[i]) for r in rows)])) for i, c in enumerate(cols)]
+
     def fmt(values: list[str]) -> str:
         return "  ".join(v[:w].ljust(w) for v, w in zip(values, widths, strict=True))
 
-    return [fmt(cols), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)] if rows else [
-        "(none)"
-    ]
+    return (
+        [fmt(cols), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)] if rows else ["(none)"]
+    )
 
 
 def _pdf(report: InterimReport, path: Path) -> None:

@@ -9,6 +9,7 @@ pooled level.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -129,6 +130,14 @@ def n_pct(hit: pd.Series) -> str:
     return f"{n} ({100 * n / total:.0f}%)" if total else "0"
 
 
+def _share(part: pd.DataFrame, column: str, level: Any) -> str:
+    return n_pct(part[column] == level)
+
+
+def _mean_sd_of(part: pd.DataFrame, column: str) -> str:
+    return mean_sd(part[column])
+
+
 def baseline_table(kids: pd.DataFrame, wide: pd.DataFrame, by_arm: bool) -> pd.DataFrame:
     """Baseline characteristics of the ITT set: one column per arm (``by_arm``) and ``all``."""
     kids = kids[kids["itt"]].reset_index(drop=True)
@@ -153,10 +162,10 @@ def baseline_table(kids: pd.DataFrame, wide: pd.DataFrame, by_arm: bool) -> pd.D
         ("family_size", "children in family (stratum)"),
     ):
         for level in sorted(data[column].dropna().unique().tolist()):
-            add(f"{label}: {level}, n (%)", lambda p, c=column, v=level: n_pct(p[c] == v))
+            add(f"{label}: {level}, n (%)", partial(_share, column=column, level=level))
     for column, label in SDQ_BASELINE:
         if column in data.columns:
-            add(f"{label}, mean (SD) [n]", lambda p, c=column: mean_sd(p[c]))
+            add(f"{label}, mean (SD) [n]", partial(_mean_sd_of, column=column))
     return pd.DataFrame(rows)
 
 
