@@ -16,6 +16,7 @@ or figure in it names an arm.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,16 +28,20 @@ from sqlalchemy import case, func, select
 from noim import extract, stats
 from noim.db.models import (
     Arm,
+    ArmSiteLabel,
     Child,
     DataQuery,
     Family,
     FollowUpVisit,
+    LossToFollowUp,
     ProtocolDeviation,
     ScreeningEntry,
     SeriousAdverseEvent,
     Site,
+    Team,
     TimepointRow,
     Trial,
+    Withdrawal,
 )
 from noim.db.session import Database
 from noim.domain.roles import Actor, Capability, Role
@@ -144,6 +149,8 @@ def build(
         queries = q.queries()
         saes = q.saes()
         deviations = q.deviations()
+        exits = q.exits()
+        arm_words = q.arm_words()
     if not closed:
         for frame in (kids, wide, long, perm):
             frame["arm"] = ALL
@@ -165,7 +172,10 @@ def build(
         "declined": screening["declined"],
         "consented_enrolled": screening["enrolled"],
         "randomised": {str(k): v for k, v in flow.items()},
+        "withdrawn_and_lost_reasons": _exit_reasons(exits, arm_of),
     }
+    if not closed:
+        consort = _scrub(consort, arm_words)
     from noim.reports.consort import consort_figure
 
     figures["consort"] = consort_figure(consort, timepoints)
@@ -178,6 +188,15 @@ def build(
         [(k, v) for k, v in screening.items()], columns=["stage", "families"]
     )
     sec.tables["flow"] = flow_table
+    sec.tables["exit_reasons"] = pd.DataFrame(
+        [
+            (group, what, reason, n)
+            for group, whats in consort["withdrawn_and_lost_reasons"].items()
+            for what, reasons_ in whats.items()
+            for reason, n in reasons_.items()
+        ],
+        columns=["arm", "what", "reason", "children"],
+    )
     sec.notes += [
         "Screening counts are families (screening log); flow counts are children.",
         "Received the allocated intervention: randomised and not withdrawn from the intervention.",
@@ -271,6 +290,9 @@ def build(
                 if "arm" in t.columns:
                     s_.tables[name] = t.drop(columns=["arm"])
     consort["arms"] = dict(arm_names.items()) if closed else {}
+    if not closed:  # free text (reasons) must not name an arm either
+        for s_ in sections:
+            s_.tables = {n: _scrub_frame(t, arm_words) for n, t in s_.tables.items()}
     return InterimReport(
         kind="closed" if closed else "open",
         trial_name=str(trial.short_name),
@@ -282,6 +304,46 @@ def build(
         sections=sections,
         figures=figures,
     )
+
+
+#: what replaces an arm code or label in the free text of the open report
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any, words: list[str]) -> Any:
+    """``value`` with every arm code or label in its strings replaced (open report)."""
+    if isinstance(value, dict):
+        return {_scrub(k, words): _scrub(v, words) for k, v in value.items()}
+    if isinstance(value, str):
+        for word in words:
+            value = re.sub(re.escape(word), REDACTED, value, flags=re.IGNORECASE)
+        return value
+    return value
+
+
+def _scrub_frame(df: pd.DataFrame, words: list[str]) -> pd.DataFrame:
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: _scrub(v, words))
+    return out
+
+
+def _exit_reasons(
+    exits: pd.DataFrame, arm_of: dict[str, str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Group -> "withdrawn from <level>" or "lost to follow-up" -> reason -> children."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for child, what, reason in exits.itertuples(index=False):
+        if child not in arm_of:  # not randomised by the as-of date
+            continue
+        group = str(arm_of[child])
+        counts = out.setdefault(group, {}).setdefault(what, {})
+        counts[reason] = counts.get(reason, 0) + 1
+    return {
+        g: {w: dict(sorted(r.items())) for w, r in sorted(v.items())}
+        for g, v in sorted(out.items())
+    }
 
 
 def _counts(df: pd.DataFrame, by: list[str], levels: list[str]) -> pd.DataFrame:
@@ -484,6 +546,34 @@ class _Queries:
         for c in ("onset", "reported"):
             df[c] = df[c].astype(str)
         return df
+
+    def exits(self) -> pd.DataFrame:
+        """Live withdrawals and losses to follow-up by the as-of date: child, what, reason."""
+        withdrawn = self.s.execute(
+            select(Child.trial_id, Withdrawal.level, Withdrawal.reason)
+            .join(Child, Child.id == Withdrawal.child_id)
+            .where(Withdrawal.voided_at.is_(None), Withdrawal.withdrawn_on <= self.as_of)
+            .order_by(Child.trial_id, Withdrawal.id)
+        ).all()
+        lost = self.s.execute(
+            select(Child.trial_id, LossToFollowUp.reason)
+            .join(Child, Child.id == LossToFollowUp.child_id)
+            .where(LossToFollowUp.voided_at.is_(None), LossToFollowUp.declared_on <= self.as_of)
+            .order_by(Child.trial_id, LossToFollowUp.id)
+        ).all()
+        rows = [(c, f"withdrawn from {lv.replace('_', ' ')}", r) for c, lv, r in withdrawn]
+        rows += [(c, "lost to follow-up", r) for c, r in lost]
+        return pd.DataFrame(rows, columns=["child_id", "what", "reason"])
+
+    def arm_words(self) -> list[str]:
+        """Every arm code and label, and the names of the arms' teams (longest first)."""
+        words = set(self.s.scalars(select(Arm.code)))
+        words |= set(self.s.scalars(select(Arm.name)))
+        words |= set(self.s.scalars(select(ArmSiteLabel.label)))
+        teams = self.s.execute(select(Team.code, Team.name).where(Team.arm_code.is_not(None)))
+        for code, name in teams:
+            words |= {code, name}
+        return sorted(words, key=lambda w: (-len(w), w))
 
     def deviations(self) -> pd.DataFrame:
         rows = self.s.execute(
