@@ -92,7 +92,11 @@ def _title(name: str) -> str:
 
 def _scope(report: InterimReport) -> str:
     if report.closed:
-        return "CLOSED report: results by allocated group, for the DMC and unblinded roles only."
+        arms = "; ".join(f"{k} = {v}" for k, v in report.consort.get("arms", {}).items())
+        return (
+            "CLOSED report: results by allocated group, for the DMC and unblinded roles only. "
+            f"Arms: {arms}."
+        )
     return "OPEN report: every result pooled over all randomised participants."
 
 
