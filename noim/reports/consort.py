@@ -31,7 +31,7 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
     """The flow diagram: screening boxes on top, one column per randomised group below."""
     groups: dict[str, dict[str, int]] = consort["randomised"]
     n = max(len(groups), 1)
-    fig = Figure(figsize=(4.2 * n + 1.5, 9.5))
+    fig = Figure(figsize=(4.2 * n + 1.5, 8.5))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 1)
@@ -41,6 +41,7 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
     why = "".join(f"\n  {r}: {c}" for r, c in list(reasons.items())[:4])
     _box(ax, 0.5, 0.95, f"Families screened (n = {consort['screened']})")
     _arrow(ax, 0.5, 0.925, 0.5, 0.885)
+    _arrow(ax, 0.5, 0.905, 0.68, 0.905)
     _box(
         ax,
         0.8,

@@ -86,8 +86,27 @@ def report_json(report: InterimReport) -> dict[str, Any]:
     }
 
 
+#: table name -> title (others: the name, capitalised)
+TITLES = {
+    "screening": "Screening log (families)",
+    "flow": "Participant flow (children)",
+    "exit_reasons": "Withdrawals and losses to follow-up: reasons (children)",
+    "recruitment": "Families randomised per month, by site, against target",
+    "baseline": "Baseline characteristics",
+    "retention": "Retention and form completeness per timepoint and site; overdue visits",
+    "open_queries": "Open data queries by age",
+    "sae_counts": "Serious adverse events by category",
+    "sae_listing": "Serious adverse events: listing",
+    "deviation_counts": "Protocol deviations by category and severity",
+    "permanence_events": "First permanence decision by outcome",
+    "cumulative_incidence": "Cumulative incidence of each permanence outcome (12, 24, 30 months)",
+    "primary_summary": "SDQ total difficulties at baseline and 30 months (observed)",
+    "primary_analysis": "Primary analysis (95% CI)",
+}
+
+
 def _title(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    return TITLES.get(name, name.replace("_", " ").capitalize())
 
 
 def _scope(report: InterimReport) -> str:
