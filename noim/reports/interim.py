@@ -164,7 +164,7 @@ def build(
 
     # ------------------------------------------------------------------ CONSORT
     flow = flow_counts(kids, long, wide, outcome_data(kids, wide), group)
-    consort = {
+    consort: dict[str, Any] = {
         "screened": screening["screened"],
         "eligible": screening["eligible"],
         "not_eligible": screening["ineligible"],
