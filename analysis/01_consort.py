@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from _common import PRIMARY, PRIMARY_BASELINE, Run, main, outcome_data
+from _common import Run, main, outcome_data
 
+from noim.reports import summaries
 from noim.services import screening
 
 
@@ -43,42 +44,18 @@ def body(run: Run) -> None:
         ],
     )
     kids = run.extract("children")
-    scores = run.extract("scores")
-    wide = run.extract("scores", wide=True)
     by_arm = run.two_arms(kids)
-    group = kids["arm"] if by_arm else pd.Series("all", index=kids.index)
-    sdq = scores[(scores["instrument"] == "sdq") & (scores["scale"] == "total_difficulties")]
-    sdq = sdq[sdq["respondent"] == "carer"]
-    rows: dict[str, pd.Series] = {}
-    rows["families randomised"] = kids.groupby(group)["family_id"].nunique()
-    rows["children randomised"] = kids.groupby(group).size()
-    rows["joined the family after randomisation"] = kids.groupby(group)[
-        "joined_after_randomisation"
-    ].sum()
-    rows["excluded after randomisation"] = kids.groupby(group)["excluded_post_randomisation"].sum()
-    rows["major protocol deviation"] = kids.groupby(group)["major_deviation"].sum()
-    for level in ("intervention", "follow_up", "data"):
-        hit = kids["withdrawn_level"].fillna("") == level
-        rows[f"withdrawn from {level.replace('_', ' ')}"] = hit.groupby(group).sum()
-    rows["lost to follow-up"] = kids.groupby(group)["lost_to_follow_up"].sum()
-    arm_of = dict(zip(kids["child_id"], group, strict=True))
-    prefix = "sdq_total_difficulties_"  # the wide columns follow the trial's timepoint order
-    timepoints = [c.removeprefix(prefix) for c in wide.columns if c.startswith(prefix)]
-    for timepoint in timepoints:
-        seen = sdq.loc[sdq["timepoint"] == timepoint, "child_id"].drop_duplicates()
-        rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
-    rows["in the ITT set"] = kids.groupby(group)["itt"].sum()
-    rows["in the per-protocol set"] = kids.groupby(group)["per_protocol"].sum()
-    complete = outcome_data(run).dropna(subset=[PRIMARY, PRIMARY_BASELINE])
-    analysed = complete["child_id"]
-    rows["analysed (ITT, SDQ at baseline and 30m)"] = analysed.map(arm_of).value_counts()
-    levels = sorted(group.unique().tolist())
-    table = pd.DataFrame(
-        {str(level): [int(s.get(level, 0)) for s in rows.values()] for level in levels},
+    flow = summaries.flow_counts(
+        kids,
+        run.extract("scores"),
+        run.extract("scores", wide=True),
+        outcome_data(run),
+        "arm" if by_arm else None,
     )
-    table.insert(0, "stage", list(rows))
+    table = pd.DataFrame({str(level): pd.Series(c) for level, c in flow.items()})
+    table = table.rename_axis("stage").reset_index()
     if by_arm:
-        table["total"] = table[[str(level) for level in levels]].sum(axis=1)
+        table["total"] = table[[str(level) for level in flow]].sum(axis=1)
     run.table(
         "flow",
         table,

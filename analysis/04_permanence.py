@@ -13,17 +13,10 @@ from __future__ import annotations
 import pandas as pd
 from _common import MONTH, Run, main
 
-from noim import extract, stats
-from noim.reports import figures
+from noim import stats
+from noim.reports import figures, summaries
 
-LABELS = {
-    "return_home": "Return home",
-    "adoption": "Adoption",
-    "kinship": "Kinship / SGO",
-    "long_term_foster": "Long-term foster care",
-    "other": "Other",
-}
-CAUSES = {code: LABELS[name] for name, code in extract.PERMANENCE_EVENT_CODES.items()}
+CAUSES = summaries.CAUSES
 AT_MONTHS = [0, 6, 12, 18, 24, 30]
 TABLE_MONTHS = [12, 24, 30]
 TAU_DAYS = 30 * MONTH  # restricted mean up to 30 months (or the shortest arm's follow-up)

@@ -46,7 +46,14 @@ from noim.db import migrate
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor
-from noim.reports import figures
+from noim.reports import figures, summaries
+from noim.reports.summaries import (
+    PRIMARY,
+    PRIMARY_BASELINE,
+    comparison_row,
+    mean_sd_by,
+    not_estimable,
+)
 from noim.services import freezes
 from noim.services.freezes import FreezeInfo
 from noim.services.users import resolve_actor
@@ -316,63 +323,22 @@ def main(body: Any, script: str, doc: str | None) -> None:
 
 # --------------------------------------------------------------------------- shared pieces
 
-#: the primary outcome and its baseline (carer-reported SDQ total difficulties)
-PRIMARY = "sdq_total_difficulties_30m"
-PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
+
+__all__ = [
+    "MONTH",
+    "PRIMARY",
+    "PRIMARY_BASELINE",
+    "Run",
+    "comparison_row",
+    "main",
+    "mean_sd_by",
+    "not_estimable",
+    "outcome_data",
+    "start",
+]
 
 
 def outcome_data(run: Run) -> pd.DataFrame:
     """One row per child in the ITT set: the wide scores (carer) with sex, site and the
-    analysis-set flags; the primary outcome and its baseline columns always present."""
-    kids = run.extract("children")
-    kids = kids.loc[kids["itt"], ["child_id", "sex", "per_protocol", "age_at_entry_months"]]
-    wide = run.extract("scores", wide=True)
-    data = kids.merge(wide, on="child_id", how="left")
-    for column in (PRIMARY, PRIMARY_BASELINE):
-        if column not in data.columns:
-            data[column] = float("nan")
-    return data.reset_index(drop=True)
-
-
-def comparison_row(analysis: str, result: Any) -> dict[str, Any]:
-    """A ``stats.ArmComparison`` as one table row (reference first in the n columns)."""
-    (ref, n_ref), (cmp_, n_cmp) = list(result.n.items())
-    return {
-        "analysis": analysis,
-        "method": result.method,
-        "comparison": f"{cmp_} - {ref}",
-        "n_reference": n_ref,
-        "n_comparison": n_cmp,
-        "estimate": result.estimate,
-        "lower": result.ci[0],
-        "upper": result.ci[1],
-        "se": result.se,
-        "p": result.pvalue,
-        "effect_size": result.effect_size,
-        "n_dropped": result.n_dropped,
-    }
-
-
-def not_estimable(analysis: str, error: Exception) -> dict[str, Any]:
-    """A table row for an analysis the data do not allow, with the reason."""
-    return {"analysis": analysis, "method": f"not estimable: {error}"}
-
-
-def mean_sd_by(data: pd.DataFrame, columns: Sequence[str], group: str | None) -> pd.DataFrame:
-    """n, mean, SD, median of numeric ``columns`` by ``group`` (or over every row)."""
-    rows = []
-    keys = data[group] if group else pd.Series("all", index=data.index)
-    for column in columns:
-        for level in sorted(keys.unique().tolist()):
-            x = data.loc[keys == level, column].dropna().astype(float)
-            rows.append(
-                {
-                    "variable": column,
-                    "arm": level,
-                    "n": len(x),
-                    "mean": x.mean() if len(x) else float("nan"),
-                    "sd": x.std(ddof=1) if len(x) > 1 else float("nan"),
-                    "median": x.median() if len(x) else float("nan"),
-                }
-            )
-    return pd.DataFrame(rows)
+    analysis-set flags (``noim.reports.summaries.outcome_data``)."""
+    return summaries.outcome_data(run.extract("children"), run.extract("scores", wide=True))

@@ -15,6 +15,7 @@ from noim.cli import (  # noqa: F401
     queries,
     randomisation,
     records,
+    reports,
     rules,
     safety,
     screening,

@@ -1,0 +1,81 @@
+"""``noim report interim``: the open and closed interim reports for the DMC."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
+from noim.cli.records import DATE
+from noim.reports import render
+
+
+@noim_cli.group("report")
+def report_group() -> None:
+    """Reports for the trial team and the Data Monitoring Committee."""
+
+
+def _formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in render.FORMATS]
+    if bad:
+        fail(f"--format {text!r}: unknown {', '.join(bad)}; expected a list of html, pdf")
+    return formats
+
+
+@report_group.command("interim")
+@click.option("--open", "kind", flag_value="open", help="The open report: everything pooled.")
+@click.option(
+    "--closed",
+    "kind",
+    flag_value="closed",
+    help="The closed report: results by arm (needs read_closed_report).",
+)
+@click.option("--freeze", metavar="ID", help="Read the data of this data freeze.")
+@click.option("--as-of", type=DATE, help="Censoring date, YYYY-MM-DD (default: today).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--format",
+    "formats",
+    default="html,pdf",
+    show_default=True,
+    help="Comma-separated formats besides the CSV tables and report.json: html, pdf.",
+)
+@json_option
+@pass_state
+def interim(
+    state: CliState,
+    kind: str | None,
+    freeze: str | None,
+    as_of: date | None,
+    out: Path,
+    formats: str,
+    as_json: bool,
+) -> None:
+    """Write the open (--open) or closed (--closed) interim report to --out.
+
+    The report holds the CONSORT flow, recruitment against target by site, baseline
+    characteristics, retention and form completeness, overdue visits, open data queries,
+    SAEs and deviations, permanence (cumulative incidence) and the primary outcome.  The
+    tables are also written as CSV and the whole report as report.json.
+    """
+    if kind is None:
+        fail("say which report: --open or --closed")
+    report, paths = render.produce(
+        state.db(),
+        state.actor(),
+        closed=kind == "closed",
+        out=out,
+        formats=_formats(formats),
+        freeze=freeze,
+        as_of=as_of,
+    )
+    if as_json:
+        print_json({**render.report_json(report), "files": [str(p) for p in paths]})
+        return
+    click.echo(
+        f"{report.kind} interim report of {report.trial_name} (data as of "
+        f"{report.as_of.isoformat()}, {report.header()['source']}): {len(paths)} files in {out}"
+    )

@@ -1,0 +1,588 @@
+"""The data of the DMC interim reports: every table, the CONSORT numbers and the figures.
+
+``build(db, actor, closed=..., freeze=..., as_of=...)`` checks the reader's capability
+(``read_closed_report`` for the closed report, ``read_open_report`` for the open one) and
+assembles an ``InterimReport``: ordered sections of tables (pandas DataFrames), the CONSORT
+counts and the figures (matplotlib).  The analysis datasets come from ``noim.extract``
+(``freeze`` is passed to every call); screening, visits, queries, SAEs and deviations come
+from a fixed number of set-based queries, so the number of SQL statements does not depend on
+the number of families.
+
+The extracts run on behalf of a read-only *report reader*: the same user as a trial
+statistician (open report: blinded, masked arm codes, which are then dropped) or an
+unblinded statistician (closed report).  The open report is pooled: no column, row, label
+or figure in it names an arm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import case, func, select
+
+from noim import extract, stats
+from noim.db.models import (
+    Arm,
+    ArmSiteLabel,
+    Child,
+    DataQuery,
+    Family,
+    FollowUpVisit,
+    LossToFollowUp,
+    ProtocolDeviation,
+    ScreeningEntry,
+    SeriousAdverseEvent,
+    Site,
+    Team,
+    TimepointRow,
+    Trial,
+    Withdrawal,
+)
+from noim.db.session import Database
+from noim.domain.roles import Actor, Capability, Role
+from noim.reports.summaries import (
+    CAUSES,
+    PRIMARY,
+    PRIMARY_BASELINE,
+    baseline_table,
+    comparison_row,
+    flow_counts,
+    mean_sd_by,
+    outcome_data,
+)
+
+__all__ = ["InterimReport", "Section", "build", "report_reader"]
+
+#: the pooled column of the open report (and the total column of the closed one)
+ALL = "all"
+#: age bands of open data queries, in days since raised
+QUERY_AGES = ((0, 30, "0-30 days"), (31, 90, "31-90 days"), (91, 10**9, "over 90 days"))
+
+
+@dataclass
+class Section:
+    """One section of the report: a title, tables (name -> frame) and notes."""
+
+    key: str
+    title: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InterimReport:
+    """Everything the renderers need; no rendering decisions."""
+
+    kind: str  # "open" or "closed"
+    trial_name: str
+    registration: str
+    as_of: date
+    freeze: str | None
+    reader: str
+    consort: dict[str, Any]
+    sections: list[Section]
+    figures: dict[str, Any]  # name -> matplotlib Figure
+
+    @property
+    def closed(self) -> bool:
+        return self.kind == "closed"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: t for sec in self.sections for name, t in sec.tables.items()}
+
+    def header(self) -> dict[str, Any]:
+        source = f"data freeze {self.freeze}" if self.freeze else "live data (no freeze)"
+        return {
+            "report": f"{self.kind} interim report",
+            "trial": self.trial_name,
+            "registration": self.registration,
+            "as_of": self.as_of.isoformat(),
+            "freeze": self.freeze,
+            "source": source,
+        }
+
+
+def report_reader(actor: Actor, closed: bool) -> Actor:
+    """Check the capability and return the read-only actor the extracts run as."""
+    if closed:
+        actor.require(Capability.READ_CLOSED_REPORT, "read the closed interim report")
+        role = Role.UNBLINDED_STATISTICIAN
+    else:
+        actor.require(Capability.READ_OPEN_REPORT, "read the open interim report")
+        role = Role.STATISTICIAN
+    return Actor(name=actor.name, role=role, user_id=actor.user_id)
+
+
+def build(
+    db: Database,
+    actor: Actor,
+    *,
+    closed: bool,
+    freeze: str | None = None,
+    as_of: date | None = None,
+) -> InterimReport:
+    """Assemble the open (pooled) or closed (by arm) interim report."""
+    reader = report_reader(actor, closed)
+    as_of = as_of or date.today()
+    kw: dict[str, Any] = {"as_of": as_of, "freeze": freeze}
+    kids = extract.children(db, reader, **kw)
+    wide = extract.scores(db, reader, wide=True, **kw)
+    long = extract.scores(db, reader, **kw)
+    perm = extract.permanence(db, reader, **kw)
+    with db.read(reader) as s:
+        trial = s.execute(select(Trial.short_name, Trial.registration)).one()
+        arm_names = dict(s.execute(select(Arm.code, Arm.name).order_by(Arm.sort_order)).all())
+        site_rows = s.execute(
+            select(Site.id, Site.code, Site.target_families).order_by(Site.code)
+        ).all()
+        timepoints = list(s.scalars(select(TimepointRow.code).order_by(TimepointRow.sort_order)))
+        q = _Queries(s, as_of)
+        screening = q.screening()
+        reasons = q.reasons()
+        visits = q.visits()
+        queries = q.queries()
+        saes = q.saes()
+        deviations = q.deviations()
+        exits = q.exits()
+        arm_words = q.arm_words()
+    if not closed:
+        for frame in (kids, wide, long, perm):
+            frame["arm"] = ALL
+        arm_names = {}
+    group = "arm"
+    arm_of = dict(zip(kids["child_id"], kids["arm"], strict=True))
+    fam_arm = dict(zip(kids["family_id"], kids["arm"], strict=False))
+    levels = sorted(kids["arm"].unique().tolist()) if len(kids) else [ALL]
+    figures: dict[str, Any] = {}
+    sections: list[Section] = []
+
+    # ------------------------------------------------------------------ CONSORT
+    flow = flow_counts(kids, long, wide, outcome_data(kids, wide), group)
+    consort: dict[str, Any] = {
+        "screened": screening["screened"],
+        "eligible": screening["eligible"],
+        "not_eligible": screening["ineligible"],
+        "not_eligible_reasons": reasons,
+        "declined": screening["declined"],
+        "consented_enrolled": screening["enrolled"],
+        "randomised": {str(k): v for k, v in flow.items()},
+        "withdrawn_and_lost_reasons": _exit_reasons(exits, arm_of),
+    }
+    if not closed:
+        consort = _scrub(consort, arm_words)
+    from noim.reports.consort import consort_figure
+
+    figures["consort"] = consort_figure(consort, timepoints)
+    flow_table = pd.DataFrame({str(lv): pd.Series(c) for lv, c in flow.items()})
+    flow_table = flow_table.rename_axis("stage").reset_index()
+    if closed and len(flow) > 1:
+        flow_table["total"] = flow_table[[str(lv) for lv in flow]].sum(axis=1)
+    sec = Section("consort", "Participant flow (CONSORT)", figures=["consort"])
+    sec.tables["screening"] = pd.DataFrame(
+        [(k, v) for k, v in screening.items()], columns=["stage", "families"]
+    )
+    sec.tables["flow"] = flow_table
+    sec.tables["exit_reasons"] = pd.DataFrame(
+        [
+            (group, what, reason, n)
+            for group, whats in consort["withdrawn_and_lost_reasons"].items()
+            for what, reasons_ in whats.items()
+            for reason, n in reasons_.items()
+        ],
+        columns=["arm", "what", "reason", "children"],
+    )
+    sec.notes += [
+        "Screening counts are families (screening log); flow counts are children.",
+        "Received the allocated intervention: randomised and not withdrawn from the intervention.",
+    ]
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ recruitment
+    from noim.reports.charts import recruitment_figure
+
+    fams = kids.drop_duplicates("family_id")[["family_id", "site", "randomised_on", "arm"]]
+    fams = fams.assign(month=fams["randomised_on"].dt.strftime("%Y-%m"))
+    targets = {code: target for _, code, target in site_rows}
+    rec = (
+        fams.groupby(["site", "month"]).size().rename("randomised").reset_index()
+        if len(fams)
+        else pd.DataFrame(columns=["site", "month", "randomised"])
+    )
+    rec["cumulative"] = rec.groupby("site")["randomised"].cumsum()
+    rec["target"] = rec["site"].map(targets)
+    sec = Section("recruitment", "Recruitment against target", figures=["recruitment"])
+    sec.tables["recruitment"] = rec.astype({"randomised": "int64", "cumulative": "int64"})
+    figures["recruitment"] = recruitment_figure(rec, targets)
+    sec.notes.append("Families randomised per month and cumulatively, by site; target per site.")
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ baseline
+    sec = Section("baseline", "Baseline characteristics (ITT set)")
+    sec.tables["baseline"] = baseline_table(kids, wide, by_arm=closed)
+    sec.notes.append("Continuous: mean (SD) [n observed]; categorical: n (% of the column).")
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ retention
+    sec = Section("retention", "Retention, form completeness, overdue visits, data queries")
+    forms = long.drop_duplicates(["child_id", "timepoint", "instrument", "respondent"])
+    forms = forms.merge(kids[["child_id"]], on="child_id")
+    site_of = dict(zip(kids["child_id"], kids["site"], strict=True))
+    forms = forms.assign(site=forms["child_id"].map(site_of))
+    per_tp = forms.groupby(["timepoint", "site"]).agg(
+        forms=("child_id", "size"),
+        completed_forms=("completed", "sum"),
+        children_with_form=("child_id", "nunique"),
+    )
+    ret = visits.merge(per_tp.reset_index(), on=["timepoint", "site"], how="left").fillna(0)
+    for col in ("forms", "completed_forms", "children_with_form"):
+        ret[col] = ret[col].astype("int64")
+    ret["retention_pct"] = (100 * ret["completed"] / ret["due"].where(ret["due"] > 0)).round(1)
+    ret["form_completeness_pct"] = (
+        100 * ret["completed_forms"] / ret["forms"].where(ret["forms"] > 0)
+    ).round(1)
+    order = {tp: i for i, tp in enumerate(timepoints)}
+    ret = ret.sort_values(
+        ["timepoint", "site"],
+        key=lambda c: c.map(order).fillna(len(order)) if c.name == "timepoint" else c,
+    )
+    sec.tables["retention"] = ret.reset_index(drop=True)
+    sec.tables["open_queries"] = queries
+    sec.notes += [
+        "Due: visits whose window has closed by the as-of date (or completed earlier); overdue: "
+        "still scheduled after the window closed.",
+        "Form completeness: forms marked complete among forms recorded.",
+    ]
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ safety
+    sec = Section("safety", "Serious adverse events and protocol deviations")
+    saes["arm"] = saes["child_id"].map(arm_of).fillna(ALL) if closed else ALL
+    deviations["arm"] = deviations["family_id"].map(fam_arm).fillna(ALL) if closed else ALL
+    sec.tables["sae_counts"] = _counts(saes, ["category"], levels)
+    listing = saes.drop(columns=["description"])
+    if not closed:
+        listing = listing.drop(columns=["arm"])
+    sec.tables["sae_listing"] = listing.reset_index(drop=True)
+    sec.tables["deviation_counts"] = _counts(deviations, ["category", "severity"], levels)
+    sec.notes.append("SAE descriptions are not shown (free text); see the SAE records.")
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ permanence
+    sec = _permanence(perm, kids, closed, figures)
+    sections.append(sec)
+
+    # ------------------------------------------------------------------ primary
+    sections.append(_primary(outcome_data(kids, wide), closed))
+
+    if closed:
+        for s_ in sections:
+            for name, t in s_.tables.items():
+                s_.tables[name] = t.rename(columns={a: f"{a}" for a in arm_names})
+    else:
+        for s_ in sections:
+            for name, t in s_.tables.items():
+                if "arm" in t.columns:
+                    s_.tables[name] = t.drop(columns=["arm"])
+    consort["arms"] = dict(arm_names.items()) if closed else {}
+    if not closed:  # free text (reasons) must not name an arm either
+        for s_ in sections:
+            s_.tables = {n: _scrub_frame(t, arm_words) for n, t in s_.tables.items()}
+    return InterimReport(
+        kind="closed" if closed else "open",
+        trial_name=str(trial.short_name),
+        registration=str(trial.registration),
+        as_of=as_of,
+        freeze=freeze,
+        reader=actor.name,
+        consort=consort,
+        sections=sections,
+        figures=figures,
+    )
+
+
+#: what replaces an arm code or label in the free text of the open report
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any, words: list[str]) -> Any:
+    """``value`` with every arm code or label in its strings replaced (open report)."""
+    if isinstance(value, dict):
+        return {_scrub(k, words): _scrub(v, words) for k, v in value.items()}
+    if isinstance(value, str):
+        for word in words:
+            value = re.sub(re.escape(word), REDACTED, value, flags=re.IGNORECASE)
+        return value
+    return value
+
+
+def _scrub_frame(df: pd.DataFrame, words: list[str]) -> pd.DataFrame:
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: _scrub(v, words))
+    return out
+
+
+def _exit_reasons(
+    exits: pd.DataFrame, arm_of: dict[str, str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Group -> "withdrawn from <level>" or "lost to follow-up" -> reason -> children."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for child, what, reason in exits.itertuples(index=False):
+        if child not in arm_of:  # not randomised by the as-of date
+            continue
+        group = str(arm_of[child])
+        counts = out.setdefault(group, {}).setdefault(what, {})
+        counts[reason] = counts.get(reason, 0) + 1
+    return {
+        g: {w: dict(sorted(r.items())) for w, r in sorted(v.items())}
+        for g, v in sorted(out.items())
+    }
+
+
+def _counts(df: pd.DataFrame, by: list[str], levels: list[str]) -> pd.DataFrame:
+    """Rows by ``by`` with one column per arm level (or ``all``), zeros filled."""
+    if not len(df):
+        return pd.DataFrame(columns=[*by, *levels])
+    table = pd.crosstab([df[c] for c in by], df["arm"]).reindex(columns=levels, fill_value=0)
+    table.columns = [str(c) for c in table.columns]
+    out = table.reset_index()
+    if len(levels) > 1:
+        out["total"] = out[levels].sum(axis=1)
+    return out
+
+
+def _permanence(
+    perm: pd.DataFrame, kids: pd.DataFrame, closed: bool, figs: dict[str, Any]
+) -> Section:
+    from noim.reports import figures
+
+    month = figures.DAYS_PER_MONTH
+    itt = set(kids.loc[kids["itt"], "child_id"])
+    data = perm[perm["child_id"].isin(itt)].reset_index(drop=True)
+    sec = Section("permanence", "Permanence: time to the first permanence decision")
+    group = "arm" if closed else None
+    keys = data["arm"] if closed else pd.Series(ALL, index=data.index)
+    counts = pd.crosstab(data["event"].map(CAUSES).fillna("censored"), keys)
+    counts = counts.reindex(["censored", *CAUSES.values()], fill_value=0)
+    counts.columns = [str(c) for c in counts.columns]
+    sec.tables["permanence_events"] = counts.rename_axis(index="outcome").reset_index()
+    if len(data) and (data["event"] > 0).any():
+        cif = stats.cumulative_incidence(data, "duration", "event", group=group)
+        at = cif.at([m * month for m in (12, 24, 30)])
+        at["months"] = [round(t / month) for t in at["time"]]
+        at["outcome"] = at["cause"].map(CAUSES)
+        cols = ["group", "outcome", "months", "estimate", "lower", "upper"]
+        table = at[cols].rename(columns={"group": "arm"})
+        sec.tables["cumulative_incidence"] = table.reset_index(drop=True)
+        causes = [c for c in cif.causes if (data["event"] == c).any()]
+        times = [0, 6, 12, 18, 24, 30]
+        risk = figures.numbers_at_risk(data, "duration", group, times, scale=month)
+        figs["cumulative_incidence"] = figures.cif_figure(
+            cif,
+            CAUSES,
+            "Cumulative incidence of the first permanence decision",
+            causes=causes,
+            at_times=times,
+            at_risk=risk,
+            scale=month,
+            xlabel="Months since randomisation",
+        )
+        sec.figures.append("cumulative_incidence")
+        sec.notes.append("Aalen-Johansen estimates with 95% CI; other outcomes compete.")
+    else:
+        sec.notes.append("No permanence decisions by the as-of date: no curves.")
+    return sec
+
+
+def _primary(data: pd.DataFrame, closed: bool) -> Section:
+    sec = Section("primary", "Primary outcome: SDQ total difficulties at 30 months")
+    desc = mean_sd_by(data, [PRIMARY_BASELINE, PRIMARY], "arm")
+    sec.tables["primary_summary"] = desc
+    if closed:
+        try:
+            result = stats.compare_arms(
+                data,
+                outcome=PRIMARY,
+                arm="arm",
+                baseline=PRIMARY_BASELINE,
+                covariates=["site"],
+                cluster="family_id",
+                method="ancova",
+            )
+            row = comparison_row("primary: ANCOVA, robust SE by family", result)
+        except stats.StatsInputError as exc:
+            row = {"analysis": "primary: ANCOVA", "method": f"not estimable: {exc}"}
+        sec.tables["primary_analysis"] = pd.DataFrame([row])
+        sec.notes.append(
+            "ANCOVA adjusted for baseline SDQ total difficulties and site, robust SE by family; "
+            "estimate = comparison minus reference arm with its 95% CI."
+        )
+    else:
+        x = data[PRIMARY].dropna().astype(float)
+        se = float(x.std(ddof=1) / len(x) ** 0.5) if len(x) > 1 else float("nan")
+        mean = float(x.mean()) if len(x) else float("nan")
+        sec.tables["primary_analysis"] = pd.DataFrame(
+            [
+                {
+                    "analysis": "pooled mean at 30 months (open report: no comparison)",
+                    "n": len(x),
+                    "estimate": mean,
+                    "lower": mean - 1.96 * se,
+                    "upper": mean + 1.96 * se,
+                }
+            ]
+        )
+        sec.notes.append("Open report: pooled over arms; the comparison is in the closed report.")
+    return sec
+
+
+class _Queries:
+    """The set-based queries of the report (one statement each, whatever the trial's size)."""
+
+    def __init__(self, s: Any, as_of: date) -> None:
+        self.s, self.as_of = s, as_of
+
+    def screening(self) -> dict[str, int]:
+        from noim.services.screening import screening_counts
+
+        c = screening_counts(self.s)
+        return {
+            "screened": c.screened,
+            "eligible": c.eligible,
+            "ineligible": c.ineligible,
+            "declined": c.declined,
+            "enrolled": c.enrolled,
+        }
+
+    def reasons(self) -> dict[str, int]:
+        rows = self.s.execute(
+            select(ScreeningEntry.ineligible_reason, func.count())
+            .where(ScreeningEntry.voided_at.is_(None), ~ScreeningEntry.eligible)
+            .group_by(ScreeningEntry.ineligible_reason)
+        ).all()
+        return dict(sorted(((str(r or "not given"), int(n)) for r, n in rows)))
+
+    def visits(self) -> pd.DataFrame:
+        due = (FollowUpVisit.window_end < self.as_of) | (FollowUpVisit.status == "completed")
+        n: Callable[[Any], Any] = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+        rows = self.s.execute(
+            select(
+                FollowUpVisit.timepoint_code,
+                Site.code,
+                func.count(),
+                n(due),
+                n(FollowUpVisit.status == "completed"),
+                n(FollowUpVisit.status == "missed"),
+                n((FollowUpVisit.status == "scheduled") & (FollowUpVisit.window_end < self.as_of)),
+            )
+            .join(Child, Child.id == FollowUpVisit.child_id)
+            .join(Family, Family.id == Child.family_id)
+            .join(Site, Site.id == Family.site_id)
+            .where(FollowUpVisit.voided_at.is_(None), Child.voided_at.is_(None))
+            .group_by(FollowUpVisit.timepoint_code, Site.code)
+            .order_by(FollowUpVisit.timepoint_code, Site.code)
+        ).all()
+        cols = ["timepoint", "site", "visits", "due", "completed", "missed", "overdue"]
+        df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
+        return df.astype(dict.fromkeys(cols[2:], "int64"))
+
+    def queries(self) -> pd.DataFrame:
+        rows = self.s.execute(
+            select(Site.code, DataQuery.raised_at)
+            .outerjoin(Site, Site.id == DataQuery.site_id)
+            .where(DataQuery.status.in_(("open", "answered")))
+        ).all()
+        cols = ["site", *(label for _, _, label in QUERY_AGES), "total"]
+        counts: dict[str, dict[str, int]] = {}
+        for site, raised in rows:
+            age = (self.as_of - raised.date()).days
+            label = next(lb for _, hi, lb in QUERY_AGES if age <= hi)
+            row = counts.setdefault(str(site or "none"), dict.fromkeys(cols[1:], 0))
+            row[label] += 1
+            row["total"] += 1
+        return pd.DataFrame([{"site": k, **v} for k, v in sorted(counts.items())], columns=cols)
+
+    def saes(self) -> pd.DataFrame:
+        rows = self.s.execute(
+            select(
+                Child.trial_id,
+                Site.code,
+                SeriousAdverseEvent.onset_date,
+                SeriousAdverseEvent.reported_on,
+                SeriousAdverseEvent.category,
+                SeriousAdverseEvent.relatedness,
+                SeriousAdverseEvent.expected,
+                SeriousAdverseEvent.outcome,
+                SeriousAdverseEvent.description,
+            )
+            .join(Child, Child.id == SeriousAdverseEvent.child_id)
+            .join(Family, Family.id == Child.family_id)
+            .join(Site, Site.id == Family.site_id)
+            .where(
+                SeriousAdverseEvent.voided_at.is_(None),
+                SeriousAdverseEvent.reported_on <= self.as_of,
+            )
+            .order_by(SeriousAdverseEvent.onset_date, Child.trial_id, SeriousAdverseEvent.id)
+        ).all()
+        cols = [
+            "child_id",
+            "site",
+            "onset",
+            "reported",
+            "category",
+            "relatedness",
+            "expected",
+            "outcome",
+            "description",
+        ]
+        df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
+        for c in ("onset", "reported"):
+            df[c] = df[c].astype(str)
+        return df
+
+    def exits(self) -> pd.DataFrame:
+        """Live withdrawals and losses to follow-up by the as-of date: child, what, reason."""
+        withdrawn = self.s.execute(
+            select(Child.trial_id, Withdrawal.level, Withdrawal.reason)
+            .join(Child, Child.id == Withdrawal.child_id)
+            .where(Withdrawal.voided_at.is_(None), Withdrawal.withdrawn_on <= self.as_of)
+            .order_by(Child.trial_id, Withdrawal.id)
+        ).all()
+        lost = self.s.execute(
+            select(Child.trial_id, LossToFollowUp.reason)
+            .join(Child, Child.id == LossToFollowUp.child_id)
+            .where(LossToFollowUp.voided_at.is_(None), LossToFollowUp.declared_on <= self.as_of)
+            .order_by(Child.trial_id, LossToFollowUp.id)
+        ).all()
+        rows = [(c, f"withdrawn from {lv.replace('_', ' ')}", r) for c, lv, r in withdrawn]
+        rows += [(c, "lost to follow-up", r) for c, r in lost]
+        return pd.DataFrame(rows, columns=["child_id", "what", "reason"])
+
+    def arm_words(self) -> list[str]:
+        """Every arm code and label, and the names of the arms' teams (longest first)."""
+        words = set(self.s.scalars(select(Arm.code)))
+        words |= set(self.s.scalars(select(Arm.name)))
+        words |= set(self.s.scalars(select(ArmSiteLabel.label)))
+        teams = self.s.execute(select(Team.code, Team.name).where(Team.arm_code.is_not(None)))
+        for code, name in teams:
+            words |= {code, name}
+        return sorted(words, key=lambda w: (-len(w), w))
+
+    def deviations(self) -> pd.DataFrame:
+        rows = self.s.execute(
+            select(Family.trial_id, ProtocolDeviation.category, ProtocolDeviation.severity)
+            .join(Family, Family.id == ProtocolDeviation.family_id)
+            .where(
+                ProtocolDeviation.voided_at.is_(None),
+                ProtocolDeviation.occurred_on <= self.as_of,
+            )
+            .order_by(ProtocolDeviation.id)
+        ).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=["family_id", "category", "severity"])

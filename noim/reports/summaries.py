@@ -1,0 +1,213 @@
+"""Summaries shared by the analysis scripts (``analysis/0*_*.py``) and the interim reports.
+
+Pure functions of the ``noim.extract`` DataFrames: the CONSORT flow counts, the baseline
+characteristics table, the primary outcome data and descriptive summaries, and the table row
+of an arm comparison.  ``group`` columns hold the arm (allocated or masked codes) or one
+pooled level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import pandas as pd
+
+from noim.extract import PERMANENCE_EVENT_CODES
+
+__all__ = [
+    "CAUSES",
+    "PRIMARY",
+    "PRIMARY_BASELINE",
+    "SDQ_BASELINE",
+    "baseline_table",
+    "comparison_row",
+    "flow_counts",
+    "mean_sd",
+    "mean_sd_by",
+    "n_pct",
+    "not_estimable",
+    "outcome_data",
+]
+
+#: the primary outcome and its baseline (carer-reported SDQ total difficulties)
+PRIMARY = "sdq_total_difficulties_30m"
+PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
+
+PERMANENCE_LABELS = {
+    "return_home": "Return home",
+    "adoption": "Adoption",
+    "kinship": "Kinship / SGO",
+    "long_term_foster": "Long-term foster care",
+    "other": "Other",
+}
+#: event code of the permanence dataset -> label
+CAUSES = {code: PERMANENCE_LABELS[name] for name, code in PERMANENCE_EVENT_CODES.items()}
+
+SDQ_BASELINE = (
+    ("sdq_total_difficulties_baseline", "SDQ total difficulties"),
+    ("sdq_emotional_baseline", "SDQ emotional symptoms"),
+    ("sdq_conduct_baseline", "SDQ conduct problems"),
+    ("sdq_hyperactivity_baseline", "SDQ hyperactivity"),
+    ("sdq_peer_baseline", "SDQ peer problems"),
+    ("sdq_prosocial_baseline", "SDQ prosocial"),
+)
+
+
+def outcome_data(kids: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
+    """One row per child in the ITT set: the wide scores (carer) with sex, site, arm and the
+    analysis-set flags; the primary outcome and its baseline columns always present."""
+    cols = ["child_id", "sex", "per_protocol", "age_at_entry_months"]
+    data = kids.loc[kids["itt"], cols].merge(wide, on="child_id", how="left")
+    for column in (PRIMARY, PRIMARY_BASELINE):
+        if column not in data.columns:
+            data[column] = float("nan")
+    # the children's own arm and site (the wide scores hold them only for scored children)
+    extra = kids[["child_id", "family_id", "site", "arm"]]
+    data = data.drop(columns=[c for c in ("family_id", "site", "arm") if c in data.columns])
+    return data.merge(extra, on="child_id", how="left").reset_index(drop=True)
+
+
+def flow_counts(
+    kids: pd.DataFrame,
+    scores: pd.DataFrame,
+    wide: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    group: str | None,
+) -> dict[Any, dict[str, int]]:
+    """CONSORT counts of children after randomisation: level of ``group`` -> stage -> n.
+
+    Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT set with the
+    primary outcome and its baseline observed (``outcomes`` is ``outcome_data(...)``).
+    """
+    keys = kids[group] if group else pd.Series("all", index=kids.index)
+    levels = sorted(keys.unique().tolist()) if len(kids) else ["all"]
+    arm_of = dict(zip(kids["child_id"], keys, strict=True))
+    sdq = scores[
+        (scores["instrument"] == "sdq")
+        & (scores["scale"] == "total_difficulties")
+        & (scores["respondent"] == "carer")
+    ]
+    rows: dict[str, pd.Series] = {}
+    rows["families randomised"] = kids.groupby(keys)["family_id"].nunique()
+    rows["children randomised"] = kids.groupby(keys).size()
+    hit_int = kids["withdrawn_level"].fillna("") == "intervention"
+    rows["received the allocated intervention"] = (~hit_int).groupby(keys).sum()
+    rows["joined the family after randomisation"] = kids.groupby(keys)[
+        "joined_after_randomisation"
+    ].sum()
+    rows["excluded after randomisation"] = kids.groupby(keys)["excluded_post_randomisation"].sum()
+    rows["major protocol deviation"] = kids.groupby(keys)["major_deviation"].sum()
+    for level in ("intervention", "follow_up", "data"):
+        hit = kids["withdrawn_level"].fillna("") == level
+        rows[f"withdrawn from {level.replace('_', ' ')}"] = hit.groupby(keys).sum()
+    rows["lost to follow-up"] = kids.groupby(keys)["lost_to_follow_up"].sum()
+    prefix = "sdq_total_difficulties_"  # the wide columns follow the trial's timepoint order
+    timepoints = [c.removeprefix(prefix) for c in wide.columns if c.startswith(prefix)]
+    for timepoint in timepoints:
+        seen = sdq.loc[sdq["timepoint"] == timepoint, "child_id"].drop_duplicates()
+        rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
+    rows["in the ITT set"] = kids.groupby(keys)["itt"].sum()
+    rows["in the per-protocol set"] = kids.groupby(keys)["per_protocol"].sum()
+    complete = outcomes.dropna(subset=[PRIMARY, PRIMARY_BASELINE])
+    rows["analysed (ITT, SDQ at baseline and 30m)"] = (
+        complete["child_id"].map(arm_of).value_counts()
+    )
+    return {lv: {stage: int(s.get(lv, 0)) for stage, s in rows.items()} for lv in levels}
+
+
+def mean_sd(values: pd.Series) -> str:
+    x = values.dropna().astype(float)
+    if len(x) == 0:
+        return "–"
+    sd = f"{x.std(ddof=1):.1f}" if len(x) > 1 else "–"
+    return f"{x.mean():.1f} ({sd}) [{len(x)}]"
+
+
+def n_pct(hit: pd.Series) -> str:
+    n, total = int(hit.sum()), len(hit)
+    return f"{n} ({100 * n / total:.0f}%)" if total else "0"
+
+
+def _share(part: pd.DataFrame, column: str, level: Any) -> str:
+    return n_pct(part[column] == level)
+
+
+def _mean_sd_of(part: pd.DataFrame, column: str) -> str:
+    return mean_sd(part[column])
+
+
+def baseline_table(kids: pd.DataFrame, wide: pd.DataFrame, by_arm: bool) -> pd.DataFrame:
+    """Baseline characteristics of the ITT set: one column per arm (``by_arm``) and ``all``."""
+    kids = kids[kids["itt"]].reset_index(drop=True)
+    drop = [c for c in ("family_id", "site", "arm", "arm_masked") if c in wide.columns]
+    data = kids.merge(wide.drop(columns=drop), on="child_id", how="left")
+    groups: dict[str, pd.DataFrame] = {}
+    if by_arm:
+        groups = {str(a): data[data["arm"] == a] for a in sorted(data["arm"].unique().tolist())}
+    groups["all"] = data
+    rows: list[dict[str, str]] = []
+
+    def add(label: str, cell: Callable[[pd.DataFrame], str]) -> None:
+        rows.append({"characteristic": label, **{g: cell(part) for g, part in groups.items()}})
+
+    add("children, n", lambda p: str(len(p)))
+    add("families, n", lambda p: str(p["family_id"].nunique()))
+    add("age at entry to care (months), mean (SD) [n]", lambda p: mean_sd(p["age_at_entry_months"]))
+    for column, label in (
+        ("sex", "sex"),
+        ("site", "site"),
+        ("youngest_age_band", "youngest child's age band (stratum)"),
+        ("family_size", "children in family (stratum)"),
+    ):
+        for level in sorted(data[column].dropna().unique().tolist()):
+            add(f"{label}: {level}, n (%)", partial(_share, column=column, level=level))
+    for column, label in SDQ_BASELINE:
+        if column in data.columns:
+            add(f"{label}, mean (SD) [n]", partial(_mean_sd_of, column=column))
+    return pd.DataFrame(rows)
+
+
+def comparison_row(analysis: str, result: Any) -> dict[str, Any]:
+    """A ``stats.ArmComparison`` as one table row (reference first in the n columns)."""
+    (ref, n_ref), (cmp_, n_cmp) = list(result.n.items())
+    return {
+        "analysis": analysis,
+        "method": result.method,
+        "comparison": f"{cmp_} - {ref}",
+        "n_reference": n_ref,
+        "n_comparison": n_cmp,
+        "estimate": result.estimate,
+        "lower": result.ci[0],
+        "upper": result.ci[1],
+        "se": result.se,
+        "p": result.pvalue,
+        "effect_size": result.effect_size,
+        "n_dropped": result.n_dropped,
+    }
+
+
+def not_estimable(analysis: str, error: Exception) -> dict[str, Any]:
+    """A table row for an analysis the data do not allow, with the reason."""
+    return {"analysis": analysis, "method": f"not estimable: {error}"}
+
+
+def mean_sd_by(data: pd.DataFrame, columns: Sequence[str], group: str | None) -> pd.DataFrame:
+    """n, mean, SD, median of numeric ``columns`` by ``group`` (or over every row)."""
+    rows = []
+    keys = data[group] if group else pd.Series("all", index=data.index)
+    for column in columns:
+        for level in sorted(keys.unique().tolist()):
+            x = data.loc[keys == level, column].dropna().astype(float)
+            rows.append(
+                {
+                    "variable": column,
+                    "arm": level,
+                    "n": len(x),
+                    "mean": x.mean() if len(x) else float("nan"),
+                    "sd": x.std(ddof=1) if len(x) > 1 else float("nan"),
+                    "median": x.median() if len(x) else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["variable", "arm", "n", "mean", "sd", "median"])

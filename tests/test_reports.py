@@ -1,0 +1,242 @@
+"""``noim report interim``: the open (pooled) and closed (by arm) interim reports.
+
+One small trial (tests.factories.small_trial) per test; the reports are built through the
+service (``noim.reports.render.produce``) and the CLI.  The open report's HTML, PDF (text of
+its decompressed content streams), JSON and CSV files are searched for every arm code and
+label of the trial definition.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import event
+
+from noim.cli import noim_cli
+from noim.db.session import Database
+from noim.domain.exceptions import PermissionDenied
+from noim.domain.trialdef import default_definition
+from noim.extract import FreezeNotSupported
+from noim.reports import render
+from tests.conftest import Actors
+from tests.factories import SmallTrial, small_trial
+
+AS_OF = date(2026, 6, 30)
+LATER = date(2027, 6, 30)  # after the families randomised today
+
+
+@pytest.fixture
+def trial(db: Database, actors: Actors) -> SmallTrial:
+    return small_trial(db, actors, n_families=16)
+
+
+def arm_words() -> tuple[set[str], set[str]]:
+    """(arm codes, arm names and site labels) from the trial definition."""
+    definition = default_definition()
+    codes = {a.code for a in definition.arms}
+    labels = {a.name for a in definition.arms}
+    for a in definition.arms:
+        labels |= set(a.labels.values())
+    for site in definition.sites:  # the intervention and comparator teams name the arm
+        for team in site.teams:
+            if team.arm:
+                codes.add(team.code)
+                labels.add(team.name)
+    return codes, labels
+
+
+def pdf_text(path: Path) -> str:
+    """The text of a PDF written by matplotlib: the string literals of every text block
+    (``BT ... ET``) of the inflated content streams, joined (kerning arrays split words into
+    single characters), one block per line; plus the raw file (metadata)."""
+    raw = path.read_bytes()
+    lines = [raw.decode("latin-1")]
+    for m in re.finditer(rb"stream\r?\n", raw):
+        start = m.end()
+        end = raw.find(b"endstream", start)
+        try:
+            body = zlib.decompress(raw[start:end].rstrip(b"\r\n"))
+        except zlib.error:
+            continue
+        for block in re.findall(rb"BT(.*?)ET", body, flags=re.S):
+            strings = re.findall(rb"\(((?:\\.|[^\\)])*)\)", block)
+            text = b"".join(strings).replace(b"\\(", b"(").replace(b"\\)", b")")
+            lines.append(text.decode("latin-1"))
+    return "\n".join(lines)
+
+
+def found(text: str, codes: set[str], labels: set[str]) -> list[str]:
+    """Arm codes (whole words, case-sensitive) and labels (any case) found in ``text``."""
+    hits = [c for c in codes if re.search(rf"(?<![A-Za-z0-9]){re.escape(c)}(?![A-Za-z0-9])", text)]
+    return hits + [lb for lb in labels if lb.lower() in text.lower()]
+
+
+def test_open_report_names_no_arm(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    codes, labels = arm_words()
+    assert {"NIM", "SAU"} <= codes and {"GIFT", "LIFT"} <= labels
+    from noim.services import consent, screening
+
+    # free text that names an arm is redacted in the open report
+    family = next(f for f in trial.arms if f.startswith("G"))
+    child = trial.children[family][-1]
+    gla = actors["coord_gla"]
+    consent.record_withdrawal(db, gla, child, date(2026, 1, 5), "follow_up", "carer", "GIFT ended")
+    screening.add_entry(db, gla, "GLA", date(2025, 1, 5), 1, False, "already seen by gift")
+    out = tmp_path / "open"
+    report, paths = render.produce(db, actors["datamanager"], closed=False, out=out, as_of=AS_OF)
+    names = {p.name for p in paths}
+    assert {"report.html", "report.pdf", "report.json", "flow.csv", "baseline.csv"} <= names
+    assert {"recruitment.csv", "retention.csv", "sae_listing.csv", "primary_analysis.csv"} <= names
+    for path in paths:
+        if path.suffix == ".pdf":
+            text = pdf_text(path)
+            assert "Participant flow" in text  # the text streams are readable
+        else:
+            text = path.read_text(encoding="utf-8")
+        assert found(text, codes, labels) == [], path.name
+    data = json.loads((out / "report.json").read_text())
+    assert data["trial"] == "BeST?" and list(data["consort"]["randomised"]) == ["all"]
+    assert all("arm" not in row for rows in data["tables"].values() for row in rows)
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "<img" not in html and "http" not in html.split("<svg")[0]
+    assert report.figures.keys() == {"consort", "recruitment", "cumulative_incidence"}
+    reasons = data["consort"]["withdrawn_and_lost_reasons"]["all"]
+    assert reasons["withdrawn from follow up"]["[redacted] ended"] == 1
+    assert data["consort"]["not_eligible_reasons"]["already seen by [redacted]"] == 1
+
+
+def test_closed_report_by_arm(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    _report, _ = render.produce(db, actors["dmc_chair"], closed=True, out=tmp_path, as_of=AS_OF)
+    arms = sorted(set(trial.arms.values()))
+    consort = json.loads((tmp_path / "report.json").read_text())["consort"]
+    assert sorted(consort["randomised"]) == arms
+    for arm in arms:  # the CONSORT numbers agree with what the factory randomised
+        fams = [f for f, a in trial.arms.items() if a == arm]
+        c = consort["randomised"][arm]
+        assert c["families randomised"] == len(fams)
+        assert c["children randomised"] == sum(len(trial.children[f]) for f in fams)
+        assert c["analysed (ITT, SDQ at baseline and 30m)"] <= c["in the ITT set"]
+        assert c["in the ITT set"] <= c["children randomised"]
+    assert consort["screened"] == consort["eligible"] + consort["not_eligible"]
+    assert consort["consented_enrolled"] == len(trial.arms)
+    flow = (tmp_path / "flow.csv").read_text().splitlines()
+    assert flow[0] == ",".join(["stage", *arms, "total"])
+    primary = (tmp_path / "primary_analysis.csv").read_text()
+    assert f"{arms[1]} - {arms[0]}" in primary and "ANCOVA" in primary
+    assert "Allocated to" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("who", ["statistician", "datamanager", "coord_gla", "research_gla"])
+def test_closed_report_refused_for_blinded_roles(
+    db: Database, actors: Actors, who: str, tmp_path: Path
+) -> None:
+    with pytest.raises(PermissionDenied, match="read_closed_report"):
+        render.produce(db, actors[who], closed=True, out=tmp_path)
+    assert not tmp_path.joinpath("report.json").exists()
+
+
+def test_open_report_refused_without_capability(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    with pytest.raises(PermissionDenied, match="read_open_report"):
+        render.produce(db, actors["coord_cro"], closed=False, out=tmp_path)
+
+
+def test_reruns_are_byte_identical(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    user = actors["unblinded_stat"]
+    _, first = render.produce(db, user, closed=True, out=tmp_path / "a", as_of=AS_OF)
+    _, second = render.produce(db, user, closed=True, out=tmp_path / "b", as_of=AS_OF)
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first, second, strict=True):
+        if a.suffix in (".csv", ".json", ".html"):
+            assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_cli_interim_json_and_refusal(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    base = ["--database", db.url, "--user"]
+    out = tmp_path / "r"
+    args = ["report", "interim", "--open", "--out", str(out), "--as-of", "2026-06-30"]
+    result = runner.invoke(noim_cli, [*base, "statistician", *args, "--format", "html", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["consort"]["randomised"]["all"]["families randomised"] == len(trial.arms)
+    assert (out / "report.html").exists() and not (out / "report.pdf").exists()
+    closed = ["report", "interim", "--closed", "--out", str(tmp_path / "c")]
+    result = runner.invoke(noim_cli, [*base, "statistician", *closed])
+    assert result.exit_code == 1 and result.output.startswith("error: ")
+    assert "read_closed_report" in result.output
+    result = runner.invoke(noim_cli, [*base, "dmc_chair", "report", "interim", "--out", "x"])
+    assert result.exit_code == 1 and "--open or --closed" in result.output
+
+
+def test_freeze_is_passed_to_the_extracts(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """Until data freezes land, extraction refuses ``freeze=``: the report passes it on."""
+    try:
+        report, _ = render.produce(
+            db, actors["unblinded_stat"], closed=True, out=tmp_path, freeze="1"
+        )
+    except FreezeNotSupported:
+        return
+    assert report.freeze == "1"
+    assert "freeze 1" in (tmp_path / "report.html").read_text()
+
+
+def _statements(db: Database, actors: Actors, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    from noim.reports.interim import build
+
+    user = actors["unblinded_stat"]
+    statements: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        report = build(db, user, closed=True, as_of=LATER)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+    return len(statements), report.consort["randomised"]
+
+
+def test_statement_count_does_not_grow_with_families(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    from noim.services import consent, randomisation, safety
+    from tests.factories import family_with_children
+
+    small, before = _statements(db, actors, tmp_path)
+    coord = actors["coord_gla"]
+    for _ in range(5):  # five more randomised families, each with an SAE and a deviation
+        fam = family_with_children(db, coord, "GLA", (20, 30), entered=date(2025, 1, 6))
+        for child in fam.children:
+            consent.decide_eligibility(db, coord, child.trial_id, True, date(2025, 1, 10))
+            consent.record_consent(
+                db, coord, child.trial_id, "local_authority", "v3", date(2025, 1, 10)
+            )
+        randomisation.randomise(db, coord, fam.trial_id)
+        child = fam.children[0].trial_id
+        safety.add_sae(db, coord, child, date(2025, 2, 1), date(2025, 2, 2), "hospitalisation", "x")
+        safety.add_deviation(db, coord, fam.trial_id, date(2025, 2, 3), "visit", "minor", "late")
+    large, after = _statements(db, actors, tmp_path)
+    families = sum(c["families randomised"] for c in after.values())
+    assert families == sum(c["families randomised"] for c in before.values()) + 5
+    assert large == small and small <= 50, (small, large)
