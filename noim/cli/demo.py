@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from pathlib import Path
 
 import click
 
 from noim.cli.common import fail, noim_cli, print_json, print_table
 from noim.config import Settings
+from noim.db.session import Database
 from noim.domain.trialdef import load_definition
+from noim.reports.publish import freeze_and_report
 from noim.services import demo
+from noim.services.users import resolve_actor
 
 DEFAULT_DEMO_DATABASE = "sqlite:///demo/noim.db"
 EFFECT_KEYS = {"sdq": "sdq", "permanence": "permanence_hr"}
@@ -77,6 +81,14 @@ def _effects(values: tuple[str, ...]) -> demo.Effects:
     default=None,
     help="Date the synthetic trial has reached (YYYY-MM-DD, not after today; default today).",
 )
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo/reports"),
+    show_default=True,
+    help="Where to write the open and closed interim reports (read from a data freeze).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo_command(
     database_opt: str,
@@ -85,6 +97,7 @@ def demo_command(
     seed: int,
     effect_opts: tuple[str, ...],
     as_of: object,
+    out: Path,
     as_json: bool,
 ) -> None:
     """Build a synthetic NIM trial through the real services and print a summary.
@@ -93,7 +106,9 @@ def demo_command(
     as-of date, screened, consented, randomised (back-dated), followed up with
     placements, legal events, SDQ/BITSEA/PedsQL assessments, missed visits,
     withdrawals, SAEs, deviations and service use; every record passes the services'
-    rules and is audited.  The same seed and as-of date build the same trial.
+    rules and is audited.  The same seed and as-of date build the same trial.  Then a
+    data freeze is made and the open and closed interim reports are written from it to
+    --out.
     """
     effects = _effects(effect_opts)
     day = as_of.date() if hasattr(as_of, "date") else None
@@ -104,6 +119,14 @@ def demo_command(
     started = time.perf_counter()
     say = None if as_json else (lambda stage: click.echo(f"... {stage}", err=True))
     r = demo.build_demo(url, definition, n_families, seed, effects, day, say)
+    if say is not None:
+        say("freezing the data and writing the interim reports")
+    db = Database(url)
+    try:
+        admin = resolve_actor(db, demo.DEMO_ADMIN)
+        published = freeze_and_report(db, admin, out, label=f"demo (seed {seed})")
+    finally:
+        db.dispose()
     seconds = round(time.perf_counter() - started, 1)
     summary = {
         "database": r.database_url,
@@ -119,6 +142,12 @@ def demo_command(
         "saes": r.saes,
         "deviations": r.deviations,
         "withdrawals": r.withdrawals,
+        "freeze": {"id": published.freeze_id, "content_sha256": published.freeze_sha256},
+        "reports": {
+            "open": [str(p) for p in published.open_files],
+            "closed": [str(p) for p in published.closed_files],
+        },
+        "primary_analysis": published.primary,
         "seconds": seconds,
     }
     if as_json:
@@ -136,3 +165,14 @@ def demo_command(
     rows += [("SAEs", r.saes), ("deviations", r.deviations), ("withdrawals", r.withdrawals)]
     print_table("Summary", ["", "n"], rows)
     click.echo(f"Users (act as one with --user NAME): {', '.join(r.users)}")
+    p = published.primary
+    if "estimate" in p:
+        click.echo(
+            f"Primary analysis (closed report): SDQ total difficulties at 30 months, "
+            f"{p.get('comparison', 'difference')}: {p['estimate']:.2f} "
+            f"(95% CI {p['lower']:.2f} to {p['upper']:.2f})"
+        )
+    click.echo(
+        f"Data freeze {published.freeze_id} (sha256 {published.freeze_sha256[:12]}); interim "
+        f"reports: {out / 'open' / 'report.html'} (open), {out / 'closed' / 'report.html'} (closed)"
+    )

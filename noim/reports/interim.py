@@ -45,6 +45,7 @@ from noim.db.models import (
 )
 from noim.db.session import Database
 from noim.domain.roles import Actor, Capability, Role
+from noim.extract._base import FreezeNotSupported
 from noim.reports.summaries import (
     CAUSES,
     PRIMARY,
@@ -129,8 +130,25 @@ def build(
 ) -> InterimReport:
     """Assemble the open (pooled) or closed (by arm) interim report."""
     reader = report_reader(actor, closed)
-    as_of = as_of or date.today()
-    kw: dict[str, Any] = {"as_of": as_of, "freeze": freeze}
+    kw: dict[str, Any]
+    if freeze is not None:
+        from noim.services.freezes import show_freeze
+
+        if as_of is not None:
+            raise FreezeNotSupported(
+                f"freeze={freeze!r} and as_of={as_of}: a freeze is read as of the date it was "
+                "made; expected one of freeze= or as_of="
+            )
+        try:
+            as_of = show_freeze(db, reader, int(freeze)).as_of
+        except ValueError:
+            raise FreezeNotSupported(
+                f"freeze={freeze!r}: expected a freeze id (a whole number)"
+            ) from None
+        kw = {"freeze": freeze}
+    else:
+        as_of = as_of or date.today()
+        kw = {"as_of": as_of}
     kids = extract.children(db, reader, **kw)
     wide = extract.scores(db, reader, wide=True, **kw)
     long = extract.scores(db, reader, **kw)
