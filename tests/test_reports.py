@@ -185,18 +185,26 @@ def test_cli_interim_json_and_refusal(
     assert result.exit_code == 1 and "--open or --closed" in result.output
 
 
-def test_freeze_is_passed_to_the_extracts(
+def test_report_on_a_freeze_is_reproducible(
     db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
 ) -> None:
-    """Until data freezes land, extraction refuses ``freeze=``: the report passes it on."""
-    try:
-        report, _ = render.produce(
-            db, actors["unblinded_stat"], closed=True, out=tmp_path, freeze="1"
+    """A report read from a data freeze names it and gives the same tables when re-run."""
+    from noim.services import freezes
+
+    info = freezes.create_freeze(db, actors["datamanager"], label="DMC 1")
+    user = actors["unblinded_stat"]
+    first, _ = render.produce(db, user, closed=True, out=tmp_path / "a", freeze=str(info.id))
+    render.produce(db, user, closed=True, out=tmp_path / "b", freeze=str(info.id))
+    assert first.freeze == str(info.id) and first.as_of == info.as_of
+    assert f"data freeze {info.id}" in (tmp_path / "a" / "report.html").read_text()
+    tables = sorted(p.name for p in (tmp_path / "a").glob("*.csv"))
+    assert tables
+    for name in tables:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    with pytest.raises(FreezeNotSupported):
+        render.produce(
+            db, user, closed=True, out=tmp_path / "c", freeze=str(info.id), as_of=info.as_of
         )
-    except FreezeNotSupported:
-        return
-    assert report.freeze == "1"
-    assert "freeze 1" in (tmp_path / "report.html").read_text()
 
 
 def _statements(db: Database, actors: Actors, tmp_path: Path) -> tuple[int, dict[str, Any]]:
