@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from noim.config import Settings
 from noim.db.session import Database
-from noim.domain.exceptions import ValidationError
+from noim.domain.exceptions import AlreadyInitialised, ValidationError
 from noim.domain.roles import Actor
-from noim.services import families
+from noim.domain.trialdef import TrialDefinition
+from noim.services import demo, families, setup, users
 from noim.services.families import FamilyView
 from tests.conftest import Actors
 
@@ -240,3 +244,63 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
                 db, coord, fam.trial_id, r_day + timedelta(days=60), "visit", "major", "missed"
             )
     return SmallTrial(arms, kids, date(2026, 10, 31))
+
+
+# --------------------------------------------------------------------------- the example files' families
+ENTRY_ROUTES = {
+    "scotland": (["sc.cpo", "sc.s25", "sc.icso"], [0.5, 0.3, 0.2]),
+    "england_wales": (["en.C1", "en.L2", "en.V2"], [0.6, 0.15, 0.25]),
+}
+
+
+def registered_families(url: str, definition: TrialDefinition, n_families: int = 12) -> None:
+    """The twelve registered (not randomised) families the example files name (seed 2026).
+
+    The example files in examples/ were written for these families (the demonstration
+    trial before it became a full synthetic trial), so their tests build them here.
+    """
+    from noim.domain.durations import add_months
+
+    with contextlib.suppress(AlreadyInitialised):
+        setup.initialise(url, definition, demo.DEMO_ADMIN)
+    db = Database(Settings.resolve(database=url).database_url)
+    try:
+        admin = users.resolve_actor(db, demo.DEMO_ADMIN)
+        for name, role, sites in demo.demo_users(definition):
+            users.add_user(db, admin, name, role, sites)
+        rng = np.random.default_rng(2026)
+        site_weights = np.array([s.target_families or 1 for s in definition.sites], dtype=float)
+        site_weights /= site_weights.sum()
+        start = date(2017, 1, 9)
+        for i in range(n_families):
+            site = definition.sites[int(rng.choice(len(definition.sites), p=site_weights))]
+            coordinator = users.resolve_actor(db, f"coord_{site.code.lower()}")
+            la = site.local_authorities[int(rng.integers(len(site.local_authorities)))]
+            fam = families.register_family(
+                db,
+                coordinator,
+                site.code,
+                la.code,
+                True if site.requires_care_proceedings else None,
+            )
+            entered = start + timedelta(
+                days=int(i * 1100 / max(n_families, 1)) + int(rng.integers(0, 14))
+            )
+            youngest_age = int(rng.integers(0, 60))
+            k = 1 + int(rng.binomial(2, 0.2))
+            routes, weights = ENTRY_ROUTES[site.jurisdiction]
+            route = routes[int(rng.choice(len(routes), p=weights))]
+            ages = sorted(
+                {
+                    youngest_age,
+                    *(min(59, youngest_age + int(rng.integers(12, 40))) for _ in range(k - 1)),
+                }
+            )
+            for age in ages:
+                dob = add_months(entered, -age) - timedelta(days=int(rng.integers(0, 27)))
+                sex = "female" if rng.random() < 0.5 else "male"
+                families.add_child(
+                    db, coordinator, fam.trial_id, dob, sex, entered, route, today=date(2026, 1, 1)
+                )
+    finally:
+        db.dispose()

@@ -368,12 +368,12 @@ def test_legal_events_import_command(
 
 
 @pytest.mark.sqlite_only
-def test_example_files_import_into_the_demo_trial(backend: str, empty_url: str) -> None:
+def test_example_files_import_into_their_registered_families(backend: str, empty_url: str) -> None:
     from noim.domain.trialdef import default_definition
-    from noim.services.demo import build_demo
     from noim.services.users import resolve_actor
+    from tests.factories import registered_families
 
-    build_demo(empty_url, default_definition())
+    registered_families(empty_url, default_definition())
     examples = Path(__file__).resolve().parent.parent / "examples"
     db = Database(empty_url)
     try:
