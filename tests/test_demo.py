@@ -125,7 +125,7 @@ def test_the_effects_move_sdq_and_time_to_permanence(backend: str, tmp_path: Pat
     assert reached["NIM"] > reached["SAU"]
 
 
-def test_cli_demo_prints_a_summary_and_refuses_bad_effects(empty_url: str) -> None:
+def test_cli_demo_prints_a_summary_and_refuses_bad_effects(empty_url: str, tmp_path: Path) -> None:
     bad = run("demo", "--database", empty_url, "--families", "3", "--effect", "sdq")
     assert bad.exit_code != 0 and "expected sdq=NUMBER or permanence=NUMBER" in bad.output
     ok = run(
@@ -138,12 +138,20 @@ def test_cli_demo_prints_a_summary_and_refuses_bad_effects(empty_url: str) -> No
         AS_OF.isoformat(),
         "--effect",
         "sdq=-3",
+        "--out",
+        str(tmp_path / "reports"),
         "--json",
     )
     assert ok.exit_code == 0, ok.output
     summary = json.loads(ok.output)
     assert summary["families"] == 8 and summary["effects"] == {"sdq": -3.0, "permanence_hr": 1.3}
     assert summary["as_of"] == AS_OF.isoformat()
+    # the build ends with a data freeze and both interim reports read from it
+    assert summary["freeze"]["id"] == 1 and len(summary["freeze"]["content_sha256"]) == 64
+    for kind in ("open", "closed"):
+        html = tmp_path / "reports" / kind / "report.html"
+        assert str(html) in summary["reports"][kind]
+        assert "data freeze 1" in html.read_text(encoding="utf-8")
 
 
 def test_back_dated_randomisation_must_be_aware_and_not_in_the_future(
