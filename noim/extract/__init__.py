@@ -12,6 +12,7 @@ from ``noim.extract._columns``).  Permanence, returns home and re-entries are de
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -81,15 +82,27 @@ __all__ = [
 ]
 
 
+def _dataset(
+    db: Database,
+    actor: Actor,
+    name: str,
+    build: Callable[[Any, Actor, Cutoff], pd.DataFrame],
+    freeze: object | None,
+    as_of: date | None,
+) -> pd.DataFrame:
+    """Dataset ``name``: read from the freeze when one is named, else built live by ``build``."""
+    cutoff = begin(actor, name, freeze, as_of)
+    if cutoff.freeze is not None:
+        return _frozen.read(db, actor, name, cutoff.freeze)
+    with db.read(actor) as s:
+        return build(s, actor, cutoff)
+
+
 def children(
     db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
 ) -> pd.DataFrame:
     """One row per child (not voided) of a randomised family: IDs, arm, strata, dates, sets."""
-    cutoff = begin(actor, "children", freeze, as_of)
-    if cutoff.freeze is not None:
-        return _frozen.read(db, actor, "children", cutoff.freeze)
-    with db.read(actor) as s:
-        return _children(s, actor, cutoff)
+    return _dataset(db, actor, "children", _children, freeze, as_of)
 
 
 def _children(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
@@ -147,11 +160,7 @@ def permanence(
     db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
 ) -> pd.DataFrame:
     """Time to the first permanence decision, coded as competing events (0 = censored)."""
-    cutoff = begin(actor, "permanence", freeze, as_of)
-    if cutoff.freeze is not None:
-        return _frozen.read(db, actor, "permanence", cutoff.freeze)
-    with db.read(actor) as s:
-        return _permanence(s, actor, cutoff)
+    return _dataset(db, actor, "permanence", _permanence, freeze, as_of)
 
 
 def _permanence(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
@@ -341,11 +350,7 @@ def placements(
     db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
 ) -> pd.DataFrame:
     """Placements, moves and days in care per child, up to the end of follow-up."""
-    cutoff = begin(actor, "placements", freeze, as_of)
-    if cutoff.freeze is not None:
-        return _frozen.read(db, actor, "placements", cutoff.freeze)
-    with db.read(actor) as s:
-        return _placements(s, actor, cutoff)
+    return _dataset(db, actor, "placements", _placements, freeze, as_of)
 
 
 def _placements(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
@@ -402,11 +407,7 @@ def reentries(
     db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
 ) -> pd.DataFrame:
     """Returns home and re-entries to care after a return home, per child."""
-    cutoff = begin(actor, "reentries", freeze, as_of)
-    if cutoff.freeze is not None:
-        return _frozen.read(db, actor, "reentries", cutoff.freeze)
-    with db.read(actor) as s:
-        return _reentries(s, actor, cutoff)
+    return _dataset(db, actor, "reentries", _reentries, freeze, as_of)
 
 
 def _reentries(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
@@ -462,11 +463,7 @@ def costs(
     db: Database, actor: Actor, *, as_of: date | None = None, freeze: object | None = None
 ) -> pd.DataFrame:
     """Total service cost per child (quantity x unit cost), with currency and price years."""
-    cutoff = begin(actor, "costs", freeze, as_of)
-    if cutoff.freeze is not None:
-        return _frozen.read(db, actor, "costs", cutoff.freeze)
-    with db.read(actor) as s:
-        return _costs(s, actor, cutoff)
+    return _dataset(db, actor, "costs", _costs, freeze, as_of)
 
 
 def _costs(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
