@@ -92,10 +92,8 @@ def _what(v: ReceiptView) -> str:
 
 
 def _print_receipt(r: FamilyReceipt) -> None:
-    click.echo(
-        f"Family {r.family} at {r.site}, randomised {r.randomised_on}: "
-        f"{r.status.replace('_', ' ')}" + (f" ({_what(r.current)})" if r.current else "")
-    )
+    what = _what(r.current) if r.current else "receipt not yet recorded"
+    click.echo(f"Family {r.family} at {r.site}, randomised {r.randomised_on}: {what}")
     rows = ([r.current] if r.current else []) + list(r.history)
     if rows:
         print_table(

@@ -161,7 +161,7 @@ class ReceiptChecker:
             out.append(
                 Problem(
                     record,
-                    "family",
+                    "family_id",
                     family_trial_id,
                     "RCV-002",
                     f"a randomised family; {family_trial_id} has not been randomised",
@@ -260,7 +260,7 @@ class ReceiptChecker:
             return [
                 Problem(
                     record,
-                    "family",
+                    "family_id",
                     family_trial_id,
                     "RCV-008",
                     f"no live receipt record for {family_trial_id} (record {live[0]} is "
@@ -271,7 +271,7 @@ class ReceiptChecker:
             return [
                 Problem(
                     record,
-                    "family",
+                    "family_id",
                     family_trial_id,
                     "RCV-009",
                     f"a live receipt record of {family_trial_id} to correct (there is none; "
@@ -343,7 +343,7 @@ def record_receipt(
         family, _site = family_for(s, actor, fam, "record intervention receipt for")
         if family.voided_at is not None:
             raise ValidationError(
-                Problem(record, "family", fam, "RCV-001", "a family whose record is not voided")
+                Problem(record, "family_id", fam, "RCV-001", "a family whose record is not voided")
             )
         checker = ReceiptChecker(s)
         checker.load([family.id])
