@@ -7,8 +7,10 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from noim import extract
 from noim.db.base import utcnow
 from noim.db.models import InterventionReceipt
 from noim.db.session import Database
@@ -19,12 +21,21 @@ from noim.domain.exceptions import (
     ReasonRequired,
     ValidationError,
 )
-from noim.services import audit, intervention, randomisation, voiding
+from noim.reports import interim, render
+from noim.services import audit, freezes, intervention, randomisation, voiding
 from noim.services.imports import run_import
 from tests.conftest import Actors
-from tests.factories import count_rows, family_with_children, rule_ids, write_csv
+from tests.factories import (
+    SmallTrial,
+    count_rows,
+    family_with_children,
+    rule_ids,
+    small_trial,
+    write_csv,
+)
 from tests.test_cli import run
 from tests.test_randomisation import SEED, ready_family
+from tests.test_reports import arm_words, found, pdf_text
 
 #: the back-dated randomisation of ``_randomised``
 R_DAY = date(2024, 4, 1)
@@ -294,3 +305,124 @@ def test_import_needs_write_capability(db: Database, actors: Actors, tmp_path: P
     f = write_csv(tmp_path / "r.csv", HEADER, f"{a},yes,2024-04-15,,\n")
     with pytest.raises(PermissionDenied):
         run_import(db, actors["research_gla"], "intervention", f)
+
+
+# --------------------------------------------------------------------------- analysis and CONSORT
+
+
+def test_children_dataset_carries_the_receipt(db: Database, actors: Actors) -> None:
+    coord = actors["coord_gla"]
+    got, gone, pending = (_randomised(db, actors) for _ in range(3))
+    started = R_DAY + timedelta(days=20)
+    intervention.record_receipt(db, coord, got, received=True, started_on=started)
+    intervention.record_receipt(
+        db, coord, gone, received=False, reason="other", details="family preferred GIFT"
+    )
+    for who in ("statistician", "unblinded_stat"):  # blinded analysts get the coded fields
+        kids = extract.children(db, actors[who], as_of=date(2025, 1, 1)).set_index("family_id")
+        assert str(kids["intervention_received"].dtype) == "boolean"
+        assert bool(kids.loc[got, "intervention_received"]) is True
+        assert kids.loc[got, "intervention_started_on"] == pd.Timestamp(started)
+        assert bool(kids.loc[gone, "intervention_received"]) is False
+        assert kids.loc[gone, "intervention_not_received_reason"] == "other"
+        assert kids.loc[pending, "intervention_received"] is pd.NA
+        assert "GIFT" not in kids.to_csv()  # the free-text details are not extracted
+    # as of a day before the service started it was not yet received
+    early = extract.children(db, actors["statistician"], as_of=started - timedelta(days=1))
+    early = early.set_index("family_id")
+    assert early.loc[got, "intervention_received"] is pd.NA
+    assert bool(early.loc[gone, "intervention_received"]) is False
+    # a data freeze stores the receipt with the children dataset
+    info = freezes.create_freeze(db, actors["datamanager"], label="receipt")
+    frozen = extract.children(db, actors["statistician"], freeze=info.id)
+    live = extract.children(db, actors["statistician"], as_of=info.as_of)
+    pd.testing.assert_frame_equal(frozen, live)
+    assert frozen["intervention_received"].notna().sum() == 2
+
+
+def _record_receipts(db: Database, actors: Actors, trial: SmallTrial) -> dict[str, str]:
+    """Receipt for the small trial's families in turn: not received (declined, or other with
+    details naming an arm's team), received, received, not recorded.  Family -> status."""
+    status: dict[str, str] = {}
+    reasons = iter([("declined", None), ("other", "the family wanted the GIFT team")] * 20)
+    for k, row in enumerate(intervention.list_receipts(db, actors["admin"])):
+        coord = actors["coord_gla" if row.site == "GLA" else "coord_cro"]
+        if k % 4 == 0:
+            why, details = next(reasons)
+            intervention.record_receipt(
+                db, coord, row.family, received=False, reason=why, details=details
+            )
+            status[row.family] = "no"
+        elif k % 4 in (1, 2):
+            day = row.randomised_on + timedelta(days=9)
+            intervention.record_receipt(db, coord, row.family, received=True, started_on=day)
+            status[row.family] = "yes"
+        else:
+            status[row.family] = "pending"
+    return status
+
+
+def test_consort_counts_come_from_the_receipt_records(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    trial = small_trial(db, actors, n_families=12)
+    status = _record_receipts(db, actors, trial)
+    as_of = trial.as_of
+    closed = interim.build(db, actors["unblinded_stat"], closed=True, as_of=as_of).consort
+    for arm in sorted(set(trial.arms.values())):
+        fams = [f for f, a in trial.arms.items() if a == arm]
+        c = closed["randomised"][arm]
+        for what, child_row, family_row in (
+            (
+                "yes",
+                "received the allocated intervention",
+                "families received the allocated intervention",
+            ),
+            (
+                "no",
+                "did not receive the allocated intervention",
+                "families did not receive the allocated intervention",
+            ),
+            ("pending", "receipt not yet recorded", "families with receipt not yet recorded"),
+        ):
+            mine = [f for f in fams if status[f] == what]
+            assert c[family_row] == len(mine), (arm, family_row)
+            assert c[child_row] == sum(len(trial.children[f]) for f in mine), (arm, child_row)
+        # the old estimate (randomised children not withdrawn from the intervention) differs
+        assert c["received the allocated intervention"] < c["children randomised"] - 1
+        declined = [f for f in fams if status[f] == "no"]
+        reasons = {
+            k: n
+            for k, n in c.items()
+            if k.startswith("did not receive the allocated intervention:")
+        }
+        assert sum(reasons.values()) == len(declined)
+    total = len(trial.arms)
+    assert sum(
+        closed["randomised"][a]["families with receipt not yet recorded"]
+        for a in closed["randomised"]
+    ) == sum(1 for s in status.values() if s == "pending")
+    assert total == len(status)
+
+    # the open report: pooled numbers, reasons by code label, nothing naming an arm
+    codes, labels = arm_words()
+    out = tmp_path / "open"
+    report, paths = render.produce(db, actors["datamanager"], closed=False, out=out, as_of=as_of)
+    pooled = report.consort["randomised"]["all"]
+    assert pooled["families received the allocated intervention"] == sum(
+        1 for s in status.values() if s == "yes"
+    )
+    assert pooled["did not receive the allocated intervention: other reason (families)"] >= 1
+    assert (
+        pooled[
+            "did not receive the allocated intervention: family or carers declined the service (families)"
+        ]
+        >= 1
+    )
+    for path in paths:
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        assert found(text, codes, labels) == [], path.name
+        assert "wanted the" not in text  # the free-text details never reach a report
+    flow = (out / "flow.csv").read_text()
+    assert "families did not receive the allocated intervention" in flow
+    assert "received the allocated intervention" in pdf_text(out / "report.pdf")
