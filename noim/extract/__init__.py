@@ -133,9 +133,10 @@ def _children(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
     )
     receipts = _receipts(s, actor, cutoff)
     got = [receipts.get(k.family_pk) for k in kids]
+    unblinded = sees_arm(actor)  # the time to the service's start could reveal the arm
     data.update(
         intervention_received=[r[0] if r else None for r in got],
-        intervention_started_on=[r[1] if r else None for r in got],
+        intervention_started_on=[r[1] if r and unblinded else None for r in got],
         intervention_not_received_reason=[r[2] if r else None for r in got],
     )
     return frame(CHILDREN, data)

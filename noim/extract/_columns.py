@@ -184,7 +184,8 @@ CHILDREN = Dataset(
             "intervention_started_on",
             "datetime64[ns]",
             "Date the allocated service started (first session or contact) when "
-            "`intervention_received` is true.",
+            "`intervention_received` is true; missing for blinded roles (the time from "
+            "randomisation to the start of the service could reveal the arm).",
         ),
         _c(
             "intervention_not_received_reason",
