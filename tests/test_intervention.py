@@ -96,6 +96,10 @@ def test_record_show_list_and_correct(db: Database, actors: Actors) -> None:
     old = audit.history(db, actors["admin"], "intervention_receipts", str(view.id))
     assert old[0].action == "insert" and "void" in [r.action for r in old]
     assert all("the carer cancelled" in (r.reason or "") for r in old if r.action != "insert")
+    blinded = audit.history(db, actors["datamanager"], "intervention_receipts", str(view.id))
+    assert "2024-04-13" not in str(blinded) and "carer cancelled" not in str(
+        [r.new for r in blinded]
+    )
     new = audit.history(db, actors["admin"], "intervention_receipts", str(fixed.id))
     assert new[0].action == "insert" and "the carer cancelled" in (new[0].reason or "")
 

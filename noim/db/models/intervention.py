@@ -20,6 +20,9 @@ class InterventionReceipt(VoidMixin, Base):
     """
 
     __tablename__ = "intervention_receipts"
+    #: masked in audit histories for blinded roles: the start of the allocated service and
+    #: the free text (details, a correction's reason) could reveal the arm
+    __arm_columns__ = ("started_on", "details", "void_reason")
     __table_args__ = (
         code_check("reason", INTERVENTION_NOT_RECEIVED_REASONS, nullable=True),
         CheckConstraint(
