@@ -71,6 +71,21 @@ def test_small_demo_passes_the_audit_and_the_rules(empty_url: str) -> None:
                 select(AuditLog.reason).where(AuditLog.table_name == "allocations").distinct()
             ).all()
             assert reasons and all("back-dated" in (r or "") for r in reasons)
+        # intervention receipt of all three kinds: received, not received, not yet recorded
+        kids = extract.children(db, users.resolve_actor(db, "admin"), as_of=AS_OF)
+        got = kids.drop_duplicates("family_id")["intervention_received"]
+        assert got.sum() > got.eq(False).sum() > 0 and got.isna().sum() > 0
+        started = kids.loc[kids["intervention_received"].fillna(False).astype(bool)]
+        lag = (started["intervention_started_on"] - started["randomised_on"]).dt.days
+        assert lag.min() >= 0 and started["intervention_started_on"].max().date() <= AS_OF
+        assert (
+            kids.loc[
+                kids["intervention_received"].eq(False).fillna(False).astype(bool),
+                "intervention_not_received_reason",
+            ]
+            .notna()
+            .all()
+        )
         # a second build into the same database is refused
         with pytest.raises(AlreadyExists, match="already holds families"):
             build(empty_url)

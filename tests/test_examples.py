@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from noim.db.session import Database
+from noim.domain.roles import Actor
 from noim.domain.trialdef import default_definition
-from noim.services import consent, demo, randomisation, users
+from noim.services import consent, demo, families, randomisation, users
 from noim.services.imports import run_import
 from tests.factories import registered_families
 
@@ -24,6 +25,7 @@ ORDER = [
     ("placements", "placements.csv"),
     ("legal-events", "legal-events.csv"),
     ("visits", "visits.csv"),
+    ("intervention", "intervention.csv"),
 ]
 
 
@@ -36,6 +38,7 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
     try:
         admin = users.resolve_actor(db, demo.DEMO_ADMIN)
         assert sorted(p.name for p in EXAMPLES.glob("*.csv")) == sorted(f for _k, f in ORDER)
+        family_ids: dict[str, str] = {}
         for kind, name in ORDER:
             if kind == "visits":  # visits exist once a family is randomised
                 randomisation.setup(db, admin, 20240501)
@@ -46,9 +49,23 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
                     db, admin, "G-0001-02-P", "local_authority", "3.1", date(2025, 8, 2)
                 )
                 randomisation.randomise(db, admin, "G-0001-Z")
+            if kind == "intervention":  # receipt is recorded for randomised families
+                _randomise_f3(db, admin, family_ids["F3"])
             report = run_import(db, admin, kind, EXAMPLES / name)
+            family_ids.update(report.family_ids)
             assert report.new_records > 0, f"{name}: {report.summary}"
             again = run_import(db, admin, kind, EXAMPLES / name)
             assert again.new_records == 0, f"{name} twice: {again.summary}"
     finally:
         db.dispose()
+
+
+def _randomise_f3(db: Database, admin: Actor, family: str) -> None:
+    """Family F3 of examples/families.csv (one child, in care from 2025-06-20), randomised
+    on 2025-07-01 (back-dated, as tests may), so examples/intervention.csv can record that
+    its service started."""
+    (child,) = families.get_family(db, admin, family).children
+    consent.decide_eligibility(db, admin, child.trial_id, True, date(2025, 6, 24))
+    consent.record_consent(db, admin, child.trial_id, "local_authority", "3.1", date(2025, 6, 25))
+    at = datetime(2025, 7, 1, 10, tzinfo=UTC)
+    randomisation.randomise(db, admin, family, randomised_at=at)

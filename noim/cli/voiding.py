@@ -26,7 +26,8 @@ def void(state: CliState, table: str, record_id: int, reason: str, as_json: bool
 
     TABLE is one of: screening_log, birth_parents, carers, child_birth_parents,
     child_carers, serious_adverse_events, protocol_deviations,
-    losses_to_follow_up, service_use (the names `noim audit show` uses).
+    intervention_receipts, losses_to_follow_up, service_use (the names
+    `noim audit show` uses).
     """
     view = voiding.void_record(state.db(), state.actor(), table, record_id, reason)
     if as_json:

@@ -120,6 +120,28 @@ DEVIATION_SEVERITIES = ("minor", "major")
 
 QUERY_STATUSES = ("open", "answered", "resolved", "closed")
 
+#: why a randomised family did not receive the allocated intervention (or the usual service
+#: it was allocated to); ``other`` needs details.  The codes name no arm, so the CONSORT
+#: counts of the open report can show them.
+INTERVENTION_NOT_RECEIVED_REASONS = (
+    "declined",
+    "not_engaged",
+    "left_care",
+    "moved_away",
+    "service_unavailable",
+    "withdrawn",
+    "other",
+)
+INTERVENTION_NOT_RECEIVED_LABELS = {
+    "declined": "family or carers declined the service",
+    "not_engaged": "could not be engaged (offered, never attended)",
+    "left_care": "child left care or placement ended before the service began",
+    "moved_away": "moved out of the service's area",
+    "service_unavailable": "service not available (capacity, staffing)",
+    "withdrawn": "withdrawn from the intervention before it began",
+    "other": "other reason",
+}
+
 TEAM_KINDS = ("intervention", "comparator", "research", "social_work")
 
 AUDIT_ACTIONS = ("insert", "update", "void")

@@ -159,6 +159,17 @@ QRY-003 hard inline data_queries.table_name  a table of trial data
 QRY-004 hard inline data_queries.row_key  the key of an existing record of that table
 QRY-005 hard inline data_queries.field  a field of that table
 QRY-006 hard inline data_queries.status  a query status from the code list
+RCV-001 hard inline intervention_receipts.family_id  the trial ID of a registered, live family at one of your sites
+RCV-002 hard inline intervention_receipts.family_id  a randomised family (receipt is recorded after allocation)
+RCV-003 hard inline intervention_receipts.started_on  a start date when the intervention was received, and none when it was not
+RCV-004 hard inline intervention_receipts.started_on  a start date on or after the family's randomisation
+RCV-005 hard inline intervention_receipts.started_on  a start date not after today
+RCV-006 hard inline intervention_receipts.reason  a reason from the code list when not received, and none when received
+RCV-007 hard inline intervention_receipts.details  details when the reason is other; none when received
+RCV-008 hard inline intervention_receipts.family_id  no live receipt record for the family yet (correct the current one, with a reason)
+RCV-009 hard inline intervention_receipts.family_id  a live receipt record to correct
+RCV-010 hard inline intervention_receipts.-  a correction that changes the record
+RCV-011 hard inline intervention_receipts.received  yes or no (received the allocated intervention)
 RND-001 hard inline families.voided_at  a family that is not voided, to randomise
 RND-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 RND-003 hard inline children.-  at least one child in the family

@@ -23,9 +23,11 @@ from sqlalchemy import select
 from noim.db.models import (
     Allocation,
     Assessment,
+    Child,
     DecisionType,
     DerivedScore,
     Instrument,
+    InterventionReceipt,
     LegalEvent,
     Placement,
     ServiceUse,
@@ -129,7 +131,39 @@ def _children(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
         withdrawn_on=[k.withdrawn_on for k in kids],
         lost_to_follow_up=[k.lost for k in kids],
     )
+    receipts = _receipts(s, actor, cutoff)
+    got = [receipts.get(k.family_pk) for k in kids]
+    unblinded = sees_arm(actor)  # the time to the service's start could reveal the arm
+    data.update(
+        intervention_received=[r[0] if r else None for r in got],
+        intervention_started_on=[r[1] if r and unblinded else None for r in got],
+        intervention_not_received_reason=[r[2] if r else None for r in got],
+    )
     return frame(CHILDREN, data)
+
+
+def _receipts(
+    s: Any, actor: Actor, cutoff: Cutoff
+) -> dict[int, tuple[bool, date | None, str | None]]:
+    """Each family's live intervention receipt as of ``as_of`` (1 statement): a service
+    that started after ``as_of`` is left out (not yet received then)."""
+    family_ids = select(Child.family_id).where(Child.id.in_(scope_ids(actor, cutoff)))
+    out: dict[int, tuple[bool, date | None, str | None]] = {}
+    for fid, received, started, reason in s.execute(
+        select(
+            InterventionReceipt.family_id,
+            InterventionReceipt.received,
+            InterventionReceipt.started_on,
+            InterventionReceipt.reason,
+        ).where(
+            InterventionReceipt.family_id.in_(family_ids),
+            InterventionReceipt.voided_at.is_(None),
+        )
+    ):
+        if received and started is not None and started > cutoff.as_of:
+            continue
+        out[fid] = (bool(received), started, reason)
+    return out
 
 
 def _events(s: Any, actor: Actor, cutoff: Cutoff) -> dict[int, list[DatedEvent]]:

@@ -172,6 +172,28 @@ CHILDREN = Dataset(
             "bool",
             "A live loss to follow-up declared by `as_of`.",
         ),
+        _c(
+            "intervention_received",
+            "boolean",
+            "Receipt of the allocated intervention (the family's live record, "
+            "`noim intervention record`; the same for every child of the family): true when "
+            "the allocated service started by `as_of`, false when it was not received; "
+            "missing when not recorded or when it started after `as_of`.",
+        ),
+        _c(
+            "intervention_started_on",
+            "datetime64[ns]",
+            "Date the allocated service started (first session or contact) when "
+            "`intervention_received` is true; missing for blinded roles (the time from "
+            "randomisation to the start of the service could reveal the arm).",
+        ),
+        _c(
+            "intervention_not_received_reason",
+            "string",
+            "Why it was not received when `intervention_received` is false: `declined`, "
+            "`not_engaged`, `left_care`, `moved_away`, `service_unavailable`, `withdrawn` or "
+            "`other` (the free-text details are not extracted).",
+        ),
     ),
 )
 

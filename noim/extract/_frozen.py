@@ -125,6 +125,8 @@ def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.
         )
         if "arm_label" in df.columns:
             df = df.assign(arm_label=_cast([None] * len(df), "string"))
+        if "intervention_started_on" in df.columns:  # as the live children extract
+            df = df.assign(intervention_started_on=_cast([None] * len(df), "datetime64[ns]"))
     return df
 
 

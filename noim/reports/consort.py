@@ -14,6 +14,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from noim.reports.summaries import RECEIPT_STAGES
+
 __all__ = ["consort_figure"]
 
 _BOX = {"boxstyle": "round,pad=0.4", "facecolor": "#f4f6f8", "edgecolor": "#34495e"}
@@ -27,11 +29,35 @@ def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float) -> None:
     ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "lw": 0.8})
 
 
+def _receipt(c: dict[str, int]) -> str:
+    """The allocation box's receipt lines: families and children by receipt status, with the
+    reasons for not receiving it (in families; at most four, most frequent first)."""
+    lines = ["Received the allocated intervention"]
+    for label, (child_row, family_row) in zip(
+        ("yes", "no", "not yet recorded"), RECEIPT_STAGES, strict=True
+    ):
+        lines.append(
+            f"{label}: families n = {c.get(family_row, 0)}, children n = {c.get(child_row, 0)}"
+        )
+        if label == "no":
+            prefix, suffix = "did not receive the allocated intervention: ", " (families)"
+            why = sorted(
+                (
+                    (n, k[len(prefix) : -len(suffix)])
+                    for k, n in c.items()
+                    if k.startswith(prefix) and k.endswith(suffix) and n
+                ),
+                key=lambda p: (-p[0], p[1]),
+            )
+            lines += [f"– {reason}: {n}" for n, reason in why[:4]]
+    return "\n".join(lines)
+
+
 def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure:
     """The flow diagram: screening boxes on top, one column per randomised group below."""
     groups: dict[str, dict[str, int]] = consort["randomised"]
     n = max(len(groups), 1)
-    fig = Figure(figsize=(4.2 * n + 1.5, 8.5))
+    fig = Figure(figsize=(4.2 * n + 1.5, 10))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 1)
@@ -65,21 +91,20 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
         _box(
             ax,
             x,
-            0.74,
+            0.7,
             f"{name}\nfamilies n = {c.get('families randomised', 0)}, "
-            f"children n = {c.get('children randomised', 0)}\n"
-            f"received the allocated intervention n = "
-            f"{c.get('received the allocated intervention', 0)}",
+            f"children n = {c.get('children randomised', 0)}\n" + _receipt(c),
+            7.5,
         )
         follow = "\n".join(
             f"followed up at {tp}: n = {c.get(f'followed up at {tp} (SDQ)', 0)}"
             for tp in timepoints
         )
-        _arrow(ax, x, 0.7, x, 0.6)
+        _arrow(ax, x, 0.6, x, 0.56)
         _box(
             ax,
             x,
-            0.5,
+            0.46,
             f"Follow-up (SDQ, carer)\n{follow}\n"
             f"withdrawn from intervention: {c.get('withdrawn from intervention', 0)}\n"
             f"withdrawn from follow-up: {c.get('withdrawn from follow up', 0)}\n"
@@ -87,11 +112,11 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
             f"lost to follow-up: {c.get('lost to follow-up', 0)}\n"
             f"excluded after randomisation: {c.get('excluded after randomisation', 0)}",
         )
-        _arrow(ax, x, 0.38, x, 0.28)
+        _arrow(ax, x, 0.35, x, 0.26)
         _box(
             ax,
             x,
-            0.2,
+            0.19,
             f"Analysis\nITT set n = {c.get('in the ITT set', 0)}\n"
             f"analysed (primary, complete cases) n = "
             f"{c.get('analysed (ITT, SDQ at baseline and 30m)', 0)}",

@@ -217,7 +217,8 @@ def build(
     )
     sec.notes += [
         "Screening counts are families (screening log); flow counts are children.",
-        "Received the allocated intervention: randomised and not withdrawn from the intervention.",
+        "Received the allocated intervention: from the families' receipt records "
+        "(noim intervention record), in families and children; reasons in families.",
     ]
     sections.append(sec)
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import pandas as pd
 
+from noim.domain.codes import INTERVENTION_NOT_RECEIVED_LABELS, INTERVENTION_NOT_RECEIVED_REASONS
 from noim.extract import PERMANENCE_EVENT_CODES
 
 __all__ = [
     "CAUSES",
     "PRIMARY",
     "PRIMARY_BASELINE",
+    "RECEIPT_STAGES",
     "SDQ_BASELINE",
     "baseline_table",
     "comparison_row",
@@ -28,7 +30,9 @@ __all__ = [
     "mean_sd_by",
     "n_pct",
     "not_estimable",
+    "not_received_stage",
     "outcome_data",
+    "receipt_counts",
 ]
 
 #: the primary outcome and its baseline (carer-reported SDQ total difficulties)
@@ -80,6 +84,8 @@ def flow_counts(
 
     Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT set with the
     primary outcome and its baseline observed (``outcomes`` is ``outcome_data(...)``).
+    Receipt of the allocated intervention comes from the recorded receipts
+    (``receipt_counts``), in children and in families.
     """
     keys = kids[group] if group else pd.Series("all", index=kids.index)
     levels = sorted(keys.unique().tolist()) if len(kids) else ["all"]
@@ -92,8 +98,7 @@ def flow_counts(
     rows: dict[str, pd.Series] = {}
     rows["families randomised"] = kids.groupby(keys)["family_id"].nunique()
     rows["children randomised"] = kids.groupby(keys).size()
-    hit_int = kids["withdrawn_level"].fillna("") == "intervention"
-    rows["received the allocated intervention"] = (~hit_int).groupby(keys).sum()
+    rows.update(receipt_counts(kids, keys))
     rows["joined the family after randomisation"] = kids.groupby(keys)[
         "joined_after_randomisation"
     ].sum()
@@ -115,6 +120,49 @@ def flow_counts(
         complete["child_id"].map(arm_of).value_counts()
     )
     return {lv: {stage: int(s.get(lv, 0)) for stage, s in rows.items()} for lv in levels}
+
+
+#: CONSORT stages of intervention receipt: (children row, families row, receipt status)
+RECEIPT_STAGES = (
+    ("received the allocated intervention", "families received the allocated intervention"),
+    (
+        "did not receive the allocated intervention",
+        "families did not receive the allocated intervention",
+    ),
+    ("receipt not yet recorded", "families with receipt not yet recorded"),
+)
+
+
+def not_received_stage(reason: str) -> str:
+    """The CONSORT row counting the families that did not receive it for ``reason`` (a code)."""
+    label = INTERVENTION_NOT_RECEIVED_LABELS.get(reason, reason)
+    return f"did not receive the allocated intervention: {label} (families)"
+
+
+def receipt_counts(kids: pd.DataFrame, keys: pd.Series) -> dict[str, pd.Series]:
+    """CONSORT rows of intervention receipt from the recorded receipts (``children``
+    dataset): children and families that received it, did not (and why, in families),
+    and whose receipt is not yet recorded, by level of ``keys``."""
+    if "intervention_received" in kids.columns:
+        got = kids["intervention_received"].astype("boolean")
+        why = kids["intervention_not_received_reason"].astype("string")
+    else:  # a freeze made before receipts were recorded: nothing recorded
+        got = pd.Series(pd.NA, index=kids.index, dtype="boolean")
+        why = pd.Series(pd.NA, index=kids.index, dtype="string")
+    status = [got.fillna(False).astype(bool), (~got).fillna(False).astype(bool), got.isna()]
+    families = kids["family_id"]
+    rows: dict[str, pd.Series] = {}
+    for (child_row, family_row), hit in zip(RECEIPT_STAGES, status, strict=True):
+        rows[child_row] = hit.groupby(keys).sum()
+        rows[family_row] = families[hit].groupby(keys[hit]).nunique()
+    not_received = status[1]
+    present = set(why[not_received].dropna().tolist())
+    for reason in [r for r in INTERVENTION_NOT_RECEIVED_REASONS if r in present] + sorted(
+        present - set(INTERVENTION_NOT_RECEIVED_REASONS)
+    ):
+        hit = not_received & (why == reason).fillna(False).astype(bool)
+        rows[not_received_stage(reason)] = families[hit].groupby(keys[hit]).nunique()
+    return rows
 
 
 def mean_sd(values: pd.Series) -> str:

@@ -56,6 +56,7 @@ from noim.services.demo_plan import (
     consents_csv,
     families_csv,
     follow_up,
+    intervention_csv,
     recruitment,
 )
 from noim.services.imports import run_import
@@ -225,6 +226,10 @@ def build_demo(
                 "demo-visits.csv",
                 text=out.csv("child_id,timepoint,outcome,date,reason", out.visits),
             )
+
+        say("intervention receipt")
+        receipt = intervention_csv(plans, definition.arms[0].code, as_of, rng)
+        run_import(db, admin, "intervention", "demo-intervention.csv", text=receipt)
 
         say("safety and costs")
         for site, child, on, level in out.withdrawals:

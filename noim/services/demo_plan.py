@@ -398,3 +398,45 @@ def assessments_header(instrument: str, form: str) -> str:
     n = max(instruments.engine.load(instrument).items_for(form))
     items = ",".join(f"item_{i}" for i in range(1, n + 1))
     return f"child_id,timepoint,instrument,form,respondent,date,{items}"
+
+
+#: why a family did not receive its allocated service, and how often (codes of
+#: ``INTERVENTION_NOT_RECEIVED_REASONS``; ``other`` with its details)
+NOT_RECEIVED = (
+    ("declined", 0.3, ""),
+    ("not_engaged", 0.25, ""),
+    ("left_care", 0.15, ""),
+    ("moved_away", 0.1, ""),
+    ("service_unavailable", 0.1, ""),
+    ("other", 0.1, "carer in hospital for several months"),
+)
+
+
+def intervention_csv(
+    plans: list[FamilyPlan], treated_arm: str, as_of: date, rng: np.random.Generator
+) -> str:
+    """The ``intervention`` import file: receipt of the allocated service per family.
+
+    The most recently randomised families (8%, at least one) are not yet recorded (data
+    entry lags); of the rest about 12% (at least one) did not receive it, for a reason of
+    ``NOT_RECEIVED``; the others received it, the treated arm's service starting 1-6 weeks
+    after randomisation, services as usual later (2-10 weeks), never after ``as_of``.
+    """
+    order = sorted(range(len(plans)), key=lambda i: (plans[i].randomised, plans[i].ref))
+    pending = set(order[len(order) - max(1, round(0.08 * len(order))) :]) if order else set()
+    recorded = [i for i in order if i not in pending]
+    n_not = min(len(recorded), max(1, int(rng.binomial(len(recorded), 0.12))))
+    not_received = set(rng.choice(recorded, size=n_not, replace=False).tolist()) if n_not else set()
+    p = np.array([w for _, w, _ in NOT_RECEIVED])
+    lines = ["family_id,received,started_on,reason,details"]
+    for i in recorded:
+        f = plans[i]
+        if i in not_received:
+            code, _, details = NOT_RECEIVED[int(rng.choice(len(NOT_RECEIVED), p=p / p.sum()))]
+            lines.append(f"{f.trial_id},no,,{code},{details}")
+            continue
+        treated = f.arm == treated_arm
+        lag = 7 + rng.gamma(2.0, 7.0) if treated else 14 + rng.gamma(2.0, 14.0)
+        started = min(f.randomised + timedelta(days=int(lag)), as_of)
+        lines.append(f"{f.trial_id},yes,{started},,")
+    return "\n".join(lines) + "\n"

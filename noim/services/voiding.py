@@ -24,6 +24,7 @@ from noim.db.models import (
     ChildCarer,
     Consent,
     Family,
+    InterventionReceipt,
     LossToFollowUp,
     Placement,
     ProtocolDeviation,
@@ -84,6 +85,9 @@ VOIDABLE: dict[str, VoidableKind] = {
     ),
     "protocol_deviations": VoidableKind(
         ProtocolDeviation, "protocol deviation", _W, _via_family(ProtocolDeviation)
+    ),
+    "intervention_receipts": VoidableKind(
+        InterventionReceipt, "intervention receipt", _W, _via_family(InterventionReceipt)
     ),
     "losses_to_follow_up": VoidableKind(
         LossToFollowUp, "loss to follow-up", _W, _via_child(LossToFollowUp)

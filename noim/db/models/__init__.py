@@ -5,6 +5,7 @@ from noim.db.models.audit import AuditHead, AuditLog
 from noim.db.models.care import DecisionType, LegalEvent, LegalProceedings, Placement
 from noim.db.models.economics import ServiceUse, UnitCost
 from noim.db.models.freezes import DataFreeze, DataFreezeDataset
+from noim.db.models.intervention import InterventionReceipt
 from noim.db.models.org import (
     Arm,
     ArmSiteLabel,
@@ -66,6 +67,7 @@ __all__ = [
     "Family",
     "FollowUpVisit",
     "Instrument",
+    "InterventionReceipt",
     "ItemResponse",
     "LegalEvent",
     "LegalProceedings",

@@ -26,11 +26,20 @@ def kinds() -> dict[str, ImportKind]:
     from noim.services.imports.assessments import ASSESSMENTS
     from noim.services.imports.consents import CONSENTS
     from noim.services.imports.families import FAMILIES
+    from noim.services.imports.intervention import INTERVENTION
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
     from noim.services.imports.visits import VISITS
 
-    found: list[ImportKind] = [FAMILIES, CONSENTS, ASSESSMENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
+    found: list[ImportKind] = [
+        FAMILIES,
+        CONSENTS,
+        ASSESSMENTS,
+        PLACEMENTS,
+        LEGAL_EVENTS,
+        VISITS,
+        INTERVENTION,
+    ]
     return {k.name: k for k in found}
 
 
