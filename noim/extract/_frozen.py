@@ -106,18 +106,20 @@ def load(db: Database, actor: Actor, freeze_id: int, names: list[str]) -> dict[s
     missing = [n for n in names if n not in found]
     if missing:
         raise NotFound(
-            f"data freeze {freeze_id}: holds no dataset {', '.join(missing)}; "
-            "expected every analysis dataset (freeze made by this version of noim)"
+            f"data freeze {freeze_id}: holds no dataset {', '.join(missing)} (made by an "
+            "earlier version of noim); make a new freeze (`noim freeze create`) to read them"
         )
     return found
 
 
 def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.DataFrame:
-    """``df`` as ``actor`` may see it: own sites' rows only, arm masked for blinded roles."""
-    if not actor.all_sites:
-        df = df[df["site"].isin(sorted(actor.site_codes))]
+    """``df`` as ``actor`` may see it: own sites' rows only (datasets with a ``site``
+    column; rows without a site are trial-wide and not a site's), arm masked for blinded
+    roles (datasets with an ``arm`` column; the operational ones have none)."""
+    if not actor.all_sites and "site" in df.columns:
+        df = df[df["site"].isin(sorted(actor.site_codes)).fillna(False).astype(bool)]
     df = df.reset_index(drop=True)
-    if not actor.can(Capability.SEE_ARM):
+    if "arm" in df.columns and not actor.can(Capability.SEE_ARM):
         masked = dict(zip(allocations["family_id"], allocations["masked_code"], strict=True))
         df = df.assign(
             arm=_cast([masked[f] for f in df["family_id"]], "string"),
