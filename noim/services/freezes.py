@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from noim import extract
 from noim.db import migrate
@@ -174,13 +174,15 @@ def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
         ).first()
         if row is None:
             raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
-        datasets = s.execute(
-            select(DataFreezeDataset)
-            .where(DataFreezeDataset.freeze_id == freeze_id)
-            .order_by(DataFreezeDataset.name)
-        ).scalars()
+        d = DataFreezeDataset
+        datasets = s.execute(  # not the content itself: only its size
+            select(d.name, d.rows, d.sha256, d.format, func.length(d.content))
+            .where(d.freeze_id == freeze_id)
+            .order_by(d.name)
+        ).all()
         found = tuple(
-            FrozenDataset(d.name, d.rows, d.sha256, d.format, len(d.content)) for d in datasets
+            FrozenDataset(name, rows, sha, fmt, int(size))
+            for name, rows, sha, fmt, size in datasets
         )
         return _info(row[0], row[1], found)
 
