@@ -390,3 +390,25 @@ def test_a_freeze_without_the_report_datasets_is_refused(
     assert result.exit_code == 1 and result.output.startswith(f"error: data freeze {info.id} ")
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert freezes.verify_freeze(db, actors["admin"], info.id)  # still a sound freeze
+
+
+def test_the_open_report_never_fetches_an_arm(
+    db: Database, actors: Actors, trial: SmallTrial
+) -> None:
+    """Live, the open report's datasets are built as its blinded reader sees them: masked
+    codes, no statement selects an allocated arm (the closed report's does)."""
+    from noim.reports.interim import build
+
+    for closed in (False, True):
+        statements: list[str] = []
+
+        def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+            statements.append(statement)  # noqa: B023
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            build(db, actors["dmc_chair"], closed=closed, as_of=AS_OF)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+        fetched = [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
+        assert bool(fetched) == closed, closed

@@ -337,7 +337,9 @@ SNAPSHOT_NAMES: tuple[str, ...] = (
 )
 
 
-def snapshot(s: Any, as_of: date, names: Sequence[str] = SNAPSHOT_NAMES) -> dict[str, pd.DataFrame]:
+def snapshot(
+    s: Any, as_of: date, names: Sequence[str] = SNAPSHOT_NAMES, reader: Actor | None = None
+) -> dict[str, pd.DataFrame]:
     """Datasets ``names`` as an unblinded all-sites reader sees them on ``as_of``, read in
     the session ``s`` (a freeze's one transaction, or a report's read transaction).
 
@@ -345,8 +347,14 @@ def snapshot(s: Any, as_of: date, names: Sequence[str] = SNAPSHOT_NAMES) -> dict
     code, to mask at read time), ``timepoints`` (the schedule order, to widen other
     respondents' scores) and ``trial`` (the trial definition).  Only what ``names`` needs is
     read.
+
+    ``reader`` defaults to the unblinded all-sites reader a freeze uses.  Live reads pass
+    their own actor, so a blinded one never fetches an arm (its masked codes instead) and a
+    site-scoped one only its sites' children; ``_frozen.for_reader`` then gives the same
+    frames as reading a freeze back.
     """
-    reader = Actor("noim-freeze", Role.UNBLINDED_STATISTICIAN)
+    if reader is None:
+        reader = Actor("noim-freeze", Role.UNBLINDED_STATISTICIAN)
     cutoff = Cutoff(as_of)
     memo: dict[str, Any] = {}
 
@@ -369,7 +377,7 @@ def snapshot(s: Any, as_of: date, names: Sequence[str] = SNAPSHOT_NAMES) -> dict
         "permanence": lambda: _permanence(s, reader, cutoff),
         "scores": long,
         "scores_wide": lambda: widen(
-            long(), kids_frame(analysable(kids()), False), order(), "carer"
+            long(), kids_frame(analysable(kids()), not sees_arm(reader)), order(), "carer"
         ),
         "placements": lambda: _placements(s, reader, cutoff),
         "reentries": lambda: _reentries(s, reader, cutoff),

@@ -377,8 +377,9 @@ def bundle(
 ) -> dict[str, pd.DataFrame]:
     """Several datasets read together, as ``actor`` may see them: from data freeze ``freeze``,
     or live as of ``as_of`` in ONE read transaction.  Both ways go through the same steps:
-    the datasets as an unblinded all-sites reader sees them (stored by the freeze, or built
-    now by ``snapshot``), then ``_frozen.for_reader`` (site scope, masked arm codes).
+    the datasets as ``snapshot`` builds them (stored by the freeze as its unblinded all-sites
+    reader saw them; or built now, as ``actor`` sees them, so a blinded actor never fetches
+    an arm), then ``_frozen.for_reader`` (site scope, masked arm codes).
 
     ``names`` are ``snapshot`` names; ``scores_wide`` is the carer's wide scores.
     """
@@ -393,7 +394,7 @@ def bundle(
         got = _frozen.load(db, actor, cutoff.freeze, need)
     else:
         with db.read(actor) as s:
-            got = snapshot(s, cutoff.as_of, need)
+            got = snapshot(s, cutoff.as_of, need, actor)
     return {n: _frozen.for_reader(got[n], actor, got["allocations"]) for n in names}
 
 

@@ -144,7 +144,10 @@ def build(
     # ONE code path: every section is built from these frames, read from the freeze or
     # built live in one read transaction (noim.extract.bundle)
     data = extract.bundle(
-        db, reader, REPORT_DATASETS, **({"freeze": freeze} if freeze else {"as_of": as_of})
+        db,
+        reader,
+        REPORT_DATASETS,
+        **({"freeze": freeze} if freeze is not None else {"as_of": as_of}),
     )
     kids, wide, long, perm = (data[n] for n in ("children", "scores_wide", "scores", "permanence"))
     definition = parse_definition(str(data["trial"]["definition"].iloc[0]), "trial definition")
