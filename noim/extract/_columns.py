@@ -457,6 +457,10 @@ built by one set-based SQL statement and stored by every data freeze.  They have
 column** (reports take a child's arm from `children`); site-scoped readers get their sites'
 rows.  Free text the reports do not show (SAE and deviation descriptions, query messages,
 screening references) is not extracted.
+
+`extract.bundle(db, actor, names, as_of=... | freeze=...)` reads several datasets (analysis
+and operational) together: live in one read transaction, or from one freeze; the interim
+reports read everything through it.
 """
 
 

@@ -1,7 +1,8 @@
-"""Analysis datasets stored in a data freeze: canonical encoding and reading back.
+"""Datasets stored in a data freeze: canonical encoding and reading back.
 
-A freeze stores each dataset as an unblinded all-sites reader saw it inside the freeze's
-one transaction (``noim.extract.snapshot``).  Reading one back applies what the live
+A freeze stores each dataset (the analysis datasets, the operational ones the reports read,
+and ``allocations``, ``timepoints``, ``trial``) as an unblinded all-sites reader saw it
+inside the freeze's one transaction (``noim.extract.snapshot``).  Reading one back applies what the live
 extraction applies for the reader: the site scope (site-scoped roles keep their own sites'
 rows) and blinding (blinded roles get each family's masked code, stored with the freeze
 in the ``allocations`` dataset, and no arm label).  See docs/data-freezes.md.

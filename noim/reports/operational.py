@@ -38,9 +38,16 @@ def not_eligible_reasons(screening: pd.DataFrame) -> dict[str, int]:
 
 
 def visit_table(visits: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Per timepoint and site: visits, due, completed, missed and overdue on ``as_of``."""
-    closed = visits["window_end"] < pd.Timestamp(as_of)
-    done = visits["status"] == "completed"
+    """Per timepoint and site: visits, due, completed, missed and overdue on ``as_of``.
+
+    Completed = completed on or before ``as_of`` (a later completion counts as still
+    scheduled then); due = window closed before ``as_of``, or completed; overdue = still
+    scheduled after the window closed.
+    """
+    day = pd.Timestamp(as_of)
+    closed = visits["window_end"] < day
+    done = (visits["status"] == "completed") & (visits["completed_on"] <= day)
+    scheduled = (visits["status"] == "scheduled") | ((visits["status"] == "completed") & ~done)
     counts = pd.DataFrame(
         {
             "timepoint": visits["timepoint"].astype(object),
@@ -49,7 +56,7 @@ def visit_table(visits: pd.DataFrame, as_of: date) -> pd.DataFrame:
             "due": (closed | done).astype("int64"),
             "completed": done.astype("int64"),
             "missed": (visits["status"] == "missed").astype("int64"),
-            "overdue": ((visits["status"] == "scheduled") & closed).astype("int64"),
+            "overdue": (scheduled & closed).astype("int64"),
         }
     )
     cols = ["timepoint", "site", "visits", "due", "completed", "missed", "overdue"]
