@@ -8,39 +8,32 @@ set with the primary outcome (SDQ total difficulties at 30 months) and its basel
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 from _common import Run, main, outcome_data
 
 from noim.reports import summaries
-from noim.services import screening
 
 
 def body(run: Run) -> None:
-    counts = screening.list_entries(run.db, run.actor).counts
+    log = run.extract("screening")  # frozen with the other datasets when --freeze is given
     run.table(
         "screening",
         pd.DataFrame(
             [
-                ("families screened", counts.screened),
-                ("children in screened families", counts.children_screened),
-                ("families eligible", counts.eligible),
-                ("families not eligible", counts.ineligible),
-                ("eligible families who declined", counts.declined),
-                ("families enrolled (registered from the log)", counts.enrolled),
+                ("families screened", len(log)),
+                ("children in screened families", int(log["n_children"].sum())),
+                ("families eligible", int(log["eligible"].sum())),
+                ("families not eligible", int((~log["eligible"]).sum())),
+                ("eligible families who declined", int(log["declined"].sum())),
+                ("families enrolled (registered from the log)", int(log["enrolled"].sum())),
             ],
             columns=["stage", "n"],
         ),
         "Screening (families, from the screening log)",
         [
-            "Counts of live (not voided) screening entries at every site"
-            + (
-                f", read live on {date.today().isoformat()}: the screening log is not part of "
-                f"data freeze {run.freeze.id}."
-                if run.freeze is not None
-                else "."
-            )
+            "Counts of live (not voided) screening entries at every site screened by "
+            f"{run.as_of.isoformat()} (the `screening` dataset"
+            + (f" of data freeze {run.freeze.id})." if run.freeze is not None else ").")
         ],
     )
     kids = run.extract("children")

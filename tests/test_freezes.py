@@ -30,6 +30,12 @@ LIVE = {
     "placements": lambda db, a, **k: extract.placements(db, a, **k),
     "reentries": lambda db, a, **k: extract.reentries(db, a, **k),
     "costs": lambda db, a, **k: extract.costs(db, a, **k),
+    "screening": lambda db, a, **k: extract.screening(db, a, **k),
+    "visits": lambda db, a, **k: extract.visits(db, a, **k),
+    "queries": lambda db, a, **k: extract.queries(db, a, **k),
+    "saes": lambda db, a, **k: extract.saes(db, a, **k),
+    "deviations": lambda db, a, **k: extract.deviations(db, a, **k),
+    "exits": lambda db, a, **k: extract.exits(db, a, **k),
 }
 
 
@@ -166,3 +172,35 @@ def test_a_too_long_label_is_refused_and_nothing_is_written(
         freezes.create_freeze(db, actors["admin"], label="x" * 129)
     assert [p.rule for p in caught.value.problems] == ["FRZ-001"]
     assert freezes.list_freezes(db, actors["admin"]) == []
+
+
+def test_operational_datasets_site_scope_and_no_arm(
+    db: Database, actors: Actors, trial: Trial
+) -> None:
+    """The operational datasets carry no arm; read back for a site-scoped reader they keep
+    its sites' rows only (trial-wide queries, without a site, are no site's)."""
+    from noim.extract.operations import OPERATIONAL, OPERATIONAL_NAMES
+    from noim.services import queries, safety
+
+    kid = trial.kids["a1"]
+    safety.add_sae(
+        db, actors["coord_gla"], kid, date(2024, 6, 1), date(2024, 6, 2), "hospitalisation", "x"
+    )
+    queries.raise_query(db, actors["datamanager"], "children", kid, "Please check the sex")
+    info = freezes.create_freeze(db, actors["admin"])
+    got = _frozen.load(db, actors["admin"], info.id, [*OPERATIONAL_NAMES, "allocations"])
+    for ds in OPERATIONAL:
+        frame = got[ds.name]
+        assert list(frame.columns) == list(ds.names), ds.name
+        assert [str(t) for t in frame.dtypes] == [c.dtype for c in ds.columns], ds.name
+        assert "arm" not in frame.columns and "site" in frame.columns
+    assert len(got["saes"]) == 1 and len(got["queries"]) == 1 and len(got["visits"])
+    assert set(got["visits"]["site"]) == {"GLA", "CRO"}
+    for who, site in (("coord_gla", "GLA"), ("coord_cro", "CRO")):
+        actor = actors[who]
+        assert not actor.all_sites
+        for name in OPERATIONAL_NAMES:
+            mine = _frozen.for_reader(got[name], actor, got["allocations"])
+            whole = got[name]
+            assert set(mine["site"].dropna()) <= {site}, (who, name)
+            assert len(mine) == int((whole["site"] == site).fillna(False).sum()), (who, name)

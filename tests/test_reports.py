@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
@@ -207,22 +208,28 @@ def test_report_on_a_freeze_is_reproducible(
         )
 
 
-def _statements(db: Database, actors: Actors, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+def _statements(db: Database, actors: Actors, tmp_path: Path) -> tuple[int, int, dict[str, Any]]:
+    """SQL statements of the closed report built live and from a new freeze."""
     from noim.reports.interim import build
+    from noim.services import freezes
 
     user = actors["unblinded_stat"]
-    statements: list[str] = []
+    freeze = str(freezes.create_freeze(db, actors["admin"]).id)
+    counts = []
+    for kw in ({"as_of": LATER}, {"freeze": freeze}):
+        statements: list[str] = []
 
-    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if not statement.startswith("BEGIN"):
-            statements.append(statement)
+        def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+            if not statement.startswith("BEGIN"):
+                statements.append(statement)  # noqa: B023
 
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        report = build(db, user, closed=True, as_of=LATER)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-    return len(statements), report.consort["randomised"]
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            report = build(db, user, closed=True, **kw)  # type: ignore[arg-type]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+        counts.append(len(statements))
+    return counts[0], counts[1], report.consort["randomised"]
 
 
 def test_statement_count_does_not_grow_with_families(
@@ -231,7 +238,7 @@ def test_statement_count_does_not_grow_with_families(
     from noim.services import consent, randomisation, safety
     from tests.factories import family_with_children
 
-    small, before = _statements(db, actors, tmp_path)
+    small, small_frozen, before = _statements(db, actors, tmp_path)
     coord = actors["coord_gla"]
     for _ in range(5):  # five more randomised families, each with an SAE and a deviation
         fam = family_with_children(db, coord, "GLA", (20, 30), entered=date(2025, 1, 6))
@@ -244,7 +251,164 @@ def test_statement_count_does_not_grow_with_families(
         child = fam.children[0].trial_id
         safety.add_sae(db, coord, child, date(2025, 2, 1), date(2025, 2, 2), "hospitalisation", "x")
         safety.add_deviation(db, coord, fam.trial_id, date(2025, 2, 3), "visit", "minor", "late")
-    large, after = _statements(db, actors, tmp_path)
+    large, large_frozen, after = _statements(db, actors, tmp_path)
     families = sum(c["families randomised"] for c in after.values())
     assert families == sum(c["families randomised"] for c in before.values()) + 5
     assert large == small and small <= 50, (small, large)
+    assert large_frozen == small_frozen and small_frozen <= 10, (small_frozen, large_frozen)
+
+
+# --------------------------------------------------------------------------- reports from a freeze
+
+#: the tables each operational area feeds (a change in the area must change the live table)
+AREAS = {
+    "screening": "screening.csv",
+    "visits": "retention.csv",
+    "queries": "open_queries.csv",
+    "saes": "sae_counts.csv",
+    "deviations": "deviation_counts.csv",
+    "exits": "exit_reasons.csv",
+}
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".csv", ".json", ".html")
+    }
+
+
+def _change_every_area(db: Database, actors: Actors, trial: SmallTrial, on: date) -> None:
+    """After the freeze: a screening entry, a missed visit, a query raised and another
+    closed, an SAE, a deviation and a withdrawal (all dated ``on``: within the live as-of)."""
+    from noim import extract
+    from noim.services import consent, queries, safety, screening, visits
+
+    gla, dm = actors["coord_gla"], actors["datamanager"]
+    screening.add_entry(db, gla, "GLA", on, 2, False, "lives outside the area")
+    seen = extract.visits(db, actors["admin"], as_of=on)
+    open_ = seen[
+        (seen["status"] == "scheduled")
+        & (seen["site"] == "GLA")
+        & (seen["window_start"] <= pd.Timestamp(on))
+    ]
+    child, timepoint = open_[["child_id", "timepoint"]].iloc[0]
+    visits.record_missed(db, gla, str(child), str(timepoint), "carer moved away", today=on)
+    family = next(f for f in trial.arms if f.startswith("G"))
+    kid = trial.children[family][0]
+    kept = queries.raise_query(db, dm, "children", kid, "Please check the sex", "sex")
+    gone = queries.raise_query(db, dm, "children", kid, "Please check the date of birth")
+    queries.resolve(db, dm, gone.id, "checked")
+    queries.close(db, dm, gone.id)
+    assert kept.status == "open"
+    safety.add_sae(db, gla, kid, on, on, "hospitalisation", "admitted overnight")
+    safety.add_deviation(db, gla, family, on, "visit", "minor", "visit done by phone")
+    consent.record_withdrawal(
+        db, gla, trial.children[family][-1], on, "intervention", "carer", "moved"
+    )
+
+
+def test_reports_from_a_freeze_ignore_every_later_change(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """Both reports re-run on the same freeze after changes in every operational area are
+    byte-identical (CSV, JSON, HTML); the live report changes in every area."""
+    from noim.services import freezes
+
+    info = freezes.create_freeze(db, actors["datamanager"], label="DMC 2")
+    user = actors["unblinded_stat"]
+    first: dict[str, dict[str, bytes]] = {}
+    for kind in ("open", "closed"):
+        out = tmp_path / "first" / kind
+        render.produce(db, user, closed=kind == "closed", out=out, freeze=str(info.id))
+        first[kind] = _outputs(out)
+    live_before = tmp_path / "live_before"
+    render.produce(db, user, closed=True, out=live_before, as_of=info.as_of)
+    _change_every_area(db, actors, trial, info.as_of)
+    for kind in ("open", "closed"):
+        out = tmp_path / "again" / kind
+        render.produce(db, user, closed=kind == "closed", out=out, freeze=str(info.id))
+        again = _outputs(out)
+        assert again.keys() == first[kind].keys()
+        for name, content in again.items():
+            assert content == first[kind][name], f"{kind} {name}"
+    live_after = tmp_path / "live_after"
+    render.produce(db, user, closed=True, out=live_after, as_of=info.as_of)
+    for area, table in AREAS.items():
+        before = (live_before / table).read_bytes()
+        assert (live_after / table).read_bytes() != before, area
+        assert first["closed"][table] == before, area  # the freeze = live data of its day
+    # the open report from the freeze names no arm either
+    codes, labels = arm_words()
+    for path in (tmp_path / "first" / "open").iterdir():
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        assert found(text, codes, labels) == [], path.name
+    listing = (tmp_path / "first" / "open" / "sae_listing.csv").read_text().splitlines()[0]
+    assert "arm" not in listing.split(",")
+
+
+def test_a_freeze_without_the_report_datasets_is_refused(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """A freeze made before reports were frozen (only the analysis datasets) is refused with
+    one line naming the freeze, the missing datasets and what to do."""
+    from noim import extract
+    from noim.domain.exceptions import NotFound
+    from noim.reports.interim import FreezeIncomplete
+    from noim.services import freezes
+
+    old = [
+        "children",
+        "permanence",
+        "scores",
+        "scores_wide",
+        "placements",
+        "reentries",
+        "costs",
+        "allocations",
+        "timepoints",
+    ]
+    info = freezes.create_freeze(db, actors["datamanager"], label="old", datasets=old)
+    assert {d.name for d in info.datasets} == set(old)
+    with pytest.raises(FreezeIncomplete) as caught:
+        render.produce(db, actors["dmc_chair"], closed=True, out=tmp_path, freeze=str(info.id))
+    message = str(caught.value)
+    assert f"data freeze {info.id} ('old')" in message and "make a new freeze" in message
+    for name in ("trial", "screening", "visits", "queries", "saes", "deviations", "exits"):
+        assert name in message
+    assert not (tmp_path / "report.json").exists()
+    with pytest.raises(NotFound, match="holds no dataset screening"):
+        extract.screening(db, actors["statistician"], freeze=info.id)
+    result = CliRunner().invoke(
+        noim_cli,
+        [
+            *("--database", db.url, "--user", "dmc_chair", "report", "interim", "--closed"),
+            *("--freeze", str(info.id), "--out", str(tmp_path / "cli")),
+        ],
+    )
+    assert result.exit_code == 1 and result.output.startswith(f"error: data freeze {info.id} ")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert freezes.verify_freeze(db, actors["admin"], info.id)  # still a sound freeze
+
+
+def test_the_open_report_never_fetches_an_arm(
+    db: Database, actors: Actors, trial: SmallTrial
+) -> None:
+    """Live, the open report's datasets are built as its blinded reader sees them: masked
+    codes, no statement selects an allocated arm (the closed report's does)."""
+    from noim.reports.interim import build
+
+    for closed in (False, True):
+        statements: list[str] = []
+
+        def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+            statements.append(statement)  # noqa: B023
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            build(db, actors["dmc_chair"], closed=closed, as_of=AS_OF)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+        fetched = [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
+        assert bool(fetched) == closed, closed

@@ -11,8 +11,8 @@ from noim.services.freezes import FreezeInfo
 
 @noim_cli.group("freeze")
 def freeze_group() -> None:
-    """Data freezes: consistent, hashed snapshots of every analysis dataset (see
-    docs/data-freezes.md)."""
+    """Data freezes: consistent, hashed snapshots of every dataset the analyses and the
+    interim reports read (see docs/data-freezes.md)."""
 
 
 def _line(f: FreezeInfo) -> str:
@@ -28,7 +28,8 @@ def _line(f: FreezeInfo) -> str:
 @json_option
 @pass_state
 def freeze_create(state: CliState, label: str | None, as_json: bool) -> None:
-    """Freeze every analysis dataset now, in one transaction (data manager, administrators)."""
+    """Freeze every analysis and report dataset now, in one transaction (data manager,
+    administrators)."""
     info = freezes.create_freeze(state.db(), state.actor(), label=label)
     if as_json:
         print_json(info)

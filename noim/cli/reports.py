@@ -33,7 +33,12 @@ def _formats(text: str) -> list[str]:
     flag_value="closed",
     help="The closed report: results by arm (needs read_closed_report).",
 )
-@click.option("--freeze", metavar="ID", help="Read the data of this data freeze.")
+@click.option(
+    "--freeze",
+    metavar="ID",
+    help="Read every table's data from this data freeze (as of its date); a freeze made "
+    "before reports were frozen is refused.",
+)
 @click.option("--as-of", type=DATE, help="Censoring date, YYYY-MM-DD (default: today).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option(

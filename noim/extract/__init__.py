@@ -12,9 +12,10 @@ from ``noim.extract._columns``).  Permanence, returns home and re-entries are de
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,7 @@ from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.permanence import DatedEvent, moves, summarise
 from noim.domain.roles import Actor, Role
-from noim.extract import _frozen
+from noim.extract import _frozen, operations
 from noim.extract._base import (
     Cutoff,
     FreezeNotSupported,
@@ -66,21 +67,30 @@ from noim.extract._columns import (
     frame,
     render,
 )
+from noim.extract.operations import bundle, deviations, exits, queries, saes, screening, visits
 
 __all__ = [
     "DATASETS",
     "PERMANENCE_EVENT_CODES",
+    "SNAPSHOT_NAMES",
     "Column",
     "Dataset",
     "FreezeNotSupported",
     "MixedCurrencies",
+    "bundle",
     "children",
     "costs",
+    "deviations",
+    "exits",
     "permanence",
     "placements",
+    "queries",
     "reentries",
     "render",
+    "saes",
     "scores",
+    "screening",
+    "visits",
 ]
 
 
@@ -343,17 +353,79 @@ def widen(
     return frame(SCORES_WIDE, data, extra=names)
 
 
-def snapshot(s: Any, as_of: date) -> dict[str, pd.DataFrame]:
-    """Every analysis dataset as an unblinded all-sites reader sees it on ``as_of``, read in
-    the session ``s`` (the freeze's one transaction), plus what reading them back needs:
-    ``allocations`` (each family's masked code, to mask at read time) and ``timepoints``
-    (the schedule order, to widen other respondents' scores)."""
-    reader = Actor("noim-freeze", Role.UNBLINDED_STATISTICIAN)
+#: the datasets ``snapshot`` makes: the analysis datasets, the operational ones
+#: (``noim.extract.operations``), and what reading them back needs (``allocations``,
+#: ``timepoints``) or what reports read besides data (``trial``)
+SNAPSHOT_NAMES: tuple[str, ...] = (
+    "children",
+    "permanence",
+    "scores",
+    "scores_wide",
+    "placements",
+    "reentries",
+    "costs",
+    "allocations",
+    "timepoints",
+    *operations.OPERATIONAL_NAMES,
+    "trial",
+)
+
+
+def snapshot(
+    s: Any, as_of: date, names: Sequence[str] = SNAPSHOT_NAMES, reader: Actor | None = None
+) -> dict[str, pd.DataFrame]:
+    """Datasets ``names`` as an unblinded all-sites reader sees them on ``as_of``, read in
+    the session ``s`` (a freeze's one transaction, or a report's read transaction).
+
+    Besides the analysis and operational datasets: ``allocations`` (each family's masked
+    code, to mask at read time), ``timepoints`` (the schedule order, to widen other
+    respondents' scores) and ``trial`` (the trial definition).  Only what ``names`` needs is
+    read.
+
+    ``reader`` defaults to the unblinded all-sites reader a freeze uses.  Live reads pass
+    their own actor, so a blinded one never fetches an arm (its masked codes instead) and a
+    site-scoped one only its sites' children; ``_frozen.for_reader`` then gives the same
+    frames as reading a freeze back.
+    """
+    if reader is None:
+        reader = Actor("noim-freeze", Role.UNBLINDED_STATISTICIAN)
     cutoff = Cutoff(as_of)
-    kids = cohort(s, reader, cutoff)
-    usable = analysable(kids)
-    long = _scores_long(s, reader, cutoff, usable)
-    order = timepoint_order(s)
+    memo: dict[str, Any] = {}
+
+    def once(key: str, make: Callable[[], Any]) -> Any:
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
+    def kids() -> list[Kid]:
+        return once("kids", lambda: cohort(s, reader, cutoff))  # type: ignore[no-any-return]
+
+    def long() -> pd.DataFrame:
+        return once("long", lambda: _scores_long(s, reader, cutoff, analysable(kids())))
+
+    def order() -> list[str]:
+        return once("order", lambda: timepoint_order(s))  # type: ignore[no-any-return]
+
+    makers: dict[str, Callable[[], pd.DataFrame]] = {
+        "children": lambda: _children(s, reader, cutoff),
+        "permanence": lambda: _permanence(s, reader, cutoff),
+        "scores": long,
+        "scores_wide": lambda: widen(
+            long(), kids_frame(analysable(kids()), not sees_arm(reader)), order(), "carer"
+        ),
+        "placements": lambda: _placements(s, reader, cutoff),
+        "reentries": lambda: _reentries(s, reader, cutoff),
+        "costs": lambda: _costs(s, reader, cutoff),
+        "allocations": lambda: _allocations(s, kids()),
+        "timepoints": lambda: pd.DataFrame({"code": pd.Series(order(), dtype="string")}),
+    }
+    for name, build in operations.BUILDERS.items():
+        makers[name] = partial(build, s, cutoff, reader)
+    return {name: makers[name]() for name in names}
+
+
+def _allocations(s: Any, kids: list[Kid]) -> pd.DataFrame:
+    """Each family's masked code (1 statement)."""
     families = sorted({(k.family_id, k.family_pk) for k in kids})
     masked = dict(
         s.execute(
@@ -362,22 +434,12 @@ def snapshot(s: Any, as_of: date) -> dict[str, pd.DataFrame]:
             )
         ).all()
     )
-    return {
-        "children": _children(s, reader, cutoff),
-        "permanence": _permanence(s, reader, cutoff),
-        "scores": long,
-        "scores_wide": widen(long, kids_frame(usable, False), order, "carer"),
-        "placements": _placements(s, reader, cutoff),
-        "reentries": _reentries(s, reader, cutoff),
-        "costs": _costs(s, reader, cutoff),
-        "allocations": pd.DataFrame(
-            {
-                "family_id": pd.Series([f for f, _pk in families], dtype="string"),
-                "masked_code": pd.Series([masked[pk] for _f, pk in families], dtype="string"),
-            }
-        ),
-        "timepoints": pd.DataFrame({"code": pd.Series(order, dtype="string")}),
-    }
+    return pd.DataFrame(
+        {
+            "family_id": pd.Series([f for f, _pk in families], dtype="string"),
+            "masked_code": pd.Series([masked[pk] for _f, pk in families], dtype="string"),
+        }
+    )
 
 
 def placements(

@@ -468,8 +468,41 @@ df = extract.permanence(db, actor, as_of=date(2026, 6, 30))
 """
 
 
+_OPERATIONAL_HEADER = """
+# Operational datasets
+
+What the interim reports read besides the analysis datasets (`noim.extract.operations`):
+one row per record of the screening log, the follow-up visits, the data queries, the
+serious adverse events, the protocol deviations and the exits (withdrawals and losses to
+follow-up).  Same calling convention (`as_of`, `freeze`, the `analyse` capability), each
+built by one set-based SQL statement and stored by every data freeze.  They have **no arm
+column** (reports take a child's arm from `children`); site-scoped readers get their sites'
+rows.  Free text the reports do not show (SAE and deviation descriptions, query messages,
+screening references) is not extracted.
+
+`extract.bundle(db, actor, names, as_of=... | freeze=...)` reads several datasets (analysis
+and operational) together: live in one read transaction, or from one freeze; the interim
+reports read everything through it.
+"""
+
+
+def _section(ds: Dataset, call: str) -> list[str]:
+    parts = [f"\n## `{ds.name}`\n\n`{call}`: {ds.row}.\n\n{ds.summary}\n"]
+    parts.append("\n| column | dtype | meaning |\n|---|---|---|\n")
+    for c in ds.columns:
+        parts.append(f"| `{c.name}` | `{c.dtype}` | {c.description} |\n")
+    if ds.pattern is not None:
+        parts.append(
+            f"| `{{instrument}}_{{scale}}_{{timepoint}}` | `{ds.pattern_dtype}` "
+            f"| {ds.pattern_description} |\n"
+        )
+    return parts
+
+
 def render() -> str:
     """The text of docs/analysis-datasets.md."""
+    from noim.extract.operations import OPERATIONAL
+
     parts = [_HEADER]
     for ds in DATASETS:
         call = (
@@ -477,18 +510,13 @@ def render() -> str:
             if ds.name == "scores_wide"
             else f"extract.{ds.name}(...)"
         )
-        parts.append(f"\n## `{ds.name}`\n\n`{call}`: {ds.row}.\n\n{ds.summary}\n")
-        parts.append("\n| column | dtype | meaning |\n|---|---|---|\n")
-        for c in ds.columns:
-            parts.append(f"| `{c.name}` | `{c.dtype}` | {c.description} |\n")
-        if ds.pattern is not None:
-            parts.append(
-                f"| `{{instrument}}_{{scale}}_{{timepoint}}` | `{ds.pattern_dtype}` "
-                f"| {ds.pattern_description} |\n"
-            )
+        parts += _section(ds, call)
     parts.append(
         "\n## Competing-event codes (`permanence.event`)\n\n| code | outcome |\n|---|---|\n"
         "| 0 | censored |\n"
         + "".join(f"| {code} | `{name}` |\n" for name, code in PERMANENCE_EVENT_CODES.items())
     )
+    parts.append(_OPERATIONAL_HEADER)
+    for ds in OPERATIONAL:
+        parts += _section(ds, f"extract.{ds.name}(...)")
     return "".join(parts)

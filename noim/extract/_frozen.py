@@ -1,7 +1,8 @@
-"""Analysis datasets stored in a data freeze: canonical encoding and reading back.
+"""Datasets stored in a data freeze: canonical encoding and reading back.
 
-A freeze stores each dataset as an unblinded all-sites reader saw it inside the freeze's
-one transaction (``noim.extract.snapshot``).  Reading one back applies what the live
+A freeze stores each dataset (the analysis datasets, the operational ones the reports read,
+and ``allocations``, ``timepoints``, ``trial``) as an unblinded all-sites reader saw it
+inside the freeze's one transaction (``noim.extract.snapshot``).  Reading one back applies what the live
 extraction applies for the reader: the site scope (site-scoped roles keep their own sites'
 rows) and blinding (blinded roles get each family's masked code, stored with the freeze
 in the ``allocations`` dataset, and no arm label).  See docs/data-freezes.md.
@@ -106,18 +107,20 @@ def load(db: Database, actor: Actor, freeze_id: int, names: list[str]) -> dict[s
     missing = [n for n in names if n not in found]
     if missing:
         raise NotFound(
-            f"data freeze {freeze_id}: holds no dataset {', '.join(missing)}; "
-            "expected every analysis dataset (freeze made by this version of noim)"
+            f"data freeze {freeze_id}: holds no dataset {', '.join(missing)} (made by an "
+            "earlier version of noim); make a new freeze (`noim freeze create`) to read them"
         )
     return found
 
 
 def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.DataFrame:
-    """``df`` as ``actor`` may see it: own sites' rows only, arm masked for blinded roles."""
-    if not actor.all_sites:
-        df = df[df["site"].isin(sorted(actor.site_codes))]
+    """``df`` as ``actor`` may see it: own sites' rows only (datasets with a ``site``
+    column; rows without a site are trial-wide and not a site's), arm masked for blinded
+    roles (datasets with an ``arm`` column; the operational ones have none)."""
+    if not actor.all_sites and "site" in df.columns:
+        df = df[df["site"].isin(sorted(actor.site_codes)).fillna(False).astype(bool)]
     df = df.reset_index(drop=True)
-    if not actor.can(Capability.SEE_ARM):
+    if "arm" in df.columns and not actor.can(Capability.SEE_ARM):
         masked = dict(zip(allocations["family_id"], allocations["masked_code"], strict=True))
         df = df.assign(
             arm=_cast([masked[f] for f in df["family_id"]], "string"),

@@ -3,10 +3,14 @@
 ``build(db, actor, closed=..., freeze=..., as_of=...)`` checks the reader's capability
 (``read_closed_report`` for the closed report, ``read_open_report`` for the open one) and
 assembles an ``InterimReport``: ordered sections of tables (pandas DataFrames), the CONSORT
-counts and the figures (matplotlib).  The analysis datasets come from ``noim.extract``
-(``freeze`` is passed to every call); screening, visits, queries, SAEs and deviations come
-from a fixed number of set-based queries, so the number of SQL statements does not depend on
-the number of families.
+counts and the figures (matplotlib).  Every section is built from the DataFrames of
+``noim.extract.bundle(..., REPORT_DATASETS)``: the analysis datasets (children, scores,
+permanence), the operational ones (screening, visits, queries, saes, deviations, exits:
+``noim.extract.operations``) and the trial definition.  With ``freeze`` they are read from the
+data freeze (as of its date); without, the same datasets are built live in one read
+transaction as of ``as_of``.  No section reads a table itself, so a report re-run on the same
+freeze gives the same tables, and the number of SQL statements does not depend on the number
+of families.
 
 The extracts run on behalf of a read-only *report reader*: the same user as a trial
 statistician (open report: blinded, masked arm codes, which are then dropped) or an
@@ -17,35 +21,19 @@ or figure in it names an arm.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, select
 
 from noim import extract, stats
-from noim.db.models import (
-    Arm,
-    ArmSiteLabel,
-    Child,
-    DataQuery,
-    Family,
-    FollowUpVisit,
-    LossToFollowUp,
-    ProtocolDeviation,
-    ScreeningEntry,
-    SeriousAdverseEvent,
-    Site,
-    Team,
-    TimepointRow,
-    Trial,
-    Withdrawal,
-)
 from noim.db.session import Database
+from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor, Capability, Role
+from noim.domain.trialdef import parse_definition
 from noim.extract._base import FreezeNotSupported
+from noim.reports import operational as ops
 from noim.reports.summaries import (
     CAUSES,
     PRIMARY,
@@ -57,12 +45,31 @@ from noim.reports.summaries import (
     outcome_data,
 )
 
-__all__ = ["InterimReport", "Section", "build", "report_reader"]
+__all__ = [
+    "REPORT_DATASETS",
+    "FreezeIncomplete",
+    "InterimReport",
+    "Section",
+    "build",
+    "report_reader",
+]
 
 #: the pooled column of the open report (and the total column of the closed one)
 ALL = "all"
-#: age bands of open data queries, in days since raised
-QUERY_AGES = ((0, 30, "0-30 days"), (31, 90, "31-90 days"), (91, 10**9, "over 90 days"))
+#: every dataset the report reads (``noim.extract.bundle``): from a freeze, or live
+REPORT_DATASETS = (
+    "children",
+    "scores",
+    "scores_wide",
+    "permanence",
+    "timepoints",
+    "trial",
+    *extract.operations.OPERATIONAL_NAMES,
+)
+
+
+class FreezeIncomplete(NoimError):
+    """The data freeze lacks datasets the report reads (made by an earlier version)."""
 
 
 @dataclass
@@ -130,45 +137,33 @@ def build(
 ) -> InterimReport:
     """Assemble the open (pooled) or closed (by arm) interim report."""
     reader = report_reader(actor, closed)
-    kw: dict[str, Any]
     if freeze is not None:
-        from noim.services.freezes import show_freeze
-
-        if as_of is not None:
-            raise FreezeNotSupported(
-                f"freeze={freeze!r} and as_of={as_of}: a freeze is read as of the date it was "
-                "made; expected one of freeze= or as_of="
-            )
-        try:
-            as_of = show_freeze(db, reader, int(freeze)).as_of
-        except ValueError:
-            raise FreezeNotSupported(
-                f"freeze={freeze!r}: expected a freeze id (a whole number)"
-            ) from None
-        kw = {"freeze": freeze}
+        as_of = _freeze_date(db, reader, freeze, as_of)
     else:
         as_of = as_of or date.today()
-        kw = {"as_of": as_of}
-    kids = extract.children(db, reader, **kw)
-    wide = extract.scores(db, reader, wide=True, **kw)
-    long = extract.scores(db, reader, **kw)
-    perm = extract.permanence(db, reader, **kw)
-    with db.read(reader) as s:
-        trial = s.execute(select(Trial.short_name, Trial.registration)).one()
-        arm_names = dict(s.execute(select(Arm.code, Arm.name).order_by(Arm.sort_order)).all())
-        site_rows = s.execute(
-            select(Site.id, Site.code, Site.target_families).order_by(Site.code)
-        ).all()
-        timepoints = list(s.scalars(select(TimepointRow.code).order_by(TimepointRow.sort_order)))
-        q = _Queries(s, as_of)
-        screening = q.screening()
-        reasons = q.reasons()
-        visits = q.visits()
-        queries = q.queries()
-        saes = q.saes()
-        deviations = q.deviations()
-        exits = q.exits()
-        arm_words = q.arm_words()
+    # ONE code path: every section is built from these frames, read from the freeze or
+    # built live in one read transaction (noim.extract.bundle)
+    data = extract.bundle(
+        db,
+        reader,
+        REPORT_DATASETS,
+        **({"freeze": freeze} if freeze is not None else {"as_of": as_of}),
+    )
+    kids, wide, long, perm = (data[n] for n in ("children", "scores_wide", "scores", "permanence"))
+    definition = parse_definition(str(data["trial"]["definition"].iloc[0]), "trial definition")
+    arm_names = {a.code: a.name for a in definition.arms}
+    targets = {site.code: site.target_families for site in definition.sites}
+    timepoints = [str(tp) for tp in data["timepoints"]["code"]]
+    screening = ops.screening_counts(data["screening"])
+    reasons = ops.not_eligible_reasons(data["screening"])
+    visits = ops.visit_table(data["visits"], as_of)
+    queries = ops.open_query_ages(data["queries"], as_of)
+    saes = data["saes"].drop(columns=["family_id"])
+    for column in ("onset", "reported"):
+        saes[column] = saes[column].dt.strftime("%Y-%m-%d")
+    deviations = data["deviations"][["family_id", "category", "severity"]].copy()
+    exits = ops.exit_rows(data["exits"])
+    arm_words = ops.arm_words(definition)
     if not closed:
         for frame in (kids, wide, long, perm):
             frame["arm"] = ALL
@@ -227,7 +222,6 @@ def build(
 
     fams = kids.drop_duplicates("family_id")[["family_id", "site", "randomised_on", "arm"]]
     fams = fams.assign(month=fams["randomised_on"].dt.strftime("%Y-%m"))
-    targets = {code: target for _, code, target in site_rows}
     rec = (
         fams.groupby(["site", "month"]).size().rename("randomised").reset_index()
         if len(fams)
@@ -284,7 +278,7 @@ def build(
     saes["arm"] = saes["child_id"].map(arm_of).fillna(ALL) if closed else ALL
     deviations["arm"] = deviations["family_id"].map(fam_arm).fillna(ALL) if closed else ALL
     sec.tables["sae_counts"] = _counts(saes, ["category"], levels)
-    listing = saes.drop(columns=["description"])
+    listing = saes
     if not closed:
         listing = listing.drop(columns=["arm"])
     sec.tables["sae_listing"] = listing.reset_index(drop=True)
@@ -314,8 +308,8 @@ def build(
             s_.tables = {n: _scrub_frame(t, arm_words) for n, t in s_.tables.items()}
     return InterimReport(
         kind="closed" if closed else "open",
-        trial_name=str(trial.short_name),
-        registration=str(trial.registration),
+        trial_name=str(data["trial"]["short_name"].iloc[0]),
+        registration=str(data["trial"]["registration"].iloc[0]),
         as_of=as_of,
         freeze=freeze,
         reader=actor.name,
@@ -323,6 +317,34 @@ def build(
         sections=sections,
         figures=figures,
     )
+
+
+def _freeze_date(db: Database, reader: Actor, freeze: str, as_of: date | None) -> date:
+    """The as-of date of ``freeze``, after checking it holds every dataset the report reads."""
+    from noim.services.freezes import show_freeze
+
+    if as_of is not None:
+        raise FreezeNotSupported(
+            f"freeze={freeze!r} and as_of={as_of}: a freeze is read as of the date it was "
+            "made; expected one of freeze= or as_of="
+        )
+    try:
+        freeze_id = int(freeze)
+    except ValueError:
+        raise FreezeNotSupported(
+            f"freeze={freeze!r}: expected a freeze id (a whole number)"
+        ) from None
+    info = show_freeze(db, reader, freeze_id)
+    held = {d.name for d in info.datasets}
+    missing = [name for name in REPORT_DATASETS if name not in held]
+    if missing:
+        raise FreezeIncomplete(
+            f"data freeze {info.id} ({info.label!r}) holds no {', '.join(missing)} dataset"
+            f"{'s' if len(missing) > 1 else ''}: it was made by an earlier version of noim, "
+            "before reports were read from freezes; make a new freeze (`noim freeze create`) "
+            "and write the report from it"
+        )
+    return info.as_of
 
 
 #: what replaces an arm code or label in the free text of the open report
@@ -349,11 +371,11 @@ def _scrub_frame(df: pd.DataFrame, words: list[str]) -> pd.DataFrame:
 
 
 def _exit_reasons(
-    exits: pd.DataFrame, arm_of: dict[str, str]
+    exits: list[tuple[str, str, str]], arm_of: dict[str, str]
 ) -> dict[str, dict[str, dict[str, int]]]:
     """Group -> "withdrawn from <level>" or "lost to follow-up" -> reason -> children."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for child, what, reason in exits.itertuples(index=False):
+    for child, what, reason in exits:
         if child not in arm_of:  # not randomised by the as-of date
             continue
         group = str(arm_of[child])
@@ -460,148 +482,3 @@ def _primary(data: pd.DataFrame, closed: bool) -> Section:
         )
         sec.notes.append("Open report: pooled over arms; the comparison is in the closed report.")
     return sec
-
-
-class _Queries:
-    """The set-based queries of the report (one statement each, whatever the trial's size)."""
-
-    def __init__(self, s: Any, as_of: date) -> None:
-        self.s, self.as_of = s, as_of
-
-    def screening(self) -> dict[str, int]:
-        from noim.services.screening import screening_counts
-
-        c = screening_counts(self.s)
-        return {
-            "screened": c.screened,
-            "eligible": c.eligible,
-            "ineligible": c.ineligible,
-            "declined": c.declined,
-            "enrolled": c.enrolled,
-        }
-
-    def reasons(self) -> dict[str, int]:
-        rows = self.s.execute(
-            select(ScreeningEntry.ineligible_reason, func.count())
-            .where(ScreeningEntry.voided_at.is_(None), ~ScreeningEntry.eligible)
-            .group_by(ScreeningEntry.ineligible_reason)
-        ).all()
-        return dict(sorted(((str(r or "not given"), int(n)) for r, n in rows)))
-
-    def visits(self) -> pd.DataFrame:
-        due = (FollowUpVisit.window_end < self.as_of) | (FollowUpVisit.status == "completed")
-        n: Callable[[Any], Any] = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
-        rows = self.s.execute(
-            select(
-                FollowUpVisit.timepoint_code,
-                Site.code,
-                func.count(),
-                n(due),
-                n(FollowUpVisit.status == "completed"),
-                n(FollowUpVisit.status == "missed"),
-                n((FollowUpVisit.status == "scheduled") & (FollowUpVisit.window_end < self.as_of)),
-            )
-            .join(Child, Child.id == FollowUpVisit.child_id)
-            .join(Family, Family.id == Child.family_id)
-            .join(Site, Site.id == Family.site_id)
-            .where(FollowUpVisit.voided_at.is_(None), Child.voided_at.is_(None))
-            .group_by(FollowUpVisit.timepoint_code, Site.code)
-            .order_by(FollowUpVisit.timepoint_code, Site.code)
-        ).all()
-        cols = ["timepoint", "site", "visits", "due", "completed", "missed", "overdue"]
-        df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
-        return df.astype(dict.fromkeys(cols[2:], "int64"))
-
-    def queries(self) -> pd.DataFrame:
-        rows = self.s.execute(
-            select(Site.code, DataQuery.raised_at)
-            .outerjoin(Site, Site.id == DataQuery.site_id)
-            .where(DataQuery.status.in_(("open", "answered")))
-        ).all()
-        cols = ["site", *(label for _, _, label in QUERY_AGES), "total"]
-        counts: dict[str, dict[str, int]] = {}
-        for site, raised in rows:
-            age = (self.as_of - raised.date()).days
-            label = next(lb for _, hi, lb in QUERY_AGES if age <= hi)
-            row = counts.setdefault(str(site or "none"), dict.fromkeys(cols[1:], 0))
-            row[label] += 1
-            row["total"] += 1
-        return pd.DataFrame([{"site": k, **v} for k, v in sorted(counts.items())], columns=cols)
-
-    def saes(self) -> pd.DataFrame:
-        rows = self.s.execute(
-            select(
-                Child.trial_id,
-                Site.code,
-                SeriousAdverseEvent.onset_date,
-                SeriousAdverseEvent.reported_on,
-                SeriousAdverseEvent.category,
-                SeriousAdverseEvent.relatedness,
-                SeriousAdverseEvent.expected,
-                SeriousAdverseEvent.outcome,
-                SeriousAdverseEvent.description,
-            )
-            .join(Child, Child.id == SeriousAdverseEvent.child_id)
-            .join(Family, Family.id == Child.family_id)
-            .join(Site, Site.id == Family.site_id)
-            .where(
-                SeriousAdverseEvent.voided_at.is_(None),
-                SeriousAdverseEvent.reported_on <= self.as_of,
-            )
-            .order_by(SeriousAdverseEvent.onset_date, Child.trial_id, SeriousAdverseEvent.id)
-        ).all()
-        cols = [
-            "child_id",
-            "site",
-            "onset",
-            "reported",
-            "category",
-            "relatedness",
-            "expected",
-            "outcome",
-            "description",
-        ]
-        df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
-        for c in ("onset", "reported"):
-            df[c] = df[c].astype(str)
-        return df
-
-    def exits(self) -> pd.DataFrame:
-        """Live withdrawals and losses to follow-up by the as-of date: child, what, reason."""
-        withdrawn = self.s.execute(
-            select(Child.trial_id, Withdrawal.level, Withdrawal.reason)
-            .join(Child, Child.id == Withdrawal.child_id)
-            .where(Withdrawal.voided_at.is_(None), Withdrawal.withdrawn_on <= self.as_of)
-            .order_by(Child.trial_id, Withdrawal.id)
-        ).all()
-        lost = self.s.execute(
-            select(Child.trial_id, LossToFollowUp.reason)
-            .join(Child, Child.id == LossToFollowUp.child_id)
-            .where(LossToFollowUp.voided_at.is_(None), LossToFollowUp.declared_on <= self.as_of)
-            .order_by(Child.trial_id, LossToFollowUp.id)
-        ).all()
-        rows = [(c, f"withdrawn from {lv.replace('_', ' ')}", r) for c, lv, r in withdrawn]
-        rows += [(c, "lost to follow-up", r) for c, r in lost]
-        return pd.DataFrame(rows, columns=["child_id", "what", "reason"])
-
-    def arm_words(self) -> list[str]:
-        """Every arm code and label, and the names of the arms' teams (longest first)."""
-        words = set(self.s.scalars(select(Arm.code)))
-        words |= set(self.s.scalars(select(Arm.name)))
-        words |= set(self.s.scalars(select(ArmSiteLabel.label)))
-        teams = self.s.execute(select(Team.code, Team.name).where(Team.arm_code.is_not(None)))
-        for code, name in teams:
-            words |= {code, name}
-        return sorted(words, key=lambda w: (-len(w), w))
-
-    def deviations(self) -> pd.DataFrame:
-        rows = self.s.execute(
-            select(Family.trial_id, ProtocolDeviation.category, ProtocolDeviation.severity)
-            .join(Family, Family.id == ProtocolDeviation.family_id)
-            .where(
-                ProtocolDeviation.voided_at.is_(None),
-                ProtocolDeviation.occurred_on <= self.as_of,
-            )
-            .order_by(ProtocolDeviation.id)
-        ).all()
-        return pd.DataFrame([tuple(r) for r in rows], columns=["family_id", "category", "severity"])

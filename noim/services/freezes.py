@@ -1,8 +1,10 @@
-"""Data freezes: a consistent, hashed snapshot of every analysis dataset (docs/data-freezes.md).
+"""Data freezes: a consistent, hashed snapshot of every analysis and operational dataset
+(docs/data-freezes.md).
 
-``create_freeze`` runs every ``noim.extract`` dataset as an unblinded all-sites internal
-reader inside ONE transaction (on PostgreSQL at REPEATABLE READ; on SQLite under the
-write lock ``Database.write`` takes), stores each dataset canonically encoded in
+``create_freeze`` runs every ``noim.extract`` dataset (``noim.extract.snapshot``: the
+analysis datasets and the operational ones the interim reports read) as an unblinded
+all-sites internal reader inside ONE transaction (on PostgreSQL at REPEATABLE READ; on
+SQLite under the write lock ``Database.write`` takes), stores each dataset canonically encoded in
 ``data_freeze_datasets`` and writes the (audited) ``data_freezes`` row whose
 ``content_sha256`` is the hash over the datasets' hashes.  Freezes are never updated
 or deleted (database triggers refuse it).
@@ -10,11 +12,12 @@ or deleted (database triggers refuse it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from noim import extract
 from noim.db import migrate
@@ -25,18 +28,10 @@ from noim.domain.exceptions import NotFound, PermissionDenied, Problem, Validati
 from noim.domain.roles import Actor, Capability
 from noim.extract import _frozen
 
-#: the datasets a freeze stores, in the order they are listed
-DATASET_NAMES = (
-    "children",
-    "permanence",
-    "scores",
-    "scores_wide",
-    "placements",
-    "reentries",
-    "costs",
-    "allocations",
-    "timepoints",
-)
+#: the datasets a freeze stores, in the order they are listed: the analysis datasets, the
+#: operational ones the reports read (screening, visits, queries, saes, deviations, exits),
+#: and ``allocations``, ``timepoints`` and ``trial`` (docs/data-freezes.md)
+DATASET_NAMES: tuple[str, ...] = extract.SNAPSHOT_NAMES
 
 
 @dataclass(frozen=True)
@@ -79,8 +74,17 @@ def _check_label(label: str | None) -> str:
     return text
 
 
-def create_freeze(db: Database, actor: Actor, *, label: str | None = None) -> FreezeInfo:
-    """Freeze every analysis dataset now; returns the new freeze (with its datasets)."""
+def create_freeze(
+    db: Database,
+    actor: Actor,
+    *,
+    label: str | None = None,
+    datasets: Sequence[str] = DATASET_NAMES,
+) -> FreezeInfo:
+    """Freeze every dataset now; returns the new freeze (with its datasets).
+
+    ``datasets`` is for tests only (a freeze as an earlier version of noim made it).
+    """
     actor.require(Capability.FREEZE_DATA, "make a data freeze")
     if actor.user_id is None:
         raise PermissionDenied(f"{actor.describe()}: a freeze records its maker; expected a user")
@@ -94,8 +98,8 @@ def create_freeze(db: Database, actor: Actor, *, label: str | None = None) -> Fr
         revision = migrate.current_revision(conn) or ""
         created_at = utcnow()
         as_of = created_at.date()
-        frames = extract.snapshot(s, as_of)
-        encoded = {name: _frozen.encode(frames[name]) for name in DATASET_NAMES}
+        frames = extract.snapshot(s, as_of, datasets)
+        encoded = {name: _frozen.encode(frames[name]) for name in datasets}
         hashes = {name: sha for name, (_c, sha, _r) in encoded.items()}
         counts = {name: rows for name, (_c, _sha, rows) in encoded.items()}
         freeze = DataFreeze(
@@ -170,13 +174,15 @@ def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
         ).first()
         if row is None:
             raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
-        datasets = s.execute(
-            select(DataFreezeDataset)
-            .where(DataFreezeDataset.freeze_id == freeze_id)
-            .order_by(DataFreezeDataset.name)
-        ).scalars()
+        d = DataFreezeDataset
+        datasets = s.execute(  # not the content itself: only its size
+            select(d.name, d.rows, d.sha256, d.format, func.length(d.content))
+            .where(d.freeze_id == freeze_id)
+            .order_by(d.name)
+        ).all()
         found = tuple(
-            FrozenDataset(d.name, d.rows, d.sha256, d.format, len(d.content)) for d in datasets
+            FrozenDataset(name, rows, sha, fmt, int(size))
+            for name, rows, sha, fmt, size in datasets
         )
         return _info(row[0], row[1], found)
 
