@@ -100,6 +100,10 @@ IMP-064 hard inline families.-  rows of one family_ref agreeing on site, local a
 IMP-065 hard inline families.trial_id  the trial ID of a registered family
 IMP-066 hard inline families.-  a family_ref matching one stored family wholly, or none
 IMP-067 hard inline children.child_number  a child number from 1 to 99 not used in the family
+IMP-080 hard inline screening_log.site_id  a known site in a screening row
+IMP-081 hard inline screening_log.site_id  a screening row of a site you work at
+IMP-082 hard inline screening_log.family_id  the trial ID of a registered family to enrol
+IMP-083 hard inline screening_log.reference  a reference matching at most one stored entry of the site
 LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
 LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
 LGL-003 hard inline legal_events.event_date  legal dates not after today

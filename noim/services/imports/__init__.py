@@ -28,9 +28,18 @@ def kinds() -> dict[str, ImportKind]:
     from noim.services.imports.families import FAMILIES
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
+    from noim.services.imports.screening import SCREENING
     from noim.services.imports.visits import VISITS
 
-    found: list[ImportKind] = [FAMILIES, CONSENTS, ASSESSMENTS, PLACEMENTS, LEGAL_EVENTS, VISITS]
+    found: list[ImportKind] = [
+        FAMILIES,
+        SCREENING,
+        CONSENTS,
+        ASSESSMENTS,
+        PLACEMENTS,
+        LEGAL_EVENTS,
+        VISITS,
+    ]
     return {k.name: k for k in found}
 
 
