@@ -76,6 +76,7 @@ DEV-004 hard inline protocol_deviations.category  a category (not empty)
 DEV-005 hard inline protocol_deviations.description  a description (not empty)
 DEV-006 hard inline protocol_deviations.family_id  a family and child that are not voided
 ELG-001 hard inline children.eligibility_decided_on  an eligibility decision on or after entry to care
+ELG-002 hard inline children.ineligibility_reason  a reason for finding a child ineligible
 FAM-001 hard inline families.local_authority_id  a local authority of the family's site
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided

@@ -71,7 +71,9 @@ class ScreeningKind(KindBase):
         ctx.progress("checking screening entries", 0, data.n_rows)
         las = local_authorities(s)
         families = _families(s, fids)
-        stored = _stored(s, sorted({(r.id, f) for r, f in zip(site_rows, refs, strict=True) if r and f}))
+        stored = _stored(
+            s, sorted({(r.id, f) for r, f in zip(site_rows, refs, strict=True) if r and f})
+        )
         linked_elsewhere = _linked(s, [f.id for f in families.values()])
         site_codes = {site.id: code for code, site in sites.items()}
         new_rows: list[dict[str, object]] = []
