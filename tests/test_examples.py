@@ -18,12 +18,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: kind -> example file, in load order
 ORDER = [
     ("families", "families.csv"),
+    ("screening", "screening.csv"),
+    ("eligibility", "eligibility.csv"),
     ("consents", "consents.csv"),
     ("assessments", "assessments-long.csv"),
     ("assessments", "assessments-wide.csv"),
     ("placements", "placements.csv"),
     ("legal-events", "legal-events.csv"),
     ("visits", "visits.csv"),
+    ("service-use", "service-use.csv"),
 ]
 
 
@@ -46,6 +49,8 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
                     db, admin, "G-0001-02-P", "local_authority", "3.1", date(2025, 8, 2)
                 )
                 randomisation.randomise(db, admin, "G-0001-Z")
+            if kind == "service-use":  # priced by the demonstration's unit costs
+                demo.unit_costs(db, date(2025, 12, 31))
             report = run_import(db, admin, kind, EXAMPLES / name)
             assert report.new_records > 0, f"{name}: {report.summary}"
             again = run_import(db, admin, kind, EXAMPLES / name)

@@ -65,7 +65,15 @@ from noim.services.randomisation_batch import randomise_many
 DEMO_ADMIN = "admin"
 DEFAULT_FAMILIES = 390
 
-__all__ = ["DEFAULT_FAMILIES", "DEMO_ADMIN", "DemoResult", "Effects", "build_demo", "demo_users"]
+__all__ = [
+    "DEFAULT_FAMILIES",
+    "DEMO_ADMIN",
+    "DemoResult",
+    "Effects",
+    "build_demo",
+    "demo_users",
+    "unit_costs",
+]
 
 
 #: (name, role, sites) of the demonstration users: one of each role, coordinators and researchers per site
@@ -134,7 +142,7 @@ def build_demo(
         }
         rng = np.random.default_rng(seed)
         randomisation.setup(db, admin, seed)
-        _unit_costs(db, as_of)
+        unit_costs(db, as_of)
 
         say("recruitment")
         plans, others = recruitment(definition, n_families, as_of, rng)
@@ -256,7 +264,7 @@ def _users(db: Database, definition: TrialDefinition) -> Actor:
     return admin
 
 
-def _unit_costs(db: Database, as_of: date) -> None:
+def unit_costs(db: Database, as_of: date) -> None:
     """The unit costs the synthetic service use is priced with."""
     manager = users.resolve_actor(db, "datamanager")
     year = min(as_of.year, date.today().year) - 1
