@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -205,3 +206,31 @@ def test_batch_needs_the_randomise_capability(db: Database, actors: Actors) -> N
 
     with pytest.raises(PermissionDenied):
         randomise_many(db, actors["research_gla"], ["G-0001"])
+
+
+def test_randomise_batch_command(db: Database, actors: Actors, db_url: str, tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    coord = {"GLA": actors["coord_gla"], "CRO": actors["coord_cro"]}
+    randomisation.setup(db, actors["admin"], SEED)
+    ids = _families(db, coord, [("GLA", (10,)), ("GLA", (30, 40)), ("GLA", (3,))])
+    f = tmp_path / "batch.csv"
+    f.write_text("family_id\n" + "\n".join(ids[:2]) + "\n", encoding="utf-8")
+    base = ("--database", db_url, "--user", "coord_gla")
+    ok = run(*base, "randomise", "--batch", str(f), "--json")
+    assert ok.exit_code == 0, ok.output
+    out = json.loads(ok.output)
+    assert [a["family"] for a in out] == ids[:2] and [a["sequence"] for a in out] == [1, 2]
+    # all or none: the second file names a randomised family, so nothing is randomised
+    f.write_text(f"family_id\n{ids[2]}\n{ids[0]}\n", encoding="utf-8")
+    bad = run(*base, "randomise", "--batch", str(f))
+    assert bad.exit_code == 1 and "RND-016" in bad.output + bad.stderr
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Allocation)) == 2
+    f.write_text("family\nX\n", encoding="utf-8")
+    header = run(*base, "randomise", "--batch", str(f))
+    assert header.exit_code == 1 and "RND-017" in header.output + header.stderr
+    both = run(*base, "randomise", ids[2], "--batch", str(f))
+    assert both.exit_code != 0 and "one of them" in both.output + both.stderr
+    single = run(*base, "randomise", ids[2])
+    assert single.exit_code == 0 and "sequence 3" in single.output

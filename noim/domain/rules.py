@@ -179,6 +179,7 @@ RND-013 hard inline allocation_list.-  1 to 100000 slots per stratum
 RND-014 hard inline allocations.randomised_at  a back-dated randomisation (synthetic trials and tests only): timezone-aware, not after now
 RND-015 hard inline families.trial_id  a registered family at one of your sites, in a batch randomisation
 RND-016 hard inline allocations.family_id  a family not yet randomised and named once in a batch randomisation
+RND-017 hard inline -.-  a batch randomisation file that can be read, with a family_id column
 RND-020 soft set allocations.randomised_at  a randomisation date from the earliest entry to care of the family's children to 2 years after it
 SAE-001 hard inline serious_adverse_events.category  an SAE category from the code list
 SAE-002 hard inline serious_adverse_events.relatedness  a relatedness from the code list

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +31,7 @@ from noim.domain import trial_ids
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.randomisation import minimise, stratum_key
 from noim.domain.roles import Actor, Capability
+from noim.services.imports.reader import read_csv
 from noim.services.randomisation import (
     AllocationView,
     _check_list_hash,
@@ -318,3 +320,33 @@ def _slots(s: Session, strata: Sequence[str]) -> dict[str, tuple[int, dict[int, 
         }
         out[stratum] = (start, free)
     return out
+
+
+def randomise_file(db: Database, actor: Actor, path: Path | str) -> list[AllocationView]:
+    """Randomise the families listed in a CSV file, in file order (``noim randomise --batch``).
+
+    The file has a ``family_id`` column and, for trials with declared stratification
+    factors, one column per declared factor (e.g. ``has_sibling_in_care``) holding the
+    family's level.  A file that cannot be read or lacks ``family_id`` is refused (RND-017).
+    """
+    try:
+        data = read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(Problem(str(path), "", "", "RND-017", str(exc))) from None
+    if "family_id" not in data.header:
+        raise ValidationError(
+            Problem(
+                data.source,
+                "header",
+                ",".join(data.header),
+                "RND-017",
+                "a family_id column (and one column per declared factor)",
+            )
+        )
+    ids = [t.strip().upper() for t in data.column("family_id")]
+    factors = [h for h in data.header if h and h != "family_id"]
+    declared = {
+        tid: {f: data.column(f)[i].strip() for f in factors if data.column(f)[i].strip()}
+        for i, tid in enumerate(ids)
+    }
+    return randomise_many(db, actor, ids, declared=declared)
