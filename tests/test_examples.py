@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from noim.db.session import Database
 from noim.domain.trialdef import default_definition
-from noim.services import consent, demo, randomisation, users
+from noim.services import consent, demo, economics, randomisation, users
 from noim.services.imports import run_import
 from tests.factories import registered_families
 
@@ -49,8 +50,10 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
                     db, admin, "G-0001-02-P", "local_authority", "3.1", date(2025, 8, 2)
                 )
                 randomisation.randomise(db, admin, "G-0001-Z")
-            if kind == "service-use":  # priced by the demonstration's unit costs
-                demo.unit_costs(db, date(2025, 12, 31))
+            if kind == "service-use":  # priced by unit costs the data manager keeps
+                manager = users.resolve_actor(db, "datamanager")
+                for code, unit in (("sw_hour", "hour"), ("nim_session", "session")):
+                    economics.add_unit_cost(db, manager, code, code, unit, Decimal(50), 2024)
             report = run_import(db, admin, kind, EXAMPLES / name)
             assert report.new_records > 0, f"{name}: {report.summary}"
             again = run_import(db, admin, kind, EXAMPLES / name)

@@ -1,16 +1,17 @@
 """A synthetic NIM trial for demonstrations, built through the real services.
 
 Every record goes through the same services, validation and audit trail as a
-coordinator's entry: the bulk records (families, consents, placements, legal events,
-assessments, visit outcomes) through the CSV imports of ``noim.services.imports`` fed
-with generated text, the rest (screening, eligibility, randomisation, withdrawals,
-SAEs, deviations, service use) through their one-record services.  The random model
-is ``noim.services.demo_plan``; all randomness comes from one
-``numpy.random.Generator`` seeded by the caller, so the same seed and ``as_of`` build
-the same trial.
+coordinator's entry: the bulk records (families, screening log and enrolments,
+eligibility, consents, placements, legal events, assessments, visit outcomes, service
+use) through the CSV imports of ``noim.services.imports`` fed with generated text, the
+randomisations through ``randomise_many`` (one unit of work, the same allocations as
+one-by-one ``randomise``), the rest (withdrawals, SAEs, deviations) through their
+one-record services.  The random model is ``noim.services.demo_plan``; all randomness
+comes from one ``numpy.random.Generator`` seeded by the caller, so the same seed and
+``as_of`` build the same trial.
 
-Randomisations are back-dated with ``randomise(..., randomised_at=...)``, which the
-audit trail records as a synthetic back-dated allocation.  No record is dated after
+Randomisations are back-dated with ``randomise_many(..., randomised_at=...)``, which the
+audit trail records as synthetic back-dated allocations.  No record is dated after
 ``as_of`` (default: today).
 """
 
@@ -65,15 +66,7 @@ from noim.services.randomisation_batch import randomise_many
 DEMO_ADMIN = "admin"
 DEFAULT_FAMILIES = 390
 
-__all__ = [
-    "DEFAULT_FAMILIES",
-    "DEMO_ADMIN",
-    "DemoResult",
-    "Effects",
-    "build_demo",
-    "demo_users",
-    "unit_costs",
-]
+__all__ = ["DEFAULT_FAMILIES", "DEMO_ADMIN", "DemoResult", "Effects", "build_demo", "demo_users"]
 
 
 #: (name, role, sites) of the demonstration users: one of each role, coordinators and researchers per site
@@ -142,7 +135,7 @@ def build_demo(
         }
         rng = np.random.default_rng(seed)
         randomisation.setup(db, admin, seed)
-        unit_costs(db, as_of)
+        _unit_costs(db, as_of)
 
         say("recruitment")
         plans, others = recruitment(definition, n_families, as_of, rng)
@@ -264,7 +257,7 @@ def _users(db: Database, definition: TrialDefinition) -> Actor:
     return admin
 
 
-def unit_costs(db: Database, as_of: date) -> None:
+def _unit_costs(db: Database, as_of: date) -> None:
     """The unit costs the synthetic service use is priced with."""
     manager = users.resolve_actor(db, "datamanager")
     year = min(as_of.year, date.today().year) - 1
