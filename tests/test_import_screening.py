@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from noim.db.models import AuditLog, Child, ScreeningEntry
 from noim.db.session import Database
-from noim.domain.exceptions import ImportRejected
+from noim.domain.exceptions import ImportRejected, ValidationError
 from noim.services import consent, screening
 from noim.services.imports import run_import
 from tests.conftest import Actors
@@ -200,3 +200,16 @@ def test_eligibility_import(db: Database, actors: Actors, tmp_path: Path) -> Non
     with pytest.raises(ImportRejected) as caught:
         run_import(db, coord, "eligibility", twice)
     assert _problems(caught) == {("row 3", "child_id", "IMP-011")}
+
+
+def test_consent_by_a_named_carer(db: Database, actors: Actors) -> None:
+    """The consent rules load the named person (a result read as pairs, not as a mapping)."""
+    from noim.services import people
+
+    coord = actors["coord_gla"]
+    child = family_with_children(db, coord, "GLA", (10,)).children[0].trial_id
+    carer = people.add_carer(db, coord, "GLA", "foster").id
+    view = consent.record_consent(db, coord, child, "carer", "3.1", date(2024, 3, 21), carer)
+    assert view.consenter_type == "carer"
+    with pytest.raises(ValidationError, match="CNS-003"):
+        consent.record_consent(db, coord, child, "carer", "3.1", date(2024, 3, 22), carer + 99)

@@ -104,20 +104,18 @@ class ConsentChecker:
         ids = sorted({p for p in person_ids if p is not None})
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            self.parent_family.update(
-                self.s.execute(
-                    select(BirthParent.id, BirthParent.family_id).where(
-                        BirthParent.id.in_(chunk), BirthParent.voided_at.is_(None)
-                    )
-                ).tuples()
-            )
-            self.carer_site.update(
-                self.s.execute(
-                    select(Carer.id, Carer.site_id).where(
-                        Carer.id.in_(chunk), Carer.voided_at.is_(None)
-                    )
-                ).tuples()
-            )
+            for parent_id, family_id in self.s.execute(
+                select(BirthParent.id, BirthParent.family_id).where(
+                    BirthParent.id.in_(chunk), BirthParent.voided_at.is_(None)
+                )
+            ):
+                self.parent_family[int(parent_id)] = int(family_id)
+            for carer_id, site_id in self.s.execute(
+                select(Carer.id, Carer.site_id).where(
+                    Carer.id.in_(chunk), Carer.voided_at.is_(None)
+                )
+            ):
+                self.carer_site[int(carer_id)] = int(site_id)
 
     def problems(
         self,
