@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from noim.db.session import Database
 from noim.domain.roles import Actor
 from noim.domain.trialdef import default_definition
-from noim.services import consent, demo, families, randomisation, users
+from noim.services import consent, demo, economics, families, randomisation, users
 from noim.services.imports import run_import
 from tests.factories import registered_families
 
@@ -19,6 +20,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: kind -> example file, in load order
 ORDER = [
     ("families", "families.csv"),
+    ("screening", "screening.csv"),
+    ("eligibility", "eligibility.csv"),
     ("consents", "consents.csv"),
     ("assessments", "assessments-long.csv"),
     ("assessments", "assessments-wide.csv"),
@@ -26,6 +29,7 @@ ORDER = [
     ("legal-events", "legal-events.csv"),
     ("visits", "visits.csv"),
     ("intervention", "intervention.csv"),
+    ("service-use", "service-use.csv"),
 ]
 
 
@@ -51,6 +55,10 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
                 randomisation.randomise(db, admin, "G-0001-Z")
             if kind == "intervention":  # receipt is recorded for randomised families
                 _randomise_f3(db, admin, family_ids["F3"])
+            if kind == "service-use":  # priced by unit costs the data manager keeps
+                manager = users.resolve_actor(db, "datamanager")
+                for code, unit in (("sw_hour", "hour"), ("nim_session", "session")):
+                    economics.add_unit_cost(db, manager, code, code, unit, Decimal(50), 2024)
             report = run_import(db, admin, kind, EXAMPLES / name)
             family_ids.update(report.family_ids)
             assert report.new_records > 0, f"{name}: {report.summary}"

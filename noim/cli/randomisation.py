@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import click
 
@@ -11,6 +12,7 @@ from noim.cli.records import DATE, child_group
 from noim.domain.randomisation_sim import simulate_trial
 from noim.domain.trialdef import load_definition
 from noim.services import consent, randomisation
+from noim.services.randomisation_batch import randomise_file
 
 
 @child_group.command("eligibility")
@@ -84,7 +86,7 @@ def _parse_factors(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @noim_cli.command("randomise")
-@click.argument("family_id")
+@click.argument("family_id", required=False)
 @click.option(
     "--factor",
     "factors",
@@ -92,16 +94,42 @@ def _parse_factors(values: tuple[str, ...]) -> dict[str, str]:
     metavar="NAME=LEVEL",
     help="A declared stratification factor's level (repeat for several).",
 )
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Randomise every family of this CSV file (column family_id, and one column per "
+    "declared factor), in file order, all or none.",
+)
 @json_option
 @pass_state
 def randomise_command(
-    state: CliState, family_id: str, factors: tuple[str, ...], as_json: bool
+    state: CliState,
+    family_id: str | None,
+    factors: tuple[str, ...],
+    batch: Path | None,
+    as_json: bool,
 ) -> None:
-    """Randomise FAMILY_ID (all its children) and print the arm and sequence number."""
-    view = randomisation.randomise(state.db(), state.actor(), family_id, _parse_factors(factors))
-    if as_json:
-        print_json(view)
+    """Randomise FAMILY_ID (all its children), or every family of --batch FILE.
+
+    Prints the arm and sequence number.  A batch gives each family the allocation it
+    would get randomised alone in file order; when any family cannot be randomised,
+    every problem is listed and no family is randomised.
+    """
+    if (family_id is None) == (batch is None):
+        raise click.UsageError("give FAMILY_ID or --batch FILE (one of them)")
+    if batch is not None:
+        if factors:
+            raise click.UsageError("--factor is for one family; give factors as file columns")
+        views = randomise_file(state.db(), state.actor(), batch)
     else:
+        assert family_id is not None
+        views = [
+            randomisation.randomise(state.db(), state.actor(), family_id, _parse_factors(factors))
+        ]
+    if as_json:
+        print_json(views[0] if batch is None else views)
+        return
+    for view in views:
         click.echo(
             f"Family {view.family} randomised to {view.arm} ({view.arm_label}), sequence {view.sequence}, "
             f"{view.randomised_at:%Y-%m-%d %H:%M} UTC; children: {', '.join(view.children)}"

@@ -76,6 +76,7 @@ DEV-004 hard inline protocol_deviations.category  a category (not empty)
 DEV-005 hard inline protocol_deviations.description  a description (not empty)
 DEV-006 hard inline protocol_deviations.family_id  a family and child that are not voided
 ELG-001 hard inline children.eligibility_decided_on  an eligibility decision on or after entry to care
+ELG-002 hard inline children.ineligibility_reason  a reason for finding a child ineligible
 FAM-001 hard inline families.local_authority_id  a local authority of the family's site
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided
@@ -100,6 +101,10 @@ IMP-064 hard inline families.-  rows of one family_ref agreeing on site, local a
 IMP-065 hard inline families.trial_id  the trial ID of a registered family
 IMP-066 hard inline families.-  a family_ref matching one stored family wholly, or none
 IMP-067 hard inline children.child_number  a child number from 1 to 99 not used in the family
+IMP-080 hard inline screening_log.site_id  a known site in a screening row
+IMP-081 hard inline screening_log.site_id  a screening row of a site you work at
+IMP-082 hard inline screening_log.family_id  the trial ID of a registered family to enrol
+IMP-083 hard inline screening_log.reference  a reference matching at most one stored entry of the site
 LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
 LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
 LGL-003 hard inline legal_events.event_date  legal dates not after today
@@ -183,6 +188,9 @@ RND-011 hard inline randomisation_state.seed  randomisation set up once only
 RND-012 hard inline randomisation_state.seed  a seed from 0 to 2^63-1
 RND-013 hard inline allocation_list.-  1 to 100000 slots per stratum
 RND-014 hard inline allocations.randomised_at  a back-dated randomisation (synthetic trials and tests only): timezone-aware, not after now
+RND-015 hard inline families.trial_id  a registered family at one of your sites, in a batch randomisation
+RND-016 hard inline allocations.family_id  a family not yet randomised and named once in a batch randomisation
+RND-017 hard inline -.-  a batch randomisation file that can be read, with a family_id column
 RND-020 soft set allocations.randomised_at  a randomisation date from the earliest entry to care of the family's children to 2 years after it
 SAE-001 hard inline serious_adverse_events.category  an SAE category from the code list
 SAE-002 hard inline serious_adverse_events.relatedness  a relatedness from the code list

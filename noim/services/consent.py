@@ -48,21 +48,44 @@ def decide_eligibility(
         reason = require_reason(reason, f"finding child {child_trial_id} ineligible")
     with db.write(actor, reason=reason) as s:
         child, _family, _site = child_for(s, actor, child_trial_id, "decide the eligibility of")
-        if decided_on < child.entered_care_on:
-            raise ValidationError(
-                Problem(
-                    f"child {child.trial_id}",
-                    "eligibility_decided_on",
-                    decided_on.isoformat(),
-                    "ELG-001",
-                    f"a date on or after entry to care ({child.entered_care_on})",
-                )
-            )
+        problems = eligibility_problems(
+            f"child {child.trial_id}", eligible, decided_on, child.entered_care_on, reason
+        )
+        if problems:
+            raise ValidationError(problems)
         child.eligibility_status = "eligible" if eligible else "ineligible"
         child.eligibility_decided_on = decided_on
         child.ineligibility_reason = None if eligible else reason
         s.flush()
         return child.eligibility_status
+
+
+def eligibility_problems(
+    record: str, eligible: bool, decided_on: date, entered_care_on: date, reason: str | None
+) -> list[Problem]:
+    """The eligibility rules (ELG-001, ELG-002): one implementation for the service and the import."""
+    problems = []
+    if decided_on < entered_care_on:
+        problems.append(
+            Problem(
+                record,
+                "eligibility_decided_on",
+                decided_on.isoformat(),
+                "ELG-001",
+                f"a date on or after entry to care ({entered_care_on})",
+            )
+        )
+    if not eligible and (reason is None or not reason.strip()):
+        problems.append(
+            Problem(
+                record,
+                "ineligibility_reason",
+                reason,
+                "ELG-002",
+                "a reason the child is ineligible",
+            )
+        )
+    return problems
 
 
 class ConsentChecker:
@@ -81,20 +104,18 @@ class ConsentChecker:
         ids = sorted({p for p in person_ids if p is not None})
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            self.parent_family.update(
-                self.s.execute(
-                    select(BirthParent.id, BirthParent.family_id).where(
-                        BirthParent.id.in_(chunk), BirthParent.voided_at.is_(None)
-                    )
-                ).tuples()
-            )
-            self.carer_site.update(
-                self.s.execute(
-                    select(Carer.id, Carer.site_id).where(
-                        Carer.id.in_(chunk), Carer.voided_at.is_(None)
-                    )
-                ).tuples()
-            )
+            for parent_id, family_id in self.s.execute(
+                select(BirthParent.id, BirthParent.family_id).where(
+                    BirthParent.id.in_(chunk), BirthParent.voided_at.is_(None)
+                )
+            ):
+                self.parent_family[int(parent_id)] = int(family_id)
+            for carer_id, site_id in self.s.execute(
+                select(Carer.id, Carer.site_id).where(
+                    Carer.id.in_(chunk), Carer.voided_at.is_(None)
+                )
+            ):
+                self.carer_site[int(carer_id)] = int(site_id)
 
     def problems(
         self,

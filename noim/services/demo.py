@@ -1,16 +1,17 @@
 """A synthetic NIM trial for demonstrations, built through the real services.
 
 Every record goes through the same services, validation and audit trail as a
-coordinator's entry: the bulk records (families, consents, placements, legal events,
-assessments, visit outcomes) through the CSV imports of ``noim.services.imports`` fed
-with generated text, the rest (screening, eligibility, randomisation, withdrawals,
-SAEs, deviations, service use) through their one-record services.  The random model
-is ``noim.services.demo_plan``; all randomness comes from one
-``numpy.random.Generator`` seeded by the caller, so the same seed and ``as_of`` build
-the same trial.
+coordinator's entry: the bulk records (families, screening log and enrolments,
+eligibility, consents, placements, legal events, assessments, visit outcomes, service
+use) through the CSV imports of ``noim.services.imports`` fed with generated text, the
+randomisations through ``randomise_many`` (one unit of work, the same allocations as
+one-by-one ``randomise``), the rest (withdrawals, SAEs, deviations) through their
+one-record services.  The random model is ``noim.services.demo_plan``; all randomness
+comes from one ``numpy.random.Generator`` seeded by the caller, so the same seed and
+``as_of`` build the same trial.
 
-Randomisations are back-dated with ``randomise(..., randomised_at=...)``, which the
-audit trail records as a synthetic back-dated allocation.  No record is dated after
+Randomisations are back-dated with ``randomise_many(..., randomised_at=...)``, which the
+audit trail records as synthetic back-dated allocations.  No record is dated after
 ``as_of`` (default: today).
 """
 
@@ -46,7 +47,6 @@ from noim.services import (
     economics,
     randomisation,
     safety,
-    screening,
     setup,
     users,
 )
@@ -54,12 +54,15 @@ from noim.services.demo_plan import (
     Effects,
     assessments_header,
     consents_csv,
+    eligibility_csv,
     families_csv,
     follow_up,
     intervention_csv,
     recruitment,
+    screening_csv,
 )
 from noim.services.imports import run_import
+from noim.services.randomisation_batch import randomise_many
 
 DEMO_ADMIN = "admin"
 DEFAULT_FAMILIES = 390
@@ -145,48 +148,21 @@ def build_demo(
                 c.trial_id = child_ids[c.row]
 
         say("screening")
-        screened = sorted(
-            [(f.screened, 0, i) for i, f in enumerate(plans)]
-            + [(o.screened, 1, i) for i, o in enumerate(others)]
-        )
-        for _day, other, i in screened:
-            if other:
-                o = others[i]
-                screening.add_entry(
-                    db,
-                    coordinators[o.site],
-                    o.site,
-                    o.screened,
-                    o.n_children,
-                    o.ineligible_reason is None,
-                    o.ineligible_reason,
-                    declined=o.declined_reason is not None,
-                    declined_reason=o.declined_reason,
-                )
-            else:
-                f = plans[i]
-                coord = coordinators[f.site]
-                entry = screening.add_entry(
-                    db,
-                    coord,
-                    f.site,
-                    f.screened,
-                    len(f.children),
-                    True,
-                    local_authority=f.local_authority,
-                )
-                screening.enrol(db, coord, entry.id, f.trial_id)
-                for c in f.children:
-                    consent.decide_eligibility(db, coord, c.trial_id, True, f.screened)
+        run_import(db, admin, "screening", "demo-screening.csv", text=screening_csv(plans, others))
+        run_import(db, admin, "eligibility", "demo-eligibility.csv", text=eligibility_csv(plans))
         run_import(db, admin, "consents", "demo-consents.csv", text=consents_csv(plans))
 
         say("randomisation")
-        for f in sorted(plans, key=lambda p: (p.randomised, p.ref)):
+        order = sorted(plans, key=lambda p: (p.randomised, p.ref))
+        times = []
+        for f in order:
             hour = 9 + int(rng.integers(0, 8))
-            at = datetime(f.randomised.year, f.randomised.month, f.randomised.day, hour, tzinfo=UTC)
-            f.arm = randomisation.randomise(
-                db, coordinators[f.site], f.trial_id, randomised_at=at
-            ).arm
+            times.append(
+                datetime(f.randomised.year, f.randomised.month, f.randomised.day, hour, tzinfo=UTC)
+            )
+        views = randomise_many(db, admin, [f.trial_id for f in order], randomised_at=times)
+        for f, view in zip(order, views, strict=True):
+            f.arm = view.arm
 
         say("follow-up")
         out = follow_up(definition, plans, definition.arms[0].code, effects, as_of, rng)
@@ -255,9 +231,19 @@ def build_demo(
             safety.add_deviation(
                 db, coordinators[site], family, on, category, severity, f"{category} deviation"
             )
-        for site, child, unit, start, end, quantity in out.service_use:
-            economics.add_service_use(
-                db, coordinators[site], child, unit, start, end, Decimal(quantity)
+        if out.service_use:
+            run_import(
+                db,
+                admin,
+                "service-use",
+                "demo-service-use.csv",
+                text=out.csv(
+                    "child_id,unit_cost,period_start,period_end,quantity",
+                    [
+                        f"{child},{unit},{start},{end},{quantity}"
+                        for _site, child, unit, start, end, quantity in out.service_use
+                    ],
+                ),
             )
         return _result(db, admin, as_of, len(plans) + len(others))
     finally:

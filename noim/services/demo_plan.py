@@ -188,6 +188,45 @@ def families_csv(plans: list[FamilyPlan]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def screening_csv(plans: list[FamilyPlan], others: list[ScreenedOnly]) -> str:
+    """The screening import file: every screened family by date, the enrolled ones linked."""
+    lines = [
+        "site,reference,screened_on,local_authority,n_children,eligible,ineligible_reason,"
+        "declined,declined_reason,family_id"
+    ]
+    screened = sorted(
+        [(f.screened, 0, i) for i, f in enumerate(plans)]
+        + [(o.screened, 1, i) for i, o in enumerate(others)]
+    )
+    numbers: dict[str, int] = {}
+    for on, other, i in screened:
+        site = others[i].site if other else plans[i].site
+        numbers[site] = numbers.get(site, 0) + 1
+        ref = f"{site}-S{numbers[site]:05d}"
+        if other:
+            o = others[i]
+            eligible = "no" if o.ineligible_reason else "yes"
+            declined = "yes" if o.declined_reason else "no"
+            lines.append(
+                f"{site},{ref},{on},,{o.n_children},{eligible},{o.ineligible_reason or ''},"
+                f"{declined},{o.declined_reason or ''},"
+            )
+        else:
+            f = plans[i]
+            lines.append(
+                f"{site},{ref},{on},{f.local_authority},{len(f.children)},yes,,no,,{f.trial_id}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def eligibility_csv(plans: list[FamilyPlan]) -> str:
+    """The eligibility import file: every child of an enrolled family eligible on screening."""
+    lines = ["child_id,eligible,decided_on"]
+    for f in plans:
+        lines += [f"{c.trial_id},yes,{f.screened}" for c in f.children]
+    return "\n".join(lines) + "\n"
+
+
 def consents_csv(plans: list[FamilyPlan]) -> str:
     """The consents import file: the local authority consents for every child."""
     lines = ["child_id,consenter_type,form_version,consented_on"]

@@ -9,6 +9,7 @@ record it (``WRITE_ASSESSMENTS``), at their own sites.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -173,28 +174,18 @@ def add_service_use(
         child, _family, _site = child_for(s, actor, child_trial_id, "record service use of")
         record = f"service use of child {child.trial_id}"
         problems = live(record, child.voided_at, "SRV-012", f"child {child.trial_id}")
-        cost_row = s.scalar(select(UnitCost).where(UnitCost.code == code))
-        if cost_row is None:
-            known = (
-                ", ".join(s.scalars(select(UnitCost.code).order_by(UnitCost.code))) or "none yet"
-            )
-            problems.append(
-                Problem(record, "unit_cost", unit_cost, "SRV-007", f"a unit cost code: {known}")
-            )
-        problems += _amount(record, "quantity", quantity, "SRV-008", "a quantity")
-        problems += not_before(
-            record, "period_end", period_end, period_start, "the period start", "SRV-009"
-        )
-        problems += not_before(
+        costs = {u.code: u for u in s.scalars(select(UnitCost))}
+        cost_row = costs.get(code)
+        problems += service_use_problems(
             record,
-            "period_start",
+            unit_cost,
+            costs,
+            quantity,
             period_start,
+            period_end,
             child.date_of_birth,
-            "the child's date of birth",
-            "SRV-010",
+            source,
         )
-        problems += not_future(record, "period_end", period_end, "SRV-011")
-        problems += short_enough(record, "source", source, "SRV-013", 64)
         if problems:
             raise ValidationError(problems)
         assert cost_row is not None
@@ -209,6 +200,38 @@ def add_service_use(
         s.add(use)
         s.flush()
         return _use_view(use, child.trial_id, cost_row)
+
+
+def service_use_problems(
+    record: str,
+    unit_cost: str,
+    known: Collection[str],
+    quantity: Decimal,
+    period_start: date,
+    period_end: date,
+    date_of_birth: date,
+    source: str | None,
+) -> list[Problem]:
+    """The service-use rules (SRV-007 to SRV-011, SRV-013) for ``add_service_use`` and the import.
+
+    ``known`` holds the unit-cost codes.
+    """
+    problems = []
+    if unit_cost.strip().lower() not in known:
+        listed = ", ".join(sorted(known)) or "none yet"
+        problems.append(
+            Problem(record, "unit_cost", unit_cost, "SRV-007", f"a unit cost code: {listed}")
+        )
+    problems += _amount(record, "quantity", quantity, "SRV-008", "a quantity")
+    problems += not_before(
+        record, "period_end", period_end, period_start, "the period start", "SRV-009"
+    )
+    problems += not_before(
+        record, "period_start", period_start, date_of_birth, "the child's date of birth", "SRV-010"
+    )
+    problems += not_future(record, "period_end", period_end, "SRV-011")
+    problems += short_enough(record, "source", source, "SRV-013", 64)
+    return problems
 
 
 def list_service_use(db: Database, actor: Actor, child_trial_id: str) -> ServiceUseReport:

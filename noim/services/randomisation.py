@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import product
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import func, select
@@ -134,6 +134,40 @@ def _gate(
     s: Session, family: Family, site: Site, definition: TrialDefinition, declared: Mapping[str, str]
 ) -> tuple[dict[str, str], list[int]]:
     """Factor levels and eligible children of a family ready for randomisation; else every problem."""
+    children = list(
+        s.scalars(
+            select(Child)
+            .where(Child.family_id == family.id, Child.voided_at.is_(None))
+            .order_by(Child.child_number)
+        )
+    )
+    consented = set(
+        s.scalars(
+            select(Consent.child_id).where(
+                Consent.child_id.in_([c.id for c in children]), Consent.voided_at.is_(None)
+            )
+        )
+    )
+    levels, problems = gate_problems(family, site, children, consented, definition, declared)
+    if problems:
+        raise ValidationError(problems)
+    return levels, [c.id for c in children]
+
+
+def gate_problems(
+    family: Family,
+    site: Site,
+    children: Sequence[Child],
+    consented: Container[int],
+    definition: TrialDefinition,
+    declared: Mapping[str, str],
+) -> tuple[dict[str, str], list[Problem]]:
+    """The randomisation gate (RND-001 to RND-006) over loaded records: levels and problems.
+
+    ``children`` are the family's live children in child-number order and ``consented``
+    the ids of those with a live consent.  One implementation for ``randomise`` and
+    ``randomise_many``.
+    """
     record = f"family {family.trial_id}"
     problems: list[Problem] = []
     if family.voided_at is not None:
@@ -150,18 +184,6 @@ def _gate(
                 f"a family in care proceedings (required at {site.code})",
             )
         )
-    children = s.scalars(
-        select(Child)
-        .where(Child.family_id == family.id, Child.voided_at.is_(None))
-        .order_by(Child.child_number)
-    ).all()
-    consented = set(
-        s.scalars(
-            select(Consent.child_id).where(
-                Consent.child_id.in_([c.id for c in children]), Consent.voided_at.is_(None)
-            )
-        )
-    )
     if not children:
         problems.append(Problem(record, "children", 0, "RND-003", "at least one child"))
     for c in children:
@@ -188,9 +210,38 @@ def _gate(
     ages = [months_between(c.date_of_birth, c.entered_care_on) for c in children]
     levels, missing = family_levels(definition.factors, site.code, ages, declared)
     problems += [Problem(record, "stratification", None, "RND-006", m) for m in missing]
-    if problems:
-        raise ValidationError(problems)
-    return levels, [c.id for c in children]
+    return levels, problems
+
+
+def back_dating(family_trial_id: str, randomised_at: datetime | None) -> list[Problem]:
+    """RND-014: a back-dated randomisation time must be timezone-aware and not after now."""
+    if randomised_at is None:
+        return []
+    now = utcnow()
+    if randomised_at.tzinfo is not None and randomised_at <= now:
+        return []
+    return [
+        Problem(
+            f"family {family_trial_id}",
+            "randomised_at",
+            randomised_at.isoformat(),
+            "RND-014",
+            f"a timezone-aware time not after now ({now:%Y-%m-%d %H:%M} UTC)",
+        )
+    ]
+
+
+def minimisation_counts(s: Session, factors: Sequence[str]) -> dict[tuple[str, str, str], int]:
+    """Allocations by (factor, level, arm): one aggregate query per factor, not a row per allocation."""
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for f in factors:
+        level = Allocation.factors[f].as_string()
+        for value, arm_code, n in s.execute(
+            select(level, Allocation.arm_code, func.count()).group_by(level, Allocation.arm_code)
+        ):
+            if value is not None:
+                counts[(f, str(value), str(arm_code))] += int(n)
+    return counts
 
 
 def randomise(
@@ -211,17 +262,9 @@ def randomise(
     actor.require(Capability.RANDOMISE, "randomise families")
     reason = None
     if randomised_at is not None:
-        now = utcnow()
-        if randomised_at.tzinfo is None or randomised_at > now:
-            raise ValidationError(
-                Problem(
-                    f"family {family_trial_id}",
-                    "randomised_at",
-                    randomised_at.isoformat(),
-                    "RND-014",
-                    f"a timezone-aware time not after now ({now:%Y-%m-%d %H:%M} UTC)",
-                )
-            )
+        problems = back_dating(family_trial_id, randomised_at)
+        if problems:
+            raise ValidationError(problems)
         reason = (
             f"synthetic trial build: randomisation back-dated to {randomised_at:%Y-%m-%d %H:%M} UTC"
         )
@@ -242,10 +285,7 @@ def randomise(
         stratum = stratum_key(levels, rd.stratify_by)
         list_position = None
         if state.method == "minimisation":
-            counts: dict[tuple[str, str, str], int] = defaultdict(int)
-            for arm_code, factors in s.execute(select(Allocation.arm_code, Allocation.factors)):
-                for f in rd.factors:
-                    counts[(f, factors[f], arm_code)] += 1
+            counts = minimisation_counts(s, rd.factors)
             rng = _rng(state.rng_state)
             chosen = minimise(
                 counts,
@@ -302,19 +342,36 @@ def randomise(
         return _views(s, [allocation])[0]
 
 
-def _views(s: Session, allocations: list[Allocation]) -> list[AllocationView]:
+class AllocationLike(Protocol):
+    """What a view is built from: a stored ``Allocation`` or the values of one being written."""
+
+    family_id: int
+    arm_code: str
+    sequence_number: int
+    randomised_at: datetime
+    stratum: str
+    factors: dict[str, Any]
+
+
+_CHUNK = 900  # ids per IN (...) list
+
+
+def _views(s: Session, allocations: Sequence[AllocationLike]) -> list[AllocationView]:
     family_ids = [a.family_id for a in allocations]
-    fams = {f.id: f for f in s.scalars(select(Family).where(Family.id.in_(family_ids)))}
+    fams: dict[int, Family] = {}
+    kids: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(family_ids), _CHUNK):
+        chunk = family_ids[start : start + _CHUNK]
+        fams.update((f.id, f) for f in s.scalars(select(Family).where(Family.id.in_(chunk))))
+        for fid, tid in s.execute(
+            select(Child.family_id, Child.trial_id)
+            .where(Child.family_id.in_(chunk), Child.voided_at.is_(None))
+            .order_by(Child.child_number)
+        ):
+            kids[fid].append(tid)
     sites = {site.id: site for site in s.scalars(select(Site))}
     labels = {(lab.arm_code, lab.site_id): lab.label for lab in s.scalars(select(ArmSiteLabel))}
     names = {arm.code: arm.name for arm in s.scalars(select(Arm))}
-    kids: dict[int, list[str]] = defaultdict(list)
-    for fid, tid in s.execute(
-        select(Child.family_id, Child.trial_id)
-        .where(Child.family_id.in_(family_ids), Child.voided_at.is_(None))
-        .order_by(Child.child_number)
-    ):
-        kids[fid].append(tid)
     out = []
     for a in allocations:
         fam = fams[a.family_id]

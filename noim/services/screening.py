@@ -6,8 +6,9 @@ The CONSORT flow diagram reads its first boxes from here (``screening_counts``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -67,7 +68,7 @@ class ScreeningReport:
 MAX_CHILDREN = 20
 
 
-def _entry_problems(
+def entry_problems(
     record: str,
     screened_on: date,
     n_children: int,
@@ -144,7 +145,7 @@ def add_entry(
     record = f"screening entry at {site}"
     with db.write(actor) as s:
         site_row = site_for(s, actor, site, "log screening")
-        problems = _entry_problems(
+        problems = entry_problems(
             record,
             screened_on,
             n_children,
@@ -154,30 +155,10 @@ def add_entry(
             declined_reason,
             reference,
         )
-        la_id = None
-        if local_authority is not None:
-            la = s.scalar(
-                select(LocalAuthority).where(LocalAuthority.code == local_authority.strip())
-            )
-            if la is None or la.site_id != site_row.id:
-                known = ", ".join(
-                    s.scalars(
-                        select(LocalAuthority.code)
-                        .where(LocalAuthority.site_id == site_row.id)
-                        .order_by(LocalAuthority.code)
-                    )
-                )
-                problems.append(
-                    Problem(
-                        record,
-                        "local_authority",
-                        local_authority,
-                        "SCR-006",
-                        f"a local authority of site {site_row.code}: {known}",
-                    )
-                )
-            else:
-                la_id = la.id
+        la_id, la_problems = local_authority_of(
+            record, local_authority, site_row.id, site_row.code, local_authorities(s)
+        )
+        problems += la_problems
         if problems:
             raise ValidationError(problems)
         entry = ScreeningEntry(
@@ -202,72 +183,152 @@ def enrol(db: Database, actor: Actor, entry_id: int, family_trial_id: str) -> Sc
     with db.write(actor) as s:
         entry, site = _entry_for(s, actor, entry_id, "link a screening entry")
         family, family_site = family_for(s, actor, family_trial_id, "link a screening entry to")
-        record = f"screening entry {entry.id}"
-        problems = live(record, entry.voided_at, "SCR-008")
-        if not entry.eligible or entry.declined:
-            state = "ineligible" if not entry.eligible else "declined"
-            problems.append(
-                Problem(
-                    record,
-                    "eligible" if not entry.eligible else "declined",
-                    state,
-                    "SCR-008",
-                    "an eligible family that did not decline",
-                )
-            )
-        if family_site.id != site.id:
-            problems.append(
-                Problem(
-                    record,
-                    "family",
-                    family.trial_id,
-                    "SCR-009",
-                    f"a family of the entry's site {site.code} (family is at {family_site.code})",
-                )
-            )
-        if entry.family_id is not None and entry.family_id != family.id:
-            linked = s.get(Family, entry.family_id)
-            problems.append(
-                Problem(
-                    record,
-                    "family",
-                    family.trial_id,
-                    "SCR-010",
-                    f"an entry not yet linked (already linked to {linked.trial_id if linked else entry.family_id})",
-                )
-            )
+        linked = (
+            s.scalar(select(Family.trial_id).where(Family.id == entry.family_id))
+            or str(entry.family_id)
+            if entry.family_id is not None and entry.family_id != family.id
+            else None
+        )
         other = s.scalar(
             select(ScreeningEntry.id).where(
                 ScreeningEntry.family_id == family.id, ScreeningEntry.id != entry.id
             )
         )
-        if other is not None:
-            problems.append(
-                Problem(
-                    record,
-                    "family",
-                    family.trial_id,
-                    "SCR-010",
-                    f"a family not linked to another entry (linked to entry {other})",
-                )
-            )
-        problems += live(record, family.voided_at, "SCR-011", f"family {family.trial_id}")
-        if family.registered_at.date() < entry.screened_on:
-            problems.append(
-                Problem(
-                    record,
-                    "family",
-                    family.trial_id,
-                    "SCR-012",
-                    f"a family registered on or after screening ({entry.screened_on}); "
-                    f"it was registered on {family.registered_at.date()}",
-                )
-            )
+        problems = enrol_problems(
+            f"screening entry {entry.id}",
+            EntryState(
+                entry.voided_at,
+                entry.eligible,
+                entry.declined,
+                entry.screened_on,
+                site.id,
+                site.code,
+                linked,
+            ),
+            family,
+            family_site.code,
+            other,
+        )
         if problems:
             raise ValidationError(problems)
         entry.family_id = family.id
         s.flush()
         return _views(s, ScreeningEntry.id == entry.id)[0]
+
+
+def local_authorities(s: Session) -> dict[str, tuple[int, int, str]]:
+    """Every local authority by code: (id, site id, site code)."""
+    return {
+        str(code): (int(la_id), int(site_id), str(site_code))
+        for code, la_id, site_id, site_code in s.execute(
+            select(LocalAuthority.code, LocalAuthority.id, Site.id, Site.code).join(
+                Site, Site.id == LocalAuthority.site_id
+            )
+        )
+    }
+
+
+def local_authority_of(
+    record: str,
+    code: str | None,
+    site_id: int,
+    site_code: str,
+    las: Mapping[str, tuple[int, int, str]],
+) -> tuple[int | None, list[Problem]]:
+    """The id of local authority ``code`` of the site (None when not given); else SCR-006."""
+    if code is None:
+        return None, []
+    found = las.get(code.strip())
+    if found is not None and found[1] == site_id:
+        return found[0], []
+    known = ", ".join(sorted(c for c, (_i, sid, _s) in las.items() if sid == site_id))
+    return None, [
+        Problem(
+            record,
+            "local_authority",
+            code,
+            "SCR-006",
+            f"a local authority of site {site_code}: {known}",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """What the enrolment rules need of a screening entry (stored, or a row being imported)."""
+
+    voided_at: datetime | None
+    eligible: bool
+    declined: bool
+    screened_on: date
+    site_id: int
+    site_code: str
+    #: trial ID of ANOTHER family the entry is already linked to, if any
+    linked_to: str | None
+
+
+def enrol_problems(
+    record: str, entry: EntryState, family: Family, family_site: str, other_entry: int | None
+) -> list[Problem]:
+    """The enrolment rules (SCR-008 to SCR-012): one implementation for ``enrol`` and the import.
+
+    ``other_entry`` is the id of another entry already linked to ``family`` (or None).
+    """
+    problems = live(record, entry.voided_at, "SCR-008")
+    if not entry.eligible or entry.declined:
+        state = "ineligible" if not entry.eligible else "declined"
+        problems.append(
+            Problem(
+                record,
+                "eligible" if not entry.eligible else "declined",
+                state,
+                "SCR-008",
+                "an eligible family that did not decline",
+            )
+        )
+    if family.site_id != entry.site_id:
+        problems.append(
+            Problem(
+                record,
+                "family",
+                family.trial_id,
+                "SCR-009",
+                f"a family of the entry's site {entry.site_code} (family is at {family_site})",
+            )
+        )
+    if entry.linked_to is not None:
+        problems.append(
+            Problem(
+                record,
+                "family",
+                family.trial_id,
+                "SCR-010",
+                f"an entry not yet linked (already linked to {entry.linked_to})",
+            )
+        )
+    if other_entry is not None:
+        problems.append(
+            Problem(
+                record,
+                "family",
+                family.trial_id,
+                "SCR-010",
+                f"a family not linked to another entry (linked to entry {other_entry})",
+            )
+        )
+    problems += live(record, family.voided_at, "SCR-011", f"family {family.trial_id}")
+    if family.registered_at.date() < entry.screened_on:
+        problems.append(
+            Problem(
+                record,
+                "family",
+                family.trial_id,
+                "SCR-012",
+                f"a family registered on or after screening ({entry.screened_on}); "
+                f"it was registered on {family.registered_at.date()}",
+            )
+        )
+    return problems
 
 
 def list_entries(db: Database, actor: Actor, site: str | None = None) -> ScreeningReport:

@@ -9,7 +9,7 @@ change visits in the same transaction as their own records.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -47,18 +47,31 @@ _FOLLOW_UP_ENDED = ("follow_up", "data")
 
 
 def schedule_children(
-    s: Session, definition: TrialDefinition, children: list[Child], randomised_on: date
+    s: Session,
+    definition: TrialDefinition,
+    children: Sequence[Child],
+    randomised_on: date | Mapping[int, date],
 ) -> int:
-    """Create the visits each child is due (skipping those it already has); returns how many."""
-    have = {
-        (v.child_id, v.timepoint_code)
-        for v in s.scalars(
-            select(FollowUpVisit).where(FollowUpVisit.child_id.in_([c.id for c in children]))
+    """Create the visits each child is due (skipping those it already has); returns how many.
+
+    ``randomised_on`` is the randomisation date of every child, or a date per child id
+    (many families randomised in one unit of work).
+    """
+    ids = [c.id for c in children]
+    have: set[tuple[int, str]] = set()
+    for start in range(0, len(ids), _CHUNK):
+        have.update(
+            (int(child_id), str(code))
+            for child_id, code in s.execute(
+                select(FollowUpVisit.child_id, FollowUpVisit.timepoint_code).where(
+                    FollowUpVisit.child_id.in_(ids[start : start + _CHUNK])
+                )
+            )
         )
-    }
     rows = []
     for child in children:
-        for v in plan_visits(definition.timepoints, child.entered_care_on, randomised_on):
+        on = randomised_on if isinstance(randomised_on, date) else randomised_on[child.id]
+        for v in plan_visits(definition.timepoints, child.entered_care_on, on):
             if (child.id, v.timepoint) not in have:
                 rows.append(
                     {

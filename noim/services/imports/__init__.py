@@ -25,20 +25,26 @@ def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
     from noim.services.imports.assessments import ASSESSMENTS
     from noim.services.imports.consents import CONSENTS
+    from noim.services.imports.eligibility import ELIGIBILITY
     from noim.services.imports.families import FAMILIES
     from noim.services.imports.intervention import INTERVENTION
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
+    from noim.services.imports.screening import SCREENING
+    from noim.services.imports.service_use import SERVICE_USE
     from noim.services.imports.visits import VISITS
 
     found: list[ImportKind] = [
         FAMILIES,
+        SCREENING,
+        ELIGIBILITY,
         CONSENTS,
         ASSESSMENTS,
         PLACEMENTS,
         LEGAL_EVENTS,
         VISITS,
         INTERVENTION,
+        SERVICE_USE,
     ]
     return {k.name: k for k in found}
 
