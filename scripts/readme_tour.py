@@ -130,6 +130,14 @@ def tour() -> list[tuple[str, list[Step]]]:
         ),
         ("simulate", [Step("noim randomisation simulate --families 400 --reps 1000")]),
         (
+            "intervention",
+            [
+                Step(gla + "noim intervention record {fam} --received --started 2026-11-24"),
+                Step(gla + "noim intervention record {fam} --not-received --reason declined"),
+                Step("NOIM_USER=research_gla noim intervention show {fam}"),
+            ],
+        ),
+        (
             "visits",
             [
                 Step(gla + "noim visit list {child1}"),

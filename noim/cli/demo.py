@@ -138,6 +138,7 @@ def demo_command(
         "children": r.children,
         "randomised": r.randomised,
         "visits": r.visits,
+        "intervention": r.intervention,
         "permanence": r.permanence,
         "saes": r.saes,
         "deviations": r.deviations,
@@ -161,6 +162,7 @@ def demo_command(
     ]
     rows += [(f"families randomised to {arm}", n) for arm, n in r.randomised.items()]
     rows += [(f"visits {status}", n) for status, n in r.visits.items()]
+    rows += [(f"intervention {k}", n) for k, n in r.intervention.items()]
     rows += [(f"first permanence: {k}", n) for k, n in r.permanence.items()]
     rows += [("SAEs", r.saes), ("deviations", r.deviations), ("withdrawals", r.withdrawals)]
     print_table("Summary", ["", "n"], rows)

@@ -32,6 +32,7 @@ from noim.db.models import (
     Child,
     Family,
     FollowUpVisit,
+    InterventionReceipt,
     LegalEvent,
     ProtocolDeviation,
     SeriousAdverseEvent,
@@ -97,6 +98,7 @@ class DemoResult:
     screened: int
     randomised: dict[str, int]  # families per arm
     visits: dict[str, int]  # visits by stored status
+    intervention: dict[str, int]  # randomised families: received / not received / not recorded
     permanence: dict[str, int]  # children by first permanence outcome
     saes: int
     deviations: int
@@ -302,6 +304,20 @@ def _result(db: Database, admin: Actor, as_of: date, screened: int) -> DemoResul
         permanence: dict[str, int] = {}
         for outcome in first.values():
             permanence[outcome] = permanence.get(outcome, 0) + 1
+        receipts = {
+            bool(k): int(n)
+            for k, n in s.execute(
+                select(InterventionReceipt.received, func.count())
+                .where(InterventionReceipt.voided_at.is_(None))
+                .group_by(InterventionReceipt.received)
+            ).all()
+        }
+        n_randomised = sum(arms.values())
+        intervention = {
+            "received": receipts.get(True, 0),
+            "not received": receipts.get(False, 0),
+            "not yet recorded": n_randomised - sum(receipts.values()),
+        }
         saes = s.scalar(select(func.count()).select_from(SeriousAdverseEvent)) or 0
         deviations = s.scalar(select(func.count()).select_from(ProtocolDeviation)) or 0
         withdrawals = s.scalar(select(func.count()).select_from(Withdrawal)) or 0
@@ -313,6 +329,7 @@ def _result(db: Database, admin: Actor, as_of: date, screened: int) -> DemoResul
         screened,
         dict(sorted(arms.items())),
         dict(sorted(visits.items())),
+        intervention,
         dict(sorted(permanence.items())),
         saes,
         deviations,
