@@ -135,9 +135,8 @@ def randomise(
         levels, problems = gate_problems(family, site, kids, consented, definition, declared or {})
         if problems:
             raise ValidationError(problems)
-        (view,) = allocate(
-            s, actor, state, definition, [Ready(family, levels, kids, randomised_at)]
-        )
+        ready = Ready(family, levels, kids, randomised_at or utcnow())
+        (view,) = allocate(s, actor, state, definition, [ready])
         return view
 
 
