@@ -30,6 +30,9 @@ ORDER = [
     ("visits", "visits.csv"),
     ("intervention", "intervention.csv"),
     ("service-use", "service-use.csv"),
+    ("withdrawals", "withdrawals.csv"),
+    ("saes", "saes.csv"),
+    ("deviations", "deviations.csv"),
 ]
 
 

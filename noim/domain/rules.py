@@ -105,6 +105,7 @@ IMP-080 hard inline screening_log.site_id  a known site in a screening row
 IMP-081 hard inline screening_log.site_id  a screening row of a site you work at
 IMP-082 hard inline screening_log.family_id  the trial ID of a registered family to enrol
 IMP-083 hard inline screening_log.reference  a reference matching at most one stored entry of the site
+IMP-090 hard inline protocol_deviations.family_id  the trial ID of a registered family at one of your sites
 LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
 LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
 LGL-003 hard inline legal_events.event_date  legal dates not after today

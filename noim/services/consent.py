@@ -264,6 +264,53 @@ def record_withdrawal(
     actor.require(Capability.WRITE_TRIAL_DATA, "record withdrawals")
     reason = require_reason(reason, f"withdrawing child {child_trial_id}")
     record = f"withdrawal of child {child_trial_id}"
+    problems = withdrawal_problems(record, withdrawn_on, level, requested_by)
+    if problems:
+        raise ValidationError(problems)
+    why = withdrawal_why(level, withdrawn_on, reason)
+    with db.write(actor, reason=why) as s:
+        child, _family, _site = child_for(s, actor, child_trial_id, "record a withdrawal for")
+        problems = withdrawal_problems(
+            record, withdrawn_on, level, requested_by, child.entered_care_on
+        )
+        if problems:
+            raise ValidationError(problems)
+        s.add(
+            Withdrawal(
+                child_id=child.id,
+                withdrawn_on=withdrawn_on,
+                level=level,
+                requested_by=requested_by,
+                reason=reason,
+            )
+        )
+        ended = 0
+        if level in ENDS_FOLLOW_UP:
+            ended = mark_not_required(s, [child.id], why, open_on=withdrawn_on)
+        s.flush()
+        return WithdrawalView(child.trial_id, level, withdrawn_on, ended)
+
+
+#: withdrawal levels that end follow-up: the child's open visits become not required
+ENDS_FOLLOW_UP = ("follow_up", "data")
+
+
+def withdrawal_why(level: str, withdrawn_on: date, reason: str) -> str:
+    """The reason recorded on the visits a withdrawal makes not required."""
+    return f"withdrawn from {WITHDRAWAL_LEVEL_LABELS[level]} on {withdrawn_on}: {reason}"
+
+
+def withdrawal_problems(
+    record: str,
+    withdrawn_on: date,
+    level: str,
+    requested_by: str,
+    entered_care_on: date | None = None,
+) -> list[Problem]:
+    """The withdrawal rules (WDR-001 to WDR-003), shared by ``record_withdrawal`` and the import.
+
+    The date is checked against entry to care when ``entered_care_on`` is given.
+    """
     problems = []
     if level not in WITHDRAWAL_LEVELS:
         problems.append(
@@ -289,32 +336,14 @@ def record_withdrawal(
                 "a date not after today",
             )
         )
-    if problems:
-        raise ValidationError(problems)
-    why = f"withdrawn from {WITHDRAWAL_LEVEL_LABELS[level]} on {withdrawn_on}: {reason}"
-    with db.write(actor, reason=why) as s:
-        child, _family, _site = child_for(s, actor, child_trial_id, "record a withdrawal for")
-        if withdrawn_on < child.entered_care_on:
-            raise ValidationError(
-                Problem(
-                    record,
-                    "withdrawn_on",
-                    withdrawn_on.isoformat(),
-                    "WDR-003",
-                    f"a date on or after entry to care ({child.entered_care_on})",
-                )
-            )
-        s.add(
-            Withdrawal(
-                child_id=child.id,
-                withdrawn_on=withdrawn_on,
-                level=level,
-                requested_by=requested_by,
-                reason=reason,
+    elif entered_care_on is not None and withdrawn_on < entered_care_on:
+        problems.append(
+            Problem(
+                record,
+                "withdrawn_on",
+                withdrawn_on.isoformat(),
+                "WDR-003",
+                f"a date on or after entry to care ({entered_care_on})",
             )
         )
-        ended = 0
-        if level in ("follow_up", "data"):
-            ended = mark_not_required(s, [child.id], why, open_on=withdrawn_on)
-        s.flush()
-        return WithdrawalView(child.trial_id, level, withdrawn_on, ended)
+    return problems

@@ -3,12 +3,12 @@
 Every record goes through the same services, validation and audit trail as a
 coordinator's entry: the bulk records (families, screening log and enrolments,
 eligibility, consents, placements, legal events, assessments, visit outcomes, service
-use) through the CSV imports of ``noim.services.imports`` fed with generated text, the
-randomisations through ``randomise_many`` (one unit of work, the same allocations as
-one-by-one ``randomise``), the rest (withdrawals, SAEs, deviations) through their
-one-record services.  The random model is ``noim.services.demo_plan``; all randomness
-comes from one ``numpy.random.Generator`` seeded by the caller, so the same seed and
-``as_of`` build the same trial.
+use, withdrawals, SAEs, protocol deviations) through the CSV imports of
+``noim.services.imports`` fed with generated text, and the randomisations through
+``randomise_many`` (one unit of work, the same allocations as one-by-one ``randomise``).
+The random model is ``noim.services.demo_plan``; all randomness comes from one
+``numpy.random.Generator`` seeded by the caller, so the same seed and ``as_of`` build
+the same trial.
 
 Randomisations are back-dated with ``randomise_many(..., randomised_at=...)``, which the
 audit trail records as synthetic back-dated allocations.  No record is dated after
@@ -44,10 +44,8 @@ from noim.domain.legal import DECISION_TYPES
 from noim.domain.roles import Actor, Role
 from noim.domain.trialdef import TrialDefinition
 from noim.services import (
-    consent,
     economics,
     randomisation,
-    safety,
     setup,
     users,
 )
@@ -133,9 +131,6 @@ def build_demo(
                     f"{db.url} already holds families; build a demonstration trial in a new database"
                 )
         admin = _users(db, definition)
-        coordinators = {
-            s.code: users.resolve_actor(db, f"coord_{s.code.lower()}") for s in definition.sites
-        }
         rng = np.random.default_rng(seed)
         randomisation.setup(db, admin, seed)
         _unit_costs(db, as_of)
@@ -210,28 +205,54 @@ def build_demo(
         run_import(db, admin, "intervention", "demo-intervention.csv", text=receipt)
 
         say("safety and costs")
-        for site, child, on, level in out.withdrawals:
-            consent.record_withdrawal(
-                db, coordinators[site], child, on, level, "carer", "no longer wishes to take part"
-            )
-        for site, child, onset, reported, category, complete in out.saes:
-            sae = safety.add_sae(
+        if out.withdrawals:
+            run_import(
                 db,
-                coordinators[site],
-                child,
-                onset,
-                reported,
-                category,
-                "admitted to hospital" if category == "hospitalisation" else "serious injury",
-                relatedness="not_related",
-                expected=False,
-                outcome="recovered",
+                admin,
+                "withdrawals",
+                "demo-withdrawals.csv",
+                text=out.csv(
+                    "child_id,withdrawn_on,level,requested_by,reason",
+                    [
+                        f"{child},{on},{level},carer,no longer wishes to take part"
+                        for _site, child, on, level in out.withdrawals
+                    ],
+                ),
             )
-            if complete:
-                safety.complete_sae(db, coordinators[site], sae.id)
-        for site, family, on, category, severity in out.deviations:
-            safety.add_deviation(
-                db, coordinators[site], family, on, category, severity, f"{category} deviation"
+        if out.saes:
+            run_import(
+                db,
+                admin,
+                "saes",
+                "demo-saes.csv",
+                text=out.csv(
+                    "child_id,onset_date,reported_on,category,description,relatedness,"
+                    "expected,outcome,complete",
+                    [
+                        f"{child},{onset},{reported},{category},"
+                        + (
+                            "admitted to hospital"
+                            if category == "hospitalisation"
+                            else "serious injury"
+                        )
+                        + f",not_related,no,recovered,{'yes' if complete else 'no'}"
+                        for _site, child, onset, reported, category, complete in out.saes
+                    ],
+                ),
+            )
+        if out.deviations:
+            run_import(
+                db,
+                admin,
+                "deviations",
+                "demo-deviations.csv",
+                text=out.csv(
+                    "family_id,occurred_on,category,severity,description",
+                    [
+                        f"{family},{on},{category},{severity},{category} deviation"
+                        for _site, family, on, category, severity in out.deviations
+                    ],
+                ),
             )
         if out.service_use:
             run_import(

@@ -237,7 +237,7 @@ def consents_csv(plans: list[FamilyPlan]) -> str:
 
 @dataclass
 class Outcomes:
-    """The import files and per-record events of the randomised trial's follow-up."""
+    """The import files and rows (withdrawals, SAEs, deviations, service use) of the follow-up."""
 
     placements: list[str] = field(default_factory=list)
     legal: list[str] = field(default_factory=list)

@@ -74,7 +74,9 @@ SAE_FIELDS = (
 )
 
 
-def _sae_problems(record: str, child: Child, values: Mapping[str, Any]) -> list[Problem]:
+def sae_problems(record: str, date_of_birth: date, values: Mapping[str, Any]) -> list[Problem]:
+    """The SAE rules (SAE-001 to SAE-007) on ``values`` (the ``SAE_FIELDS``), shared by
+    ``add_sae``, ``update_sae`` and the ``saes`` import."""
     problems = one_of(record, "category", values["category"], SAE_CATEGORIES, "SAE-001")
     if values["relatedness"] is not None:
         problems += one_of(record, "relatedness", values["relatedness"], SAE_RELATEDNESS, "SAE-002")
@@ -84,7 +86,7 @@ def _sae_problems(record: str, child: Child, values: Mapping[str, Any]) -> list[
     problems += not_before(record, "reported_on", reported, onset, "the onset date", "SAE-004")
     problems += not_future(record, "reported_on", reported, "SAE-005")
     problems += not_before(
-        record, "onset_date", onset, child.date_of_birth, "the child's date of birth", "SAE-006"
+        record, "onset_date", onset, date_of_birth, "the child's date of birth", "SAE-006"
     )
     problems += text_given(record, "description", values["description"], "SAE-007")
     return problems
@@ -117,7 +119,7 @@ def add_sae(
         child, _family, _site = child_for(s, actor, child_trial_id, "record an SAE for")
         record = f"new SAE of child {child.trial_id}"
         problems = live(record, child.voided_at, "SAE-011", f"child {child.trial_id}")
-        problems += _sae_problems(record, child, values)
+        problems += sae_problems(record, child.date_of_birth, values)
         if problems:
             raise ValidationError(problems)
         sae = SeriousAdverseEvent(child_id=child.id, **values)
@@ -143,7 +145,7 @@ def update_sae(
             )
         problems = live(record, sae.voided_at, "SAE-011")
         merged = {f: changes.get(f, getattr(sae, f)) for f in SAE_FIELDS}
-        problems += _sae_problems(record, child, merged)
+        problems += sae_problems(record, child.date_of_birth, merged)
         if problems:
             raise ValidationError(problems)
         for name, value in changes.items():
@@ -169,20 +171,28 @@ def complete_sae(db: Database, actor: Actor, sae_id: int) -> SaeView:
                     "an SAE not yet marked complete",
                 )
             )
-        for name, what in (
-            ("relatedness", "relatedness to the intervention"),
-            ("expected", "whether it was expected"),
-            ("outcome", "the outcome"),
-        ):
-            if getattr(sae, name) is None:
-                problems.append(
-                    Problem(record, name, None, "SAE-009", f"{what} before the SAE is complete")
-                )
+        problems += completion_problems(record, sae.relatedness, sae.expected, sae.outcome)
         if problems:
             raise ValidationError(problems)
         sae.completed_at = utcnow()
         s.flush()
         return _saes(s, SeriousAdverseEvent.id == sae.id)[0]
+
+
+def completion_problems(
+    record: str, relatedness: str | None, expected: bool | None, outcome: str | None
+) -> list[Problem]:
+    """SAE-009: a complete SAE report says its relatedness, expectedness and outcome
+    (shared by ``complete_sae`` and the ``saes`` import)."""
+    return [
+        Problem(record, name, None, "SAE-009", f"{what} before the SAE is complete")
+        for name, what, value in (
+            ("relatedness", "relatedness to the intervention", relatedness),
+            ("expected", "whether it was expected", expected),
+            ("outcome", "the outcome", outcome),
+        )
+        if value is None
+    ]
 
 
 def list_saes(db: Database, actor: Actor, site: str | None = None) -> list[SaeView]:
@@ -261,28 +271,23 @@ def add_deviation(
     with db.write(actor) as s:
         family, _site = family_for(s, actor, family_trial_id, "record a deviation for")
         record = f"new deviation of family {family.trial_id}"
-        problems = live(record, family.voided_at, "DEV-006", f"family {family.trial_id}")
-        child_id = None
+        child = None
         if child_trial_id is not None:
-            child, child_family, _ = child_for(s, actor, child_trial_id, "record a deviation for")
-            if child_family.id != family.id:
-                problems.append(
-                    Problem(
-                        record,
-                        "child",
-                        child.trial_id,
-                        "DEV-001",
-                        f"a child of family {family.trial_id}",
-                    )
-                )
-            problems += live(record, child.voided_at, "DEV-006", f"child {child.trial_id}")
-            child_id = child.id
-        problems += one_of(record, "severity", severity, DEVIATION_SEVERITIES, "DEV-002")
-        problems += not_future(record, "occurred_on", occurred_on, "DEV-003")
-        problems += text_given(record, "category", category, "DEV-004", 64)
-        problems += text_given(record, "description", description, "DEV-005")
+            child, _family, _ = child_for(s, actor, child_trial_id, "record a deviation for")
+        problems = deviation_problems(
+            record,
+            family.trial_id,
+            family.voided_at,
+            None if child is None else (child.trial_id, child.voided_at, child.family_id),
+            family.id,
+            occurred_on,
+            category,
+            severity,
+            description,
+        )
         if problems:
             raise ValidationError(problems)
+        child_id = None if child is None else child.id
         deviation = ProtocolDeviation(
             family_id=family.id,
             child_id=child_id,
@@ -294,6 +299,42 @@ def add_deviation(
         s.add(deviation)
         s.flush()
         return _deviations(s, ProtocolDeviation.id == deviation.id)[0]
+
+
+def deviation_problems(
+    record: str,
+    family_trial_id: str,
+    family_voided_at: datetime | None,
+    child: tuple[str, datetime | None, int] | None,
+    family_id: int,
+    occurred_on: date,
+    category: str,
+    severity: str,
+    description: str,
+) -> list[Problem]:
+    """The deviation rules (DEV-001 to DEV-006), shared by ``add_deviation`` and the import.
+
+    ``child`` is the concerned child's ``(trial_id, voided_at, family_id)``, or None.
+    """
+    problems = live(record, family_voided_at, "DEV-006", f"family {family_trial_id}")
+    if child is not None:
+        child_trial_id, child_voided_at, child_family_id = child
+        if child_family_id != family_id:
+            problems.append(
+                Problem(
+                    record,
+                    "child",
+                    child_trial_id,
+                    "DEV-001",
+                    f"a child of family {family_trial_id}",
+                )
+            )
+        problems += live(record, child_voided_at, "DEV-006", f"child {child_trial_id}")
+    problems += one_of(record, "severity", severity, DEVIATION_SEVERITIES, "DEV-002")
+    problems += not_future(record, "occurred_on", occurred_on, "DEV-003")
+    problems += text_given(record, "category", category, "DEV-004", 64)
+    problems += text_given(record, "description", description, "DEV-005")
+    return problems
 
 
 def list_deviations(db: Database, actor: Actor, site: str | None = None) -> list[DeviationView]:

@@ -144,24 +144,38 @@ def mark_not_required(
     waived, and stays to be recorded as missed.  Without it (an exclusion)
     every unfinished visit changes.  Nothing is deleted; every change is audited.
     """
-    ids = list(child_ids)
+    return end_visits(s, dict.fromkeys(child_ids, (open_on, reason)), reason)
+
+
+def end_visits(
+    s: Session, ends: Mapping[int, tuple[date | None, str]], audit_reason: str | None = None
+) -> int:
+    """``mark_not_required`` for many children at once, each with its own date and reason.
+
+    ``ends`` maps a child's id to ``(open_on, status_reason)``: the child's scheduled,
+    live visits whose window had not closed by ``open_on`` (all of them when it is None)
+    become not required with ``status_reason``.  One query per 500 children; the audit
+    records ``audit_reason`` (default: the unit of work's reason).  Returns how many changed.
+    """
+    ids = list(ends)
     changes: dict[int, dict[str, Any]] = {}
     now = utcnow()
     for start in range(0, len(ids), _CHUNK):
-        stmt = select(FollowUpVisit.id).where(
+        stmt = select(FollowUpVisit.id, FollowUpVisit.child_id, FollowUpVisit.window_end).where(
             FollowUpVisit.child_id.in_(ids[start : start + _CHUNK]),
             FollowUpVisit.status == "scheduled",
             FollowUpVisit.voided_at.is_(None),
         )
-        if open_on is not None:
-            stmt = stmt.where(FollowUpVisit.window_end >= open_on)
-        for visit_id in s.scalars(stmt):
+        for visit_id, child_id, window_end in s.execute(stmt):
+            open_on, why = ends[child_id]
+            if open_on is not None and window_end < open_on:
+                continue
             changes[visit_id] = {
                 "status": "not_required",
-                "status_reason": reason,
+                "status_reason": why,
                 "completed_at": now,
             }
-    return update_rows(s, FollowUpVisit, changes, reason)
+    return update_rows(s, FollowUpVisit, changes, audit_reason)
 
 
 def complete_visits(

@@ -30,9 +30,11 @@ def kinds() -> dict[str, ImportKind]:
     from noim.services.imports.intervention import INTERVENTION
     from noim.services.imports.legal import LEGAL_EVENTS
     from noim.services.imports.placements import PLACEMENTS
+    from noim.services.imports.safety import DEVIATIONS, SAES
     from noim.services.imports.screening import SCREENING
     from noim.services.imports.service_use import SERVICE_USE
     from noim.services.imports.visits import VISITS
+    from noim.services.imports.withdrawals import WITHDRAWALS
 
     found: list[ImportKind] = [
         FAMILIES,
@@ -45,6 +47,9 @@ def kinds() -> dict[str, ImportKind]:
         VISITS,
         INTERVENTION,
         SERVICE_USE,
+        WITHDRAWALS,
+        SAES,
+        DEVIATIONS,
     ]
     return {k.name: k for k in found}
 
