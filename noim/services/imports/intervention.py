@@ -10,42 +10,17 @@ one by one with ``noim intervention record --correct REASON``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows
 from noim.db.base import utcnow
-from noim.db.models import Family, InterventionReceipt, Site
-from noim.domain import trial_ids
+from noim.db.models import InterventionReceipt
 from noim.domain.roles import Actor
-from noim.services.imports.base import ImportContext, KindBase, Plan, chunks
+from noim.services.imports.base import ImportContext, KindBase, Plan, resolve_families
 from noim.services.imports.reader import Cells, CsvData
 from noim.services.intervention import ReceiptChecker, Values, clean
-
-
-@dataclass(frozen=True)
-class _Family:
-    id: int
-    trial_id: str
-    site_id: int
-    site_code: str
-    voided: bool
-
-
-def _families(s: Session, texts: list[str]) -> dict[str, _Family]:
-    wanted = sorted({t for t in texts if trial_ids.is_valid(t)})
-    out: dict[str, _Family] = {}
-    for chunk in chunks(wanted):
-        for r in s.execute(
-            select(Family.id, Family.trial_id, Family.site_id, Site.code, Family.voided_at)
-            .join(Site, Site.id == Family.site_id)
-            .where(Family.trial_id.in_(chunk))
-        ):
-            out[r[1]] = _Family(r[0], r[1], r[2], r[3], r[4] is not None)
-    return out
 
 
 class InterventionKind(KindBase):
@@ -58,43 +33,11 @@ class InterventionKind(KindBase):
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")
-        texts = [t.strip().upper() for t in data.column("family_id")]
-        stored = _families(s, texts)
+        families = resolve_families(s, actor, cells, "family_id", "record its receipt", "RCV-001")
         received = cells.bool_column("received", rule="RCV-011")
         started = cells.date_column("started_on", required=False)
         reasons = [clean(t.lower()) for t in data.column("reason")]
         details = [clean(t) for t in data.column("details")]
-        families: list[_Family | None] = []
-        for i, text in enumerate(texts):
-            fam = stored.get(text)
-            if not text:
-                cells.problem(
-                    i, "family_id", "", "a family trial ID (the cell is empty)", "RCV-001"
-                )
-                fam = None
-            elif fam is None:
-                expected = (
-                    "the trial ID of a registered family"
-                    if trial_ids.is_valid(text)
-                    else "a family trial ID with a valid check character, such as G-0001-X"
-                )
-                cells.problem(i, "family_id", data.column("family_id")[i], expected, "RCV-001")
-            elif not actor.can_see_site(fam.site_id):
-                cells.problem(
-                    i,
-                    "family_id",
-                    text,
-                    f"a family at your site(s) ({', '.join(sorted(actor.site_codes))}); "
-                    f"{text} is at {fam.site_code} and you may not record its receipt",
-                    "RCV-001",
-                )
-                fam = None
-            elif fam.voided:
-                cells.problem(
-                    i, "family_id", text, "a family whose record is not voided", "RCV-001"
-                )
-                fam = None
-            families.append(fam)
         checker = ReceiptChecker(s)
         checker.load(f.id for f in families if f is not None)
         rows: list[dict[str, object]] = []

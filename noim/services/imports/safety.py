@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows
 from noim.db.base import utcnow
-from noim.db.models import Family, ProtocolDeviation, SeriousAdverseEvent, Site
+from noim.db.models import ProtocolDeviation, SeriousAdverseEvent
 from noim.domain.roles import Actor
 from noim.services.imports.base import (
     ChildRef,
@@ -36,6 +36,7 @@ from noim.services.imports.base import (
     Plan,
     chunks,
     resolve_children,
+    resolve_families,
 )
 from noim.services.imports.reader import Cells, CsvData
 from noim.services.safety import completion_problems, deviation_problems, sae_problems
@@ -195,14 +196,16 @@ class DeviationsKind(KindBase):
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")
-        families = _resolve_families(s, actor, cells)
+        families = resolve_families(
+            s, actor, cells, "family_id", "record a deviation for it", "IMP-090", "DEV-006"
+        )
         children = _optional_children(s, actor, cells)
         dates = cells.date_column("occurred_on")
         categories = cells.text_column("category")
         severities = _lower(cells.text_column("severity"))
         descriptions = cells.text_column("description")
         ctx.progress("checking deviations", 0, data.n_rows)
-        stored = _stored_deviations(s, [f[0] for f in families if f is not None])
+        stored = _stored_deviations(s, [f.id for f in families if f is not None])
         rows: list[dict[str, object]] = []
         seen: dict[_DevKey, int] = {}
         unchanged = 0
@@ -215,7 +218,7 @@ class DeviationsKind(KindBase):
                 continue
             if child is None and data.column("child_id")[i]:
                 continue  # the child was refused (IMP-004)
-            family_id, family_trial_id = family
+            family_id, family_trial_id = family.id, family.trial_id
             problems = deviation_problems(
                 data.record(i),
                 family_trial_id,
@@ -273,43 +276,6 @@ class DeviationsKind(KindBase):
             insert_rows(s, ProtocolDeviation, rows)
 
         return Plan(cells.problems, len(rows), unchanged, write, unit="deviation")
-
-
-def _resolve_families(s: Session, actor: Actor, cells: Cells) -> list[tuple[int, str] | None]:
-    """Every row's family ``(id, trial_id)``: registered, live, at one of the actor's sites
-    (IMP-090 otherwise); one query per 900 distinct trial IDs."""
-    texts = [t.strip().upper() for t in cells.data.column("family_id")]
-    found: dict[str, tuple[int, int, str, bool]] = {}
-    for chunk in chunks(sorted({t for t in texts if t})):
-        for fid, trial_id, site_id, code, voided_at in s.execute(
-            select(Family.id, Family.trial_id, Family.site_id, Site.code, Family.voided_at)
-            .join(Site, Site.id == Family.site_id)
-            .where(Family.trial_id.in_(chunk))
-        ):
-            found[str(trial_id)] = (int(fid), int(site_id), str(code), voided_at is not None)
-    out: list[tuple[int, str] | None] = []
-    for i, t in enumerate(texts):
-        ref = found.get(t)
-        if not t:
-            cells.problem(i, "family_id", "", "a family trial ID (the cell is empty)", "IMP-090")
-        elif ref is None:
-            cells.problem(i, "family_id", t, "the trial ID of a registered family", "IMP-090")
-        elif not actor.can_see_site(ref[1]):
-            cells.problem(
-                i,
-                "family_id",
-                t,
-                f"a family at your site(s) ({', '.join(sorted(actor.site_codes))}); "
-                f"{t} is at {ref[2]} and you may not record a deviation for it",
-                "IMP-090",
-            )
-        elif ref[3]:
-            cells.problem(i, "family_id", t, "a family whose record is not voided", "DEV-006")
-        else:
-            out.append((ref[0], t))
-            continue
-        out.append(None)
-    return out
 
 
 def _optional_children(s: Session, actor: Actor, cells: Cells) -> list[ChildRef | None]:
