@@ -11,21 +11,22 @@ from __future__ import annotations
 import pandas as pd
 from _common import Run, main, outcome_data
 
-from noim.reports import summaries
+from noim.reports import operational, summaries
 
 
 def body(run: Run) -> None:
     log = run.extract("screening")  # frozen with the other datasets when --freeze is given
+    n = operational.screening_counts(log)
     run.table(
         "screening",
         pd.DataFrame(
             [
-                ("families screened", len(log)),
-                ("children in screened families", int(log["n_children"].sum())),
-                ("families eligible", int(log["eligible"].sum())),
-                ("families not eligible", int((~log["eligible"]).sum())),
-                ("eligible families who declined", int(log["declined"].sum())),
-                ("families enrolled (registered from the log)", int(log["enrolled"].sum())),
+                ("families screened", n["screened"]),
+                ("children in screened families", n["children"]),
+                ("families eligible", n["eligible"]),
+                ("families not eligible", n["ineligible"]),
+                ("eligible families who declined", n["declined"]),
+                ("families enrolled (registered from the log)", n["enrolled"]),
             ],
             columns=["stage", "n"],
         ),

@@ -20,9 +20,11 @@ OPEN_STATUSES = ("open", "answered")
 
 
 def screening_counts(screening: pd.DataFrame) -> dict[str, int]:
-    """Families screened, eligible, not eligible, declined and enrolled (screening log)."""
+    """Families screened (and their children), eligible, not eligible, declined and
+    enrolled (screening log)."""
     return {
         "screened": len(screening),
+        "children": int(screening["n_children"].sum()),
         "eligible": int(screening["eligible"].sum()),
         "ineligible": int((~screening["eligible"]).sum()),
         "declined": int(screening["declined"].sum()),

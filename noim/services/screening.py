@@ -1,6 +1,7 @@
 """The screening log: every family screened, eligible or not, and which were enrolled.
 
-The CONSORT flow diagram reads its first boxes from here (``screening_counts``).
+``screening_counts`` gives the totals ``noim screening list`` prints; the reports' CONSORT
+boxes count the frozen ``screening`` dataset (``noim.reports.operational``).
 """
 
 from __future__ import annotations
