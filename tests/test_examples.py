@@ -47,21 +47,7 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
         assert sorted(p.name for p in EXAMPLES.glob("*.csv")) == sorted(f for _k, f in ORDER)
         family_ids: dict[str, str] = {}
         for kind, name in ORDER:
-            if kind == "visits":  # visits exist once a family is randomised
-                randomisation.setup(db, admin, 20240501)
-                consent.decide_eligibility(db, admin, "G-0001-01-O", True, date(2017, 2, 22))
-                # the second child joined G-0001-Z through examples/families.csv
-                consent.decide_eligibility(db, admin, "G-0001-02-P", True, date(2025, 8, 2))
-                consent.record_consent(
-                    db, admin, "G-0001-02-P", "local_authority", "3.1", date(2025, 8, 2)
-                )
-                randomisation.randomise(db, admin, "G-0001-Z")
-            if kind == "intervention":  # receipt is recorded for randomised families
-                _randomise_f3(db, admin, family_ids["F3"])
-            if kind == "service-use":  # priced by unit costs the data manager keeps
-                manager = users.resolve_actor(db, "datamanager")
-                for code, unit in (("sw_hour", "hour"), ("nim_session", "session")):
-                    economics.add_unit_cost(db, manager, code, code, unit, Decimal(50), 2024)
+            before_import(db, admin, kind, family_ids)
             report = run_import(db, admin, kind, EXAMPLES / name)
             family_ids.update(report.family_ids)
             assert report.new_records > 0, f"{name}: {report.summary}"
@@ -69,6 +55,24 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
             assert again.new_records == 0, f"{name} twice: {again.summary}"
     finally:
         db.dispose()
+
+
+def before_import(db: Database, admin: Actor, kind: str, family_ids: dict[str, str]) -> None:
+    """What must be stored before the example file of ``kind`` can be imported (``family_ids``:
+    the trial IDs examples/families.csv gave, by family_ref)."""
+    if kind == "visits":  # visits exist once a family is randomised
+        randomisation.setup(db, admin, 20240501)
+        consent.decide_eligibility(db, admin, "G-0001-01-O", True, date(2017, 2, 22))
+        # the second child joined G-0001-Z through examples/families.csv
+        consent.decide_eligibility(db, admin, "G-0001-02-P", True, date(2025, 8, 2))
+        consent.record_consent(db, admin, "G-0001-02-P", "local_authority", "3.1", date(2025, 8, 2))
+        randomisation.randomise(db, admin, "G-0001-Z")
+    if kind == "intervention":  # receipt is recorded for randomised families
+        _randomise_f3(db, admin, family_ids["F3"])
+    if kind == "service-use":  # priced by unit costs the data manager keeps
+        manager = users.resolve_actor(db, "datamanager")
+        for code, unit in (("sw_hour", "hour"), ("nim_session", "session")):
+            economics.add_unit_cost(db, manager, code, code, unit, Decimal(50), 2024)
 
 
 def _randomise_f3(db: Database, admin: Actor, family: str) -> None:

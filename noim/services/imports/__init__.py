@@ -6,7 +6,10 @@ new, and writes the new records in ONE audited unit of work.  When any row is ba
 nothing is written and ``ImportRejected`` lists every problem (row, column, value,
 rule).  ``dry_run`` validates and counts without writing.  Importing the same file
 twice adds nothing the second time; a row that conflicts with stored data is a problem,
-never a silent overwrite.  Formats: docs/import-formats.md.
+never a silent overwrite.  Imports run one at a time (``noim.db.locks.Lock.IMPORTS``,
+taken before the first read), so two processes importing the same file at the same
+moment store it once: the second finds every row already stored.  Formats:
+docs/import-formats.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from noim.db import locks
 from noim.db.session import Database
 from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
 from noim.domain.roles import Actor
@@ -98,6 +102,10 @@ def _at_rows(data: CsvData, p: Problem) -> Problem:
     return replace(p, record=where, expected=f"{p.expected} (found in {p.record})")
 
 
+#: the progress stage shown while another import holds the imports lock (PostgreSQL)
+WAITING = "waiting for another import to finish"
+
+
 class _DryRun(Exception):
     """Raised inside the unit of work to roll a dry run back."""
 
@@ -136,6 +144,10 @@ def run_import(
     plan: Plan | None = None
     try:
         with db.write(actor, reason=reason) as s:
+            # before anything is read: an import running beside this one finishes first, and
+            # every read below sees what it stored (locks.hold says why it must come first)
+            if locks.hold(s, locks.Lock.IMPORTS, on_wait=lambda: ctx.progress(WAITING, 0, 1)):
+                ctx.progress(WAITING, 1, 1)
             plan = importer.plan(s, actor, data, ctx)
             problems += plan.problems
             if problems:
