@@ -25,7 +25,7 @@ from noim.db.models import AuditLog
 from noim.db.session import Database
 from noim.domain.trialdef import default_definition
 from noim.services import demo, users
-from noim.services.imports import WAITING, ImportReport, run_import
+from noim.services.imports import WAITING, ImportReport, kinds, run_import
 from tests.cli_workers import CliWorkers
 from tests.conftest import Actors
 from tests.factories import registered_families
@@ -80,6 +80,7 @@ def workers() -> Iterator[CliWorkers]:
 def test_concurrent_imports_of_one_file_store_it_once(
     backend: str, empty_url: str, workers: CliWorkers
 ) -> None:
+    assert {kind for kind, _ in ORDER} == set(kinds()) == set(UNIT_TABLE), "every kind is raced"
     registered_families(empty_url, default_definition())
     db = Database(empty_url)
     try:
