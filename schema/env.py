@@ -3,6 +3,10 @@
 The database comes from an injected connection (``noim db upgrade``, tests),
 else from ``NOIM_DATABASE_URL`` (the variable the noim CLI reads), else from
 ``sqlalchemy.url`` in alembic.ini.
+
+A downgrade that would drop a table or column holding rows refuses unless given
+``-x allow_data_loss=true`` (``noim.db.data_loss``, called by every revision's
+``downgrade()``).
 """
 
 from __future__ import annotations

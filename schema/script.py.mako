@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from noim.db.data_loss import refuse_data_loss
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
@@ -24,4 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # name every table and (table, column) this downgrade drops: it refuses to drop data
+    refuse_data_loss(op, revision, tables=[], columns=[])
     ${downgrades if downgrades else "pass"}

@@ -8,7 +8,6 @@ import click
 
 from noim.cli.common import (
     CliState,
-    fail,
     json_option,
     noim_cli,
     pass_state,
@@ -77,9 +76,7 @@ def db() -> None:
 def db_upgrade(state: CliState) -> None:
     """Upgrade the database schema to this version of noim (back it up first)."""
     database = state.db(check_schema=False)
-    before, _code_head = migrate.status(database.engine)
-    if before is None:
-        fail("the database has no noim schema; run `noim init` to create one")
+    before = migrate.require_upgradable(database.engine)
     actor = users.resolve_actor(database, state.settings.user_name)
     actor.require(Capability.ADMINISTER, "upgrade the database schema")
     migrate.upgrade(database.url)
@@ -107,6 +104,7 @@ def db_current(state: CliState, as_json: bool) -> None:
         "revision": current,
         "head": code_head,
         "up_to_date": current == code_head,
+        "newer_than_this_noim": current is not None and current not in migrate.known_revisions(),
     }
     if as_json:
         print_json(info)
@@ -114,6 +112,8 @@ def db_current(state: CliState, as_json: bool) -> None:
     state_text = (
         "up to date"
         if current == code_head
+        else "NEWER than this noim: upgrade noim"
+        if info["newer_than_this_noim"]
         else "BEHIND: run `noim db upgrade`"
         if current
         else "no schema"
@@ -140,6 +140,8 @@ def db_check(state: CliState, as_json: bool) -> None:
         for d in diffs:
             click.echo(f"  difference: {d}")
         click.echo("schema matches the models" if ok else "schema does NOT match the models")
+        if current is not None and current not in migrate.known_revisions():
+            click.echo(f"revision {current} is newer than this noim: upgrade noim")
     if not ok:
         raise click.exceptions.Exit(1)
 

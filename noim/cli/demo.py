@@ -45,7 +45,8 @@ def _effects(values: tuple[str, ...]) -> demo.Effects:
     metavar="URL",
     default=DEFAULT_DEMO_DATABASE,
     show_default=True,
-    help="Where to build the demonstration trial (created when missing; must hold no families).",
+    help="Where to build the demonstration trial (created when missing; must hold nothing "
+    "beyond a fresh `noim init`).",
 )
 @click.option(
     "--trial",
@@ -109,6 +110,12 @@ def demo_command(
     rules and is audited.  The same seed and as-of date build the same trial.  Then a
     data freeze is made and the open and closed interim reports are written from it to
     --out.
+
+    On SQLite the trial is built in a side file (DATABASE.partial) moved into place only
+    once the build and the freeze are complete: a build interrupted part-way leaves
+    nothing behind, and the same command starts again.  A PostgreSQL database must be
+    empty (fresh from `noim init` at most); after an interrupted build, drop and
+    re-create it.
     """
     effects = _effects(effect_opts)
     day = as_of.date() if hasattr(as_of, "date") else None
@@ -118,18 +125,19 @@ def demo_command(
     url = Settings.resolve(database=database_opt).database_url
     started = time.perf_counter()
     say = None if as_json else (lambda stage: click.echo(f"... {stage}", err=True))
-    r = demo.build_demo(url, definition, n_families, seed, effects, day, say)
-    if say is not None:
-        say("freezing the data and writing the interim reports")
-    db = Database(url)
-    try:
-        admin = resolve_actor(db, demo.DEMO_ADMIN)
-        published = freeze_and_report(db, admin, out, label=f"demo (seed {seed})")
-    finally:
-        db.dispose()
+    with demo.staged_build(url) as build_url:  # SQLite: in place only once complete
+        r = demo.build_demo(build_url, definition, n_families, seed, effects, day, say)
+        if say is not None:
+            say("freezing the data and writing the interim reports")
+        db = Database(build_url)
+        try:
+            admin = resolve_actor(db, demo.DEMO_ADMIN)
+            published = freeze_and_report(db, admin, out, label=f"demo (seed {seed})")
+        finally:
+            db.dispose()
     seconds = round(time.perf_counter() - started, 1)
     summary = {
-        "database": r.database_url,
+        "database": url,
         "as_of": r.as_of.isoformat(),
         "seed": seed,
         "effects": {"sdq": effects.sdq, "permanence_hr": effects.permanence_hr},
@@ -154,7 +162,7 @@ def demo_command(
     if as_json:
         print_json(summary)
         return
-    click.echo(f"Demonstration trial in {r.database_url} (as of {r.as_of}, built in {seconds} s)")
+    click.echo(f"Demonstration trial in {url} (as of {r.as_of}, built in {seconds} s)")
     rows: list[tuple[str, object]] = [
         ("families screened", r.screened),
         ("families randomised", r.families),

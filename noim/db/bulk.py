@@ -263,8 +263,9 @@ LARGE_WRITE_CACHE_KIB = 65536
 def large_writes(conn: Connection) -> Iterator[None]:
     """A bigger SQLite page cache while many rows go into several tables and indexes at once
     (the pages stay in memory instead of being spilled to the WAL and read back); the
-    connection's own size is restored after.  Durability is unchanged (same journal mode and
-    synchronous level); other databases are left as they are."""
+    connection's own size is restored after.  Durability is unchanged: the journal mode and
+    ``synchronous = FULL`` of ``noim.db.session.make_engine`` are left as they are (a test
+    holds this), and so are other databases."""
     if conn.dialect.name != "sqlite":
         yield
         return

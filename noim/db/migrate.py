@@ -21,6 +21,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
 from noim.config import DATABASE_ENV, normalise_url
+from noim.db import data_loss
 from noim.db.base import Base, UTCDateTime
 from noim.domain.exceptions import NotInitialised, SchemaOutOfDate
 
@@ -71,11 +72,18 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def configure_context(context: Any, connection: Connection) -> None:
-    """The one place Alembic's migration context is configured (used by schema/env.py)."""
+    """The one place Alembic's migration context is configured (used by schema/env.py).
+
+    ``transactional_ddl``: SQLite runs DDL inside a transaction too (noim's connections let
+    SQLAlchemy issue ``BEGIN``, ``noim.db.session.make_engine``), so one command's revisions
+    run in one transaction on both backends: a step that fails (or a downgrade that refuses
+    to drop data) leaves the database as it was before the command, not half-migrated.
+    """
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        transactional_ddl=True,
         compare_type=True,
         include_object=include_object,
         render_item=render_item,
@@ -105,20 +113,30 @@ def migration_connection(url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _run(url: str, fn: Any, *args: Any) -> None:
+def _run(url: str, fn: Any, *args: Any, allow_data_loss: bool = False) -> None:
     cfg = alembic_config(url)
     with migration_connection(url) as conn:
+        require_known(conn)
         cfg.attributes["connection"] = conn
+        cfg.attributes[data_loss.OVERRIDE] = allow_data_loss
         fn(cfg, *args)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (default: this noim's head)."""
+    """Bring the database at ``url`` up to ``revision`` (default: this noim's head).
+
+    Refuses (``SchemaOutOfDate``) a database at a revision this noim does not know.
+    """
     _run(url, command.upgrade, revision)
 
 
-def downgrade(url: str, revision: str) -> None:
-    _run(url, command.downgrade, revision)
+def downgrade(url: str, revision: str, *, allow_data_loss: bool = False) -> None:
+    """Take the database at ``url`` down to ``revision`` (or ``-1``, ``base``).
+
+    A revision whose downgrade would drop a table or column holding rows refuses
+    (``noim.db.data_loss.DataLossRefused``) unless ``allow_data_loss`` is given.
+    """
+    _run(url, command.downgrade, revision, allow_data_loss=allow_data_loss)
 
 
 def script() -> ScriptDirectory:
@@ -140,6 +158,35 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    """Every revision this noim's migrations define."""
+    return {rev.revision for rev in script().walk_revisions()}
+
+
+def newer_than_this_noim(where: str, current: str) -> SchemaOutOfDate:
+    """The error for a database at ``current``, a revision this noim does not know."""
+    return SchemaOutOfDate(
+        f"database {where} is at schema revision {current}, which this noim does not know "
+        f"(the newest revision it knows is {head()}): the database was written by a newer "
+        "noim; upgrade noim to use it (this noim cannot downgrade it)"
+    )
+
+
+def require_known(conn: Connection) -> None:
+    """Refuse a database whose revision this noim does not know (written by a newer noim).
+
+    Ends the read transaction it opens, so a migration starts its own.
+    """
+    try:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return
+        current = current_revision(conn)
+    finally:
+        conn.rollback()
+    if current is not None and current not in known_revisions():
+        raise newer_than_this_noim(conn.engine.url.render_as_string(hide_password=True), current)
+
+
 def schema_diffs(conn: Connection) -> list[Any]:
     """Differences between the models and the database (what ``alembic check`` reports)."""
     ctx = MigrationContext.configure(
@@ -157,6 +204,21 @@ def status(engine: Engine) -> tuple[str | None, str]:
         return current_revision(conn), head()
 
 
+def require_upgradable(engine: Engine) -> str:
+    """The revision of a database ``noim db upgrade`` can upgrade (or leave as it is).
+
+    ``NotInitialised`` without a noim schema; ``SchemaOutOfDate`` at a revision this noim
+    does not know (written by a newer noim).
+    """
+    where = engine.url.render_as_string(hide_password=True)
+    current, _code_head = status(engine)
+    if current is None:
+        raise NotInitialised(f"database {where} has no noim schema; run `noim init` to create it")
+    if current not in known_revisions():
+        raise newer_than_this_noim(where, current)
+    return current
+
+
 def require_current(engine: Engine) -> None:
     """Refuse a database whose schema is missing, behind or ahead of this noim."""
     where = engine.url.render_as_string(hide_password=True)
@@ -165,16 +227,12 @@ def require_current(engine: Engine) -> None:
         raise NotInitialised(f"database {where} has no noim schema; run `noim init` to create it")
     if current == code_head:
         return
-    known = {rev.revision for rev in script().walk_revisions()}
-    if current in known:
+    if current in known_revisions():
         raise SchemaOutOfDate(
             f"database {where} is at schema revision {current} but this noim needs {code_head}; "
             "back it up, then run `noim db upgrade`"
         )
-    raise SchemaOutOfDate(
-        f"database {where} is at schema revision {current}, which this noim ({code_head}) does not "
-        "know: it was upgraded by a newer noim"
-    )
+    raise newer_than_this_noim(where, current)
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

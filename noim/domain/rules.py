@@ -75,8 +75,10 @@ DEV-003 hard inline protocol_deviations.occurred_on  a date not after today
 DEV-004 hard inline protocol_deviations.category  a category (not empty)
 DEV-005 hard inline protocol_deviations.description  a description (not empty)
 DEV-006 hard inline protocol_deviations.family_id  a family and child that are not voided
+DEV-007 hard inline protocol_deviations.occurred_on  a date on or after the date of birth of the child concerned (or of the family's eldest child)
 ELG-001 hard inline children.eligibility_decided_on  an eligibility decision on or after entry to care
 ELG-002 hard inline children.ineligibility_reason  a reason for finding a child ineligible
+ELG-003 hard inline children.eligibility_decided_on  an eligibility decision not after today
 FAM-001 hard inline families.local_authority_id  a local authority of the family's site
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided

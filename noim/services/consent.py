@@ -22,6 +22,7 @@ from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.checks import require_reason
 from noim.services.families import child_for
+from noim.services.recording import not_future
 from noim.services.visits import mark_not_required
 
 
@@ -63,8 +64,8 @@ def decide_eligibility(
 def eligibility_problems(
     record: str, eligible: bool, decided_on: date, entered_care_on: date, reason: str | None
 ) -> list[Problem]:
-    """The eligibility rules (ELG-001, ELG-002): one implementation for the service and the import."""
-    problems = []
+    """The eligibility rules (ELG-001 to ELG-003): one implementation for the service and the import."""
+    problems = not_future(record, "eligibility_decided_on", decided_on, "ELG-003")
     if decided_on < entered_care_on:
         problems.append(
             Problem(

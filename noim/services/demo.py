@@ -13,20 +13,29 @@ the same trial.
 Randomisations are back-dated with ``randomise_many(..., randomised_at=...)``, which the
 audit trail records as synthetic back-dated allocations.  No record is dated after
 ``as_of`` (default: today).
+
+The build is many units of work.  ``staged_build(url)`` makes it all or nothing on SQLite:
+the trial is built in a side file moved onto the database file only once complete, so a
+build killed part-way leaves nothing behind and the same command starts again cleanly.
+A PostgreSQL database cannot be staged that way: ``build_demo`` refuses a database that
+already holds anything beyond a fresh ``noim init`` and says how to reset it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from noim.config import Settings
+from noim.db import migrate, staging
 from noim.db.models import (
     Allocation,
     Child,
@@ -35,7 +44,10 @@ from noim.db.models import (
     InterventionReceipt,
     LegalEvent,
     ProtocolDeviation,
+    RandomisationState,
     SeriousAdverseEvent,
+    UnitCost,
+    User,
     Withdrawal,
 )
 from noim.db.session import Database
@@ -66,7 +78,22 @@ from noim.services.randomisation_batch import randomise_many
 DEMO_ADMIN = "admin"
 DEFAULT_FAMILIES = 390
 
-__all__ = ["DEFAULT_FAMILIES", "DEMO_ADMIN", "DemoResult", "Effects", "build_demo", "demo_users"]
+__all__ = [
+    "DEFAULT_FAMILIES",
+    "DEMO_ADMIN",
+    "DemoResult",
+    "Effects",
+    "build_demo",
+    "demo_users",
+    "staged_build",
+]
+
+
+def staged_build(url: str) -> AbstractContextManager[str]:
+    """The database URL to build (and freeze) the demonstration in; on SQLite a side file
+    that replaces ``url``'s file when the block completes (``noim.db.staging``), elsewhere
+    ``url`` itself.  Close every connection to it before the block ends."""
+    return staging.staged(url)
 
 
 #: (name, role, sites) of the demonstration users: one of each role, coordinators and researchers per site
@@ -115,8 +142,8 @@ def build_demo(
 ) -> DemoResult:
     """Create (if needed) a database at ``url`` and build a synthetic trial in it.
 
-    Refuses a database that already holds families (AlreadyExists): a demonstration
-    trial is built once, in a new database.
+    Refuses a database that holds anything beyond a fresh ``noim init`` (AlreadyExists):
+    a demonstration trial is built once, in a new database.
     """
     effects = effects or Effects()
     as_of = as_of or date.today()
@@ -125,11 +152,8 @@ def build_demo(
         setup.initialise(url, definition, DEMO_ADMIN)
     db = Database(Settings.resolve(database=url).database_url)
     try:
-        with db.read() as s:
-            if s.scalar(select(func.count()).select_from(Family)):
-                raise AlreadyExists(
-                    f"{db.url} already holds families; build a demonstration trial in a new database"
-                )
+        migrate.require_current(db.engine)
+        _refuse_a_used_database(db)
         admin = _users(db, definition)
         rng = np.random.default_rng(seed)
         randomisation.setup(db, admin, seed)
@@ -271,6 +295,36 @@ def build_demo(
         return _result(db, admin, as_of, len(plans) + len(others))
     finally:
         db.dispose()
+
+
+def _refuse_a_used_database(db: Database) -> None:
+    """AlreadyExists unless the database is as ``noim init`` left it (its administrator only)."""
+    with db.read() as s:
+        counts = {
+            what: s.scalar(select(func.count()).select_from(model)) or 0
+            for what, model in (
+                ("families", Family),
+                ("users", User),
+                ("randomisation set-up", RandomisationState),
+                ("unit costs", UnitCost),
+            )
+        }
+    if counts["users"] <= 1 and not any(counts[k] for k in counts if k != "users"):
+        return
+    held = ", ".join(f"{what}: {n}" for what, n in counts.items())
+    what = "families" if counts["families"] else "data of an unfinished demonstration build"
+    message = (
+        f"{db.engine.url.render_as_string(hide_password=True)} already holds {what} ({held}); a demonstration trial is built "
+        "once, in a new database"
+    )
+    if db.dialect == "postgresql":
+        name = make_url(db.url).database
+        message += (
+            f". If an earlier `noim demo` was interrupted, start again from an empty database: "
+            f"drop and re-create it (as its owner: `dropdb {name} && createdb {name}`), then "
+            "run the same command"
+        )
+    raise AlreadyExists(message)
 
 
 def _users(db: Database, definition: TrialDefinition) -> Actor:

@@ -6,12 +6,12 @@ report, which applies blinding there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -284,6 +284,10 @@ def add_deviation(
             category,
             severity,
             description,
+            earliest=deviation_earliest(
+                None if child is None else (child.trial_id, child.date_of_birth),
+                eldest_births(s, [family.id]).get(family.id),
+            ),
         )
         if problems:
             raise ValidationError(problems)
@@ -311,10 +315,13 @@ def deviation_problems(
     category: str,
     severity: str,
     description: str,
+    *,
+    earliest: tuple[date, str] | None,
 ) -> list[Problem]:
-    """The deviation rules (DEV-001 to DEV-006), shared by ``add_deviation`` and the import.
+    """The deviation rules (DEV-001 to DEV-007), shared by ``add_deviation`` and the import.
 
-    ``child`` is the concerned child's ``(trial_id, voided_at, family_id)``, or None.
+    ``child`` is the concerned child's ``(trial_id, voided_at, family_id)``, or None;
+    ``earliest`` the first plausible date and what it is (``deviation_earliest``).
     """
     problems = live(record, family_voided_at, "DEV-006", f"family {family_trial_id}")
     if child is not None:
@@ -332,9 +339,33 @@ def deviation_problems(
         problems += live(record, child_voided_at, "DEV-006", f"child {child_trial_id}")
     problems += one_of(record, "severity", severity, DEVIATION_SEVERITIES, "DEV-002")
     problems += not_future(record, "occurred_on", occurred_on, "DEV-003")
+    if earliest is not None:
+        problems += not_before(record, "occurred_on", occurred_on, *earliest, "DEV-007")
     problems += text_given(record, "category", category, "DEV-004", 64)
     problems += text_given(record, "description", description, "DEV-005")
     return problems
+
+
+def eldest_births(s: Session, family_ids: Sequence[object]) -> dict[int, date]:
+    """family id -> the date of birth of its eldest live child (families with one), one query."""
+    rows = s.execute(
+        select(Child.family_id, func.min(Child.date_of_birth))
+        .where(Child.family_id.in_(family_ids), Child.voided_at.is_(None))
+        .group_by(Child.family_id)
+    )
+    return {int(family_id): born for family_id, born in rows}
+
+
+def deviation_earliest(
+    child: tuple[str, date] | None, eldest_born: date | None
+) -> tuple[date, str] | None:
+    """DEV-007's bound: the concerned child's date of birth (``(trial_id, date_of_birth)``),
+    else the family's eldest child's; None for a family without children."""
+    if child is not None:
+        return child[1], f"the date of birth of child {child[0]}"
+    if eldest_born is not None:
+        return eldest_born, "the date of birth of the family's eldest child"
+    return None
 
 
 def list_deviations(db: Database, actor: Actor, site: str | None = None) -> list[DeviationView]:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from noim.db import triggers
+from noim.db.data_loss import refuse_data_loss
 
 revision: str = "0003_freezes"
 down_revision: str | Sequence[str] | None = "0002"
@@ -48,6 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(op, revision, tables=["data_freeze_datasets"])
     triggers.remove(op, ["data_freezes", "data_freeze_datasets"])
     op.drop_table("data_freeze_datasets")
     # data_freezes back to "no delete" only (the no-update trigger is not in 0002)

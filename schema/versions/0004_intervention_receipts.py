@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from noim.db import triggers
+from noim.db.data_loss import refuse_data_loss
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003_freezes"
@@ -96,6 +97,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(op, revision, tables=["intervention_receipts"])
     triggers.remove(op, ["intervention_receipts"])
     op.drop_index("uq_intervention_receipts_live_family", table_name="intervention_receipts")
     op.drop_index(op.f("ix_intervention_receipts_family_id"), table_name="intervention_receipts")

@@ -12,7 +12,7 @@ Nothing here (nor in the report of an import) shows an arm.
 ``deviations``: one row per protocol deviation of a family.  Columns ``family_id,
 occurred_on, category, severity, description`` and optionally ``child_id`` (a child of
 the family the deviation concerns).  The rules are those of ``noim deviation add``
-(``deviation_problems``: DEV-001 to DEV-006); the family must be registered and at one
+(``deviation_problems``: DEV-001 to DEV-007); the family must be registered and at one
 of your sites (IMP-090).  A row is the same record as a live stored deviation of the
 same family, date and category: stored with the same severity, description and child it
 is skipped; with other values it is a conflict (IMP-010).
@@ -39,7 +39,13 @@ from noim.services.imports.base import (
     resolve_families,
 )
 from noim.services.imports.reader import Cells, CsvData
-from noim.services.safety import completion_problems, deviation_problems, sae_problems
+from noim.services.safety import (
+    completion_problems,
+    deviation_earliest,
+    deviation_problems,
+    eldest_births,
+    sae_problems,
+)
 
 # --------------------------------------------------------------------------- SAEs
 
@@ -205,7 +211,11 @@ class DeviationsKind(KindBase):
         severities = _lower(cells.text_column("severity"))
         descriptions = cells.text_column("description")
         ctx.progress("checking deviations", 0, data.n_rows)
-        stored = _stored_deviations(s, [f.id for f in families if f is not None])
+        family_ids = sorted({f.id for f in families if f is not None})
+        stored = _stored_deviations(s, family_ids)
+        eldest: dict[int, date] = {}
+        for chunk in chunks(family_ids):
+            eldest.update(eldest_births(s, chunk))
         rows: list[dict[str, object]] = []
         seen: dict[_DevKey, int] = {}
         unchanged = 0
@@ -229,6 +239,10 @@ class DeviationsKind(KindBase):
                 category,
                 severity,
                 description,
+                earliest=deviation_earliest(
+                    None if child is None else (child.trial_id, child.date_of_birth),
+                    eldest.get(family_id),
+                ),
             )
             if problems:
                 cells.problems += problems
