@@ -94,8 +94,11 @@ def freeze_show(state: CliState, freeze_id: int, as_json: bool) -> None:
 @json_option
 @pass_state
 def freeze_verify(state: CliState, freeze_id: int, as_json: bool) -> None:
-    """Verify freeze ID: recompute each dataset's hash from its stored content and the
-    content hash from them, and compare with the freeze and the audit trail (exit 1 if not)."""
+    """Check freeze ID against its hashes and the audit trail (exit 1 naming what fails).
+
+    Recomputes each dataset's hash from its stored content and the freeze's content hash
+    from them, and compares them with what the freeze and the audit trail recorded when it
+    was made.  Names datasets, never values."""
     check = freezes.verify(state.db(), state.actor(), freeze_id)
     if as_json:
         print_json({"ok": check.ok, **to_jsonable(check)})
