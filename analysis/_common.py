@@ -292,6 +292,8 @@ def start(script: str, doc: str | None, argv: Sequence[str] | None = None) -> Ru
         actor = resolve_actor(db, settings.user_name)
         if args.freeze is not None:
             frozen = freezes.show_freeze(db, actor, args.freeze)
+            # refuse a freeze changed behind noim's back before anything is written
+            freezes.verify(db, actor, args.freeze).raise_if_failed()
     except NoimError as exc:
         db.dispose()
         raise SystemExit(f"error: {exc}") from None

@@ -469,6 +469,17 @@ def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
                     "problems": result.data.problems,
                     "total_problems": result.data.total_problems,
                 },
+                "freezes": None
+                if result.freezes is None
+                else {
+                    "ok": all(f.ok for f in result.freezes),
+                    "checked": len(result.freezes),
+                    "failed": [
+                        {"id": f.freeze_id, "label": f.label, "problems": list(f.problems)}
+                        for f in result.freezes
+                        if not f.ok
+                    ],
+                },
             }
         )
     else:
@@ -489,6 +500,19 @@ def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
                 )
                 for p in result.data.problems:
                     click.echo(f"  {p}")
+        if result.freezes is not None:
+            failed = [f for f in result.freezes if not f.ok]
+            if not failed:
+                click.echo(
+                    f"data freezes intact: {len(result.freezes)} match their hashes and the "
+                    "audit trail"
+                )
+            else:
+                click.echo(
+                    f"DATA FREEZES FAIL VERIFICATION: {len(failed)} of {len(result.freezes)}"
+                )
+                for f in failed:
+                    click.echo(f"  {f.describe()}: {'; '.join(f.problems)}")
     if not result.ok:
         raise click.exceptions.Exit(1)
 

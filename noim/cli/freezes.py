@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_list
+from noim.cli.common import (
+    CliState,
+    json_option,
+    noim_cli,
+    pass_state,
+    print_json,
+    print_list,
+    to_jsonable,
+)
 from noim.services import freezes
 from noim.services.freezes import FreezeInfo
 
@@ -79,3 +87,30 @@ def freeze_show(state: CliState, freeze_id: int, as_json: bool) -> None:
         ["name", "rows", "sha256", "format", "bytes stored"],
         lambda d: (d.name, d.rows, d.sha256, d.format, d.bytes),
     )
+
+
+@freeze_group.command("verify")
+@click.argument("freeze_id", metavar="ID", type=int)
+@json_option
+@pass_state
+def freeze_verify(state: CliState, freeze_id: int, as_json: bool) -> None:
+    """Check freeze ID against its hashes and the audit trail (exit 1 naming what fails).
+
+    Recomputes each dataset's hash from its stored content and the freeze's content hash
+    from them, and compares them with what the freeze and the audit trail recorded when it
+    was made.  Names datasets, never values."""
+    check = freezes.verify(state.db(), state.actor(), freeze_id)
+    if as_json:
+        print_json({"ok": check.ok, **to_jsonable(check)})
+    elif check.ok:
+        click.echo(
+            f"Freeze {check.freeze_id} {check.label!r} intact: {len(check.datasets)} datasets "
+            f"match their hashes; content sha256 {check.content_sha256} matches the freeze "
+            f"and the audit trail (audit row {check.audit_seq})"
+        )
+    else:
+        click.echo(f"FREEZE {check.freeze_id} {check.label!r} FAILS VERIFICATION:")
+        for problem in check.problems:
+            click.echo(f"  {problem}")
+    if not check.ok:
+        raise click.exceptions.Exit(1)

@@ -102,6 +102,11 @@ class AuditTrailBroken(NoimError):
     """The audit trail's hash chain or its agreement with the data failed verification."""
 
 
+class FreezeTampered(NoimError):
+    """A data freeze's stored datasets no longer match the hashes recorded when it was made
+    (beside the datasets, on the freeze row or in the audit trail): it is not read."""
+
+
 class AlreadyRandomised(NoimError):
     """A second allocation was requested for a family that already has one."""
 

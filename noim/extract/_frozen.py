@@ -12,11 +12,15 @@ the values column by column as JSON (strings, integers, floats in Python's short
 round-trip form, booleans, ISO dates, ``null`` for missing), sorted keys, no spaces,
 UTF-8; zlib-compressed (level 9) for storage.  ``sha256`` is over the uncompressed text,
 so it depends on the data only.
+
+Every read goes through :func:`load`, which hashes the text it decompresses and refuses a
+freeze that fails ``noim.db.freeze_verify.check`` (``FreezeTampered``, naming the freeze and
+the dataset): the datasets read against their recorded hashes, and the hash over all the
+freeze's datasets against the freeze row and the audit row that recorded its creation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zlib
@@ -24,15 +28,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 
-from noim.db.models import DataFreeze, DataFreezeDataset
+from noim.db import freeze_verify
+from noim.db.freeze_verify import FORMAT, content_hash
+from noim.db.models import DataFreezeDataset
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound
 from noim.domain.roles import Actor, Capability
 from noim.extract._columns import _cast
 
-FORMAT = "json-columns+zlib"
+__all__ = ["FORMAT", "content_hash", "decode", "encode", "for_reader", "load", "read"]
 
 
 def _values(series: pd.Series, dtype: str) -> list[Any]:
@@ -69,14 +75,16 @@ def encode(df: pd.DataFrame) -> tuple[bytes, str, int]:
         ensure_ascii=False,
         allow_nan=False,
     ).encode("utf-8")
-    return zlib.compress(text, 9), hashlib.sha256(text).hexdigest(), len(df)
+    return zlib.compress(text, 9), freeze_verify.text_sha256(text), len(df)
 
 
 def decode(content: bytes, fmt: str = FORMAT) -> pd.DataFrame:
     """The DataFrame ``encode`` stored (same columns, order and dtypes)."""
-    if fmt != FORMAT:
-        raise ValueError(f"freeze dataset format {fmt!r}: expected {FORMAT!r}")
-    obj = json.loads(zlib.decompress(content).decode("utf-8"))
+    return _from_text(freeze_verify.unpack(content, fmt))
+
+
+def _from_text(text: bytes) -> pd.DataFrame:
+    obj = json.loads(text.decode("utf-8"))
     out = pd.DataFrame(
         {
             name: _cast(values, dtype)
@@ -87,30 +95,38 @@ def decode(content: bytes, fmt: str = FORMAT) -> pd.DataFrame:
     return out
 
 
-def content_hash(hashes: dict[str, str]) -> str:
-    """The freeze's content hash: SHA-256 over ``name:sha256`` lines, in name order."""
-    text = "".join(f"{name}:{hashes[name]}\n" for name in sorted(hashes))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def load(db: Database, actor: Actor, freeze_id: int, names: list[str]) -> dict[str, pd.DataFrame]:
-    """The stored datasets ``names`` of freeze ``freeze_id`` as stored (unblinded: internal)."""
+    """The stored datasets ``names`` of freeze ``freeze_id`` as stored (unblinded: internal),
+    after checking them (``FreezeTampered`` when the freeze fails: nothing is returned)."""
+    d = DataFreezeDataset
     with db.read(actor) as s:
-        if s.get(DataFreeze, freeze_id) is None:
+        conn = s.connection()
+        rec = freeze_verify.recorded(conn, [freeze_id]).get(freeze_id)
+        if rec is None:
             raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
-        rows = s.execute(
-            select(
-                DataFreezeDataset.name, DataFreezeDataset.format, DataFreezeDataset.content
-            ).where(DataFreezeDataset.freeze_id == freeze_id, DataFreezeDataset.name.in_(names))
+        rows = conn.execute(
+            select(d.name, d.format, case((d.name.in_(names), d.content), else_=null())).where(
+                d.freeze_id == freeze_id
+            )
         ).all()
-    found = {name: decode(bytes(content), fmt) for name, fmt, content in rows}
-    missing = [n for n in names if n not in found]
+    texts: dict[str, bytes] = {}
+    hashed: dict[str, str | None] = {}
+    for name, fmt, content in rows:
+        if content is None:
+            continue
+        try:
+            texts[name] = freeze_verify.unpack(bytes(content), fmt)
+            hashed[name] = freeze_verify.text_sha256(texts[name])
+        except ValueError:
+            hashed[name] = None
+    freeze_verify.check(rec, hashed).raise_if_failed()
+    missing = [n for n in names if n not in texts]
     if missing:
         raise NotFound(
             f"data freeze {freeze_id}: holds no dataset {', '.join(missing)} (made by an "
             "earlier version of noim); make a new freeze (`noim freeze create`) to read them"
         )
-    return found
+    return {name: _from_text(texts[name]) for name in names}
 
 
 def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.DataFrame:

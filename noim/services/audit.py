@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from noim.db import audit as audit_db
 from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row, grouped_key
 from noim.db.audit_verify import ChainReport, DataReport, verify_chain, verify_data
+from noim.db.freeze_verify import FreezeCheck, verify_all
 from noim.db.models import AuditLog, Child, Family
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound
@@ -39,19 +40,27 @@ class AuditRecord:
 class VerifyResult:
     chain: ChainReport
     data: DataReport | None
+    #: every data freeze, checked against its hashes and the audit trail (None: not checked)
+    freezes: tuple[FreezeCheck, ...] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and (self.data is None or self.data.ok)
+        return (
+            self.chain.ok
+            and (self.data is None or self.data.ok)
+            and all(f.ok for f in self.freezes or ())
+        )
 
 
 def verify(db: Database, actor: Actor, check_data: bool = True) -> VerifyResult:
-    """Check the hash chain and (unless ``check_data`` is False) the data against it."""
+    """Check the hash chain and (unless ``check_data`` is False) the data and the data
+    freezes against it."""
     actor.require(Capability.READ_AUDIT, "verify the audit trail")
     with db.engine.connect() as conn:
         chain = verify_chain(conn)
         data = verify_data(conn) if check_data else None
-        return VerifyResult(chain, data)
+        frozen = tuple(verify_all(conn)) if check_data else None
+        return VerifyResult(chain, data, frozen)
 
 
 def _resolve_key(db: Database, table: str, key: str) -> str:

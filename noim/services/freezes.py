@@ -7,7 +7,8 @@ all-sites internal reader inside ONE transaction (on PostgreSQL at REPEATABLE RE
 SQLite under the write lock ``Database.write`` takes), stores each dataset canonically encoded in
 ``data_freeze_datasets`` and writes the (audited) ``data_freezes`` row whose
 ``content_sha256`` is the hash over the datasets' hashes.  Freezes are never updated
-or deleted (database triggers refuse it).
+or deleted (database triggers refuse it), and ``verify`` (and every read of a freeze)
+checks the stored datasets against the hashes recorded on the freeze and in the audit trail.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from noim import extract
-from noim.db import migrate
+from noim.db import freeze_verify, migrate
 from noim.db.base import utcnow
+from noim.db.freeze_verify import FreezeCheck
 from noim.db.models import AuditHead, DataFreeze, DataFreezeDataset, User
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, Problem, ValidationError
@@ -164,7 +166,7 @@ def list_freezes(db: Database, actor: Actor) -> list[FreezeInfo]:
 
 
 def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
-    """One freeze with its datasets' hashes, and a check that the stored data still match."""
+    """One freeze with its datasets' recorded hashes (``verify`` checks the data against them)."""
     _require_read(actor)
     with db.read(actor) as s:
         row = s.execute(
@@ -187,9 +189,22 @@ def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
         return _info(row[0], row[1], found)
 
 
+def verify(db: Database, actor: Actor, freeze_id: int) -> FreezeCheck:
+    """Recompute every dataset's hash of freeze ``freeze_id`` from its stored content, and the
+    freeze's content hash from them; compare with what the freeze records and with what the
+    audit trail recorded when it was made (``noim.db.freeze_verify``).
+
+    Who: as for reading freezes (``freeze_data`` or ``analyse``), blinded roles too: the
+    result names datasets, never a value.  Returns the check (``ok`` false when it failed).
+    """
+    _require_read(actor)
+    with db.read(actor) as s:
+        found = freeze_verify.verify_stored(s.connection(), freeze_id)
+    if found is None:
+        raise NotFound(f"data freeze {freeze_id}: no such freeze (see `noim freeze list`)")
+    return found
+
+
 def verify_freeze(db: Database, actor: Actor, freeze_id: int) -> bool:
-    """True when every stored dataset still hashes to what the freeze recorded."""
-    info = show_freeze(db, actor, freeze_id)
-    loaded = _frozen.load(db, actor, freeze_id, [d.name for d in info.datasets])
-    hashes = {name: _frozen.encode(df)[1] for name, df in loaded.items()}
-    return _frozen.content_hash(hashes) == info.content_sha256
+    """True when freeze ``freeze_id`` passes :func:`verify`."""
+    return verify(db, actor, freeze_id).ok
