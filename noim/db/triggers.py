@@ -21,6 +21,7 @@ APPEND_ONLY = (
     "allocation_list",
     "data_freezes",
     "data_freeze_datasets",
+    "masking_key",
 )
 
 _PG_FUNCTION = """

@@ -103,6 +103,16 @@ class RandomisationDef:
 
 
 @dataclass(frozen=True)
+class EconomicsDef:
+    """The economic evaluation's set-up: which services would reveal the arm."""
+
+    #: unit-cost codes of services only one arm receives (e.g. an Infant and Family Team
+    #: session): their use and cost would tell a blinded reader the family's arm, so
+    #: blinded roles never see them (docs/roles.md)
+    arm_revealing_services: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ScheduledInstrument:
     instrument: str
     respondent: str
@@ -132,6 +142,7 @@ class TrialDefinition:
     timepoints: tuple[TimepointDef, ...]
     source: str
     text: str
+    economics: EconomicsDef = EconomicsDef()
 
     @property
     def sha256(self) -> str:

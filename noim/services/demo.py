@@ -18,6 +18,7 @@ audit trail records as synthetic back-dated allocations.  No record is dated aft
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -132,7 +133,9 @@ def build_demo(
                 )
         admin = _users(db, definition)
         rng = np.random.default_rng(seed)
-        randomisation.setup(db, admin, seed)
+        # a synthetic trial is reproducible: its masking key comes from its seed
+        key = hashlib.sha256(f"noim-demo-mask:{seed}".encode()).hexdigest()
+        randomisation.setup(db, admin, seed, mask_key=key)
         _unit_costs(db, as_of)
 
         say("recruitment")

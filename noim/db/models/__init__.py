@@ -34,6 +34,7 @@ from noim.db.models.queries import DataQuery, DataQueryMessage
 from noim.db.models.randomisation import (
     Allocation,
     AllocationListEntry,
+    MaskingKey,
     PostRandomisationExclusion,
     RandomisationState,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "LegalProceedings",
     "LocalAuthority",
     "LossToFollowUp",
+    "MaskingKey",
     "Placement",
     "PostRandomisationExclusion",
     "ProtocolDeviation",
