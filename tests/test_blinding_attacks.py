@@ -564,3 +564,33 @@ def test_free_text_naming_an_arm_is_masked_in_audit_histories(scratch: Demo) -> 
     assert team not in blind.output and "[arm masked]" in blind.output
     seen = trial.run("admin", "audit", "show", "--table", "children", "--key", kids[0], "--json")
     assert reason in seen.output
+
+
+def test_free_text_naming_an_arm_is_masked_in_lists(scratch: Demo) -> None:
+    """A deviation whose description names the family's team: masked in the blinded
+    lists, as typed for the coordinator."""
+    trial = scratch
+    ((family, _kids),) = _family_and_children(trial, "NIM", 1)
+    coord = "coord_gla" if family.startswith("G") else "coord_cro"
+    team = "GIFT" if family.startswith("G") else "LIFT"
+    out = trial.run(
+        coord,
+        "deviation",
+        "add",
+        family,
+        "--on",
+        "2026-01-05",
+        "--category",
+        "other",
+        "--severity",
+        "minor",
+        "--description",
+        f"{team} session held before consent",
+    )
+    assert out.exit_code == 0, out.output
+    blind = trial.run("datamanager", "deviation", "list", "--json")
+    assert (
+        blind.exit_code == 0 and team not in blind.output and "[arm masked] session" in blind.output
+    )
+    seen = trial.run(coord, "deviation", "list", "--json")
+    assert f"{team} session held before consent" in seen.output

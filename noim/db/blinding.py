@@ -10,27 +10,33 @@ history or a data query on it, from any path (docs/roles.md, docs/security.md).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy import Select, String, cast, select
 from sqlalchemy.orm import Session
 
-from noim.db.models import Arm, ArmSiteLabel, ServiceUse, Team, Trial, UnitCost
+from noim.db.models import ServiceUse, Trial, UnitCost
 from noim.domain.roles import Actor, Capability
+from noim.domain.trialdef import TrialDefinition
 
 
 def sees_arm(actor: Actor) -> bool:
     return actor.can(Capability.SEE_ARM)
 
 
-def arm_revealing_services(s: Session) -> frozenset[str]:
-    """Unit-cost codes the trial definition marks as revealing the arm."""
+def _definition(s: Session) -> TrialDefinition | None:
     from noim.domain.trialdef_parse import parse_definition
 
     text = s.scalar(select(Trial.definition_toml).where(Trial.id == 1))
-    if text is None:
-        return frozenset()
-    return parse_definition(text, "database").economics.arm_revealing_services
+    return None if text is None else parse_definition(text, "database")
+
+
+def arm_revealing_services(s: Session) -> frozenset[str]:
+    """Unit-cost codes the trial definition marks as revealing the arm."""
+    definition = _definition(s)
+    return frozenset() if definition is None else definition.economics.arm_revealing_services
 
 
 def revealing_unit_costs(s: Session) -> Select[int]:
@@ -76,16 +82,12 @@ def arm_word_masker(s: Session, actor: Actor) -> Callable[[str | None], str | No
     Roles that see the arm get the text as it is."""
     if sees_arm(actor):
         return lambda text: text
-    words = {w for a in s.execute(select(Arm.code, Arm.name)) for w in a}
-    words |= set(s.scalars(select(ArmSiteLabel.label)))
-    words |= {
-        w
-        for t in s.execute(select(Team.code, Team.name).where(Team.arm_code.is_not(None)))
-        for w in t
-    }
-    codes = arm_revealing_services(s)
-    words |= codes
-    words |= set(s.scalars(select(UnitCost.service).where(UnitCost.code.in_(sorted(codes)))))
+    definition = _definition(s)
+    if definition is None:
+        return lambda text: text
+    words = set(definition.arm_words())
+    codes = sorted(definition.economics.arm_revealing_services)
+    words |= set(s.scalars(select(UnitCost.service).where(UnitCost.code.in_(codes))))
     words = {w for w in words if w and w.strip()}
     if not words:
         return lambda text: text
@@ -94,3 +96,18 @@ def arm_word_masker(s: Session, actor: Actor) -> Callable[[str | None], str | No
         re.IGNORECASE,
     )
     return lambda text: None if text is None else pattern.sub(ARM_MASK, text)
+
+
+V = TypeVar("V")
+
+
+def masked_text(s: Session, actor: Actor, views: Sequence[V], *fields: str) -> list[V]:
+    """``views`` (frozen dataclasses) with the free-text ``fields`` passed through
+    ``arm_word_masker`` for a blinded ``actor`` (unchanged for roles that see the arm)."""
+    if sees_arm(actor):
+        return list(views)
+    mask = arm_word_masker(s, actor)
+    return [
+        replace(v, **{f: mask(getattr(v, f)) for f in fields})  # type: ignore[type-var]
+        for v in views
+    ]

@@ -166,6 +166,20 @@ class TrialDefinition:
                 return f
         raise KeyError(code)
 
+    def arm_words(self) -> list[str]:
+        """Every word that would tell a reader an arm (longest first): arm codes, names and
+        site labels, the codes and names of the teams that deliver one arm, and the
+        services only one arm receives.  Free text shown to blinded readers, and the open
+        report, never holds them."""
+        words: set[str] = set(self.economics.arm_revealing_services)
+        for arm in self.arms:
+            words |= {arm.code, arm.name, *arm.labels.values()}
+        for site in self.sites:
+            for team in site.teams:
+                if team.arm is not None:
+                    words |= {team.code, team.name}
+        return sorted((w for w in words if w.strip()), key=lambda w: (-len(w), w))
+
     def timepoint(self, code: str) -> TimepointDef:
         for t in self.timepoints:
             if t.code == code:
