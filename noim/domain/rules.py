@@ -85,6 +85,8 @@ FRZ-001 hard inline data_freezes.label  a freeze label of at most 128 characters
 ID-001 hard inline children.trial_id  a well-formed trial ID with a valid check character
 ID-002 hard inline children.trial_id  a family ID for a family, a child ID for a child
 IDN-001 hard inline child_identities.-  only known identity fields
+IDN-002 hard inline child_identities.-  a reason for changing identifiable details already recorded
+IDN-003 hard inline child_identities.-  a reason that does not repeat the identifiable details it changes
 IMP-001 hard inline -.-  an import file that can be read: UTF-8 CSV, known settings
 IMP-002 hard inline -.-  a header with every required column and no unknown column
 IMP-003 hard inline -.-  one cell per header column in every row

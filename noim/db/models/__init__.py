@@ -1,7 +1,7 @@
 """All noim tables.  Importing this package registers every model on ``Base.metadata``."""
 
 from noim.db.models.assessments import Assessment, DerivedScore, Instrument, ItemResponse
-from noim.db.models.audit import AuditHead, AuditLog
+from noim.db.models.audit import AuditHead, AuditLog, IdentityKey
 from noim.db.models.care import DecisionType, LegalEvent, LegalProceedings, Placement
 from noim.db.models.economics import ServiceUse, UnitCost
 from noim.db.models.freezes import DataFreeze, DataFreezeDataset
@@ -67,6 +67,7 @@ __all__ = [
     "DerivedScore",
     "Family",
     "FollowUpVisit",
+    "IdentityKey",
     "Instrument",
     "InterventionReceipt",
     "ItemResponse",
