@@ -1,7 +1,9 @@
 """Service costs by arm (ITT): mean cost per child and the difference with bootstrap CIs.
 
 Costs: quantity x unit cost of every service-use record by the end of follow-up (not
-discounted, not pro-rated).  Difference in mean cost (comparison minus reference arm) with a
+discounted, not pro-rated).  Costs by arm are an unblinded analysis: for a blinded reader
+the services the trial definition marks as revealing the arm (the intervention team's
+sessions) are left out of every cost, and the tables say so.  Difference in mean cost (comparison minus reference arm) with a
 cluster bootstrap by family, stratified by arm (percentile, BCa and normal 95% intervals),
 seeded with ``--seed`` so reruns give the same intervals.
 """
@@ -33,11 +35,17 @@ def body(run: Run) -> None:
             "total": g.sum(),
         }
     )
+    notes = [f"Unit cost price year(s): {prices or 'none'}."]
+    if data["arm_revealing_cost"].isna().all() and run.arm_coding == "masked":
+        notes.append(
+            "Blinded: the services that reveal the arm (trial definition, [economics] "
+            "arm_revealing_services) are left out of these costs."
+        )
     run.table(
         "costs_by_arm",
         described.rename_axis("arm").reset_index(),
         f"Service costs per child ({currency})",
-        [f"Unit cost price year(s): {prices or 'none'}."],
+        notes,
     )
     if not by_arm:
         return

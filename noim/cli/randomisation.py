@@ -141,14 +141,29 @@ def randomisation_group() -> None:
     """Randomisation set-up, allocations, balance, the sealed list and simulations."""
 
 
+def _warn_weak(seed: int) -> None:
+    if randomisation.weak_seed(seed):
+        click.echo(
+            f"warning: seed {seed} is below 2^40 and could be found by trying every seed; whoever "
+            "finds it can replay every allocation.  For a real trial use a large random seed, "
+            "e.g. `python3 -c 'import secrets; print(secrets.randbits(62))'`, and keep it "
+            "outside the database",
+            err=True,
+        )
+
+
 @randomisation_group.command("setup")
 @click.option(
-    "--seed", type=int, required=True, help="Seed of the minimisation generator (keep it safe)."
+    "--seed",
+    type=int,
+    required=True,
+    help="Seed of the minimisation generator: large, random and secret (it replays every allocation).",
 )
 @pass_state
 def randomisation_setup(state: CliState, seed: int) -> None:
     """Fix the minimisation generator's seed (administrators; once)."""
     method = randomisation.setup(state.db(), state.actor(), seed)
+    _warn_weak(seed)
     click.echo(
         f"Randomisation set up: {method}; the generator's state is stored after every allocation"
     )
@@ -210,7 +225,12 @@ def randomisation_balance(state: CliState, as_json: bool) -> None:
 
 
 @randomisation_group.command("generate-list")
-@click.option("--seed", type=int, required=True, help="Seed of the list (keep it safe).")
+@click.option(
+    "--seed",
+    type=int,
+    required=True,
+    help="Seed of the list: large, random and secret (it regenerates the list).",
+)
 @click.option(
     "--per-stratum",
     type=int,
@@ -225,6 +245,7 @@ def randomisation_generate_list(
 ) -> None:
     """Generate and seal the block list (block method; administrators; once)."""
     slots, digest = randomisation.generate_list(state.db(), state.actor(), seed, per_stratum)
+    _warn_weak(seed)
     if as_json:
         print_json({"slots": slots, "sha256": digest})
     else:

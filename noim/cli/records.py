@@ -10,7 +10,6 @@ import click
 from noim.cli.common import (
     CliState,
     changes_given,
-    given,
     json_option,
     noim_cli,
     pass_state,
@@ -214,17 +213,29 @@ def child_correct(
 @click.option("--family-name", help="Family name.")
 @click.option("--social-work-ref", help="Local authority social-work case reference.")
 @click.option("--health-number", help="CHI (Scotland) or NHS number.")
+@click.option(
+    "--reason",
+    help="Why (changing details already recorded, or erasing them): kept in the audit trail, "
+    "so do not repeat the details.",
+)
+@click.option(
+    "--erase",
+    is_flag=True,
+    help="Erase the details on request (every field emptied; needs --reason).",
+)
 @json_option
 @pass_state
-def child_identity(state: CliState, /, child_id: str, as_json: bool, **fields: str | None) -> None:
-    """Show CHILD_ID's identifiable details, or set them with the options (coordinators, administrators)."""
-    changes = given(fields)
-    if changes:
-        result = families.set_child_identity(state.db(), state.actor(), child_id, **changes)
-    else:
-        result = families.get_child_identity(state.db(), state.actor(), child_id)
-    if as_json:
-        print_json(result)
-    else:
-        for k, v in result.items():
-            click.echo(f"{k}: {v if v is not None else ''}")
+def child_identity(
+    state: CliState,
+    /,
+    child_id: str,
+    reason: str | None,
+    erase: bool,
+    as_json: bool,
+    **fields: str | None,
+) -> None:
+    """Show CHILD_ID's identifiable details, set them with the options, or erase them
+    (coordinators, administrators)."""
+    from noim.cli.people import identity_command
+
+    identity_command(state, "child", child_id, fields, reason, erase, as_json)

@@ -38,6 +38,7 @@ from sqlalchemy.sql.dml import UpdateBase
 import noim
 from noim.db import bulk, touched
 from noim.db.base import Base, utcnow
+from noim.db.identity_audit import pseudonymise
 from noim.db.models.audit import AuditHead, AuditLog
 from noim.db.triggers import APPEND_ONLY
 from noim.domain.exceptions import ReasonRequired, RecordProtected
@@ -180,9 +181,14 @@ def _hash(
 
 
 def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEntry]) -> None:
-    """Append ``entries`` to the chain, locking its head until the transaction ends."""
+    """Append ``entries`` to the chain, locking its head until the transaction ends.
+
+    Identifying values (names, addresses, health numbers) are written as keyed digests,
+    never in clear (``noim.db.identity_audit``).
+    """
     if not entries:
         return
+    entries = pseudonymise(conn, entries)
     head = conn.execute(
         select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
     ).one_or_none()

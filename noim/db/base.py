@@ -63,7 +63,9 @@ class Base(DeclarativeBase):
 
     #: audited tables write audit rows for every insert, update and void
     __audited__: bool = True
-    #: columns whose values reveal the allocated arm (masked for blinded roles)
+    #: columns whose values reveal the allocated arm, or from which the allocation sequence
+    #: could be replayed (generator state, seed, factors, sequence numbers, the sealed list):
+    #: masked for blinded roles wherever a row's values are shown (the audit trail)
     __arm_columns__: tuple[str, ...] = ()
     #: table holds identifiable details (names, addresses ...)
     __identifiable__: bool = False

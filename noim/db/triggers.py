@@ -3,6 +3,7 @@
 * No noim table accepts ``DELETE`` (trial data is voided, never deleted), nor
   ``TRUNCATE`` on PostgreSQL.
 * ``allocations`` and ``audit_log`` accept no ``UPDATE`` either.
+* Except ``identity_keys`` (``DELETABLE``), which holds no trial data.
 
 Migrations call ``install(op, tables)`` / ``remove(op, tables)`` with explicit
 table lists.  On SQLite a batch-mode table rebuild drops the table's triggers:
@@ -21,7 +22,13 @@ APPEND_ONLY = (
     "allocation_list",
     "data_freezes",
     "data_freeze_datasets",
+    "masking_key",
 )
+
+#: the one table whose rows may be deleted: not trial data but the keys of the identity
+#: records' digests in the audit trail; deleting one completes an erasure on request
+#: (``noim.db.identity_audit``)
+DELETABLE = ("identity_keys",)
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION noim_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -7,6 +7,8 @@ reference tables filled from the trial definition instead.
 
 from __future__ import annotations
 
+import re
+
 JURISDICTIONS = ("scotland", "england_wales")
 JURISDICTION_LABELS = {"scotland": "Scotland", "england_wales": "England and Wales"}
 
@@ -154,3 +156,8 @@ def sql_in(column: str, values: tuple[str, ...]) -> str:
             raise ValueError(f"code {v!r} contains a quote")
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+#: a unit cost's code (``sw_hour``, ``nim_session``): also how the trial definition names
+#: the services that reveal the arm
+UNIT_COST_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")

@@ -87,6 +87,8 @@ FRZ-001 hard inline data_freezes.label  a freeze label of at most 128 characters
 ID-001 hard inline children.trial_id  a well-formed trial ID with a valid check character
 ID-002 hard inline children.trial_id  a family ID for a family, a child ID for a child
 IDN-001 hard inline child_identities.-  only known identity fields
+IDN-002 hard inline child_identities.-  a reason for changing identifiable details already recorded
+IDN-003 hard inline child_identities.-  a reason that does not repeat the identifiable details it changes
 IMP-001 hard inline -.-  an import file that can be read: UTF-8 CSV, known settings
 IMP-002 hard inline -.-  a header with every required column and no unknown column
 IMP-003 hard inline -.-  one cell per header column in every row
@@ -194,6 +196,7 @@ RND-014 hard inline allocations.randomised_at  a back-dated randomisation (synth
 RND-015 hard inline families.trial_id  a registered family at one of your sites, in a batch randomisation
 RND-016 hard inline allocations.family_id  a family not yet randomised and named once in a batch randomisation
 RND-017 hard inline -.-  a batch randomisation file that can be read, with a family_id column
+RND-018 hard inline masking_key.key_hex  a masking key of 64 hex digits (synthetic trials and tests only)
 RND-020 soft set allocations.randomised_at  a randomisation date from the earliest entry to care of the family's children to 2 years after it
 SAE-001 hard inline serious_adverse_events.category  an SAE category from the code list
 SAE-002 hard inline serious_adverse_events.relatedness  a relatedness from the code list
@@ -231,6 +234,7 @@ SRV-010 hard inline service_use.period_start  a period not before the date of bi
 SRV-011 hard inline service_use.period_end  a period not after today
 SRV-012 hard inline service_use.child_id  a child that is not voided
 SRV-013 hard inline service_use.source  a source of at most 64 characters
+SRV-014 hard inline service_use.unit_cost_id  a service the role may record: blinded roles do not record services that reveal the arm
 USR-001 hard inline users.name  a user name of 2-64 letters, digits and . _ @ -
 USR-002 hard inline user_sites.site_id  sites for site-scoped roles only, at least one
 USR-003 hard inline user_sites.site_id  a known site code

@@ -103,6 +103,16 @@ class RandomisationDef:
 
 
 @dataclass(frozen=True)
+class EconomicsDef:
+    """The economic evaluation's set-up: which services would reveal the arm."""
+
+    #: unit-cost codes of services only one arm receives (e.g. an Infant and Family Team
+    #: session): their use and cost would tell a blinded reader the family's arm, so
+    #: blinded roles never see them (docs/roles.md)
+    arm_revealing_services: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ScheduledInstrument:
     instrument: str
     respondent: str
@@ -132,6 +142,7 @@ class TrialDefinition:
     timepoints: tuple[TimepointDef, ...]
     source: str
     text: str
+    economics: EconomicsDef = EconomicsDef()
 
     @property
     def sha256(self) -> str:
@@ -154,6 +165,20 @@ class TrialDefinition:
             if f.code == code:
                 return f
         raise KeyError(code)
+
+    def arm_words(self) -> list[str]:
+        """Every word that would tell a reader an arm (longest first): arm codes, names and
+        site labels, the codes and names of the teams that deliver one arm, and the
+        services only one arm receives.  Free text shown to blinded readers, and the open
+        report, never holds them."""
+        words: set[str] = set(self.economics.arm_revealing_services)
+        for arm in self.arms:
+            words |= {arm.code, arm.name, *arm.labels.values()}
+        for site in self.sites:
+            for team in site.teams:
+                if team.arm is not None:
+                    words |= {team.code, team.name}
+        return sorted((w for w in words if w.strip()), key=lambda w: (-len(w), w))
 
     def timepoint(self, code: str) -> TimepointDef:
         for t in self.timepoints:

@@ -18,12 +18,14 @@ from noim.domain.codes import (
     RESPONDENT_TYPES,
     TEAM_KINDS,
     TIMEPOINT_ANCHORS,
+    UNIT_COST_CODE,
 )
 from noim.domain.durations import Duration
 from noim.domain.exceptions import TrialDefinitionError
 from noim.domain.trial_ids import PREFIX_RE
 from noim.domain.trialdef import (
     ArmDef,
+    EconomicsDef,
     FactorDef,
     FactorLevel,
     LocalAuthorityDef,
@@ -173,13 +175,18 @@ def parse_definition(text: str, source: str = "<string>") -> TrialDefinition:
     except tomllib.TOMLDecodeError as exc:
         raise TrialDefinitionError(source, [f"not valid TOML: {exc}"]) from None
     r = _Reader()
-    r.unknown_keys(data, {"trial", "sites", "arms", "factors", "randomisation", "timepoints"}, "")
+    r.unknown_keys(
+        data,
+        {"trial", "sites", "arms", "factors", "randomisation", "timepoints", "economics"},
+        "",
+    )
     trial = _trial(r, data)
     sites = _sites(r, data)
     arms = _arms(r, data, sites)
     factors = _factors(r, data, sites)
     randomisation = _randomisation(r, data, arms, factors)
     timepoints = _timepoints(r, data)
+    economics = _economics(r, data)
     if r.problems:
         raise TrialDefinitionError(source, r.problems)
     return TrialDefinition(
@@ -191,7 +198,21 @@ def parse_definition(text: str, source: str = "<string>") -> TrialDefinition:
         timepoints=tuple(timepoints),
         source=source,
         text=text,
+        economics=economics,
     )
+
+
+def _economics(r: _Reader, data: dict[str, Any]) -> EconomicsDef:
+    e = r.table(data, "economics", "", required=False)
+    r.unknown_keys(e, {"arm_revealing_services"}, "economics")
+    raw = e.get("arm_revealing_services", [])
+    expected = "an array of unit-cost codes (lower-case letters, digits, '_', '.', '-')"
+    if not isinstance(raw, list) or not all(
+        isinstance(c, str) and UNIT_COST_CODE.match(c) for c in raw
+    ):
+        r.problem("economics.arm_revealing_services", raw, expected)
+        return EconomicsDef()
+    return EconomicsDef(frozenset(raw))
 
 
 def _trial(r: _Reader, data: dict[str, Any]) -> TrialInfo:

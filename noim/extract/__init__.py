@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from noim.db.blinding import arm_revealing_services
 from noim.db.models import (
     Allocation,
     Assessment,
@@ -364,11 +365,15 @@ SNAPSHOT_NAMES: tuple[str, ...] = (
     "placements",
     "reentries",
     "costs",
+    *_frozen.BLINDED_VARIANTS.values(),
     "allocations",
     "timepoints",
     *operations.OPERATIONAL_NAMES,
     "trial",
 )
+
+
+_BLINDED_READER = Actor("noim-freeze-blinded", Role.STATISTICIAN)
 
 
 def snapshot(
@@ -416,6 +421,9 @@ def snapshot(
         "placements": lambda: _placements(s, reader, cutoff),
         "reentries": lambda: _reentries(s, reader, cutoff),
         "costs": lambda: _costs(s, reader, cutoff),
+        # as a blinded reader sees it (without the services that reveal the arm), read
+        # back by blinded roles in place of ``costs`` (``_frozen.BLINDED_VARIANTS``)
+        "costs_blinded": lambda: _costs(s, _BLINDED_READER, cutoff),
         "allocations": lambda: _allocations(s, kids()),
         "timepoints": lambda: pd.DataFrame({"code": pd.Series(order(), dtype="string")}),
     }
@@ -564,8 +572,10 @@ def costs(
 
 def _costs(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
     kids = analysable(cohort(s, actor, cutoff))
-    uses: dict[int, list[tuple[date, Decimal, Decimal, str, int]]] = defaultdict(list)
-    for cid, start, qty, cost, currency, year in s.execute(
+    revealing = arm_revealing_services(s)
+    blinded = not sees_arm(actor)
+    uses: dict[int, list[tuple[date, Decimal, Decimal, str, int, bool]]] = defaultdict(list)
+    stmt = (
         select(
             ServiceUse.child_id,
             ServiceUse.period_start,
@@ -573,6 +583,7 @@ def _costs(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
             UnitCost.cost,
             UnitCost.currency,
             UnitCost.price_year,
+            UnitCost.code,
         )
         .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
         .where(
@@ -580,19 +591,35 @@ def _costs(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
             ServiceUse.voided_at.is_(None),
             ServiceUse.period_start <= cutoff.as_of,
         )
-    ):
-        uses[cid].append((start, Decimal(qty), Decimal(cost), currency, year))
+    )
+    if blinded:  # a blinded reader never fetches the services that reveal the arm
+        stmt = stmt.where(UnitCost.code.not_in(sorted(revealing)))
+    for cid, start, qty, cost, currency, year, code in s.execute(stmt):
+        uses[cid].append((start, Decimal(qty), Decimal(cost), currency, year, code in revealing))
     cols: dict[str, list[Any]] = {
-        n: [] for n in ("n_records", "total_cost", "currency", "price_years")
+        n: []
+        for n in (
+            "n_records",
+            "total_cost",
+            "arm_revealing_records",
+            "arm_revealing_cost",
+            "currency",
+            "price_years",
+        )
     }
     currencies: set[str] = set()
     for k in kids:
         mine = [u for u in uses.get(k.id, []) if u[0] <= k.end_of_follow_up]
-        total = sum((q * c for _s, q, c, _cur, _y in mine), Decimal(0))
+        total = sum((q * c for _s, q, c, _cur, _y, _r in mine), Decimal(0))
+        own = [u for u in mine if u[5]]
         cur = sorted({u[3] for u in mine})
         currencies.update(cur)
         cols["n_records"].append(len(mine))
         cols["total_cost"].append(float(total))
+        cols["arm_revealing_records"].append(None if blinded else len(own))
+        cols["arm_revealing_cost"].append(
+            None if blinded else float(sum((q * c for _s, q, c, _cur, _y, _r in own), Decimal(0)))
+        )
         cols["currency"].append(cur[0] if cur else None)
         cols["price_years"].append(";".join(str(y) for y in sorted({u[4] for u in mine})) or None)
     if len(currencies) > 1:

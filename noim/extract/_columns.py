@@ -355,12 +355,34 @@ COSTS = Dataset(
     "one per randomised child, except those withdrawn from use of data",
     "Service costs: live service use whose period starts by `end_of_follow_up`, each "
     "record's quantity × its unit cost (records are not pro-rated). Unit costs carry "
-    "no category, so costs are totals per child.",
+    "no category, so costs are totals per child. For blinded roles, the services the "
+    "trial definition marks as revealing the arm (`[economics] arm_revealing_services`) "
+    "are left out of every column: costs by arm, with those services, are an unblinded "
+    "analysis.",
     (
         *_KEYS,
         END_OF_FOLLOW_UP,
-        _c("n_records", "int64", "Service-use records counted."),
-        _c("total_cost", "float64", "Sum of quantity × unit cost (0 when no records)."),
+        _c(
+            "n_records",
+            "int64",
+            "Service-use records counted (blinded roles: without the arm-revealing services).",
+        ),
+        _c(
+            "total_cost",
+            "float64",
+            "Sum of quantity × unit cost (0 when no records; blinded roles: without the "
+            "arm-revealing services).",
+        ),
+        _c(
+            "arm_revealing_records",
+            "Int64",
+            "Records of the arm-revealing services among `n_records`; missing for blinded roles.",
+        ),
+        _c(
+            "arm_revealing_cost",
+            "float64",
+            "Their cost, included in `total_cost`; missing for blinded roles.",
+        ),
         _c(
             "currency",
             "string",

@@ -40,6 +40,11 @@ from noim.extract._columns import _cast
 
 __all__ = ["FORMAT", "content_hash", "decode", "encode", "for_reader", "load", "read"]
 
+#: datasets whose rows, not only their arm column, differ for a blinded reader: a freeze
+#: also stores them as a blinded reader sees them (``costs``: without the services that
+#: reveal the arm), and blinded roles read that variant
+BLINDED_VARIANTS = {"costs": "costs_blinded"}
+
 
 def _values(series: pd.Series, dtype: str) -> list[Any]:
     if dtype == "datetime64[ns]":
@@ -150,9 +155,13 @@ def for_reader(df: pd.DataFrame, actor: Actor, allocations: pd.DataFrame) -> pd.
 
 
 def read(db: Database, actor: Actor, name: str, freeze_id: int) -> pd.DataFrame:
-    """Dataset ``name`` of freeze ``freeze_id`` as ``actor`` may see it."""
-    got = load(db, actor, freeze_id, [name, "allocations"])
-    return for_reader(got[name], actor, got["allocations"])
+    """Dataset ``name`` of freeze ``freeze_id`` as ``actor`` may see it (for a blinded
+    reader, its blinded variant where it has one: ``BLINDED_VARIANTS``)."""
+    stored = name
+    if not actor.can(Capability.SEE_ARM):
+        stored = BLINDED_VARIANTS.get(name, name)
+    got = load(db, actor, freeze_id, [stored, "allocations"])
+    return for_reader(got[stored], actor, got["allocations"])
 
 
 def read_scores(

@@ -98,13 +98,5 @@ def exit_rows(exits: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 
 def arm_words(definition: TrialDefinition) -> list[str]:
-    """Every arm code and label, and the codes and names of the arms' teams (longest first):
-    what the open report must not name."""
-    words: set[str] = set()
-    for arm in definition.arms:
-        words |= {arm.code, arm.name, *arm.labels.values()}
-    for site in definition.sites:
-        for team in site.teams:
-            if team.arm is not None:
-                words |= {team.code, team.name}
-    return sorted(words, key=lambda w: (-len(w), w))
+    """What the open report must not name (``TrialDefinition.arm_words``)."""
+    return definition.arm_words()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 from noim.db import audit as audit_db
 from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row, grouped_key
 from noim.db.audit_verify import ChainReport, DataReport, verify_chain, verify_data
+from noim.db.blinding import arm_word_masker, hides_service_use
 from noim.db.freeze_verify import FreezeCheck, verify_all
 from noim.db.models import AuditLog, Child, Family
 from noim.db.session import Database
@@ -19,6 +22,7 @@ from noim.domain.roles import Actor, Capability
 
 MASKED = "[masked: arm]"
 IDENTIFIABLE = "[identifiable]"
+Masker = Callable[[str | None], str | None]
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,13 @@ def _resolve_key(db: Database, table: str, key: str) -> str:
     return str(found)
 
 
-def _mask(actor: Actor, table: str, field: str | None, value: str | None) -> str | None:
+def _mask(
+    actor: Actor, words: Masker, table: str, field: str | None, value: str | None
+) -> str | None:
+    """``value`` of an audit row as ``actor`` may read it: identity values hidden from roles
+    that may not read them; for blinded roles, arm-revealing columns masked (the arm, and
+    what would replay the allocations: see ``Base.__arm_columns__``) and words naming an
+    arm, its team or its services masked in free text."""
     if value is None:
         return None
     model = audit_db.model_for(table)
@@ -86,16 +96,14 @@ def _mask(actor: Actor, table: str, field: str | None, value: str | None) -> str
         return IDENTIFIABLE
     if actor.blinded and model.__arm_columns__:
         if field is None:  # a whole inserted row: mask its arm columns
-            import json
-
             values = json.loads(value)
             for col in model.__arm_columns__:
                 if col in values:
                     values[col] = MASKED
-            return json.dumps(values, sort_keys=True, ensure_ascii=False)
-        if field in model.__arm_columns__:
+            value = json.dumps(values, sort_keys=True, ensure_ascii=False)
+        elif field in model.__arm_columns__:
             return MASKED
-    return value
+    return words(value)
 
 
 def _group_keys(s: Session, table: str, key: str) -> list[str]:
@@ -154,6 +162,9 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
         raise NotFound(f"no table {table!r}; see docs/data-model.md for table names") from None
     key = _resolve_key(db, table, key)
     with db.read(actor) as s:
+        if table == "service_use" and key.isdigit() and hides_service_use(s, actor, int(key)):
+            return []  # as for a record that does not exist
+        words = arm_word_masker(s, actor)
         keys = [key, *_group_keys(s, table, key)]
         where = [and_(AuditLog.table_name == table, AuditLog.row_key.in_(keys))]
         where += [
@@ -179,9 +190,9 @@ def history(db: Database, actor: Actor, table: str, key: str) -> list[AuditRecor
                 table=r.table_name,
                 key=r.row_key,
                 field=r.field,
-                old=_mask(actor, r.table_name, r.field, r.old_value),
-                new=_mask(actor, r.table_name, r.field, r.new_value),
-                reason=r.reason,
+                old=_mask(actor, words, r.table_name, r.field, r.old_value),
+                new=_mask(actor, words, r.table_name, r.field, r.new_value),
+                reason=words(r.reason),
             )
             for r in rows
         ]

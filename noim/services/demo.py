@@ -24,6 +24,7 @@ already holds anything beyond a fresh ``noim init`` and says how to reset it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -156,7 +157,9 @@ def build_demo(
         _refuse_a_used_database(db)
         admin = _users(db, definition)
         rng = np.random.default_rng(seed)
-        randomisation.setup(db, admin, seed)
+        # a synthetic trial is reproducible: its masking key comes from its seed
+        key = hashlib.sha256(f"noim-demo-mask:{seed}".encode()).hexdigest()
+        randomisation.setup(db, admin, seed, mask_key=key)
         _unit_costs(db, as_of)
 
         say("recruitment")

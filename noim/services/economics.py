@@ -15,9 +15,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from noim.db.blinding import arm_revealing_services, sees_arm
 from noim.db.models import ServiceUse, UnitCost
 from noim.db.session import Database
+from noim.domain.codes import UNIT_COST_CODE
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.families import child_for
@@ -33,7 +36,6 @@ from noim.services.recording import (
 CENT = Decimal("0.01")
 #: Numeric(12, 2): at most ten digits before the point
 MAX_AMOUNT = Decimal("9999999999.99")
-CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 FIRST_PRICE_YEAR = 1990
 
 
@@ -102,7 +104,7 @@ def add_unit_cost(
     code = code.strip().lower()
     record = f"unit cost {code!r}"
     problems: list[Problem] = []
-    if not CODE_PATTERN.match(code):
+    if not UNIT_COST_CODE.match(code):
         problems.append(
             Problem(
                 record,
@@ -185,6 +187,7 @@ def add_service_use(
             period_end,
             child.date_of_birth,
             source,
+            unrecordable(s, actor),
         )
         if problems:
             raise ValidationError(problems)
@@ -211,16 +214,31 @@ def service_use_problems(
     period_end: date,
     date_of_birth: date,
     source: str | None,
+    forbidden: Collection[str] = (),
 ) -> list[Problem]:
-    """The service-use rules (SRV-007 to SRV-011, SRV-013) for ``add_service_use`` and the import.
+    """The service-use rules (SRV-007 to SRV-011, SRV-013, SRV-014) for ``add_service_use``
+    and the import.
 
-    ``known`` holds the unit-cost codes.
+    ``known`` holds the unit-cost codes; ``forbidden`` those the acting user may not record
+    (``unrecordable``).
     """
     problems = []
-    if unit_cost.strip().lower() not in known:
-        listed = ", ".join(sorted(known)) or "none yet"
+    code = unit_cost.strip().lower()
+    if code not in known:
+        listed = ", ".join(sorted(c for c in known if c not in forbidden)) or "none yet"
         problems.append(
             Problem(record, "unit_cost", unit_cost, "SRV-007", f"a unit cost code: {listed}")
+        )
+    elif code in forbidden:
+        problems.append(
+            Problem(
+                record,
+                "unit_cost",
+                unit_cost,
+                "SRV-014",
+                "a service your role may record: the trial definition marks this one as "
+                "revealing the arm, so a coordinator of the child's site records it",
+            )
         )
     problems += _amount(record, "quantity", quantity, "SRV-008", "a quantity")
     problems += not_before(
@@ -234,20 +252,31 @@ def service_use_problems(
     return problems
 
 
+def unrecordable(s: Session, actor: Actor) -> frozenset[str]:
+    """Unit-cost codes ``actor`` may neither record nor read: for roles that may not see
+    the arm, the services the trial definition marks as revealing it."""
+    return frozenset() if sees_arm(actor) else arm_revealing_services(s)
+
+
 def list_service_use(db: Database, actor: Actor, child_trial_id: str) -> ServiceUseReport:
-    """A child's service use with each row's cost and the total (voided rows marked, not counted)."""
+    """A child's service use with each row's cost and the total (voided rows marked, not counted).
+
+    Roles that may not see the arm get neither the rows of services that reveal it nor
+    their cost: such a row and its total are left out, as if it did not exist.
+    """
     actor.require(Capability.READ_TRIAL_DATA, "read service use")
     with db.read(actor) as s:
         child, _family, _site = child_for(s, actor, child_trial_id, "read service use of")
-        rows = [
-            _use_view(use, child.trial_id, cost)
-            for use, cost in s.execute(
-                select(ServiceUse, UnitCost)
-                .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
-                .where(ServiceUse.child_id == child.id)
-                .order_by(ServiceUse.period_start, ServiceUse.id)
-            )
-        ]
+        stmt = (
+            select(ServiceUse, UnitCost)
+            .join(UnitCost, UnitCost.id == ServiceUse.unit_cost_id)
+            .where(ServiceUse.child_id == child.id)
+            .order_by(ServiceUse.period_start, ServiceUse.id)
+        )
+        hidden = unrecordable(s, actor)
+        if hidden:
+            stmt = stmt.where(UnitCost.code.not_in(sorted(hidden)))
+        rows = [_use_view(use, child.trial_id, cost) for use, cost in s.execute(stmt)]
         totals: dict[str, Decimal] = {}
         for r in rows:
             if not r.voided:

@@ -24,6 +24,7 @@ from noim.domain import trial_ids
 from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.participants import check_child
 from noim.domain.roles import Actor, Capability
+from noim.services import identities
 from noim.services.checks import only_fields, require_reason
 from noim.services.family_rules import (
     FamilyChecker,
@@ -393,23 +394,29 @@ IDENTITY_FIELDS = ("given_name", "family_name", "social_work_ref", "health_numbe
 
 
 def set_child_identity(
-    db: Database, actor: Actor, child_trial_id: str, **fields: str | None
+    db: Database,
+    actor: Actor,
+    child_trial_id: str,
+    reason: str | None = None,
+    **fields: str | None,
 ) -> dict[str, str | None]:
-    """Record or change a child's identifiable details (kept apart from research data)."""
+    """Record or change a child's identifiable details (kept apart from research data);
+    changing details already recorded needs a ``reason`` (``noim.services.identities``)."""
     actor.require(Capability.WRITE_IDENTIFIABLE, "record identifiable details")
     only_fields(f"child {child_trial_id}", fields, IDENTITY_FIELDS, "IDN-001")
-    with db.write(actor) as s:
+    with db.write(actor, reason=reason.strip() if reason else None) as s:
         child, _family, _site_row = child_for(
             s, actor, child_trial_id, "record identifiable details of"
         )
         identity = s.scalar(select(ChildIdentity).where(ChildIdentity.child_id == child.id))
-        if identity is None:
-            identity = ChildIdentity(child_id=child.id)
-            s.add(identity)
-        for name, value in fields.items():
-            setattr(identity, name, value)
-        s.flush()
-        return {f: getattr(identity, f) for f in IDENTITY_FIELDS}
+        return identities.store(
+            s,
+            f"child {child.trial_id}",
+            identity or ChildIdentity(child_id=child.id),
+            fields,
+            IDENTITY_FIELDS,
+            reason,
+        )
 
 
 def get_child_identity(db: Database, actor: Actor, child_trial_id: str) -> dict[str, str | None]:

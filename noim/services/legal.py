@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from noim.db.blinding import masked_text
 from noim.db.models import Child, LegalEvent, LegalProceedings, Site
 from noim.db.session import Database
 from noim.domain.codes import PERMANENCE_OUTCOME_LABELS
@@ -423,7 +424,13 @@ def legal_history(db: Database, actor: Actor, child_trial_id: str) -> LegalHisto
         ordered = sorted(
             events, key=lambda e: (e.event_date, types[e.event_type_code].sort_order, e.id)
         )
-        eviews = {e.id: _eview(e, types[e.event_type_code], child.trial_id) for e in ordered}
+        shown = masked_text(
+            s,
+            actor,
+            [_eview(e, types[e.event_type_code], child.trial_id) for e in ordered],
+            "notes",
+        )
+        eviews = {e.id: v for e, v in zip(ordered, shown, strict=True)}
         summary = summarise([dated[e.id] for e in events if e.voided_at is None])
         timeline: list[TimelineEntry] = []
         for p in procs:

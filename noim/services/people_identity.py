@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from noim.db.models import BirthParentIdentity, CarerIdentity
 from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
+from noim.services import identities
 from noim.services.checks import only_fields
 from noim.services.people import carer_for, parent_for
 from noim.services.recording import short_enough
@@ -44,30 +44,19 @@ def _as_dict(identity: BirthParentIdentity | CarerIdentity | None) -> dict[str, 
     return {f: (getattr(identity, f) if identity else None) for f in CONTACT_FIELDS}
 
 
-def _store(
-    s: Session,
-    identity: BirthParentIdentity | CarerIdentity,
-    fields: Mapping[str, str | None],
-) -> dict[str, str | None]:
-    for name, value in fields.items():
-        setattr(identity, name, value)
-    s.add(identity)
-    s.flush()
-    return _as_dict(identity)
-
-
 def set_parent_identity(
-    db: Database, actor: Actor, parent_id: int, **fields: str | None
+    db: Database, actor: Actor, parent_id: int, reason: str | None = None, **fields: str | None
 ) -> dict[str, str | None]:
-    """Record or change a birth parent's identifiable details."""
+    """Record or change a birth parent's identifiable details (a change needs a reason)."""
     actor.require(Capability.WRITE_IDENTIFIABLE, "record identifiable details")
-    _check(f"birth parent {parent_id}", fields)
-    with db.write(actor) as s:
+    record = f"birth parent {parent_id}"
+    _check(record, fields)
+    with db.write(actor, reason=reason.strip() if reason else None) as s:
         parent, _family, _site = parent_for(s, actor, parent_id, "record identifiable details of")
         identity = s.scalar(
             select(BirthParentIdentity).where(BirthParentIdentity.birth_parent_id == parent.id)
         ) or BirthParentIdentity(birth_parent_id=parent.id)
-        return _store(s, identity, fields)
+        return identities.store(s, record, identity, fields, list(CONTACT_FIELDS), reason)
 
 
 def get_parent_identity(db: Database, actor: Actor, parent_id: int) -> dict[str, str | None]:
@@ -83,17 +72,18 @@ def get_parent_identity(db: Database, actor: Actor, parent_id: int) -> dict[str,
 
 
 def set_carer_identity(
-    db: Database, actor: Actor, carer_id: int, **fields: str | None
+    db: Database, actor: Actor, carer_id: int, reason: str | None = None, **fields: str | None
 ) -> dict[str, str | None]:
-    """Record or change a carer's identifiable details."""
+    """Record or change a carer's identifiable details (a change needs a reason)."""
     actor.require(Capability.WRITE_IDENTIFIABLE, "record identifiable details")
-    _check(f"carer {carer_id}", fields)
-    with db.write(actor) as s:
+    record = f"carer {carer_id}"
+    _check(record, fields)
+    with db.write(actor, reason=reason.strip() if reason else None) as s:
         carer, _site = carer_for(s, actor, carer_id, "record identifiable details of")
         identity = s.scalar(
             select(CarerIdentity).where(CarerIdentity.carer_id == carer.id)
         ) or CarerIdentity(carer_id=carer.id)
-        return _store(s, identity, fields)
+        return identities.store(s, record, identity, fields, list(CONTACT_FIELDS), reason)
 
 
 def get_carer_identity(db: Database, actor: Actor, carer_id: int) -> dict[str, str | None]:

@@ -15,21 +15,31 @@ queries, and blinded roles never see an arm's name in a query.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from noim.db.base import utcnow
-from noim.db.models import Arm, ArmSiteLabel, DataQuery, DataQueryMessage, Site, User
+from noim.db.blinding import (
+    arm_word_masker,
+    hidden_query_keys,
+    hides_service_use,
+    sees_arm,
+)
+from noim.db.models import DataQuery, DataQueryMessage, Site, User
 from noim.db.session import Database
 from noim.domain.codes import QUERY_STATUSES
 from noim.domain.exceptions import NotFound, PermissionDenied, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
-from noim.services.query_records import find_record, queryable_table, record_info
+from noim.services.query_records import (
+    find_record,
+    missing_record,
+    queryable_table,
+    record_info,
+)
 from noim.services.recording import scoped_site_ids
 
 #: action -> (statuses it may start from, status it leads to)
@@ -39,7 +49,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "close": (("resolved",), "closed"),
     "reopen": (("resolved", "closed"), "open"),
 }
-ARM_MASK = "[arm masked]"
 
 
 @dataclass(frozen=True)
@@ -104,20 +113,13 @@ def _require_site(s: Session, actor: Actor, site_id: int | None, action: str) ->
     actor.require_site(site_id, site.code if site else str(site_id), action)
 
 
-def _masker(s: Session, actor: Actor) -> Callable[[str | None], str | None]:
-    """Blinded roles: replace every arm code, name and site label in a text (case-insensitive)."""
-    if actor.can(Capability.SEE_ARM):
-        return lambda text: text
-    words = {w for a in s.execute(select(Arm.code, Arm.name)) for w in a}
-    words |= set(s.scalars(select(ArmSiteLabel.label)))
-    words = {w for w in words if w and w.strip()}
-    if not words:
-        return lambda text: text
-    pattern = re.compile(
-        r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b",
-        re.IGNORECASE,
+def _hidden(s: Session, actor: Actor, q: DataQuery) -> bool:
+    """A query on a record a blinded ``actor`` may not see (service use that reveals the arm)."""
+    return (
+        q.table_name == "service_use"
+        and q.row_key.isdigit()
+        and hides_service_use(s, actor, int(q.row_key))
     )
-    return lambda text: None if text is None else pattern.sub(ARM_MASK, text)
 
 
 # --------------------------------------------------------------------------- reads
@@ -128,7 +130,7 @@ def _views(
 ) -> list[QueryView]:
     queries = list(queries)
     ids = [q.id for q in queries]
-    mask = _masker(s, actor)
+    mask = arm_word_masker(s, actor)
     sites = dict(s.execute(select(Site.id, Site.code)).all())
     users = dict(
         s.execute(
@@ -222,12 +224,19 @@ def list_queries(
             stmt = stmt.where(DataQuery.status.in_(wanted))
         if rule is not None:
             stmt = stmt.where(DataQuery.rule_id == rule.strip().upper())
+        if not sees_arm(actor):
+            stmt = stmt.where(
+                ~and_(
+                    DataQuery.table_name == "service_use",
+                    DataQuery.row_key.in_(hidden_query_keys(s)),
+                )
+            )
         return _views(s, actor, s.scalars(stmt), False, today or utcnow().date())
 
 
 def _query_for(s: Session, actor: Actor, query_id: int, action: str) -> DataQuery:
     q = s.get(DataQuery, query_id)
-    if q is None:
+    if q is None or _hidden(s, actor, q):
         raise NotFound(f"no data query {query_id}")
     _require_site(s, actor, q.site_id, f"{action} data query {query_id}")
     return q
@@ -257,6 +266,8 @@ def raise_query(
     body = _message(message, f"data query on {table} {key}")
     with db.write(actor) as s:
         t, row_key, trial_id, site_id = find_record(s, table, key)
+        if t.name == "service_use" and hides_service_use(s, actor, int(row_key)):
+            raise missing_record(t.name, key.strip())  # as for a record that does not exist
         if field is not None and field not in t.c:
             raise ValidationError(
                 Problem(

@@ -148,14 +148,20 @@ def find_record(s: Session, table_name: str, key: str) -> tuple[Table, str, str 
     value = key_value(table, key)
     info = record_info(s, table, [value])
     if str(value) not in info:
-        raise ValidationError(
-            Problem(
-                f"{table.name} record",
-                "key",
-                key,
-                "QRY-004",
-                f"the key of an existing record of {table.name}",
-            )
-        )
+        raise missing_record(table.name, key)
     trial_id, site_id = info[str(value)]
     return table, str(value), trial_id, site_id
+
+
+def missing_record(table_name: str, key: str) -> ValidationError:
+    """QRY-004: no record ``key`` in ``table_name`` (also what a blinded reader is told of a
+    record hidden from them, so the two cannot be told apart)."""
+    return ValidationError(
+        Problem(
+            f"{table_name} record",
+            "key",
+            key,
+            "QRY-004",
+            f"the key of an existing record of {table_name}",
+        )
+    )

@@ -10,6 +10,8 @@ allocation itself are ``noim.services.randomisation_core`` (one implementation f
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +24,13 @@ from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows
 from noim.db.base import utcnow
-from noim.db.models import Allocation, AllocationListEntry, Family, RandomisationState
+from noim.db.models import (
+    Allocation,
+    AllocationListEntry,
+    Family,
+    MaskingKey,
+    RandomisationState,
+)
 from noim.db.session import Database
 from noim.domain.exceptions import AlreadyRandomised, Problem, ValidationError
 from noim.domain.randomisation import block_list, stratum_key
@@ -43,9 +51,23 @@ from noim.services.randomisation_core import (
 )
 from noim.services.setup import stored_definition
 
+#: seeds below this can be found by trying them all: the seed replays every allocation
+STRONG_SEED = 2**40
 
-def setup(db: Database, actor: Actor, seed: int) -> str:
-    """Fix the seed of the minimisation generator (once, before the first allocation)."""
+
+def weak_seed(seed: int) -> bool:
+    """Whether ``seed`` is small enough to be guessed (a warning, not a refusal)."""
+    return seed < STRONG_SEED
+
+
+def setup(db: Database, actor: Actor, seed: int, *, mask_key: str | None = None) -> str:
+    """Fix the seed of the minimisation generator (once, before the first allocation).
+
+    The seed must stay secret (it replays every allocation): choose a large random one
+    (``weak_seed`` says when it is not).  ``mask_key`` (64 hex digits) keys the families'
+    masked codes; by default it is drawn from the operating system.  Only synthetic
+    trials (``noim demo``) and tests pass one, to be reproducible.
+    """
     actor.require(Capability.ADMINISTER, "set up randomisation")
     with db.write(actor, reason="randomisation set-up") as s:
         definition = stored_definition(s)
@@ -59,12 +81,12 @@ def setup(db: Database, actor: Actor, seed: int) -> str:
                     "minimisation (the block method is set up by generate-list)",
                 )
             )
-        _create_state(s, actor, definition, seed)
+        _create_state(s, actor, definition, seed, mask_key)
         return definition.randomisation.method
 
 
 def _create_state(
-    s: Session, actor: Actor, definition: TrialDefinition, seed: int
+    s: Session, actor: Actor, definition: TrialDefinition, seed: int, mask_key: str | None
 ) -> RandomisationState:
     if s.get(RandomisationState, 1) is not None:
         raise ValidationError(
@@ -80,6 +102,14 @@ def _create_state(
         raise ValidationError(
             Problem("randomisation", "seed", seed, "RND-012", "a whole number from 0 to 2^63-1")
         )
+    if mask_key is None:
+        # a secret, not a statistical draw: from the operating system, never from the seed
+        mask_key = secrets.token_hex(32)
+    elif not re.fullmatch(r"[0-9a-f]{64}", mask_key):
+        raise ValidationError(
+            Problem("randomisation", "mask_key", "(not shown)", "RND-018", "64 hex digits")
+        )
+    s.add(MaskingKey(id=1, key_hex=mask_key, created_at=utcnow()))
     state = RandomisationState(
         id=1,
         method=definition.randomisation.method,
@@ -202,8 +232,12 @@ def strata(definition: TrialDefinition) -> list[str]:
     ]
 
 
-def generate_list(db: Database, actor: Actor, seed: int, per_stratum: int) -> tuple[int, str]:
-    """Generate and seal the block list (block method): returns (slots, SHA-256)."""
+def generate_list(
+    db: Database, actor: Actor, seed: int, per_stratum: int, *, mask_key: str | None = None
+) -> tuple[int, str]:
+    """Generate and seal the block list (block method): returns (slots, SHA-256).
+
+    ``seed`` and ``mask_key`` as for ``setup``."""
     actor.require(Capability.ADMINISTER, "generate the allocation list")
     if not 1 <= per_stratum <= 100_000:
         raise ValidationError(
@@ -222,7 +256,7 @@ def generate_list(db: Database, actor: Actor, seed: int, per_stratum: int) -> tu
                     "blocks (minimisation needs no list: use setup)",
                 )
             )
-        state = _create_state(s, actor, definition, seed)
+        state = _create_state(s, actor, definition, seed, mask_key)
         rng = np.random.default_rng(seed)
         arms = [a.code for a in definition.arms]
         ratios = {a.code: a.ratio for a in definition.arms}

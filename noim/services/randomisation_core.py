@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections import defaultdict
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from noim.db.models import (
     Child,
     Consent,
     Family,
+    MaskingKey,
     RandomisationState,
     Site,
 )
@@ -88,10 +90,24 @@ def generator(state: Mapping[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit)
 
 
-def masked_code(seed: int, family_trial_id: str) -> str:
-    """The allocation's masked code: a keyed digest of the family's trial ID."""
-    digest = hashlib.sha256(f"noim-mask:{seed}:{family_trial_id}".encode()).digest()
+def masked_code(key_hex: str, family_trial_id: str) -> str:
+    """The allocation's masked code: HMAC-SHA256 of the family's trial ID under the trial's
+    masking key (``masking_key``: secret, drawn at set-up, independent of the seed)."""
+    digest = hmac.new(
+        bytes.fromhex(key_hex), f"noim-mask:{family_trial_id}".encode(), hashlib.sha256
+    ).digest()
     return base64.b32encode(digest).decode()[:8]
+
+
+def masking_key(s: Session) -> str:
+    """The trial's masking key (created with the randomisation state)."""
+    key = s.scalar(select(MaskingKey.key_hex).where(MaskingKey.id == 1))
+    if key is None:
+        raise NotInitialised(
+            "the masking key is missing: the randomisation was set up by an older noim; "
+            "run `noim db upgrade`"
+        )
+    return str(key)
 
 
 # --------------------------------------------------------------------------- the sealed list's hash
@@ -291,6 +307,7 @@ def allocate(
     else:
         choices = _next_slots(s, state, ready, strata)
     sequence = s.scalar(select(func.max(Allocation.sequence_number))) or 0
+    key = masking_key(s)
     now = utcnow()
     planned: list[_Planned] = []
     rows: list[dict[str, object]] = []
@@ -307,7 +324,7 @@ def allocate(
                 "stratum": stratum,
                 "factors": r.levels,
                 "sequence_number": sequence,
-                "masked_code": masked_code(state.seed, r.family.trial_id),
+                "masked_code": masked_code(key, r.family.trial_id),
                 "randomised_at": p.randomised_at,
                 "randomised_by_id": actor.user_id,
                 "list_position": position,

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
+from noim.db.blinding import masked_text
 from noim.db.models import (
     Allocation,
     Child,
@@ -201,7 +202,7 @@ def list_saes(db: Database, actor: Actor, site: str | None = None) -> list[SaeVi
     with db.read(actor) as s:
         site_ids = scoped_site_ids(s, actor, site, "read serious adverse events")
         where = [] if site_ids is None else [Family.site_id.in_(site_ids)]
-        return _saes(s, *where)
+        return masked_text(s, actor, _saes(s, *where), "description")
 
 
 def _sae_for(
@@ -374,7 +375,7 @@ def list_deviations(db: Database, actor: Actor, site: str | None = None) -> list
     with db.read(actor) as s:
         site_ids = scoped_site_ids(s, actor, site, "read protocol deviations")
         where = [] if site_ids is None else [Family.site_id.in_(site_ids)]
-        return _deviations(s, *where)
+        return masked_text(s, actor, _deviations(s, *where), "description")
 
 
 def _deviations(s: Session, *where: ColumnElement[bool]) -> list[DeviationView]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows, update_rows
 from noim.db.base import utcnow
+from noim.db.blinding import masked_text
 from noim.db.models import (
     Allocation,
     Child,
@@ -479,7 +480,7 @@ def list_visits(
             .where(FollowUpVisit.child_id == child.id, FollowUpVisit.voided_at.is_(None))
             .order_by(TimepointRow.sort_order)
         )
-        return [_view(v, child.trial_id, today) for v in visits]
+        return masked_text(s, actor, [_view(v, child.trial_id, today) for v in visits], "reason")
 
 
 # --------------------------------------------------------------------------- what to chase

@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import Base, utcnow
+from noim.db.blinding import hides_service_use
 from noim.db.models import (
     Assessment,
     BirthParent,
@@ -117,8 +118,8 @@ def void_record(db: Database, actor: Actor, table: str, record_id: int, reason: 
     reason = require_reason(reason, f"voiding {kind.label} {record_id}")
     with db.write(actor, reason=reason) as s:
         row = s.execute(kind.locate(record_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"no {kind.label} {record_id}")
+        if row is None or (table == "service_use" and hides_service_use(s, actor, record_id)):
+            raise NotFound(f"no {kind.label} {record_id}")  # hidden from blinded roles alike
         record, site = row
         actor.require_site(site.id, site.code, f"void {kind.label} {record_id}")
         if record.voided_at is not None:

@@ -1,7 +1,7 @@
 """All noim tables.  Importing this package registers every model on ``Base.metadata``."""
 
 from noim.db.models.assessments import Assessment, DerivedScore, Instrument, ItemResponse
-from noim.db.models.audit import AuditHead, AuditLog
+from noim.db.models.audit import AuditHead, AuditLog, IdentityKey
 from noim.db.models.care import DecisionType, LegalEvent, LegalProceedings, Placement
 from noim.db.models.economics import ServiceUse, UnitCost
 from noim.db.models.freezes import DataFreeze, DataFreezeDataset
@@ -34,6 +34,7 @@ from noim.db.models.queries import DataQuery, DataQueryMessage
 from noim.db.models.randomisation import (
     Allocation,
     AllocationListEntry,
+    MaskingKey,
     PostRandomisationExclusion,
     RandomisationState,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "DerivedScore",
     "Family",
     "FollowUpVisit",
+    "IdentityKey",
     "Instrument",
     "InterventionReceipt",
     "ItemResponse",
@@ -73,6 +75,7 @@ __all__ = [
     "LegalProceedings",
     "LocalAuthority",
     "LossToFollowUp",
+    "MaskingKey",
     "Placement",
     "PostRandomisationExclusion",
     "ProtocolDeviation",

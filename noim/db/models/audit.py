@@ -54,3 +54,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdentityKey(Base):
+    """The key of one identity record's digests in the audit trail
+    (``noim.db.identity_audit``).  Deleted, and only then, when the person's details are
+    erased on request: the digests can then no longer be linked to any value."""
+
+    __tablename__ = "identity_keys"
+    __table_args__ = (CheckConstraint("length(key_hex) = 64", name="key_length"),)
+    __audited__ = False
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hex: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -30,7 +30,9 @@ class Allocation(Base):
         code_check("method", RANDOMISATION_METHODS),
         CheckConstraint("sequence_number > 0", name="sequence_positive"),
     )
-    __arm_columns__ = ("arm_code",)
+    #: the arm, and what replaying the minimisation or the sealed list would need (the
+    #: factors and stratum of each allocation in sequence order)
+    __arm_columns__ = ("arm_code", "stratum", "factors", "sequence_number", "list_position")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(
@@ -74,6 +76,8 @@ class RandomisationState(Base):
         CheckConstraint("id = 1", name="single_row"),
         code_check("method", RANDOMISATION_METHODS),
     )
+    #: all of it but the method: the seed or any generator state replays the allocations
+    __arm_columns__ = ("seed", "rng_state", "list_sha256")
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     method: Mapped[str] = mapped_column(String(16))
@@ -82,6 +86,27 @@ class RandomisationState(Base):
     list_sha256: Mapped[str | None] = mapped_column(String(64))
     configured_at: Mapped[datetime]
     configured_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+
+class MaskingKey(Base):
+    """The secret key of the families' masked codes (written once at set-up, never shown).
+
+    Drawn from the operating system's generator, never from the randomisation seed: a
+    masked code keyed by the seed would let a blinded reader test guesses of the seed
+    offline and, with the seed, replay every allocation.  Not audited (the audit trail
+    would show it); the database refuses updates and deletes.
+    """
+
+    __tablename__ = "masking_key"
+    __audited__ = False
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("length(key_hex) = 64", name="key_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key_hex: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
 
 
 class AllocationListEntry(Base):
@@ -93,7 +118,7 @@ class AllocationListEntry(Base):
         CheckConstraint("position > 0", name="position_positive"),
         CheckConstraint("block_size > 0", name="block_size_positive"),
     )
-    __arm_columns__ = ("arm_code",)
+    __arm_columns__ = ("stratum", "position", "block_number", "block_size", "arm_code")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stratum: Mapped[str] = mapped_column(String(128))

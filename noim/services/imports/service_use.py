@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from noim.db.audit import insert_rows
 from noim.db.models import ServiceUse, UnitCost
 from noim.domain.roles import Actor, Capability
-from noim.services.economics import CENT, service_use_problems
+from noim.services.economics import CENT, service_use_problems, unrecordable
 from noim.services.imports.base import ImportContext, KindBase, Plan, chunks, resolve_children
 from noim.services.imports.reader import Cells, CsvData
 
@@ -42,6 +42,7 @@ class ServiceUseKind(KindBase):
         quantities = _decimals(cells, "quantity")
         sources = [t.strip() or None for t in data.column("source")]
         costs = {str(code): int(cid) for code, cid in s.execute(select(UnitCost.code, UnitCost.id))}
+        forbidden = unrecordable(s, actor)
         ctx.progress("checking service use", 0, data.n_rows)
         stored = _stored(s, [c.id for c in children if c is not None])
         rows: list[dict[str, object]] = []
@@ -60,6 +61,7 @@ class ServiceUseKind(KindBase):
                 end,
                 child.date_of_birth,
                 sources[i],
+                forbidden,
             )
             if problems:
                 cells.problems += problems
