@@ -274,6 +274,7 @@ def test_each_downgrade_that_would_drop_data_refuses_and_changes_nothing(
 
 
 def test_a_refused_downgrade_of_several_revisions_changes_nothing(populated_url: str) -> None:
+    migrate.downgrade(populated_url, "0004", allow_data_loss=True)  # the revision
     before = snapshot(populated_url)
     receipts = before[1]["intervention_receipts"].rows
     with pytest.raises(DataLossRefused, match=rf"table intervention_receipts \({receipts} rows\)"):
@@ -306,6 +307,7 @@ def _alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_alembic_command_line_refuses_without_a_traceback_and_takes_the_override(
     populated_url: str,
 ) -> None:
+    migrate.downgrade(populated_url, "0004", allow_data_loss=True)  # the revision
     before = snapshot(populated_url)
     receipts = before[1]["intervention_receipts"].rows
     refused = _alembic(populated_url, "downgrade", "-1")
