@@ -282,3 +282,20 @@ def test_bad_date_and_bad_id_are_usage_errors(db_url: str) -> None:
     assert result.exit_code == 2 and "expected YYYY-MM-DD" in result.stderr
     bad_id = run("--database", db_url, "--user", "coord_gla", "family", "show", "G-0001")
     assert bad_id.exit_code == 1 and "expected a family ID like G-0001-X" in bad_id.stderr
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """``noim --help`` and one-record commands load neither pandas, SciPy, statsmodels nor
+    matplotlib: coordinators run them dozens of times a day (DESIGN.md, start-up cost)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import noim.cli; "
+        "print(','.join(m for m in ('pandas', 'scipy', 'statsmodels', 'matplotlib') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"importing noim.cli loads {out}"

@@ -182,3 +182,10 @@ def test_cross_record_rule_at_commit_names_the_file_rows(
     assert (problem.record, problem.rule) == ("rows 2, 3", "PLC-010")
     assert f"({a})" in problem.expected
     assert _count(db, Placement) == 0
+
+
+def test_the_command_line_knows_every_kind_by_name() -> None:
+    """``noim import`` lists the kinds without loading them (start-up cost)."""
+    from noim.services import imports
+
+    assert imports.KIND_NAMES == tuple(sorted(imports.kinds()))

@@ -12,7 +12,6 @@ from noim.cli.common import fail, noim_cli, print_json, print_table
 from noim.config import Settings
 from noim.db.session import Database
 from noim.domain.trialdef import load_definition
-from noim.reports.publish import freeze_and_report
 from noim.services import demo
 from noim.services.users import resolve_actor
 
@@ -132,6 +131,8 @@ def demo_command(
         db = Database(build_url)
         try:
             admin = resolve_actor(db, demo.DEMO_ADMIN)
+            from noim.reports.publish import freeze_and_report  # matplotlib: only here
+
             published = freeze_and_report(db, admin, out, label=f"demo (seed {seed})")
         finally:
             db.dispose()

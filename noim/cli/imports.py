@@ -40,7 +40,7 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 @noim_cli.command("import")
-@click.argument("kind", type=click.Choice(sorted(imports.kinds())))
+@click.argument("kind", type=click.Choice(imports.KIND_NAMES))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")
 @click.option(

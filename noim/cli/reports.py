@@ -9,7 +9,10 @@ import click
 
 from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
 from noim.cli.records import DATE
-from noim.reports import render
+
+
+#: as ``noim.reports.render.FORMATS`` (render loads matplotlib: only when a report is made)
+FORMATS = ("html", "pdf")
 
 
 @noim_cli.group("report")
@@ -19,7 +22,7 @@ def report_group() -> None:
 
 def _formats(text: str) -> list[str]:
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
-    bad = [f for f in formats if f not in render.FORMATS]
+    bad = [f for f in formats if f not in FORMATS]
     if bad:
         fail(f"--format {text!r}: unknown {', '.join(bad)}; expected a list of html, pdf")
     return formats
@@ -68,6 +71,8 @@ def interim(
     """
     if kind is None:
         fail("say which report: --open or --closed")
+    from noim.reports import render
+
     report, paths = render.produce(
         state.db(),
         state.actor(),

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Float, Integer, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -270,6 +269,8 @@ def _factorized(table: Table, name: str, values: Values) -> tuple[np.ndarray, li
         array = numeric if numeric.dtype.kind in "iu" else None
     if array is None:
         array = np.asarray(values, dtype=object)
+    import pandas as pd  # only for bulk writes: never at CLI start-up
+
     codes, uniques = pd.factorize(array, use_na_sentinel=False)
     # pandas gives a missing value as NaN: noim stores it as NULL
     texts = [enc(None if isinstance(u, float) and u != u else u) for u in uniques.tolist()]
@@ -287,6 +288,8 @@ def _row_texts(factors: list[tuple[np.ndarray, list[str]]], n: int) -> list[str]
     combo = np.zeros(n, dtype=np.int64)
     for (codes, _texts), size in zip(factors, sizes, strict=True):
         combo = combo * size + codes
+    import pandas as pd
+
     inverse, distinct = pd.factorize(combo)  # hashed: no sort of a million codes
     digits = []
     rest = distinct.copy()

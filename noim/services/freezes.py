@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from noim import extract
 from noim.db import freeze_verify, migrate
 from noim.db.base import utcnow
 from noim.db.freeze_verify import FreezeCheck
@@ -28,12 +27,20 @@ from noim.db.models import AuditHead, DataFreeze, DataFreezeDataset, User
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
-from noim.extract import _frozen
 
 #: the datasets a freeze stores, in the order they are listed: the analysis datasets, the
 #: operational ones the reports read (screening, visits, queries, saes, deviations, exits),
 #: and ``allocations``, ``timepoints`` and ``trial`` (docs/data-freezes.md)
-DATASET_NAMES: tuple[str, ...] = extract.SNAPSHOT_NAMES
+
+
+def __getattr__(name: str) -> Any:
+    """``DATASET_NAMES``: every dataset a freeze stores (``noim.extract.SNAPSHOT_NAMES``),
+    read lazily: ``noim.extract`` loads pandas, which the CLI does not load at start-up."""
+    if name == "DATASET_NAMES":
+        from noim import extract
+
+        return extract.SNAPSHOT_NAMES
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,17 @@ def create_freeze(
     actor: Actor,
     *,
     label: str | None = None,
-    datasets: Sequence[str] = DATASET_NAMES,
+    datasets: Sequence[str] | None = None,
 ) -> FreezeInfo:
     """Freeze every dataset now; returns the new freeze (with its datasets).
 
     ``datasets`` is for tests only (a freeze as an earlier version of noim made it).
     """
+    from noim import extract
+    from noim.extract import _frozen
+
     actor.require(Capability.FREEZE_DATA, "make a data freeze")
+    datasets = extract.SNAPSHOT_NAMES if datasets is None else datasets
     if actor.user_id is None:
         raise PermissionDenied(f"{actor.describe()}: a freeze records its maker; expected a user")
     text = _check_label(label)

@@ -25,6 +25,25 @@ from noim.services.imports.base import ImportContext, ImportKind, Plan, Progress
 from noim.services.imports.reader import CsvData, date_style, ragged_problems, read_csv
 
 
+#: the kinds' names, for the command line without loading the kinds (some load pandas);
+#: tests/test_import.py checks it is ``kinds()``'s keys
+KIND_NAMES = (
+    "assessments",
+    "consents",
+    "deviations",
+    "eligibility",
+    "families",
+    "intervention",
+    "legal-events",
+    "placements",
+    "saes",
+    "screening",
+    "service-use",
+    "visits",
+    "withdrawals",
+)
+
+
 def kinds() -> dict[str, ImportKind]:
     """Every import kind by name (imported here, not at module load, to keep start-up light)."""
     from noim.services.imports.assessments import ASSESSMENTS
