@@ -188,4 +188,4 @@ def test_the_command_line_knows_every_kind_by_name() -> None:
     """``noim import`` lists the kinds without loading them (start-up cost)."""
     from noim.services import imports
 
-    assert imports.KIND_NAMES == tuple(sorted(imports.kinds()))
+    assert tuple(sorted(imports.kinds())) == imports.KIND_NAMES

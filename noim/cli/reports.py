@@ -10,7 +10,6 @@ import click
 from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
 from noim.cli.records import DATE
 
-
 #: as ``noim.reports.render.FORMATS`` (render loads matplotlib: only when a report is made)
 FORMATS = ("html", "pdf")
 

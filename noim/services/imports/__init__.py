@@ -24,7 +24,6 @@ from noim.domain.roles import Actor
 from noim.services.imports.base import ImportContext, ImportKind, Plan, Progress
 from noim.services.imports.reader import CsvData, date_style, ragged_problems, read_csv
 
-
 #: the kinds' names, for the command line without loading the kinds (some load pandas);
 #: tests/test_import.py checks it is ``kinds()``'s keys
 KIND_NAMES = (
