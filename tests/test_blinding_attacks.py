@@ -43,7 +43,15 @@ from sqlalchemy.engine import make_url
 
 from noim import extract
 from noim.cli import noim_cli
-from noim.db.models import Allocation, Child, Family, MaskingKey, RandomisationState, ServiceUse
+from noim.db.models import (
+    Allocation,
+    Child,
+    DataFreeze,
+    Family,
+    MaskingKey,
+    RandomisationState,
+    ServiceUse,
+)
 from noim.db.session import Database
 from noim.domain.randomisation import minimise
 from noim.domain.roles import Actor
@@ -594,3 +602,58 @@ def test_free_text_naming_an_arm_is_masked_in_lists(scratch: Demo) -> None:
     )
     seen = trial.run(coord, "deviation", "list", "--json")
     assert f"{team} session held before consent" in seen.output
+
+
+def test_freeze_hashes_do_not_let_a_blinded_reader_test_arm_codings(
+    db: Database, actors: Any
+) -> None:
+    """A small trial's frozen dataset: a blinded reader knows every column but the arm, so
+    without the freeze's secret salt they could hash each possible arm coding and compare
+    with the dataset hash ``noim freeze show`` gives them.  With the salt, nothing matches;
+    the same search with the salt (which only the database holds) finds the real arms."""
+    from itertools import product
+
+    from noim.extract import _frozen
+    from tests.factories import small_trial
+
+    trial = small_trial(db, actors, n_families=6)
+    made = freezes.create_freeze(db, actors["datamanager"], label="small")
+    stat = actors["statistician"]
+    shown = {d.name: d.sha256 for d in freezes.show_freeze(db, stat, made.id).datasets}
+    blind = extract.placements(db, stat, freeze=made.id)
+    families = sorted(set(blind["family_id"]))
+    assert len(families) == 6
+
+    def codings(salt: str | None) -> list[dict[str, str]]:
+        found = []
+        for arms in product(("NIM", "SAU"), repeat=len(families)):
+            guess = dict(zip(families, arms, strict=True))
+            candidate = blind.assign(
+                arm=blind["family_id"].map(guess).astype("string"), arm_masked=False
+            )
+            if _frozen.encode(candidate, salt)[1] == shown["placements"]:
+                found.append(guess)
+        return found
+
+    assert codings(None) == []  # the hash shown is salted: no coding matches
+    with db.read() as s:
+        salt = s.scalar(select(DataFreeze.salt).where(DataFreeze.id == made.id))
+    assert codings(salt) == [{f: trial.arms[f] for f in families}]  # the attack is real
+    out = CliRunner().invoke(
+        noim_cli,
+        [
+            "--database",
+            str(db.engine.url.render_as_string(hide_password=False)),
+            "--user",
+            "datamanager",
+            "audit",
+            "show",
+            "--table",
+            "data_freezes",
+            "--key",
+            str(made.id),
+            "--json",
+        ],
+        env={"NOIM_DATABASE_URL": None, "NOIM_USER": None},
+    )
+    assert out.exit_code == 0 and salt not in out.output and MASKED in out.output

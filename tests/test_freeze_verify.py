@@ -68,14 +68,16 @@ def swap_arms(conn: Connection, freeze_id: int) -> None:
 
 
 def rehash(conn: Connection, freeze_id: int) -> None:
-    """Recompute and store the hash of every dataset and the freeze's content hash."""
+    """Recompute and store the hash of every dataset and the freeze's content hash (as an
+    attacker with the database would: with the freeze's salt)."""
     drop_protection(conn, "data_freezes")
+    salt = conn.execute(text("SELECT salt FROM data_freezes WHERE id = :f"), {"f": freeze_id}).scalar()
     hashes = {}
     for name, content, fmt in conn.execute(
         text("SELECT name, content, format FROM data_freeze_datasets WHERE freeze_id = :f"),
         {"f": freeze_id},
     ):
-        hashes[name] = _frozen.encode(_frozen.decode(bytes(content), fmt))[1]
+        hashes[name] = _frozen.encode(_frozen.decode(bytes(content), fmt), salt)[1]
         conn.execute(
             text("UPDATE data_freeze_datasets SET sha256 = :s WHERE freeze_id = :f AND name = :n"),
             {"s": hashes[name], "f": freeze_id, "n": name},

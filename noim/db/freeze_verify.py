@@ -45,9 +45,14 @@ FORMAT = "json-columns+zlib"
 _STREAM = 4
 
 
-def text_sha256(text: bytes) -> str:
-    """The SHA-256 of a dataset's canonical (uncompressed) text."""
-    return hashlib.sha256(text).hexdigest()
+def text_sha256(text: bytes, salt: str | None = None) -> str:
+    """The SHA-256 of a dataset's canonical (uncompressed) text, after the freeze's secret
+    ``salt`` (hex; None for a freeze made before salts, revision 0007)."""
+    h = hashlib.sha256()
+    if salt is not None:
+        h.update(bytes.fromhex(salt))
+    h.update(text)
+    return h.hexdigest()
 
 
 def content_hash(hashes: Mapping[str, str]) -> str:
@@ -85,6 +90,8 @@ class Recorded:
     audited_sha256: str | None
     #: why the audit row cannot be trusted (None: it is sound)
     audit_problem: str | None
+    #: the secret salt of the dataset hashes (None: a freeze made before salts)
+    salt: str | None = None
 
 
 def _audit_rows(conn: Connection, keys: list[str]) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def recorded(conn: Connection, freeze_ids: Iterable[int] | None = None) -> dict[
     """What is recorded about freezes ``freeze_ids`` (every freeze when None), by id: a fixed
     number of statements whatever the number of freezes."""
     f, d = DataFreeze, DataFreezeDataset
-    stmt = select(f.id, f.label, f.content_sha256, f.row_counts).order_by(f.id)
+    stmt = select(f.id, f.label, f.content_sha256, f.row_counts, f.salt).order_by(f.id)
     sets = select(d.freeze_id, d.name, d.sha256, d.rows)
     if freeze_ids is not None:
         ids = sorted(set(freeze_ids))
@@ -168,7 +175,7 @@ def recorded(conn: Connection, freeze_ids: Iterable[int] | None = None) -> dict[
     audit = _audit_rows(conn, [str(fid) for fid, *_ in freezes])
     links = _links(conn, (row["seq"] for row in audit.values()))
     out: dict[int, Recorded] = {}
-    for fid, label, sha, counts in freezes:
+    for fid, label, sha, counts, salt in freezes:
         row = audit.get(str(fid))
         seq: int | None = None
         audited: str | None = None
@@ -185,6 +192,7 @@ def recorded(conn: Connection, freeze_ids: Iterable[int] | None = None) -> dict[
             audit_seq=seq,
             audited_sha256=audited,
             audit_problem=problem,
+            salt=salt,
         )
     return out
 
@@ -289,10 +297,13 @@ def check(rec: Recorded, hashed: Mapping[str, str | None]) -> FreezeCheck:
     )
 
 
-def _hash_stored(conn: Connection, freeze_ids: list[int]) -> dict[int, dict[str, str | None]]:
+def _hash_stored(
+    conn: Connection, recs: Mapping[int, Recorded]
+) -> dict[int, dict[str, str | None]]:
     """freeze id -> dataset name -> SHA-256 of its stored text, every dataset of the freezes,
     streamed a few datasets at a time (one statement)."""
     d = DataFreezeDataset
+    freeze_ids = list(recs)
     out: dict[int, dict[str, str | None]] = {fid: {} for fid in freeze_ids}
     if not freeze_ids:
         return out
@@ -304,7 +315,7 @@ def _hash_stored(conn: Connection, freeze_ids: list[int]) -> dict[int, dict[str,
     for partition in result.partitions():
         for fid, name, fmt, content in partition:
             try:
-                out[fid][name] = text_sha256(unpack(bytes(content), fmt))
+                out[fid][name] = text_sha256(unpack(bytes(content), fmt), recs[fid].salt)
             except ValueError:
                 out[fid][name] = None
     return out
@@ -315,11 +326,11 @@ def verify_stored(conn: Connection, freeze_id: int) -> FreezeCheck | None:
     rec = recorded(conn, [freeze_id]).get(freeze_id)
     if rec is None:
         return None
-    return check(rec, _hash_stored(conn, [freeze_id])[freeze_id])
+    return check(rec, _hash_stored(conn, {freeze_id: rec})[freeze_id])
 
 
 def verify_all(conn: Connection) -> list[FreezeCheck]:
     """Every freeze, oldest first, each dataset hashed (a fixed number of statements)."""
     recs = recorded(conn)
-    hashed = _hash_stored(conn, list(recs))
+    hashed = _hash_stored(conn, recs)
     return [check(rec, hashed[fid]) for fid, rec in recs.items()]

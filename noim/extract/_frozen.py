@@ -69,8 +69,9 @@ def _values(series: pd.Series, dtype: str) -> list[Any]:
     return out
 
 
-def encode(df: pd.DataFrame) -> tuple[bytes, str, int]:
-    """The dataset's canonical text (compressed), its SHA-256 and its number of rows."""
+def encode(df: pd.DataFrame, salt: str | None = None) -> tuple[bytes, str, int]:
+    """The dataset's canonical text (compressed), its SHA-256 (after the freeze's ``salt``)
+    and its number of rows."""
     columns = [[str(name), str(df[name].dtype)] for name in df.columns]
     data = [_values(df[name], dtype) for name, dtype in columns]
     text = json.dumps(
@@ -80,7 +81,7 @@ def encode(df: pd.DataFrame) -> tuple[bytes, str, int]:
         ensure_ascii=False,
         allow_nan=False,
     ).encode("utf-8")
-    return zlib.compress(text, 9), freeze_verify.text_sha256(text), len(df)
+    return zlib.compress(text, 9), freeze_verify.text_sha256(text, salt), len(df)
 
 
 def decode(content: bytes, fmt: str = FORMAT) -> pd.DataFrame:
@@ -121,7 +122,7 @@ def load(db: Database, actor: Actor, freeze_id: int, names: list[str]) -> dict[s
             continue
         try:
             texts[name] = freeze_verify.unpack(bytes(content), fmt)
-            hashed[name] = freeze_verify.text_sha256(texts[name])
+            hashed[name] = freeze_verify.text_sha256(texts[name], rec.salt)
         except ValueError:
             hashed[name] = None
     freeze_verify.check(rec, hashed).raise_if_failed()

@@ -13,6 +13,7 @@ checks the stored datasets against the hashes recorded on the freeze and in the 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -112,7 +113,10 @@ def create_freeze(
         created_at = utcnow()
         as_of = created_at.date()
         frames = extract.snapshot(s, as_of, datasets)
-        encoded = {name: _frozen.encode(frames[name]) for name in datasets}
+        # a secret, not a statistical draw: it keeps blinded readers from testing guesses
+        # of the arms against the dataset hashes
+        salt = secrets.token_hex(32)
+        encoded = {name: _frozen.encode(frames[name], salt) for name in datasets}
         hashes = {name: sha for name, (_c, sha, _r) in encoded.items()}
         counts = {name: rows for name, (_c, _sha, rows) in encoded.items()}
         freeze = DataFreeze(
@@ -123,6 +127,7 @@ def create_freeze(
             schema_revision=revision,
             content_sha256=_frozen.content_hash(hashes),
             row_counts=counts,
+            salt=salt,
         )
         s.add(freeze)
         s.flush()

@@ -13,6 +13,8 @@ from noim.db.base import Base
 
 class DataFreeze(Base):
     __tablename__ = "data_freezes"
+    #: the salt: with it, a blinded reader could test guesses of the arms against the hashes
+    __arm_columns__ = ("salt",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str] = mapped_column(String(128))
@@ -23,6 +25,10 @@ class DataFreeze(Base):
     schema_revision: Mapped[str] = mapped_column(String(32))
     content_sha256: Mapped[str] = mapped_column(String(64))
     row_counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: secret random salt (64 hex digits) of the datasets' hashes: without it a blinded
+    #: reader who knows every other column of a dataset could hash each possible arm coding
+    #: of a small trial and compare (NULL: a freeze made before revision 0007, unsalted)
+    salt: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class DataFreezeDataset(Base):
@@ -42,6 +48,6 @@ class DataFreezeDataset(Base):
     #: how ``content`` is encoded (``json-columns+zlib``: see docs/data-freezes.md)
     format: Mapped[str] = mapped_column(String(32))
     content: Mapped[bytes] = mapped_column(LargeBinary)
-    #: SHA-256 of the uncompressed canonical text
+    #: SHA-256 of the freeze's salt followed by the uncompressed canonical text
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
