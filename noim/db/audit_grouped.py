@@ -25,7 +25,7 @@ from sqlalchemy import Float, Integer, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from noim.db import bulk
+from noim.db import bulk, text_rules
 from noim.db.audit import AuditEntry, _require_actor, append, is_audited, model_for, pk_columns
 from noim.db.audit import row_key as make_row_key
 from noim.db.base import Base
@@ -58,6 +58,7 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Values]) -> int
         raise ValueError(f"{table.name}: columns of different lengths")
     if n == 0:
         return 0
+    text_rules.require_columns(table, columns)
     stored = [_stored(table.c[name], conn, columns[name]) for name in names]
     if conn.dialect.name == "postgresql":
         _copy(conn, table.name, names, zip(*stored, strict=True))
