@@ -102,4 +102,7 @@ def any_bad(values: Iterable[str], limit: TextLimit) -> bool:
     if limit.max_length is not None and max(map(len, values)) > limit.max_length:
         return True
     # joined with a character neither pattern refuses: a match lies inside one value
-    return limit.pattern.search(" ".join(values)) is not None
+    joined = " ".join(values)
+    if joined.isprintable():  # the common case, decided in C: no control character at all
+        return False
+    return limit.pattern.search(joined) is not None

@@ -26,7 +26,7 @@ def cell_problems(data: CsvData, text_columns: Mapping[str, str]) -> list[Proble
     """Every cell of ``data`` that breaks the text rules, by row and column."""
     problems: list[Problem] = []
     for name in data.header:
-        if not name or name not in data.columns:
+        if not name:  # (not ``name in data.columns``: that would build the column's list)
             continue
         stored = text_columns.get(name)
         limit = column_limit(stored) if stored is not None else text.SINGLE_LINE
