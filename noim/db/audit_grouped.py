@@ -58,7 +58,6 @@ def _write(conn: Connection, table: Table, columns: Mapping[str, Values]) -> int
         raise ValueError(f"{table.name}: columns of different lengths")
     if n == 0:
         return 0
-    text_rules.require_columns(table, columns)
     stored = [_stored(table.c[name], conn, columns[name]) for name in names]
     if conn.dialect.name == "postgresql":
         _copy(conn, table.name, names, zip(*stored, strict=True))
@@ -102,6 +101,7 @@ def insert_columns(
     """
     table = _table(model)
     actor = _require_actor(session)
+    text_rules.require_columns(table, columns)  # before any SQL
     conn = session.connection()
     if not _write(conn, table, columns) or not is_audited(table):
         return
@@ -156,6 +156,9 @@ def insert_records(
         if not known.issuperset(groups):
             raise ValueError(f"{_table(part).name}: rows whose {link} is not a record inserted")
         blocks.append(('"' + _table(part).name + '":', dict(zip(groups, texts, strict=True))))
+    text_rules.require_columns(table, columns)  # every table's text, before any SQL
+    for part, rows in parts.items():
+        text_rules.require_columns(_table(part), rows)
     conn = session.connection()
     _write(conn, table, columns)
     for part, rows in parts.items():

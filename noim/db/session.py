@@ -23,7 +23,6 @@ from sqlalchemy.pool import NullPool
 
 from noim.config import normalise_url
 from noim.db import audit, errors, rule_runner, text_rules
-from noim.domain import text
 from noim.domain.roles import Actor
 
 WRITE_OPTION = "noim_write"
@@ -94,11 +93,7 @@ class Database:
         ``reason`` (kept in the audit trail) is free text: no control character but tab,
         newline and carriage return (rule ``TXT-001``).
         """
-        text_rules.require(
-            text.problems(
-                "this change", "reason", reason, text_rules.column_limit("audit_log.reason")
-            )
-        )
+        text_rules.require(text_rules.check("this change", "reason", reason, "audit_log.reason"))
         session = NoimSession(self._write_engine, autoflush=True, expire_on_commit=False)
         session.info.update(actor=actor, reason=reason, tx_id=uuid.uuid4().hex)
         try:

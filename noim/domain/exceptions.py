@@ -32,7 +32,9 @@ class NoimError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One failed rule: which record, field and value, and what was expected."""
+    """One failed rule: which record, field and value, and what was expected.
+
+    A text ``value`` longer than ``SHOWN_MAX`` characters is kept shortened (``shorten``)."""
 
     record: str
     field: str

@@ -29,6 +29,7 @@ __all__ = [
     "LENGTH_RULE",
     "SINGLE_LINE",
     "TextLimit",
+    "any_bad",
     "first_control",
     "problems",
     "shorten",
