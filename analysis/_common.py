@@ -47,6 +47,7 @@ from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor
 from noim.reports import figures, summaries
+from noim.reports.csvsafe import write_csv
 from noim.reports.summaries import (
     PRIMARY,
     PRIMARY_BASELINE,
@@ -209,7 +210,7 @@ class Run:
         """Write ``<name>.csv`` and ``<name>.md`` (title, table, notes) and add it to report.md."""
         frame = df.reset_index(drop=True)
         csv_path, md_path = self._path(f"{name}.csv"), self._path(f"{name}.md")
-        frame.to_csv(csv_path, index=False, float_format="%.10g", lineterminator="\n")
+        write_csv(frame, csv_path)  # text cells a spreadsheet would run as formulas neutralised
         text = f"## {title}\n\n{markdown(frame)}"
         notes = list(notes)
         if notes:

@@ -71,7 +71,9 @@ def rehash(conn: Connection, freeze_id: int) -> None:
     """Recompute and store the hash of every dataset and the freeze's content hash (as an
     attacker with the database would: with the freeze's salt)."""
     drop_protection(conn, "data_freezes")
-    salt = conn.execute(text("SELECT salt FROM data_freezes WHERE id = :f"), {"f": freeze_id}).scalar()
+    salt = conn.execute(
+        text("SELECT salt FROM data_freezes WHERE id = :f"), {"f": freeze_id}
+    ).scalar()
     hashes = {}
     for name, content, fmt in conn.execute(
         text("SELECT name, content, format FROM data_freeze_datasets WHERE freeze_id = :f"),

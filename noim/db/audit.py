@@ -36,7 +36,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
 import noim
-from noim.db import bulk, touched
+from noim.db import bulk, text_rules, touched
 from noim.db.base import Base, utcnow
 from noim.db.identity_audit import pseudonymise
 from noim.db.models.audit import AuditHead, AuditLog
@@ -436,6 +436,7 @@ def insert_rows(
         return []
     actor = _require_actor(session)
     table: Table = model.__table__  # type: ignore[assignment]
+    text_rules.require_rows(table, rows)
     pks = pk_columns(table)
     if len(pks) != 1:
         raise ValueError(
@@ -483,6 +484,7 @@ def update_rows(
     actor = _require_actor(session)
     table: Table = model.__table__  # type: ignore[assignment]
     _refuse_rewrite(table)
+    text_rules.require_rows(table, list(changes.values()), keys=list(changes))
     (pk,) = pk_columns(table)
     conn = session.connection()
     keys = [(k,) for k in changes]

@@ -24,7 +24,7 @@ from sqlalchemy import Float, Integer, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from noim.db import bulk
+from noim.db import bulk, text_rules
 from noim.db.audit import AuditEntry, _require_actor, append, is_audited, model_for, pk_columns
 from noim.db.audit import row_key as make_row_key
 from noim.db.base import Base
@@ -100,6 +100,7 @@ def insert_columns(
     """
     table = _table(model)
     actor = _require_actor(session)
+    text_rules.require_columns(table, columns)  # before any SQL
     conn = session.connection()
     if not _write(conn, table, columns) or not is_audited(table):
         return
@@ -154,6 +155,9 @@ def insert_records(
         if not known.issuperset(groups):
             raise ValueError(f"{_table(part).name}: rows whose {link} is not a record inserted")
         blocks.append(('"' + _table(part).name + '":', dict(zip(groups, texts, strict=True))))
+    text_rules.require_columns(table, columns)  # every table's text, before any SQL
+    for part, rows in parts.items():
+        text_rules.require_columns(_table(part), rows)
     conn = session.connection()
     _write(conn, table, columns)
     for part, rows in parts.items():

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from noim.config import normalise_url
-from noim.db import audit, errors, rule_runner
+from noim.db import audit, errors, rule_runner, text_rules
 from noim.domain.roles import Actor
 
 WRITE_OPTION = "noim_write"
@@ -63,14 +63,19 @@ def make_engine(url: str, *, null_pool: bool = False, echo: bool = False) -> Eng
             immediate = conn.get_execution_options().get(WRITE_OPTION, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+        text_rules.guard_engine(engine)
         return engine
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    text_rules.guard_engine(engine)
+    return engine
 
 
 class NoimSession(Session):
-    """A session whose flushes write audit rows (listeners in ``noim.db.audit``)."""
+    """A session whose flushes check text (``noim.db.text_rules``, first, before any SQL) and
+    write audit rows (listeners in ``noim.db.audit``)."""
 
 
+text_rules.install(NoimSession)
 audit.install_listeners(NoimSession)
 
 
@@ -93,7 +98,10 @@ class Database:
         Before the commit the set rules run over the children the transaction touched
         (``noim.db.rule_runner``): a hard violation rolls everything back with a
         ``ValidationError``; a soft one opens a data query in the same transaction.
+        ``reason`` (kept in the audit trail) is free text: no control character but tab,
+        newline and carriage return (rule ``TXT-001``).
         """
+        text_rules.require(text_rules.check("this change", "reason", reason, "audit_log.reason"))
         session = NoimSession(self._write_engine, autoflush=True, expire_on_commit=False)
         session.info.update(actor=actor, reason=reason, tx_id=uuid.uuid4().hex)
         try:

@@ -10,6 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+#: a text value longer than this is shown shortened in a problem (``shorten``) ...
+SHOWN_MAX = 80
+#: ... by its first characters and its length
+SHOWN_KEEP = 40
+
+
+def shorten(value: object) -> object:
+    """``value`` as a problem shows it: text longer than ``SHOWN_MAX`` characters as its first
+    ``SHOWN_KEEP`` characters and its length (never a megabyte in an error message)."""
+    if isinstance(value, str) and len(value) > SHOWN_MAX:
+        return f"{value[:SHOWN_KEEP]}… ({len(value)} characters)"
+    return value
+
 
 class NoimError(Exception):
     """Base class: an error the user can act on (no traceback is shown)."""
@@ -19,7 +32,9 @@ class NoimError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One failed rule: which record, field and value, and what was expected."""
+    """One failed rule: which record, field and value, and what was expected.
+
+    A text ``value`` longer than ``SHOWN_MAX`` characters is kept shortened (``shorten``)."""
 
     record: str
     field: str
@@ -29,6 +44,9 @@ class Problem:
     #: the trial ID of the child (or family) the record belongs to, when known: an import
     #: uses it to name the file rows of a problem found by a cross-record rule at commit
     subject: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", shorten(self.value))
 
     def __str__(self) -> str:
         where = f"{self.record}" + (f", field {self.field}" if self.field else "")

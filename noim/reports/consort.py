@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from noim.reports.figures import literal
 from noim.reports.summaries import RECEIPT_STAGES
 
 __all__ = ["consort_figure"]
@@ -22,7 +23,8 @@ _BOX = {"boxstyle": "round,pad=0.4", "facecolor": "#f4f6f8", "edgecolor": "#3449
 
 
 def _box(ax: Any, x: float, y: float, text: str, size: float = 8) -> None:
-    ax.text(x, y, text, ha="center", va="center", fontsize=size, bbox=_BOX, wrap=True)
+    # literal: free text (screening reasons) is drawn as typed, never as mathtext
+    ax.text(x, y, literal(text), ha="center", va="center", fontsize=size, bbox=_BOX, wrap=True)
 
 
 def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float) -> None:

@@ -26,12 +26,22 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["DAYS_PER_MONTH", "cif_figure", "km_figure", "numbers_at_risk", "save"]
+__all__ = ["DAYS_PER_MONTH", "cif_figure", "km_figure", "literal", "numbers_at_risk", "save"]
 
 #: days in an average month, for showing day counts as months
 DAYS_PER_MONTH = 30.4375
 #: salt of the SVG element ids: fixed so that SVG files are identical across runs
 SVG_HASHSALT = "noim"
+
+
+def literal(text: str) -> str:
+    """``text`` (free text typed by a user) for a matplotlib text artist, drawn as typed: every
+    ``$`` escaped, so two of them never start mathtext (which could fail to parse and stop
+    the report).  ``parse_math=False`` is not enough: wrapped text is measured as mathtext
+    regardless (matplotlib 3.11)."""
+    return text.replace("$", r"\$")
+
+
 _COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 _STYLES = ("-", "--", ":", "-.")
 

@@ -1,7 +1,8 @@
 """Write an ``InterimReport``: CSV tables, JSON, self-contained HTML and PDF.
 
 * ``<table>.csv`` for every table (fixed float format, ``\\n`` line ends: byte-identical on
-  reruns over the same data);
+  reruns over the same data; text cells that a spreadsheet would run as a formula
+  neutralised, ``noim.reports.csvsafe``);
 * ``report.json``: the header, the CONSORT numbers (``"consort"``) and every table as
   records (sorted keys, no timestamps: byte-identical on reruns);
 * ``report.html``: one file, figures as inline SVG (jinja2 template
@@ -27,7 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from noim.reports.figures import SVG_HASHSALT
+from noim.reports.csvsafe import write_csv
+from noim.reports.figures import SVG_HASHSALT, literal
 from noim.reports.interim import InterimReport
 
 __all__ = ["FORMATS", "cell", "report_json", "write"]
@@ -162,8 +164,9 @@ def _html(report: InterimReport) -> str:
 def _text_page(lines: Iterable[str], title: str) -> Figure:
     fig = Figure(figsize=(8.27, 11.69))
     FigureCanvasAgg(fig)
-    fig.text(0.06, 0.96, title, fontsize=12, weight="bold", va="top")
-    fig.text(0.06, 0.92, "\n".join(lines), fontsize=6.5, family="monospace", va="top")
+    # literal: free text (a reason with two "$") is shown as typed, never as mathtext
+    fig.text(0.06, 0.96, literal(title), fontsize=12, weight="bold", va="top")
+    fig.text(0.06, 0.92, literal("\n".join(lines)), fontsize=6.5, family="monospace", va="top")
     return fig
 
 
@@ -210,9 +213,7 @@ def write(report: InterimReport, out: Path, formats: Iterable[str] = FORMATS) ->
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, t in report.tables().items():
-        path = out / f"{name}.csv"
-        t.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
-        written.append(path)
+        written.append(write_csv(t, out / f"{name}.csv"))
     path = out / "report.json"
     path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
     written.append(path)

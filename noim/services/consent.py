@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from noim.db.base import utcnow
 from noim.db.models import BirthParent, Carer, Consent, Withdrawal
 from noim.db.session import Database
+from noim.db.text_rules import check as text_problems
 from noim.domain.codes import (
     CONSENTER_TYPES,
     WITHDRAWAL_LEVEL_LABELS,
@@ -150,6 +151,7 @@ class ConsentChecker:
                     record, "form_version", form_version, "CNS-002", "the consent form's version"
                 )
             )
+        out += text_problems(record, "form_version", form_version, "consents.form_version")
         if consenter_type in ("birth_parent", "carer"):
             if person_id is None:
                 out.append(

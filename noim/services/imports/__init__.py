@@ -4,11 +4,14 @@
 checks its columns, lets the kind validate every row set-based and work out what is
 new, and writes the new records in ONE audited unit of work.  When any row is bad
 nothing is written and ``ImportRejected`` lists every problem (row, column, value,
-rule).  ``dry_run`` validates and counts without writing.  Importing the same file
-twice adds nothing the second time; a row that conflicts with stored data is a problem,
-never a silent overwrite.  Imports run one at a time (``noim.db.locks.Lock.IMPORTS``,
-taken before the first read), so two processes importing the same file at the same
-moment store it once: the second finds every row already stored.  Formats:
+rule).  Cells are checked against the text rules first (``cell_text``): a file with a
+control character in a cell is refused before its rows are checked further; a cell
+longer than the column it is stored in is reported with the other problems.
+``dry_run`` validates and counts without writing.  Importing the same file twice adds
+nothing the second time; a row that conflicts with stored data is a problem, never a
+silent overwrite.  Imports run one at a time (``noim.db.locks.Lock.IMPORTS``, taken
+before the first read), so two processes importing the same file at the same moment
+store it once: the second finds every row already stored.  Formats:
 docs/import-formats.md.
 """
 
@@ -21,7 +24,9 @@ from noim.db import locks
 from noim.db.session import Database
 from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
 from noim.domain.roles import Actor
+from noim.domain.text import CONTROL_RULE
 from noim.services.imports.base import ImportContext, ImportKind, Plan, Progress
+from noim.services.imports.cell_text import cell_problems
 from noim.services.imports.reader import CsvData, date_style, ragged_problems, read_csv
 
 #: the kinds' names, for the command line without loading the kinds (some load pandas);
@@ -157,6 +162,12 @@ def run_import(
     if problems:
         raise ImportRejected(data.source, problems)
     problems = ragged_problems(data, "IMP-003")
+    # the text rules first: a cell with a control character (a NUL cannot even be looked
+    # up on PostgreSQL) stops the import here; an over-long cell is reported with the rows'
+    # other problems, unless the kind's own rules already named that cell
+    text_problems = cell_problems(data, importer.text_columns)
+    if any(p.rule == CONTROL_RULE for p in text_problems):
+        raise ImportRejected(data.source, problems + text_problems)
     ctx = ImportContext(dates=style, progress=progress or ImportContext().progress)
     reason = f"import of {kind} from {Path(data.source).name} (sha256 {data.sha256[:12]})"
     plan: Plan | None = None
@@ -168,6 +179,8 @@ def run_import(
                 ctx.progress(WAITING, 1, 1)
             plan = importer.plan(s, actor, data, ctx)
             problems += plan.problems
+            named = {(p.record, p.field) for p in plan.problems}
+            problems += [p for p in text_problems if (p.record, p.field) not in named]
             if problems:
                 raise ImportRejected(data.source, problems)
             if dry_run:

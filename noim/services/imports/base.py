@@ -14,7 +14,7 @@ of work: a rejected import writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -72,6 +72,10 @@ class ImportKind(Protocol):
     required: tuple[str, ...]
     optional: tuple[str, ...]
     capability: Capability
+    #: CSV column -> ``"table.column"`` for the cells stored as text as given (free text,
+    #: references, versions): the text rules apply that column's limit to them
+    #: (``noim.services.imports.cell_text``); every other cell is single-line text
+    text_columns: Mapping[str, str]
 
     def columns_ok(self, header: Sequence[str]) -> list[str]:
         """Header problems (missing required columns, unknown columns); empty when fine."""
@@ -88,6 +92,7 @@ class KindBase:
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     capability: Capability = Capability.WRITE_TRIAL_DATA
+    text_columns: Mapping[str, str] = {}
 
     def columns_ok(self, header: Sequence[str]) -> list[str]:
         out = []

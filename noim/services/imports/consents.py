@@ -10,6 +10,7 @@ person) it is skipped; different, it is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
@@ -38,6 +39,11 @@ class ConsentsKind(KindBase):
     description = "consents given for children (as `noim consent add`)"
     required: tuple[str, ...] = ("child_id", "consenter_type", "form_version", "consented_on")
     optional: tuple[str, ...] = ("scope", "person_id")
+
+    text_columns: Mapping[str, str] = {
+        "form_version": "consents.form_version",
+        "scope": "consents.scope",
+    }
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

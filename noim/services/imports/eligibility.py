@@ -10,6 +10,7 @@ with a different stored decision is a conflict (IMP-010): change a decision with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
@@ -30,6 +31,8 @@ class EligibilityKind(KindBase):
     description = "eligibility decisions for children (as `noim child eligibility`)"
     required: tuple[str, ...] = ("child_id", "eligible", "decided_on")
     optional: tuple[str, ...] = ("reason",)
+
+    text_columns: Mapping[str, str] = {"reason": "children.ineligibility_reason"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -10,6 +10,7 @@ one by one with ``noim intervention record --correct REASON``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -30,6 +31,8 @@ class InterventionKind(KindBase):
     )
     required: tuple[str, ...] = ("family_id", "received")
     optional: tuple[str, ...] = ("started_on", "reason", "details")
+
+    text_columns: Mapping[str, str] = {"details": "intervention_receipts.details"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -18,6 +18,7 @@ proceedings and notes) it is skipped; otherwise it is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
@@ -42,6 +43,8 @@ class LegalEventsKind(KindBase):
     description = "legal events and court / hearing decisions (as `noim legal event`)"
     required: tuple[str, ...] = ("child_id", "event_type", "event_date")
     optional: tuple[str, ...] = ("proceedings_kind", "proceedings_started_on", "notes")
+
+    text_columns: Mapping[str, str] = {"notes": "legal_events.notes"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -20,6 +20,7 @@ is skipped; with other values it is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
@@ -59,6 +60,8 @@ class SaesKind(KindBase):
     description = "serious adverse events of children (as `noim sae add` / `complete`)"
     required: tuple[str, ...] = ("child_id", "onset_date", "reported_on", "category", "description")
     optional: tuple[str, ...] = ("relatedness", "expected", "outcome", "complete")
+
+    text_columns: Mapping[str, str] = {"description": "serious_adverse_events.description"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")
@@ -199,6 +202,11 @@ class DeviationsKind(KindBase):
     description = "protocol deviations of families (as `noim deviation add`)"
     required: tuple[str, ...] = ("family_id", "occurred_on", "category", "severity", "description")
     optional: tuple[str, ...] = ("child_id",)
+
+    text_columns: Mapping[str, str] = {
+        "category": "protocol_deviations.category",
+        "description": "protocol_deviations.description",
+    }
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -15,6 +15,7 @@ enrolled when the row names one; any other difference is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
@@ -51,6 +52,12 @@ class ScreeningKind(KindBase):
         "declined_reason",
         "family_id",
     )
+
+    text_columns: Mapping[str, str] = {
+        "reference": "screening_log.reference",
+        "ineligible_reason": "screening_log.ineligible_reason",
+        "declined_reason": "screening_log.declined_reason",
+    }
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -9,6 +9,7 @@ second import adds nothing); stored with other values it is a conflict (IMP-010)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -32,6 +33,8 @@ class ServiceUseKind(KindBase):
     required: tuple[str, ...] = ("child_id", "unit_cost", "period_start", "period_end", "quantity")
     optional: tuple[str, ...] = ("source",)
     capability = Capability.WRITE_ASSESSMENTS
+
+    text_columns: Mapping[str, str] = {"source": "service_use.source"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

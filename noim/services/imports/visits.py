@@ -11,6 +11,7 @@ date already match the row is unchanged; one with a different outcome is a confl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +36,8 @@ class VisitsKind(KindBase):
     )
     required: tuple[str, ...] = ("child_id", "timepoint", "outcome")
     optional: tuple[str, ...] = ("date", "reason")
+
+    text_columns: Mapping[str, str] = {"reason": "followup_visits.status_reason"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")

@@ -13,6 +13,7 @@ stored with other values it is a conflict (IMP-010).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select
@@ -34,6 +35,8 @@ class WithdrawalsKind(KindBase):
     name = "withdrawals"
     description = "withdrawals of children, ending their follow-up (as `noim child withdraw`)"
     required: tuple[str, ...] = ("child_id", "withdrawn_on", "level", "requested_by", "reason")
+
+    text_columns: Mapping[str, str] = {"reason": "withdrawals.reason"}
 
     def plan(self, s: Session, actor: Actor, data: CsvData, ctx: ImportContext) -> Plan:
         cells = Cells(data, ctx.dates, "IMP-005")
