@@ -31,6 +31,9 @@ CLASS_ID = 0x6E6F696D
 class Lock(IntEnum):
     """The trial-wide locks (the second key of the advisory lock)."""
 
+    #: every write unit of work (``noim.db.session.Database.write``), one at a time: what
+    #: ``BEGIN IMMEDIATE`` gives on SQLite, so no check-then-write can race on PostgreSQL
+    WRITES = 0
     #: every import (``noim.services.imports.run_import``), whatever its kind, one at a time
     IMPORTS = 1
 

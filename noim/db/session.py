@@ -12,18 +12,18 @@ audited, checked by the set rules, committed at the end) and ``db.read(actor)`` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from noim.config import normalise_url
-from noim.db import audit, errors, rule_runner, text_rules
+from noim.db import audit, errors, locks, rule_runner, text_rules
 from noim.domain.roles import Actor
 
 WRITE_OPTION = "noim_write"
@@ -92,8 +92,23 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def write(self, actor: Actor, reason: str | None = None) -> Iterator[NoimSession]:
+    def write(
+        self,
+        actor: Actor,
+        reason: str | None = None,
+        *,
+        isolation: str | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> Iterator[NoimSession]:
         """One audited transaction on behalf of ``actor``; committed when the block ends.
+
+        Write units of work run one at a time on every backend: SQLite's ``BEGIN
+        IMMEDIATE`` takes the write lock at once; on PostgreSQL the first statement takes a
+        transaction-level advisory lock (``noim.db.locks.Lock.WRITES``), so a unit of work
+        that checks what is stored and then writes ("is this child already lost to
+        follow-up?") never races another.  ``isolation`` (PostgreSQL, e.g. ``REPEATABLE
+        READ`` for a freeze's one snapshot) is set before that; ``on_wait`` is called when
+        another unit of work holds the lock (to say why nothing happens yet).
 
         Before the commit the set rules run over the children the transaction touched
         (``noim.db.rule_runner``): a hard violation rolls everything back with a
@@ -105,6 +120,12 @@ class Database:
         session = NoimSession(self._write_engine, autoflush=True, expire_on_commit=False)
         session.info.update(actor=actor, reason=reason, tx_id=uuid.uuid4().hex)
         try:
+            if self.dialect == "postgresql":
+                if isolation is not None:
+                    session.connection(execution_options={"isolation_level": isolation})
+                # as SQLite's busy timeout: a writer waits at most a minute, then fails
+                session.execute(text("SET LOCAL lock_timeout = '60s'"))
+                locks.hold(session, locks.Lock.WRITES, on_wait=on_wait)
             yield session
             session.flush()
             rule_runner.before_commit(session)  # the set rules, over the children touched

@@ -103,10 +103,8 @@ def create_freeze(
     if actor.user_id is None:
         raise PermissionDenied(f"{actor.describe()}: a freeze records its maker; expected a user")
     text = _check_label(label)
-    with db.write(actor, reason=f"data freeze {text}".strip()) as s:
-        if db.dialect == "postgresql":
-            # the first statement of the transaction: every read below sees one snapshot
-            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # PostgreSQL: one snapshot for every read below (SQLite's write lock gives one too)
+    with db.write(actor, reason=f"data freeze {text}".strip(), isolation="REPEATABLE READ") as s:
         conn = s.connection()
         audit_seq = int(s.scalar(select(AuditHead.last_seq).where(AuditHead.id == 1)) or 0)
         revision = migrate.current_revision(conn) or ""

@@ -172,10 +172,16 @@ def run_import(
     reason = f"import of {kind} from {Path(data.source).name} (sha256 {data.sha256[:12]})"
     plan: Plan | None = None
     try:
-        with db.write(actor, reason=reason) as s:
-            # before anything is read: an import running beside this one finishes first, and
-            # every read below sees what it stored (locks.hold says why it must come first)
-            if locks.hold(s, locks.Lock.IMPORTS, on_wait=lambda: ctx.progress(WAITING, 0, 1)):
+        waited: list[bool] = []
+
+        def on_wait() -> None:
+            waited.append(True)
+            ctx.progress(WAITING, 0, 1)
+
+        # the unit of work waits for any other writer (Database.write), then for any other
+        # import, before it reads anything: every read below sees what they stored
+        with db.write(actor, reason=reason, on_wait=on_wait) as s:
+            if locks.hold(s, locks.Lock.IMPORTS, on_wait=on_wait) or waited:
                 ctx.progress(WAITING, 1, 1)
             plan = importer.plan(s, actor, data, ctx)
             problems += plan.problems
