@@ -48,7 +48,7 @@ class VerifyResult:
 def verify(db: Database, actor: Actor, check_data: bool = True) -> VerifyResult:
     """Check the hash chain and (unless ``check_data`` is False) the data against it."""
     actor.require(Capability.READ_AUDIT, "verify the audit trail")
-    with db.engine.connect() as conn:
+    with db.snapshot() as conn:  # chain, head and tables as of one moment, while others write
         chain = verify_chain(conn)
         data = verify_data(conn) if check_data else None
         return VerifyResult(chain, data)
