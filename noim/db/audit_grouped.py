@@ -383,12 +383,10 @@ def _expand_block(table: Table, data: Mapping[str, Any]) -> list[tuple[str, dict
     return out
 
 
-def _block_values(
-    table: Table, data: Mapping[str, Any]
-) -> list[tuple[str, dict[str, Any] | tuple[Any, ...]]]:
-    """``_expand_block``, with each row as a tuple in the table's column order (no dict per
-    row) when the group holds exactly the table's columns in the plain form noim writes;
-    otherwise as ``_expand_block`` gives it (or raises)."""
+def _plan(table: Table, data: Mapping[str, Any]) -> dict[str, tuple[int, Any]] | None:
+    """Where each of the table's columns comes from in a group written in the plain form
+    noim writes — (0, position in ``columns``), (1, the ``group`` value) or (2, the
+    ``numbered`` first key) — or None for any other form (read by ``_expand_block``)."""
     group, columns = data["group"], data["columns"]
     numbered = data.get("numbered", {})
     rows = data["rows"]
@@ -401,35 +399,65 @@ def _block_values(
         or not all(type(f) is int for f in numbered.values())
         or not all(type(r) is list and len(r) == len(columns) for r in rows)
     ):
-        return list(_expand_block(table, data))
-    # where each column's value comes from, the later winning as dict.update does
+        return None
+    # the later winning, as dict.update does in _expand_block
     source: dict[str, tuple[int, Any]] = {name: (0, i) for i, name in enumerate(columns)}
     source.update({name: (1, value) for name, value in group.items()})
     source.update({name: (2, first) for name, first in numbered.items()})
-    names = [c.name for c in table.columns]
-    pks = [c.name for c in pk_columns(table)]
-    if set(source) != set(names) or len(pks) != 1:
+    if set(source) != {c.name for c in table.columns} or len(pk_columns(table)) != 1:
+        return None
+    return source
+
+
+def _column(source: tuple[int, Any], rows: list[Any], by_column: list[Any]) -> Iterable[Any]:
+    kind, v = source
+    if kind == 0:
+        return by_column[v] if rows else ()
+    if kind == 1:
+        return itertools.repeat(v, len(rows))
+    return range(v, v + len(rows))
+
+
+def _block_values(
+    table: Table, data: Mapping[str, Any]
+) -> list[tuple[str, dict[str, Any] | tuple[Any, ...]]]:
+    """``_expand_block``, with each row as a tuple in the table's column order (no dict per
+    row) when the group is in the plain form noim writes; otherwise as ``_expand_block``
+    gives it (or raises)."""
+    source = _plan(table, data)
+    if source is None:
         return list(_expand_block(table, data))
-    # column-wise, so the rows are built by zip (no Python step per row)
-    m = len(rows)
-    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
-    values: list[Iterable[Any]] = []
-    for name in names:
-        kind, v = source[name]
-        if kind == 0:
-            values.append(by_column[v])
-        elif kind == 1:
-            values.append(itertools.repeat(v, m))
-        else:
-            values.append(range(v, v + m))
-    keys = source[pks[0]]
-    if keys[0] == 0:
-        key_values: Iterable[Any] = by_column[keys[1]]
-    elif keys[0] == 1:
-        key_values = itertools.repeat(keys[1], m)
-    else:
-        key_values = range(keys[1], keys[1] + m)
-    return list(zip(map(str, key_values), zip(*values, strict=True), strict=True))
+    rows = data["rows"]
+    by_column = list(zip(*rows, strict=True))  # column-wise: rows built by zip, no Python step
+    values = [_column(source[c.name], rows, by_column) for c in table.columns]
+    (pk,) = pk_columns(table)
+    keys = map(str, _column(source[pk.name], rows, by_column))
+    return list(zip(keys, zip(*values, strict=True), strict=True))
+
+
+def _block_keys(table: Table, data: Mapping[str, Any]) -> range | list[str]:
+    """The row keys of a group: a ``range`` when the group numbers its rows (keys
+    ``str(i)``), else a list.  Raises where ``_expand_block`` raises."""
+    source = _plan(table, data)
+    if source is None:
+        return [key for key, _row in _expand_block(table, data)]
+    (pk,) = pk_columns(table)
+    kind, v = source[pk.name]
+    if kind == 2:
+        return range(v, v + len(data["rows"]))
+    return list(map(str, _column((kind, v), data["rows"], list(zip(*data["rows"], strict=True)))))
+
+
+def held_keys(table_name: str, row_key: str, new_value: str) -> list[tuple[str, range | list[str]]]:
+    """(table, row keys) of the rows a grouped audit row holds, without building the rows
+    (a ``range`` of integers stands for their texts); raises where ``expand_audit_row``
+    raises.  ``noim audit verify`` indexes the grouped rows with it."""
+    held = _expand(table_name, row_key, new_value, None, _block_keys_as_rows)
+    return [(name, [keys] if isinstance(keys, str) else keys) for name, keys, _row in held]
+
+
+def _block_keys_as_rows(table: Table, data: Mapping[str, Any]) -> list[tuple[Any, None]]:
+    return [(_block_keys(table, data), None)]
 
 
 def expand_audit_row(

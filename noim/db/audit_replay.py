@@ -53,7 +53,7 @@ from noim.db.audit_compare import (
     held_account,
     not_canonical,
 )
-from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row_values
+from noim.db.audit_grouped import GROUPED_FIELD, expand_audit_row_values, held_keys
 from noim.db.models.audit import AuditLog
 
 #: rows fetched per round trip from a streamed query
@@ -215,15 +215,24 @@ class GroupedIndex:
         together: set[frozenset[str]] = set()
         where = (log.action == "insert") & (log.field == GROUPED_FIELD)
         for seq, table, key, text in _grouped(conn, where):
-            held = _expand(table, key, text)
-            if held is None:
+            try:
+                held = held_keys(_str(table), _str(key), text)
+            except _BAD_JSON:
                 report.add(not_canonical(seq), limit)
                 continue
-            names = []
-            for name, rows in itertools.groupby(held, key=_name):
-                names.append(name)
-                firsts[name].append((min(merge_key(k) for _n, k, _h in rows), seq))
-            together.add(frozenset(names))
+            lowest: dict[str, MergeKey] = {}
+            for name, keys in held:
+                if not keys:
+                    continue
+                if isinstance(keys, range):  # numbered: the first is the smallest when >= 0
+                    mk = merge_key(str(keys.start)) if keys.start >= 0 else _smallest(keys)
+                else:
+                    mk = min(map(merge_key, keys))
+                if name not in lowest or mk < lowest[name]:
+                    lowest[name] = mk
+            for name, mk in lowest.items():
+                firsts[name].append((mk, seq))
+            together.add(frozenset(lowest))
         for entries in firsts.values():
             entries.sort()
         return cls(dict(firsts), _families(together))
@@ -235,6 +244,10 @@ class GroupedIndex:
 
 def _name(item: tuple[str, str, Held]) -> str:
     return item[0]
+
+
+def _smallest(keys: range) -> MergeKey:
+    return min(merge_key(str(k)) for k in keys)
 
 
 def _families(together: Iterable[frozenset[str]]) -> list[set[str]]:
