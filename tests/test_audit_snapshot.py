@@ -1,5 +1,5 @@
-"""`noim audit verify` while other users write: one consistent snapshot, so a live database
-verifies intact (issue 11, point 4)."""
+"""`noim audit verify` and `noim audit anchor` while other users write: one consistent
+snapshot, so a live database verifies intact (issue 11, points 4 and 10)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from noim.db.session import Database
 from noim.domain.roles import Actor
-from noim.services import audit, families
+from noim.services import anchors, audit, families
 from tests.conftest import Actors
 from tests.factories import family_with_children
 
@@ -54,7 +54,7 @@ def test_verify_is_intact_while_other_users_write(db: Database, actors: Actors) 
     admin = actors["admin"]
     coordinators = [(actors["coord_gla"], "GLA"), (actors["coord_cro"], "CRO")]
     family_with_children(db, actors["coord_gla"], "GLA", (12,))
-    results = []
+    results, taken = [], []
     with writers(db, coordinators) as done:
         while sum(done) < 4:  # the writers are under way
             time.sleep(0.01)
@@ -62,9 +62,12 @@ def test_verify_is_intact_while_other_users_write(db: Database, actors: Actors) 
             before = sum(done)
             result = audit.verify(db, admin)
             results.append((result, sum(done) - before))
+            taken.append(anchors.take(db, admin))  # the head of one moment, too
     assert sum(committed for _r, committed in results) > 0, "no write overlapped a verify"
     for result, _committed in results:
         assert result.ok, (result.chain.problem, result.data and result.data.problems[:3])
-    # and the database is intact once the writers have stopped
+    # and the database is intact once the writers have stopped, up to every anchor
     final = audit.verify(db, admin)
     assert final.ok and final.chain.rows > max(r.chain.rows for r, _c in results)
+    for anchor in taken:
+        assert audit.verify(db, admin, check_data=False, anchor=anchor).ok

@@ -15,6 +15,8 @@ from noim.db.models import AuditLog, Child, Family
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound
 from noim.domain.roles import Actor, Capability
+from noim.services import anchors
+from noim.services.anchors import Anchor, AnchorReport
 
 MASKED = "[masked: arm]"
 IDENTIFIABLE = "[identifiable]"
@@ -39,19 +41,28 @@ class AuditRecord:
 class VerifyResult:
     chain: ChainReport
     data: DataReport | None
+    anchor: AnchorReport | None = None
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and (self.data is None or self.data.ok)
+        return (
+            self.chain.ok
+            and (self.data is None or self.data.ok)
+            and (self.anchor is None or self.anchor.ok)
+        )
 
 
-def verify(db: Database, actor: Actor, check_data: bool = True) -> VerifyResult:
-    """Check the hash chain and (unless ``check_data`` is False) the data against it."""
+def verify(
+    db: Database, actor: Actor, check_data: bool = True, anchor: Anchor | None = None
+) -> VerifyResult:
+    """Check the hash chain, (unless ``check_data`` is False) the data against it, and
+    (given an ``anchor``) that the anchored row still has the anchored hash."""
     actor.require(Capability.READ_AUDIT, "verify the audit trail")
     with db.snapshot() as conn:  # chain, head and tables as of one moment, while others write
-        chain = verify_chain(conn)
+        chain = verify_chain(conn, at=None if anchor is None else anchor.seq)
+        anchored = None if anchor is None else anchors.check(conn, chain, anchor)
         data = verify_data(conn) if check_data else None
-        return VerifyResult(chain, data)
+        return VerifyResult(chain, data, anchored)
 
 
 def _resolve_key(db: Database, table: str, key: str) -> str:
