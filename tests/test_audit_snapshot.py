@@ -8,6 +8,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from noim.db.models import Family
 from noim.db.session import Database
 from noim.domain.roles import Actor
 from noim.services import anchors, audit, families
@@ -71,3 +76,17 @@ def test_verify_is_intact_while_other_users_write(db: Database, actors: Actors) 
     assert final.ok and final.chain.rows > max(r.chain.rows for r, _c in results)
     for anchor in taken:
         assert audit.verify(db, admin, check_data=False, anchor=anchor).ok
+
+
+def test_the_snapshot_is_read_only_and_sees_one_moment(db: Database, actors: Actors) -> None:
+    count = select(func.count()).select_from(Family)
+    with db.snapshot() as conn:
+        before = conn.execute(count).scalar_one()
+        family_with_children(db, actors["coord_gla"], "GLA", (12,))  # committed meanwhile
+        assert conn.execute(count).scalar_one() == before
+        with pytest.raises(DBAPIError):
+            conn.execute(text("UPDATE audit_head SET last_seq = last_seq"))
+    with db.snapshot() as conn:  # the connection goes back to the pool writable
+        assert conn.execute(count).scalar_one() == before + 1
+    with db.write(actors["admin"]) as s:
+        assert s.scalar(count) == before + 1

@@ -125,20 +125,26 @@ class Database:
 
         PostgreSQL: ``REPEATABLE READ, READ ONLY`` (the snapshot is taken by the first
         statement; it never waits for writers nor makes them wait, and a read-only
-        transaction at this level cannot fail to serialize).  SQLite: one read transaction,
-        which in WAL mode reads the database as it was at its first statement while others
-        commit.
+        transaction at this level cannot fail to serialize).  SQLite: one read transaction
+        (``PRAGMA query_only`` while it lasts), which in WAL mode reads the database as it
+        was at its first statement while others commit.
         """
         with self.engine.connect() as conn:
-            if self.dialect == "postgresql":
+            sqlite = self.dialect == "sqlite"
+            if not sqlite:
                 conn = conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
                 )
             transaction = conn.begin()
             try:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = 1")
                 yield conn
             finally:
                 transaction.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = 0")
+                    conn.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()
