@@ -2,7 +2,7 @@
 # Make a local PostgreSQL available to the test suite.
 #
 # Starts the Debian cluster when it is down (as root: pg_ctlcluster), then
-# creates the role and database the tests use.  Never fails: when no
+# creates the role (CREATEDB, CREATEROLE) and database the tests use.  Never fails: when no
 # PostgreSQL can be had it says why, and the PostgreSQL tests skip (or fail
 # under CI=true, see tests/conftest.py).
 set -u
@@ -46,6 +46,8 @@ done
 if ! as_postgres "psql -p $PORT -Atqc \"select 1 from pg_roles where rolname = '$ROLE'\"" | grep -q 1; then
   as_postgres "psql -p $PORT -qc \"create role $ROLE login password '$PASS' createdb\"" || { say "could not create role $ROLE"; exit 0; }
 fi
+# CREATEROLE: tests/test_db_roles.py creates (and drops) the roles `noim db roles` sets up
+as_postgres "psql -p $PORT -qc 'alter role $ROLE createrole'" >/dev/null || say "could not give $ROLE CREATEROLE; the role tests will fail"
 if ! as_postgres "psql -p $PORT -Atqc \"select 1 from pg_database where datname = '$DB'\"" | grep -q 1; then
   as_postgres "psql -p $PORT -qc 'create database $DB owner $ROLE'" || { say "could not create database $DB"; exit 0; }
 fi

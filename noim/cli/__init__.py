@@ -11,6 +11,7 @@ from noim.cli import (  # noqa: F401
     economics,
     freezes,
     imports,
+    integrity,
     intervention,
     people,
     queries,

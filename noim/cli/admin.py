@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,8 +20,8 @@ from noim.db import migrate
 from noim.domain.codes import JURISDICTION_LABELS
 from noim.domain.roles import Capability
 from noim.domain.trialdef import TrialDefinition, load_definition
+from noim.services import anchors, setup, users
 from noim.services import audit as audit_service
-from noim.services import setup, users
 
 # --------------------------------------------------------------------------- init
 
@@ -437,18 +438,33 @@ def trial_validate(file: str, as_json: bool) -> None:
 
 @noim_cli.group("audit")
 def audit_group() -> None:
-    """The audit trail: verify it, read a record's history."""
+    """The audit trail: verify it, anchor it, read a record's history."""
 
 
 @audit_group.command("verify")
 @click.option(
     "--chain-only", is_flag=True, help="Check the hash chain only, not the data against it."
 )
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also check that the row anchored in FILE (`noim audit anchor`) still has its hash: "
+    "no history up to it was rewritten.",
+)
 @json_option
 @pass_state
-def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
+def audit_verify(
+    state: CliState, chain_only: bool, anchor_file: Path | None, as_json: bool
+) -> None:
     """Verify the audit trail's hash chain and that the data agree with it (exit 1 if not)."""
-    result = audit_service.verify(state.db(), state.actor(), check_data=not chain_only)
+    anchor = None
+    if anchor_file is not None:
+        anchor = anchors.parse(anchor_file.read_text(encoding="utf-8"), str(anchor_file))
+    result = audit_service.verify(
+        state.db(), state.actor(), check_data=not chain_only, anchor=anchor
+    )
     if as_json:
         print_json(
             {
@@ -480,6 +496,16 @@ def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
                         if not f.ok
                     ],
                 },
+                "anchor": None
+                if result.anchor is None
+                else {
+                    "ok": result.anchor.ok,
+                    "file": str(anchor_file),
+                    "seq": result.anchor.anchor.seq,
+                    "hash": result.anchor.anchor.hash,
+                    "anchored_at": result.anchor.anchor.anchored_at,
+                    "problem": result.anchor.problem,
+                },
             }
         )
     else:
@@ -489,6 +515,15 @@ def audit_verify(state: CliState, chain_only: bool, as_json: bool) -> None:
             click.echo(
                 f"AUDIT CHAIN BROKEN at row {result.chain.first_bad_seq}: {result.chain.problem}"
             )
+        if result.anchor is not None:
+            a = result.anchor.anchor
+            if result.anchor.ok:
+                click.echo(
+                    f"anchor {anchor_file} ({a.anchored_at}): audit row {a.seq} still has "
+                    "the anchored hash"
+                )
+            else:
+                click.echo(f"ANCHOR {anchor_file} NOT MATCHED: {result.anchor.problem}")
         if result.data is not None:
             if result.data.ok:
                 click.echo(

@@ -37,6 +37,8 @@ from noim.db.base import UTCDateTime
 
 Encoder = Callable[[Any], str]
 _NULL = "null"
+_INF = float("inf")
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 # --------------------------------------------------------------------------- canonical encoding
@@ -82,7 +84,15 @@ def _bool(v: Any) -> str:
 
 
 def _float(v: Any) -> str:
-    return _NULL if v is None else json.dumps(float(v))
+    """``json.dumps(float(v))`` (the shortest repr; NaN and the infinities as JSON spells them)."""
+    if v is None:
+        return _NULL
+    f = float(v)
+    if f != f:
+        return "NaN"
+    if f in (_INF, -_INF):
+        return "Infinity" if f > 0 else "-Infinity"
+    return float.__repr__(f)
 
 
 def _int(v: Any) -> str:
@@ -90,7 +100,8 @@ def _int(v: Any) -> str:
 
 
 def _string(v: Any) -> str:
-    return _NULL if v is None else json.dumps(str(v), ensure_ascii=False)
+    """``json.dumps(str(v), ensure_ascii=False)``, through the encoder's C function directly."""
+    return _NULL if v is None else _encode_string(str(v))
 
 
 def to_decimal(value: Any, scale: int | None) -> Decimal:

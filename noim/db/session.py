@@ -7,6 +7,9 @@ writes in one unit of work see one snapshot, and write transactions take the wri
 lock at once with ``BEGIN IMMEDIATE``).  ``Database`` opens
 units of work: ``db.write(actor, reason)`` for a change (one transaction,
 audited, checked by the set rules, committed at the end) and ``db.read(actor)`` for a query.
+``db.snapshot()`` is a read-only connection whose statements all see one moment of the
+database, for readers of many statements that must agree with each other (``noim audit
+verify``) while others write.
 """
 
 from __future__ import annotations
@@ -152,6 +155,33 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction in which every statement sees the same committed state.
+
+        PostgreSQL: ``REPEATABLE READ, READ ONLY`` (the snapshot is taken by the first
+        statement; it never waits for writers nor makes them wait, and a read-only
+        transaction at this level cannot fail to serialize).  SQLite: one read transaction
+        (``PRAGMA query_only`` while it lasts), which in WAL mode reads the database as it
+        was at its first statement while others commit.
+        """
+        with self.engine.connect() as conn:
+            sqlite = self.dialect == "sqlite"
+            if not sqlite:
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            transaction = conn.begin()
+            try:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = 1")
+                yield conn
+            finally:
+                transaction.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = 0")
+                    conn.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

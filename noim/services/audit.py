@@ -19,6 +19,8 @@ from noim.db.models import AuditLog, Child, Family
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound
 from noim.domain.roles import Actor, Capability
+from noim.services import anchors
+from noim.services.anchors import Anchor, AnchorReport
 
 MASKED = "[masked: arm]"
 IDENTIFIABLE = "[identifiable]"
@@ -46,6 +48,7 @@ class VerifyResult:
     data: DataReport | None
     #: every data freeze, checked against its hashes and the audit trail (None: not checked)
     freezes: tuple[FreezeCheck, ...] | None = None
+    anchor: AnchorReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,18 +56,22 @@ class VerifyResult:
             self.chain.ok
             and (self.data is None or self.data.ok)
             and all(f.ok for f in self.freezes or ())
+            and (self.anchor is None or self.anchor.ok)
         )
 
 
-def verify(db: Database, actor: Actor, check_data: bool = True) -> VerifyResult:
-    """Check the hash chain and (unless ``check_data`` is False) the data and the data
-    freezes against it."""
+def verify(
+    db: Database, actor: Actor, check_data: bool = True, anchor: Anchor | None = None
+) -> VerifyResult:
+    """Check the hash chain, (unless ``check_data`` is False) the data and the data freezes
+    against it, and (given an ``anchor``) that the anchored row still has the anchored hash."""
     actor.require(Capability.READ_AUDIT, "verify the audit trail")
-    with db.engine.connect() as conn:
-        chain = verify_chain(conn)
+    with db.snapshot() as conn:  # chain, head and tables as of one moment, while others write
+        chain = verify_chain(conn, at=None if anchor is None else anchor.seq)
+        anchored = None if anchor is None else anchors.check(conn, chain, anchor)
         data = verify_data(conn) if check_data else None
         frozen = tuple(verify_all(conn)) if check_data else None
-        return VerifyResult(chain, data, frozen)
+        return VerifyResult(chain, data, frozen, anchored)
 
 
 def _resolve_key(db: Database, table: str, key: str) -> str:
