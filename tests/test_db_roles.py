@@ -21,7 +21,7 @@ from noim.db.session import Database
 from noim.services import anchors, audit, freezes, users
 from noim.services.imports import run_import
 from tests.conftest import Actors
-from tests.factories import small_trial
+from tests.factories import family_with_children, small_trial
 from tests.test_cli import run
 from tests.test_import_families import GOOD
 
@@ -29,7 +29,14 @@ pytestmark = pytest.mark.postgresql_only
 
 PASSWORD = "noim-roles-test"
 #: tables whose rows are never changed once written
-HISTORY = ("audit_log", "allocations", "allocation_list", "data_freezes", "data_freeze_datasets")
+HISTORY = (
+    "audit_log",
+    "allocations",
+    "allocation_list",
+    "data_freezes",
+    "data_freeze_datasets",
+    "masking_key",
+)
 
 
 @dataclass
@@ -174,10 +181,34 @@ def test_the_roles_command_prints_grants_for_every_table(db_url: str) -> None:
         assert f'ALTER TABLE "public"."{table.name}" OWNER TO "own";' in out
     assert set(grants.append_only) == set(HISTORY)
     assert not {"audit_head", *HISTORY} & set(grants.read_write)
-    assert "DELETE" not in out.replace("never DELETE", "") and "TRUNCATE" not in out.replace(
-        "or TRUNCATE", ""
+    # DELETE only on the identity records' audit keys, which an erasure on request deletes
+    erasure = 'GRANT SELECT, INSERT, DELETE ON TABLE\n    "public"."identity_keys"\n    TO "appl";'
+    assert erasure in out and grants.deletable == ["identity_keys"]
+    rest = (
+        out.replace("never DELETE", "")
+        .replace(erasure, "")
+        .replace("erasure on request deletes", "")
     )
+    assert "DELETE" not in rest and "TRUNCATE" not in out.replace("or TRUNCATE", "")
     refused = run("--database", db_url, "db", "roles", "--app", "x;drop")
     assert refused.exit_code == 1 and "role name 'x;drop'" in refused.stderr
     sqlite = run("--database", "sqlite:///noim.db", "db", "roles")
     assert sqlite.exit_code == 1 and "roles are for a PostgreSQL database" in sqlite.stderr
+
+
+def test_the_application_role_erases_identities_but_deletes_nothing_else(
+    pg_roles: Roles,
+) -> None:
+    """Erasure on request runs as the application role: it empties the details (audited)
+    and deletes the record's audit key, the one delete it may make."""
+    from noim.services import families, identities
+
+    db = Database(pg_roles.urls["app"])
+    try:
+        coord = users.resolve_actor(db, "coord_gla")
+        child = family_with_children(db, coord).children[0].trial_id
+        families.set_child_identity(db, coord, child, given_name="Zebedee")
+        erased = identities.erase(db, coord, "child", child, "requested by the carer")
+        assert erased.fields and audit.verify(db, users.resolve_actor(db, "datamanager")).ok
+    finally:
+        db.dispose()

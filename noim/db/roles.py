@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import noim
 from noim.db.base import Base
-from noim.db.triggers import APPEND_ONLY
+from noim.db.triggers import APPEND_ONLY, DELETABLE
 
 #: written only by ``noim init`` and ``noim db upgrade`` (noim.services.setup), run as the
 #: owner.  Not ``sites``: registering a family locks its site's row (``SELECT ... FOR
@@ -81,23 +81,27 @@ class TablePrivileges:
     read_write: list[str]
     append_only: list[str]
     read_only: list[str]
+    #: not trial data: the identity records' audit keys, deleted to complete an erasure
+    deletable: list[str]
 
 
 def table_privileges() -> TablePrivileges:
     """The application role's privileges on every noim table, from the models."""
     import noim.db.models  # noqa: F401  (register every table)
 
-    read_write, append_only, read_only = [], [], []
+    read_write, append_only, read_only, deletable = [], [], [], []
     for table in Base.metadata.sorted_tables:
         if table.name == HEAD_TABLE:
             continue
-        if table.name in APPEND_ONLY:
+        if table.name in DELETABLE:
+            deletable.append(table.name)
+        elif table.name in APPEND_ONLY:
             append_only.append(table.name)
         elif table.name in SET_UP_TABLES:
             read_only.append(table.name)
         else:
             read_write.append(table.name)
-    return TablePrivileges(read_write, append_only, [*read_only, VERSION_TABLE])
+    return TablePrivileges(read_write, append_only, [*read_only, VERSION_TABLE], deletable)
 
 
 def _quote(name: str) -> str:
@@ -176,6 +180,8 @@ def database_script(roles: RoleNames, schema: str = "public") -> str:
         _grant("SELECT, INSERT, UPDATE", grants.read_write, sch, app),
         "-- written once, never changed: the audit trail, allocations, the sealed list, freezes",
         _grant("SELECT, INSERT", grants.append_only, sch, app),
+        "-- the identity records' audit keys (no trial data): an erasure on request deletes one",
+        _grant("SELECT, INSERT, DELETE", grants.deletable, sch, app),
         "-- the audit chain's head: locked and moved on by every audited write",
         _grant("SELECT, UPDATE", [HEAD_TABLE], sch, app),
         "-- trial set-up (written by `noim init` / `noim db upgrade` as the owner) and the",
