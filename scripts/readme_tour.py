@@ -201,9 +201,48 @@ def tour() -> list[tuple[str, list[Step]]]:
                     "NOIM_USER=unblinded_stat noim report interim --closed --freeze {freeze} "
                     "--out reports/closed"
                 ),
+                Step("NOIM_USER=statistician noim freeze verify {freeze}"),
             ],
         ),
-        ("verify", [Step("NOIM_USER=datamanager noim audit verify")]),
+        (
+            "verify",
+            [
+                Step("NOIM_USER=datamanager noim audit verify"),
+                Step("NOIM_USER=datamanager noim audit anchor --out anchor-2026-11.json"),
+                Step(gla + "noim visit missed {child2} baseline --reason 'carer unwell'"),
+                Step("NOIM_USER=datamanager noim audit verify --anchor anchor-2026-11.json"),
+            ],
+        ),
+        (
+            "blinding",
+            [
+                Step(
+                    "NOIM_USER=datamanager noim audit show --table randomisation_state --key 1",
+                    keep=6,
+                    columns=160,
+                ),
+            ],
+        ),
+        (
+            "identity",
+            [
+                Step(gla + "noim child identity {child1} --given-name Ava --family-name Morrison"),
+                Step(gla + "noim child identity {child1} --family-name Morison"),
+                Step(
+                    gla + "noim child identity {child1} --family-name Morison "
+                    "--reason 'spelling checked against the birth certificate'"
+                ),
+                Step(
+                    gla + "noim child identity {child1} --erase "
+                    "--reason 'erasure requested by the local authority (ref DP-2026-07)'"
+                ),
+                Step(
+                    "NOIM_USER=admin noim audit show --table child_identities --key 1",
+                    keep=8,
+                    columns=160,
+                ),
+            ],
+        ),
         (
             "admin",
             [
