@@ -8,7 +8,6 @@ import click
 
 from noim.cli.common import (
     CliState,
-    given,
     json_option,
     noim_cli,
     pass_state,
@@ -19,9 +18,10 @@ from noim.cli.common import (
     show_record,
     site_option,
 )
+from noim.cli.identity import change_options, identity_command
 from noim.cli.records import DATE, child_group
 from noim.domain.codes import CARER_RELATIONSHIPS, CARER_TYPES, PARENT_ROLES
-from noim.services import families, identities, people, people_identity
+from noim.services import people
 from noim.services.people import CarerLinkView, ParentLinkView
 
 
@@ -52,70 +52,6 @@ def _identity_options(f: click.decorators.FC) -> click.decorators.FC:
     ):
         f = click.option(name, help=text)(f)
     return f
-
-
-def _change_options(f: click.decorators.FC) -> click.decorators.FC:
-    """--reason (changing recorded details) and --erase (erasure on request)."""
-    f = click.option(
-        "--erase",
-        is_flag=True,
-        help="Erase the details on request (every field emptied; needs --reason).",
-    )(f)
-    return click.option(
-        "--reason",
-        help="Why (changing details already recorded, or erasing them): kept in the audit "
-        "trail, so do not repeat the details.",
-    )(f)
-
-
-def identity_command(
-    state: CliState,
-    kind: str,
-    ref: str | int,
-    fields: dict[str, str | None],
-    reason: str | None,
-    erase: bool,
-    as_json: bool,
-) -> None:
-    """Show, set or erase the identifiable details of a child, birth parent or carer."""
-    changes = given(fields)
-    if erase:
-        if changes:
-            raise click.UsageError("--erase takes no details: it empties them all")
-        done = identities.erase(state.db(), state.actor(), kind, ref, reason or "")
-        if as_json:
-            print_json({"erased": bool(done.fields), "table": done.table, "fields": done.fields})
-        else:
-            click.echo(
-                f"Erased the identifiable details of {kind} {ref}; the audit trail keeps only "
-                "digests that can no longer be linked to them"
-                if done.fields
-                else f"{kind} {ref} has no identifiable details to erase"
-            )
-        return
-    setters = {
-        "child": families.set_child_identity,
-        "parent": people_identity.set_parent_identity,
-        "carer": people_identity.set_carer_identity,
-    }
-    getters = {
-        "child": families.get_child_identity,
-        "parent": people_identity.get_parent_identity,
-        "carer": people_identity.get_carer_identity,
-    }
-    if changes:
-        result = setters[kind](state.db(), state.actor(), ref, reason, **changes)  # type: ignore[operator]
-    else:
-        result = getters[kind](state.db(), state.actor(), ref)  # type: ignore[operator]
-    _echo_identity(result, as_json)
-
-
-def _echo_identity(result: dict[str, str | None], as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-    else:
-        for k, v in result.items():
-            click.echo(f"{k}: {v if v is not None else ''}")
 
 
 # --------------------------------------------------------------------------- birth parents
@@ -218,7 +154,7 @@ def parent_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) 
 @parent_group.command("identity")
 @click.argument("parent_id", type=int)
 @_identity_options
-@_change_options
+@change_options
 @json_option
 @pass_state
 def parent_identity(
@@ -311,7 +247,7 @@ def carer_unlink(state: CliState, link_id: int, end_date: date, as_json: bool) -
 @carer_group.command("identity")
 @click.argument("carer_id", type=int)
 @_identity_options
-@_change_options
+@change_options
 @json_option
 @pass_state
 def carer_identity(

@@ -21,6 +21,7 @@ from noim.cli.common import (
     show_record,
     site_option,
 )
+from noim.cli.identity import change_options, identity_command
 from noim.services import families
 from noim.services.families import FamilyView
 
@@ -213,16 +214,7 @@ def child_correct(
 @click.option("--family-name", help="Family name.")
 @click.option("--social-work-ref", help="Local authority social-work case reference.")
 @click.option("--health-number", help="CHI (Scotland) or NHS number.")
-@click.option(
-    "--reason",
-    help="Why (changing details already recorded, or erasing them): kept in the audit trail, "
-    "so do not repeat the details.",
-)
-@click.option(
-    "--erase",
-    is_flag=True,
-    help="Erase the details on request (every field emptied; needs --reason).",
-)
+@change_options
 @json_option
 @pass_state
 def child_identity(
@@ -236,6 +228,4 @@ def child_identity(
 ) -> None:
     """Show CHILD_ID's identifiable details, set them with the options, or erase them
     (coordinators, administrators)."""
-    from noim.cli.people import identity_command
-
     identity_command(state, "child", child_id, fields, reason, erase, as_json)
