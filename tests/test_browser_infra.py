@@ -155,9 +155,8 @@ def test_noim_chromium_names_the_binary(tmp_path: Path, monkeypatch: pytest.Monk
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("NOIM_CHROMIUM", str(fake))
     assert chromium_path() == str(fake)
-    fake.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    if os.geteuid() != 0:  # root may execute anything with any x bit; here there is none
-        assert chromium_path() is None
+    fake.chmod(stat.S_IRUSR | stat.S_IWUSR)  # no x bit at all: not even root may run it
+    assert chromium_path() is None
 
 
 def test_missing_chromium_skips_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,6 +171,22 @@ def test_missing_chromium_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match=r"^CI=true and NOIM_CHROMIUM="):
         require_chromium()
+
+
+SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "browser-test-setup.sh"
+
+
+def test_setup_script_never_fails_and_says_why(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-chromium"
+    env = {**os.environ, "NOIM_CHROMIUM": str(missing)}
+    done = subprocess.run(
+        ["bash", str(SETUP_SCRIPT)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"browser-test-setup: NOIM_CHROMIUM={missing} is not an executable file; "
+        "browser tests will skip (fail under CI=true)"
+    )
 
 
 def test_no_sandbox_only_as_root() -> None:
