@@ -30,7 +30,9 @@ A test then reads::
 
 The Playwright sync API drives its own event loop in the test's thread, so it
 must not run inside a running asyncio loop: ``live_server`` keeps the ASGI app
-(uvicorn) in a thread of its own.  Screenshots go to ``shots_dir()``
+(uvicorn) in a thread of its own.  Conversely, while Playwright runs, ``asyncio.run()``
+fails in the test thread: the ``browser`` fixture is per module, so keep browser tests in
+modules of their own.  Screenshots go to ``shots_dir()``
 (``NOIM_SCREENSHOTS`` or ``<tmp>/noim-screenshots``); a test that fails while
 using ``page`` leaves one named ``FAILED-<test>.png`` there.
 """
@@ -110,9 +112,16 @@ def launch_args() -> list[str]:
     return args
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session (Debian's binary through Playwright)."""
+    """One headless Chromium per test module (Debian's binary through Playwright).
+
+    Per module, not per session: while Playwright's sync API is started it keeps its
+    asyncio loop marked as running in this thread, so ``asyncio.run()`` (and anything
+    built on it) fails until Playwright stops.  Stopping it at the end of each module
+    confines that to the browser test modules; launching Chromium again takes about a
+    second.
+    """
     path = require_chromium()
     try:
         from playwright.sync_api import Error as PlaywrightError

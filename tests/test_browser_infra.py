@@ -9,6 +9,7 @@ import socket
 import stat
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -310,3 +311,42 @@ def test_shots_dir_defaults_to_the_temporary_folder(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.delenv("NOIM_SCREENSHOTS", raising=False)
     assert shots_dir() == Path(tempfile.gettempdir()) / "noim-screenshots"
+
+
+@pytest.mark.browser
+def test_asyncio_works_again_after_a_browser_module(tmp_path: Path) -> None:
+    """Playwright marks its loop as running in the test thread while it is started; the
+    module-scoped ``browser`` fixture stops it, so later modules may use asyncio.run()."""
+    require_chromium()
+    (tmp_path / "test_1_browser.py").write_text(
+        "from tests.browser import browser  # noqa: F401\n"
+        "def test_uses_browser(browser):\n"
+        "    assert browser.version\n"
+    )
+    (tmp_path / "test_2_asyncio.py").write_text(
+        "import asyncio\n"
+        "def test_asyncio_run():\n"
+        "    assert asyncio.run(asyncio.sleep(0, result=7)) == 7\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_1_browser.py"),
+            str(tmp_path / "test_2_asyncio.py"),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
