@@ -362,6 +362,8 @@ class Recorder:
     statuses: dict[tuple[str, str], Counter[str]] = field(
         default_factory=lambda: defaultdict(Counter)
     )
+    #: the first refusal of each page (what its error summary said), to show why
+    why: dict[tuple[str, str], str] = field(default_factory=dict)
     count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -424,6 +426,8 @@ class Coordinator:
             self.rec.add(page, method, 0, time.perf_counter() - t0)
             raise Missing(page) from exc
         self.rec.add(page, method, r.status_code, time.perf_counter() - t0)
+        if r.status_code >= 400 and r.status_code != 404 and (page, method) not in self.rec.why:
+            self.rec.why[(page, method)] = f"{r.status_code}: {_said(r.text)}"
         return r
 
     def get(self, url: str, page: str) -> str:
@@ -481,16 +485,21 @@ class Coordinator:
             return None
 
     def _register(self, today: date, entered: date) -> str | None:
+        """Register a family with two children (rows 1 and 2 of the form; the others empty)."""
         values = {
-            "re:(birth|dob)": _ddmmyyyy(today - timedelta(days=30 * 30)),
-            "re:(entered|entry|care_on)": _ddmmyyyy(entered),
-            "re:in_care_proceedings": "yes",
             "site": self.site,
-            "re:(^|_)on$|date": _ddmmyyyy(today),
+            "in_care_proceedings": "yes",
+            "c1_date_of_birth": _ddmmyyyy(today - timedelta(days=30 * 30)),
+            "c1_entered_care_on": _ddmmyyyy(entered),
+            "c2_date_of_birth": _ddmmyyyy(today - timedelta(days=30 * 42)),
+            "c2_entered_care_on": _ddmmyyyy(entered),
+            r"re:^c([3-9]|\d\d)_": "",
+            "re:(birth|dob)": _ddmmyyyy(today - timedelta(days=30 * 30)),
+            "re:(entered|entry_to_care|care_on)": _ddmmyyyy(entered),
         }
         location = self.submit("/families/new", "/families/new", values)
-        found = re.match(r"/families/([^/?#]+)$", location or "")
-        return found.group(1) if found else None
+        found = re.match(r"/families/([^/?#]+)", location or "")
+        return found.group(1) if found and found.group(1) != "new" else None
 
     def _children(self, family: str, today: date, entered: date) -> list[str]:
         """The family's children, adding one more (its sibling) when the register form took one."""
@@ -508,7 +517,13 @@ class Coordinator:
 
     def _family_form(self, family: str, step: str, today: date) -> None:
         url = f"/families/{family}/{step}"
-        values = {"re:(^|_)on$|date": _ddmmyyyy(today), "re:eligib": "yes", "re:confirm": "yes"}
+        values = {
+            "re:(^|_)on$|date": _ddmmyyyy(today),
+            "re:eligib": "yes",
+            "re:confirm": "yes",
+            "re:form_version": "1.0",
+            "re:reason": "",
+        }
         html = self.get(url, f"/families/{{family}}/{step}")
         for pick, form in enumerate(post_forms(html)):
             r = self._timed(
@@ -544,6 +559,7 @@ class Coordinator:
             for name, opts in forms[0].options.items()
             if forms[0].fields and any(f[0] == name and f[1] == "radio" for f in forms[0].fields)
         }
+        values["re:missing"] = ""  # every item answered: no missing-data code
         r = self._timed(
             "POST",
             forms[0].action or url,
@@ -560,8 +576,18 @@ class Coordinator:
             self.get(self.rng.choice(history), "/history/{table}/{id}")
 
 
+def _said(html: str) -> str:
+    """The error summary (or the main text) of a refused page, as one line."""
+    found = re.search(r'<div class="error-summary".*?</div>', html, re.S) or re.search(
+        r"<main.*?</main>", html, re.S
+    )
+    words = re.sub(r"<[^>]+>", " ", found.group(0) if found else html)
+    return re.sub(r"\s+", " ", words).strip()[:300]
+
+
 def _child_links(html: str, family: str) -> list[str]:
-    found = re.findall(rf'href="/children/({re.escape(family)}[^"/?#]*)"', html)
+    stem = family.rsplit("-", 1)[0]  # G-0001-Z: the children are G-0001-01-O, ...
+    found = re.findall(rf'href="/children/({re.escape(stem)}-[^"/?#]+)"', html)
     return list(dict.fromkeys(found))
 
 
@@ -617,7 +643,7 @@ def run_level(
         except Exception as exc:  # a crash of the harness is reported, never hidden
             failures.append(f"{coord.name}: {type(exc).__name__}: {exc}")
 
-    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    cpu0, own0, t0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
     threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in coords]
     for t in threads:
         t.start()
@@ -633,6 +659,8 @@ def run_level(
         if values:
             row |= {f"p{p}": round(percentile(values, p), 1) for p in (50, 95, 99)}
         row["statuses"] = dict(rec.statuses[key])
+        if key in rec.why:
+            row["first_refusal"] = rec.why[key]
         pages.append(row)
     statuses: Counter[str] = Counter()
     for counter in rec.statuses.values():
@@ -643,6 +671,7 @@ def run_level(
         "requests": rec.count,
         "rps": round(len(everything) / seconds, 1) if seconds else 0.0,
         "server_cpu_s": round(server.cpu_seconds() - cpu0, 1),
+        "client_cpu_s": round(time.process_time() - own0, 1),
         "load_at_end": round(os.getloadavg()[0], 2),
         "statuses": dict(statuses),
         "pages": pages,
@@ -697,7 +726,8 @@ def print_backend(r: dict[str, Any], families: int) -> None:
         print(
             f"\n{level['users']} users: {level['requests']} requests in {level['seconds']} s, "
             f"{level['rps']} req/s, p50 {level.get('p50')} p95 {level.get('p95')} "
-            f"p99 {level.get('p99')} ms, server CPU {level['server_cpu_s']} s, "
+            f"p99 {level.get('p99')} ms, CPU s server {level['server_cpu_s']} "
+            f"client {level['client_cpu_s']}, "
             f"load {level['load_at_end']}"
         )
         print(f"  {'method':<5} {'page':<44} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7}  statuses")
@@ -707,6 +737,9 @@ def print_backend(r: dict[str, Any], families: int) -> None:
                 f"  {row['method']:<5} {row['page']:<44} {row['n']:>6} {row.get('p50', ''):>7} "
                 f"{row.get('p95', ''):>7} {row.get('p99', ''):>7}  {statuses}"
             )
+        for row in level["pages"]:
+            if "first_refusal" in row:
+                print(f"  refused {row['method']} {row['page']}: {row['first_refusal']}")
         for failure in level.get("harness_failures", []):
             print(f"  harness failure: {failure}")
 
