@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -89,6 +90,25 @@ def test_a_different_trial_initialises_and_works(empty_url: str) -> None:
         assert audit.verify(db, boss).ok
     finally:
         db.dispose()
+
+
+def test_stored_definition_is_each_databases_own(db: Database, tmp_path: Path) -> None:
+    """The parsed definition is kept per process (pages read it on every request), keyed by
+    the stored text: two databases of two trials, read in turn, each get their own."""
+    other_url = f"sqlite:///{tmp_path / 'example.db'}"
+    setup.initialise(other_url, builtin_definition("example"), "boss")
+    other = Database(other_url)
+    try:
+        for _ in range(2):
+            with db.read() as s:
+                nim = setup.stored_definition(s)
+            with other.read() as s:
+                example = setup.stored_definition(s)
+            assert nim.trial.code == "BEST" and nim.sha256 == default_definition().sha256
+            assert example.randomisation.method == "blocks"
+            assert "LEE" in {x.code for x in example.sites}
+    finally:
+        other.dispose()
 
 
 def test_reference_data_sync_is_idempotent(db: Database, actors: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import inspect, select
@@ -238,9 +239,15 @@ def _load_definition(s: Session, d: TrialDefinition) -> None:
 
 def stored_definition(s: Session) -> TrialDefinition:
     """The trial definition this database was initialised with."""
-    trial = s.get(Trial, 1)
-    if trial is None:
+    row = s.execute(select(Trial.definition_toml, Trial.definition_sha256).where(Trial.id == 1))
+    found = row.one_or_none()
+    if found is None:
         raise NotInitialised("the database has a schema but no trial; run `noim init`")
-    return parse_definition(
-        trial.definition_toml, f"database (sha256 {trial.definition_sha256[:12]})"
-    )
+    return _parsed(*found)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str, sha256: str) -> TrialDefinition:
+    """``text`` parsed once per process (a page reads the definition on every request; the
+    definition is frozen dataclasses, so one parse is shared safely)."""
+    return parse_definition(text, f"database (sha256 {sha256[:12]})")
