@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from noim.db.base import Base, code_check
@@ -23,6 +23,14 @@ class AuditLog(Base):
         code_check("action", AUDIT_ACTIONS),
         CheckConstraint("seq > 0", name="seq_positive"),
         Index("ix_audit_log_table_key", "table_name", "row_key"),
+        # the grouped rows of a table (a record's history looks for them); partial: only
+        # the grouped rows (field GROUPED_FIELD of noim.db.audit_grouped) are indexed
+        Index(
+            "ix_audit_log_grouped_table",
+            "table_name",
+            sqlite_where=text("field = '(rows)'"),
+            postgresql_where=text("field = '(rows)'"),
+        ),
     )
     __audited__ = False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from noim.db.base import Base, VoidMixin, code_check, void_check
@@ -22,6 +22,8 @@ class FollowUpVisit(VoidMixin, Base):
     __tablename__ = "followup_visits"
     __table_args__ = (
         UniqueConstraint("child_id", "timepoint_code"),
+        # the visits to chase: scheduled ones whose window has opened (the work queue)
+        Index("ix_followup_visits_status_window_start", "status", "window_start"),
         code_check("status", VISIT_STATUSES),
         CheckConstraint(
             "window_start <= target_date AND target_date <= window_end", name="target_in_window"
