@@ -262,13 +262,16 @@ def session_for(
         raise SessionInvalid("not logged in")
     now = now or utcnow()
     digest = token_hash(token)
-    with db.read() as s:
+    actor: Actor | None = None
+    with db.read() as s:  # the session, its user and the user's sites: one unit of work
         found = s.execute(
             select(WebSession, User)
             .join(User, User.id == WebSession.user_id)
             .where(WebSession.token_hash == digest)
         ).one_or_none()
         if found is not None:
+            if found[1].active:
+                actor = users.actor_of(s, found[1])
             _detach(s, *found)
     if found is None:
         raise SessionInvalid("not logged in")
@@ -287,7 +290,7 @@ def session_for(
             if expired:
                 _event(s, "session_expired", user.name, user.id, None, None, now)
         raise SessionInvalid(f"the session has {'expired' if expired else 'ended'}: log in again")
-    actor = users.resolve_actor(db, user.name)
+    assert actor is not None  # the user is active
     if (now - row.last_seen_at) > timedelta(seconds=30) or row.flash is not None:
         # moved on at most every 30 s (a page's several requests write once), and the flash
         # message is shown once

@@ -61,18 +61,23 @@ def resolve_actor(db: Database, name: str) -> Actor:
             )
         if not user.active:
             raise UnknownUser(f"noim user {name!r} is deactivated; ask an administrator")
-        rows = s.execute(
-            select(Site.id, Site.code)
-            .join(UserSite, UserSite.site_id == Site.id)
-            .where(UserSite.user_id == user.id, UserSite.voided_at.is_(None))
-        ).all()
-        return Actor(
-            name=user.name,
-            role=Role(user.role_code),
-            user_id=user.id,
-            site_ids=frozenset(r.id for r in rows),
-            site_codes=frozenset(r.code for r in rows),
-        )
+        return actor_of(s, user)
+
+
+def actor_of(s: Session, user: User) -> Actor:
+    """The Actor of ``user`` (checked active by the caller), its live sites read in ``s``."""
+    rows = s.execute(
+        select(Site.id, Site.code)
+        .join(UserSite, UserSite.site_id == Site.id)
+        .where(UserSite.user_id == user.id, UserSite.voided_at.is_(None))
+    ).all()
+    return Actor(
+        name=user.name,
+        role=Role(user.role_code),
+        user_id=user.id,
+        site_ids=frozenset(r.id for r in rows),
+        site_codes=frozenset(r.code for r in rows),
+    )
 
 
 def _role(name: str, role: str | Role) -> Role:

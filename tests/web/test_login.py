@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from noim.db.models import AuditLog, AuthEvent, WebSession
 from noim.db.session import Database
-from noim.services import auth
+from noim.services import auth, users
 from noim.web.pages import SESSION_COOKIE
 from tests.web.conftest import TEST_PASSWORD, csrf, login, login_form_token, post
 
@@ -81,3 +82,19 @@ def test_headers(client):
     assert "unsafe-inline" not in csp
     assert response.headers["cache-control"] == "no-store"
     assert client.get("/static/noim.css").status_code == 200
+
+
+def test_the_acting_user_is_read_afresh_at_each_request(client, db: Database, actors):
+    """A session's actor is the user as stored now: sites added count from the next
+    request on, and a deactivated user's session is refused."""
+    login(client, "coord_gla")
+    token = client.cookies.get(SESSION_COOKIE)
+    assert auth.session_for(db, token).actor.site_codes == {"GLA"}
+    admin = actors["admin"]
+    users.update_user(db, admin, "coord_gla", "covering Croydon", add_sites=["CRO"])
+    actor = auth.session_for(db, token).actor
+    assert actor.site_codes == {"GLA", "CRO"} and len(actor.site_ids) == 2
+    users.update_user(db, admin, "coord_gla", "left the trial", active=False)
+    with pytest.raises(auth.SessionInvalid):
+        auth.session_for(db, token)
+    assert client.get("/").status_code == 303
