@@ -271,6 +271,32 @@ def test_rnd_020_randomisation_soon_after_entry_passes(db: Database, actors: Act
     assert queries(db, "RND-020") == []
 
 
+def test_rnd_020_runs_over_the_whole_family_of_a_corrected_child(
+    db: Database, actors: Actors
+) -> None:
+    """A write touching one child checks the family's randomisation against the earliest
+    entry to care of all its children (the check reads only the touched families)."""
+    coord = actors["coord_gla"]
+    entered = utcnow().date() - timedelta(days=40)
+    fam = families.register_family(db, coord, "GLA", "GCC")
+    kids = [
+        families.add_child(db, coord, fam.trial_id, entered - timedelta(days=d), "male", entered)
+        for d in (900, 300)
+    ]
+    for kid in kids:
+        consent.decide_eligibility(db, coord, kid.trial_id, True, entered)
+        consent.record_consent(db, coord, kid.trial_id, "local_authority", "v3", entered)
+    randomisation.setup(db, actors["admin"], 7)
+    randomisation.randomise(db, coord, fam.trial_id)
+    assert queries(db, "RND-020") == []
+    earliest = entered - timedelta(days=800)
+    families.correct_child(
+        db, coord, kids[0].trial_id, {"entered_care_on": earliest}, "entry date from the file"
+    )
+    (q,) = queries(db, "RND-020")
+    assert q.table_name == "allocations" and f"({earliest})" in q.message
+
+
 # --------------------------------------------------------------------------- placements and legal events
 
 

@@ -254,12 +254,13 @@ def cns_010(s: Session, scope: Scope) -> list[Violation]:
 
 def rnd_020(s: Session, scope: Scope) -> list[Violation]:
     """Randomised from the family's earliest entry to care to 2 years after it."""
-    earliest = (
-        select(Child.family_id, func.min(Child.entered_care_on).label("entry"))
-        .where(*_live(Child))
-        .group_by(Child.family_id)
-        .subquery()
+    families = None if scope is None else select(Child.family_id).where(Child.id.in_(sorted(scope)))
+    earliest_stmt = select(Child.family_id, func.min(Child.entered_care_on).label("entry")).where(
+        *_live(Child)
     )
+    if families is not None:  # the scope's families only (not every family of the trial)
+        earliest_stmt = earliest_stmt.where(Child.family_id.in_(families))
+    earliest = earliest_stmt.group_by(Child.family_id).subquery()
     randomised_on = utc_date(Allocation.randomised_at)
     stmt = (
         select(
@@ -280,10 +281,8 @@ def rnd_020(s: Session, scope: Scope) -> list[Violation]:
             )
         )
     )
-    if scope is not None:
-        stmt = stmt.where(
-            Allocation.family_id.in_(select(Child.family_id).where(Child.id.in_(sorted(scope))))
-        )
+    if families is not None:
+        stmt = stmt.where(Allocation.family_id.in_(families))
     out = []
     for child_id, family_id, key, tid, site, on, entry in s.execute(stmt):
         on = on if isinstance(on, date) else date.fromisoformat(str(on))
