@@ -14,11 +14,13 @@ endpoint. The decorator does everything that must never be forgotten on one page
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,15 @@ from noim.domain.roles import Actor, Capability
 from noim.services import auth
 from noim.web.forms import fmt_date
 from noim.web.nav import nav_for
+from noim.web.security import is_loopback
 from noim.web.settings import WebSettings
 
 SESSION_COOKIE = "noim_session"
 #: the CSRF token of the login form, before there is a session (double-submit cookie)
 LOGIN_CSRF_COOKIE = "noim_login_csrf"
 CSRF_FIELD = "csrf_token"
+#: the message shown once on the next page (signed for the session: ``redirect``)
+FLASH_COOKIE = "noim_flash"
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -139,10 +144,58 @@ def render(
 
 
 def redirect(req: WebRequest, url: str, flash: str | None = None) -> RedirectResponse:
-    """303 to ``url``; ``flash`` is shown once on the next page."""
+    """303 to ``url``; ``flash`` is shown once on the next page.
+
+    The message travels in a cookie signed with the session's CSRF secret (so it is shown
+    only to that session, never one forged or left over from another): a message is not
+    trial data, and keeping it in the sessions table cost two write transactions per form
+    sent (to set it, and to clear it), each waiting for the write lock of SQLite.
+    """
+    response = RedirectResponse(url, status_code=303)
     if flash:
-        auth.set_flash(req.db, req.session.id, flash)
-    return RedirectResponse(url, status_code=303)
+        response.set_cookie(
+            FLASH_COOKIE,
+            flash_cookie(req.session, flash),
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=cookie_secure(req.request),
+        )
+    return response
+
+
+def _flash_mac(session: auth.SessionInfo, data: str) -> str:
+    key = session.csrf_token.encode()
+    return hmac.new(key, b"flash:" + data.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def flash_cookie(session: auth.SessionInfo, message: str) -> str:
+    """``message`` (up to 500 characters) as the value of the flash cookie of ``session``."""
+    data = base64.urlsafe_b64encode(message[:500].encode()).decode().rstrip("=")
+    return f"{data}.{_flash_mac(session, data)}"
+
+
+def read_flash(session: auth.SessionInfo, value: str) -> str | None:
+    """The message of a flash cookie signed for ``session``; None for any other value."""
+    data, _dot, mac = value.rpartition(".")
+    if not data or not hmac.compare_digest(mac.encode(), _flash_mac(session, data).encode()):
+        return None
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _sets_flash(response: Response) -> bool:
+    return any(v.startswith(f"{FLASH_COOKIE}=") for v in response.headers.getlist("set-cookie"))
+
+
+def cookie_secure(request: Request) -> bool:
+    """The Secure flag of noim's cookies: as configured, else set except on loopback."""
+    _db, settings = app_state(request)
+    if settings.secure_cookies is not None:
+        return settings.secure_cookies
+    return not is_loopback(request.url.hostname)
 
 
 def error_page(
@@ -280,13 +333,19 @@ def view(
                 )
             values.pop(CSRF_FIELD, None)
             lists.pop(CSRF_FIELD, None)
+            shown = request.cookies.get(FLASH_COOKIE)
+            if shown is not None:
+                session = replace(session, flash=read_flash(session, shown) or session.flash)
             req = WebRequest(request, db, actor, session, settings, values, lists, files)
             try:
-                return await run_in_threadpool(fn, req)
+                response = await run_in_threadpool(fn, req)
             except NotFound as exc:
-                return error_page(request, 404, "Not found", str(exc), actor)
+                response = error_page(request, 404, "Not found", str(exc), actor)
             except PermissionDenied as exc:
-                return error_page(request, 403, "Not allowed", str(exc), actor)
+                response = error_page(request, 403, "Not allowed", str(exc), actor)
+            if shown is not None and not _sets_flash(response):
+                response.delete_cookie(FLASH_COOKIE, path="/")  # shown once
+            return response
 
         return endpoint
 
