@@ -12,6 +12,10 @@ time (``--duration`` seconds) or request cap (``--max-requests``) runs out:
   item by item (and its scores), then record views: the new family, its child, a demo family
   and child of the site, a history page and the queries list.
 
+By default each user sends its next request as soon as the last is answered (the server
+saturated: the worst case); ``--think S`` makes each user pause S seconds on average
+(exponentially distributed) before each request, as a person reads and types.
+
 A page answering 404 is reported as *missing* (a page not built yet) and the steps that need it
 are skipped; a form answered 422 is reported as *rejected* (the harness's values were refused).
 For each backend and level it prints p50, p95 and p99 latency per page (GET and POST apart),
@@ -25,7 +29,7 @@ run serves a copy (SQLite backup / ``CREATE DATABASE ... TEMPLATE``), so the kep
 written to; the copy is brought to the current schema (``noim db upgrade``) first.
 
 Run: ``.venv/bin/python benchmarks/web.py [--families 10000] [--users 1,10,50] [--duration 20]
-[--backends sqlite,postgresql] [--postgresql URL] [--reuse DIR]``; quick runs: ``--families 400``.
+[--backends sqlite,postgresql] [--postgresql URL] [--reuse DIR] [--think S]``; quick runs: ``--families 400``.
 """
 
 from __future__ import annotations
@@ -390,9 +394,11 @@ def _ddmmyyyy(d: date) -> str:
 class Coordinator:
     """One simulated coordinator: its own client (keep-alive), session and site."""
 
-    def __init__(self, base: str, name: str, site: str, rng: random.Random) -> None:
+    def __init__(
+        self, base: str, name: str, site: str, rng: random.Random, think: float = 0.0
+    ) -> None:
         self.client = httpx.Client(base_url=base, follow_redirects=False, timeout=60)
-        self.name, self.site, self.rng = name, site, rng
+        self.name, self.site, self.rng, self.think = name, site, rng, think
         self.rec: Recorder | None = None
 
     def login(self) -> float:
@@ -417,6 +423,9 @@ class Coordinator:
         self, method: str, url: str, page: str, data: dict[str, str] | None = None
     ) -> httpx.Response:
         assert self.rec is not None
+        if self.think:  # a person reading the page before the next click (mean ``think`` s)
+            pause = self.rng.expovariate(1 / self.think)
+            time.sleep(min(pause, max(0.0, self.rec.deadline - time.monotonic())))
         self.rec.claim()
         t0 = time.perf_counter()
         try:
@@ -699,10 +708,13 @@ def run_backend(
             rng = random.Random(args.seed)
             for i in range(max(levels)):
                 name, site = COORDINATORS[i % len(COORDINATORS)]
-                coords.append(Coordinator(server.base, name, site, random.Random(rng.random())))
+                coords.append(
+                    Coordinator(server.base, name, site, random.Random(rng.random()), args.think)
+                )
             logins = [c.login() * 1000 for c in coords]
             result: dict[str, Any] = {
                 "backend": backend,
+                "think_s": args.think,
                 "login_ms": {f"p{p}": round(percentile(logins, p), 1) for p in (50, 95)},
                 "levels": [],
             }
@@ -722,6 +734,8 @@ def run_backend(
 
 def print_backend(r: dict[str, Any], families: int) -> None:
     print(f"\n== {r['backend']}, {families:,} families (login p50 {r['login_ms']['p50']} ms)")
+    if r.get("think_s"):
+        print(f"   users pause {r['think_s']} s on average before each request")
     for level in r["levels"]:
         print(
             f"\n{level['users']} users: {level['requests']} requests in {level['seconds']} s, "
@@ -781,6 +795,13 @@ def main() -> None:
         help="keep the demos (SQLite files here) and reuse them",
     )
     parser.add_argument("--seed", type=int, default=12, help="the simulated users' choices")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a user pauses before each request (exponential; default 0: "
+        "back to back, the server saturated)",
+    )
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     load = os.getloadavg()[0]
@@ -814,6 +835,7 @@ def main() -> None:
         "benchmark": "noim web",
         "families": args.families,
         "duration_s": args.duration,
+        "think_s": args.think,
         "cpus": os.cpu_count(),
         "load_at_start": round(load, 2),
         "target": goal,
