@@ -41,7 +41,6 @@ from noim.domain.codes import PERMANENCE_OUTCOME_LABELS, WITHDRAWAL_LEVEL_LABELS
 from noim.domain.exceptions import ValidationError
 from noim.domain.roles import Actor
 from noim.domain.status_grid import AssessmentFacts, VisitFacts
-from noim.services.consent import ConsentView
 from noim.services.legal import EventView, ProceedingsView
 from noim.services.legal_rules import TypeRow
 from noim.services.placements import PlacementView
@@ -67,6 +66,16 @@ class ContactView:
     address: str | None
     postcode: str | None
     phone: str | None
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    id: int
+    child: str
+    consenter_type: str
+    form_version: str
+    consented_on: date
+    scope: str
 
 
 @dataclass(frozen=True)
@@ -234,16 +243,16 @@ def events(
     return out
 
 
-def consents(s: Session, ids: Sequence[int], names: dict[int, str]) -> dict[int, list[ConsentView]]:
-    out: dict[int, list[ConsentView]] = {i: [] for i in ids}
+def consents(s: Session, ids: Sequence[int], names: dict[int, str]) -> dict[int, list[ConsentRow]]:
+    out: dict[int, list[ConsentRow]] = {i: [] for i in ids}
     for c in s.scalars(
         select(Consent)
         .where(Consent.child_id.in_(ids), Consent.voided_at.is_(None))
         .order_by(Consent.consented_on, Consent.id)
     ):
         out[c.child_id].append(
-            ConsentView(
-                names[c.child_id], c.consenter_type, c.form_version, c.consented_on, c.scope
+            ConsentRow(
+                c.id, names[c.child_id], c.consenter_type, c.form_version, c.consented_on, c.scope
             )
         )
     return out

@@ -54,7 +54,6 @@ from noim.domain.status_grid import StatusGrid, build_grid
 from noim.domain.trialdef import TrialDefinition
 from noim.services import record_parts as parts
 from noim.services.audit import AuditRecord, history_rows
-from noim.services.consent import ConsentView
 from noim.services.families import child_for, family_for
 from noim.services.intervention import ReceiptView
 from noim.services.intervention import _view as receipt_view
@@ -72,6 +71,7 @@ from noim.services.placements import PlacementView
 from noim.services.query_records import key_value, record_info
 from noim.services.record_parts import (
     ChildIdentityView,
+    ConsentRow,
     ContactView,
     ExclusionRow,
     LossRow,
@@ -152,7 +152,7 @@ class ChildView:
     carer_identities: dict[int, ContactView]
     #: birth parent id -> identity (empty unless the role reads identifiable details)
     parent_identities: dict[int, ContactView]
-    consents: tuple[ConsentView, ...]
+    consents: tuple[ConsentRow, ...]
     saes: tuple[SaeView, ...]
     #: deviations naming this child
     deviations: tuple[DeviationView, ...]
