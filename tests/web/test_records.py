@@ -14,7 +14,7 @@ from noim.db.models import Allocation, Child, Family, Placement
 from noim.db.session import Database
 from tests.conftest import Actors
 from tests.test_record_view import Built, arm_words, build
-from tests.web.conftest import count_statements, login, make_client
+from tests.web.conftest import WebDemo, count_statements, demo_login, login, make_client
 
 IDENTITIES = ("Ailsa", "Brown", "Morag", "Isla", "G1 1AA")
 
@@ -214,3 +214,43 @@ def test_statements_constant_at_two_sizes(db: Database, actors: Actors) -> None:
         counts.append(row)
     assert counts[0] == counts[1], counts
     assert max(counts[0]) < 45, counts
+
+
+@pytest.mark.parametrize("user", BLINDED)
+def test_demo_records_hold_no_arm(web_demo: WebDemo, user: str) -> None:
+    """The demo trial (service use, free texts, every kind of record) as each blinded role:
+    record pages of Glasgow families and the histories they link to name no arm."""
+    with web_demo.db.read() as s:
+        fams = s.scalars(
+            select(Family.trial_id).where(Family.trial_id.like("G-%")).order_by(Family.id).limit(6)
+        ).all()
+    client = demo_login(web_demo, user)
+    urls = [f"/families/{f}" for f in fams]
+    seen: set[str] = set()
+    while urls and len(seen) < 80:
+        url = urls.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        response = client.get(url)
+        assert response.status_code == 200, (user, url, response.status_code)
+        assert leaks(response.text) == set(), (user, url, leaks(response.text))
+        urls += [
+            unescape(u)
+            for u in re.findall(r'href="(/children/[^"/?]+|/history/[^"?]+)"', response.text)
+            if unescape(u) not in seen
+        ]
+    assert any(u.startswith("/children/") for u in seen)
+    assert any(u.startswith("/history/") for u in seen)
+
+
+def test_demo_record_pages_for_the_coordinator(web_demo: WebDemo) -> None:
+    with web_demo.db.read() as s:
+        fam = s.scalar(select(Family.trial_id).where(Family.trial_id.like("G-%")).limit(1))
+    client = demo_login(web_demo, "coord_gla")
+    page = client.get(f"/families/{fam}")
+    assert page.status_code == 200 and leaks(page.text)  # a randomised family: the arm shown
+    children = re.findall(r'href="(/children/[^"/]+)"', page.text)
+    assert children and client.get(children[0]).status_code == 200
+    other = demo_login(web_demo, "coord_cro")
+    assert other.get(f"/families/{fam}").status_code == 403
