@@ -261,6 +261,7 @@ VIS-024 hard inline post_randomisation_exclusions.-  a child or family not alrea
 WDR-001 hard inline withdrawals.level  a withdrawal level from the code list
 WDR-002 hard inline withdrawals.requested_by  a requester from the code list
 WDR-003 hard inline withdrawals.withdrawn_on  a withdrawal date from entry to care to today
+WQ-001 hard inline -.-  a work queue of 1 to 500 rows per section
 """
 
 

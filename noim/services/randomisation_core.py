@@ -241,6 +241,34 @@ def gate_problems(
     return levels, problems
 
 
+def gate_report(
+    s: Session,
+    families: Sequence[tuple[Family, Site]],
+    definition: TrialDefinition,
+    declared: Mapping[int, Mapping[str, str]] | None = None,
+) -> dict[int, list[Problem]]:
+    """What the gate (``gate_problems``) still misses for each of many families, by family id.
+
+    Set-based: the families' live children and consents are loaded together
+    (``live_children``), then each family goes through the same ``gate_problems`` that
+    ``randomise`` applies, so the list says exactly what ``randomise`` would refuse with.
+    ``declared`` gives declared factor levels by family id (none: a declared factor is
+    reported as not given, as ``randomise`` would without it).
+    """
+    children, consented = live_children(s, [f.id for f, _site in families])
+    return {
+        family.id: gate_problems(
+            family,
+            site,
+            children.get(family.id, []),
+            consented,
+            definition,
+            (declared or {}).get(family.id, {}),
+        )[1]
+        for family, site in families
+    }
+
+
 def back_dating(family_trial_id: str, randomised_at: datetime | None) -> list[Problem]:
     """RND-014: a back-dated randomisation time must be timezone-aware and not after now."""
     if randomised_at is None:
