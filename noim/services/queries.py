@@ -225,7 +225,7 @@ def list_queries(
 
 def query_list_statement(
     s: Session, actor: Actor, site_ids: Collection[int] | None, statuses: Collection[str]
-) -> Select[tuple[DataQuery]]:
+) -> Select[DataQuery]:
     """The queries ``actor`` may see at ``site_ids`` (every site when None) in ``statuses``
     (any when empty), oldest first: shared by ``list_queries`` and the work queue."""
     stmt = select(DataQuery).order_by(DataQuery.raised_at, DataQuery.id)

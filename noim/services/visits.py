@@ -563,7 +563,9 @@ def due(
         return [r for r in rows if status is None or r.status == status]
 
 
-def due_statement(site_ids: Collection[int] | None, horizon: date) -> Select[Any]:
+def due_statement(
+    site_ids: Collection[int] | None, horizon: date
+) -> Select[FollowUpVisit, str, str, str]:
     """Visits still to do whose window opens by ``horizon``, soonest first (at ``site_ids``;
     every site when None): the one definition of what to chase, for ``due`` and the work
     queue (``noim.services.workqueue``)."""
@@ -586,7 +588,9 @@ def due_statement(site_ids: Collection[int] | None, horizon: date) -> Select[Any
     return stmt
 
 
-def due_views(s: Session, stmt: Select[Any], today: date) -> list[DueVisit]:
+def due_views(
+    s: Session, stmt: Select[FollowUpVisit, str, str, str], today: date
+) -> list[DueVisit]:
     """The rows of a ``due_statement`` (possibly limited) as ``DueVisit``."""
     return [
         DueVisit(

@@ -117,7 +117,7 @@ def work_queue(
         )
 
 
-def _count(s: Session, stmt: Select[Any]) -> int:
+def _count(s: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     """How many rows ``stmt`` selects (ordering dropped)."""
     return int(s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 
