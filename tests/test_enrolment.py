@@ -10,7 +10,12 @@ from noim.db.models import AuditLog, Child, Family, ScreeningEntry
 from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.services import families, screening
-from noim.services.enrolment import NewChild, child_record, register_with_children
+from noim.services.enrolment import (
+    NewChild,
+    child_record,
+    enrolment_status,
+    register_with_children,
+)
 from tests.conftest import Actors
 from tests.factories import count_rows, rule_ids
 
@@ -112,3 +117,43 @@ def test_entry_of_another_site_is_refused(db: Database, actors: Actors) -> None:
         register_with_children(db, actors["admin"], "GLA", [KID], screening_entry=entry.id)
     assert rule_ids(exc) == {"SCR-009"}
     assert _rows(db) == before
+
+
+def test_status_follows_the_family_to_randomisation(db: Database, actors: Actors) -> None:
+    from noim.services import consent, people, randomisation
+
+    coord = actors["coord_gla"]
+    randomisation.setup(db, actors["admin"], 777)
+    fam = register_with_children(db, coord, "GLA", [KID, KID], local_authority="GCC", today=TODAY)
+    first, second = (c.trial_id for c in fam.children)
+    st = enrolment_status(db, coord, fam.trial_id)
+    assert [c.eligibility for c in st.children] == ["pending", "pending"]
+    assert {(p.record, p.rule) for p in st.missing} == {
+        (f"child {k}", r) for k in (first, second) for r in ("RND-004", "RND-005")
+    }
+    assert st.declared == () and st.allocation is None and not st.randomised
+    parent = people.add_parent(db, coord, fam.trial_id, "mother")
+    consent.decide_eligibility(db, coord, first, True, date(2024, 6, 2))
+    consent.decide_eligibility(db, coord, second, False, date(2024, 6, 2), "aged over GIFT limit")
+    consent.record_consent(db, coord, first, "birth_parent", "v3", date(2024, 6, 2), parent.id)
+    st = enrolment_status(db, coord, fam.trial_id)
+    assert [(c.kind, c.id) for c in st.consenters] == [("birth_parent", parent.id)]
+    assert [len(c.consents) for c in st.children] == [1, 0]
+    assert {(p.record, p.rule) for p in st.missing} == {
+        (f"child {second}", "RND-004"),
+        (f"child {second}", "RND-005"),
+    }
+    # a blinded reader gets the free text masked; a role outside the site nothing
+    blinded = enrolment_status(db, actors["research_gla"], fam.trial_id)
+    assert "GIFT" not in (blinded.children[1].ineligibility_reason or "")
+    with pytest.raises(PermissionDenied):
+        enrolment_status(db, actors["coord_cro"], fam.trial_id)
+    consent.decide_eligibility(db, coord, second, True, date(2024, 6, 2))
+    consent.record_consent(db, coord, second, "local_authority", "v3", date(2024, 6, 2))
+    assert enrolment_status(db, coord, fam.trial_id).missing == ()
+    allocated = randomisation.randomise(db, coord, fam.trial_id)
+    st = enrolment_status(db, coord, fam.trial_id)
+    assert st.randomised and st.missing == () and st.allocation == allocated
+    for role in ("research_gla", "datamanager", "statistician"):
+        hidden = enrolment_status(db, actors[role], fam.trial_id)
+        assert hidden.randomised and hidden.allocation is None

@@ -8,6 +8,11 @@ commands apply, not copies: ``FamilyChecker.family_problems`` (FAM-001, FAM-002)
 ``screening.enrol_problems`` (SCR-008 to SCR-012) for the entry.  Every problem of every
 child is reported at once; a child's problems name it ``child N of the new family``
 (``child_record``) so a form can put them beside that child's fields.
+
+``enrolment_status`` reads where a family stands on the way to randomisation (the
+coordinators' eligibility, consent and randomise pages): its children's eligibility and
+consents, who may consent, and what the randomisation gate still misses
+(``randomisation_core.gate_report``) or, for roles that see the arm, its allocation.
 """
 
 from __future__ import annotations
@@ -19,14 +24,28 @@ from datetime import date
 from sqlalchemy import select
 
 from noim.db.base import utcnow
-from noim.db.models import Child, Family, ScreeningEntry
+from noim.db.blinding import arm_word_masker
+from noim.db.models import (
+    Allocation,
+    BirthParent,
+    Carer,
+    Child,
+    ChildCarer,
+    Consent,
+    Family,
+    ScreeningEntry,
+)
 from noim.db.session import Database
 from noim.domain import trial_ids
 from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.roles import Actor, Capability
-from noim.services.families import FamilyView, get_family
+from noim.domain.trialdef import FactorDef
+from noim.services.consent import ConsentView
+from noim.services.families import FamilyView, family_for, get_family
 from noim.services.family_rules import FamilyChecker, lock_sites, next_site_seqs
+from noim.services.randomisation_core import AllocationView, gate_report, views
 from noim.services.screening import MAX_CHILDREN, EntryState, enrol_problems
+from noim.services.setup import stored_definition
 
 
 @dataclass(frozen=True)
@@ -148,3 +167,146 @@ def register_with_children(
         s.flush()
         trial_id = family.trial_id
     return get_family(db, actor, trial_id)
+
+
+# --------------------------------------------------------------------------- where a family stands
+
+
+@dataclass(frozen=True)
+class ChildStatus:
+    trial_id: str
+    child_number: int
+    date_of_birth: date
+    sex: str
+    entered_care_on: date
+    #: pending, eligible or ineligible
+    eligibility: str
+    eligibility_decided_on: date | None
+    ineligibility_reason: str | None
+    consents: tuple[ConsentView, ...]
+
+
+@dataclass(frozen=True)
+class Consenter:
+    """A person who may consent for the family's children: a birth parent of the family or
+    a carer of one of its children."""
+
+    id: int
+    #: birth_parent or carer (as ``record_consent`` takes ``consenter_type``)
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class EnrolmentStatus:
+    """Where a family stands on the way to randomisation (the coordinators' pages)."""
+
+    family: str
+    site: str
+    in_care_proceedings: bool | None
+    voided: bool
+    #: live children, in child-number order
+    children: tuple[ChildStatus, ...]
+    consenters: tuple[Consenter, ...]
+    randomised: bool
+    #: the allocation, for roles that see the arm (None otherwise, and before randomisation)
+    allocation: AllocationView | None
+    #: what the randomisation gate still misses (declared factors are asked when
+    #: randomising and are not reported); empty when randomised
+    missing: tuple[Problem, ...]
+    #: the factors the coordinator declares when randomising
+    declared: tuple[FactorDef, ...]
+
+
+def enrolment_status(db: Database, actor: Actor, family_trial_id: str) -> EnrolmentStatus:
+    """The family's children with their eligibility and consents, who may consent, and
+    what randomisation still needs (the gate ``randomise`` applies) or its allocation."""
+    actor.require(Capability.READ_TRIAL_DATA, "read a family's enrolment")
+    with db.read(actor) as s:
+        family, site = family_for(s, actor, family_trial_id, "read the enrolment of")
+        definition = stored_definition(s)
+        declared = tuple(f for f in definition.factors if f.source == "declared")
+        kids = list(
+            s.scalars(
+                select(Child)
+                .where(Child.family_id == family.id, Child.voided_at.is_(None))
+                .order_by(Child.child_number)
+            )
+        )
+        by_child: dict[int, list[ConsentView]] = {c.id: [] for c in kids}
+        names = {c.id: c.trial_id for c in kids}
+        for row in s.scalars(
+            select(Consent)
+            .where(Consent.child_id.in_(list(names)), Consent.voided_at.is_(None))
+            .order_by(Consent.consented_on, Consent.id)
+        ):
+            by_child[row.child_id].append(
+                ConsentView(
+                    names[row.child_id],
+                    row.consenter_type,
+                    row.form_version,
+                    row.consented_on,
+                    row.scope,
+                )
+            )
+        consenters = [
+            Consenter(p.id, "birth_parent", f"birth parent {p.id} ({p.parent_role})")
+            for p in s.scalars(
+                select(BirthParent)
+                .where(BirthParent.family_id == family.id, BirthParent.voided_at.is_(None))
+                .order_by(BirthParent.id)
+            )
+        ]
+        consenters += [
+            Consenter(
+                c.id,
+                "carer",
+                f"carer {c.id} ({c.carer_type}" + (f", {c.reference})" if c.reference else ")"),
+            )
+            for c in s.scalars(
+                select(Carer)
+                .where(
+                    Carer.voided_at.is_(None),
+                    Carer.id.in_(
+                        select(ChildCarer.carer_id).where(
+                            ChildCarer.child_id.in_(list(names)), ChildCarer.voided_at.is_(None)
+                        )
+                    ),
+                )
+                .order_by(Carer.id)
+            )
+        ]
+        allocation = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
+        missing: list[Problem] = []
+        if allocation is None:
+            assumed = {family.id: {f.code: f.levels[0].code for f in declared}}
+            missing = gate_report(s, [(family, site)], definition, assumed)[family.id]
+        view = None
+        if allocation is not None and actor.can(Capability.SEE_ARM):
+            (view,) = views(s, [allocation])
+        mask = arm_word_masker(s, actor)
+        return EnrolmentStatus(
+            family=family.trial_id,
+            site=site.code,
+            in_care_proceedings=family.in_care_proceedings,
+            voided=family.voided_at is not None,
+            children=tuple(
+                ChildStatus(
+                    trial_id=c.trial_id,
+                    child_number=c.child_number,
+                    date_of_birth=c.date_of_birth,
+                    sex=c.sex,
+                    entered_care_on=c.entered_care_on,
+                    eligibility=c.eligibility_status,
+                    eligibility_decided_on=c.eligibility_decided_on,
+                    ineligibility_reason=mask(c.ineligibility_reason),
+                    consents=tuple(by_child[c.id]),
+                )
+                for c in kids
+            ),
+            consenters=tuple(consenters),
+            randomised=allocation is not None,
+            allocation=view,
+            missing=tuple(missing),
+            declared=declared,
+        )
