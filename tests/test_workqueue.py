@@ -16,7 +16,7 @@ from noim.domain.exceptions import PermissionDenied, ValidationError
 from noim.domain.trialdef import default_definition
 from noim.services import consent, queries, randomisation, safety, screening, visits
 from noim.services.families import FamilyView
-from noim.services.workqueue import WorkQueue, work_queue
+from noim.services.workqueue import AGE_BANDS, WorkQueue, query_ages, work_queue
 from tests.conftest import Actors
 from tests.factories import family_with_children, rule_ids
 
@@ -231,3 +231,25 @@ def test_statements_do_not_grow_with_the_trial(ready_db: Database, actors: Actor
             assert len(q.waiting) == 3
             counts.append((name, len(statements)))
     assert counts[:2] == counts[2:]
+
+
+@pytest.mark.parametrize("days_later", [6, 7, 29, 90])
+def test_query_ages_agree_with_the_list(
+    ready_db: Database, actors: Actors, days_later: int
+) -> None:
+    build(ready_db, actors, "GLA", 1)
+    build(ready_db, actors, "CRO", 1)
+    (gla_query,) = queries.list_queries(ready_db, actors["coord_gla"])
+    queries.respond(ready_db, actors["coord_gla"], gla_query.id, "checked")
+    today = gla_query.raised_at.date() + timedelta(days=days_later)
+    for name, sites in (("datamanager", 2), ("coord_cro", 1), ("research_gla", 1)):
+        ages = query_ages(ready_db, actors[name], as_of=today)
+        listed = queries.list_queries(
+            ready_db, actors[name], statuses=["open", "answered"], today=today
+        )
+        assert ages.total == len(listed) == sites
+        expected = {st: dict.fromkeys((lab for lab, _d in AGE_BANDS), 0) for st in ages.counts}
+        for q in listed:
+            label = next(lab for lab, d in reversed(AGE_BANDS) if q.age_days >= d)
+            expected[q.status][label] += 1
+        assert ages.counts == expected

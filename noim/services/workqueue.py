@@ -22,10 +22,10 @@ roles by the services that build them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -156,3 +156,57 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
         )
         for f, site, n in rows
     ], total
+
+
+#: the age bands of ``query_ages``: (label, at least this many days old)
+AGE_BANDS: tuple[tuple[str, int], ...] = (
+    ("under 7 days", 0),
+    ("7 to 29 days", 7),
+    ("30 to 89 days", 30),
+    ("90 days or more", 90),
+)
+
+
+@dataclass(frozen=True)
+class QueryAges:
+    """Queries still needing work (open or answered) by status and age band."""
+
+    as_of: date
+    #: status -> band label -> count (every status and band present)
+    counts: dict[str, dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        return sum(sum(bands.values()) for bands in self.counts.values())
+
+
+def query_ages(db: Database, actor: Actor, *, as_of: date | None = None) -> QueryAges:
+    """Open and answered queries the actor may see, counted by status and age (one query).
+
+    The scope and blinding are ``list_queries``' own (``query_list_statement``); a query's
+    age is whole days since it was raised, as ``QueryView.age_days``.
+    """
+    actor.require(Capability.READ_TRIAL_DATA, "count data queries")
+    today = as_of or utcnow().date()
+    statuses = ("open", "answered")
+    with db.read(actor) as s:
+        site_ids = None if actor.all_sites else sorted(actor.site_ids)
+        listed = query_list_statement(s, actor, site_ids, statuses).subquery()
+        # a query raised on day D is (today - D) days old: it is at least N days old when
+        # it was raised before the start of day today - N + 1
+        whens = [
+            (listed.c.raised_at < _day_start(today - timedelta(days=days - 1)), label)
+            for label, days in reversed(AGE_BANDS)
+            if days > 0
+        ]
+        band = case(*whens, else_=AGE_BANDS[0][0])
+        counts = {st: {label: 0 for label, _d in AGE_BANDS} for st in statuses}
+        for status, label, n in s.execute(
+            select(listed.c.status, band, func.count()).group_by(listed.c.status, band)
+        ):
+            counts[str(status)][str(label)] += int(n)
+        return QueryAges(today, counts)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
