@@ -34,6 +34,7 @@ from noim.db.models import (
     Consent,
     Family,
     ScreeningEntry,
+    Site,
 )
 from noim.db.session import Database
 from noim.domain import trial_ids
@@ -310,3 +311,45 @@ def enrolment_status(db: Database, actor: Actor, family_trial_id: str) -> Enrolm
             missing=tuple(missing),
             declared=declared,
         )
+
+
+# --------------------------------------------------------------------------- choices for forms
+
+
+@dataclass(frozen=True)
+class SiteChoices:
+    """What the screening and registration forms offer at one site."""
+
+    code: str
+    name: str
+    requires_care_proceedings: bool
+    #: (code, name) of the site's local authorities
+    local_authorities: tuple[tuple[str, str], ...]
+    #: (code, label) of the legal routes into care of the site's jurisdiction
+    legal_routes: tuple[tuple[str, str], ...]
+
+
+def site_choices(db: Database, actor: Actor) -> list[SiteChoices]:
+    """The sites the actor works at (every site for roles that see all), with the choices
+    ``register_with_children`` and ``screening.add_entry`` accept there (three queries)."""
+    actor.require(Capability.READ_TRIAL_DATA, "read the sites")
+    with db.read(actor) as s:
+        stmt = select(Site).order_by(Site.code)
+        if not actor.all_sites:
+            stmt = stmt.where(Site.id.in_(sorted(actor.site_ids)))
+        sites = list(s.scalars(stmt))
+        checker = FamilyChecker(s)
+        las: dict[int, list[tuple[str, str]]] = {x.id: [] for x in sites}
+        for la in checker.local_authorities():
+            if la.site_id in las:
+                las[la.site_id].append((la.code, la.name))
+        return [
+            SiteChoices(
+                code=x.code,
+                name=x.name,
+                requires_care_proceedings=x.requires_care_proceedings,
+                local_authorities=tuple(las[x.id]),
+                legal_routes=tuple((d.code, d.label) for d in checker.entry_routes(x.jurisdiction)),
+            )
+            for x in sites
+        ]
