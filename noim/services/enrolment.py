@@ -44,7 +44,12 @@ from noim.domain.trialdef import FactorDef
 from noim.services.consent import ConsentView
 from noim.services.families import FamilyView, family_for, get_family
 from noim.services.family_rules import FamilyChecker, lock_sites, next_site_seqs
-from noim.services.randomisation_core import AllocationView, gate_report, views
+from noim.services.randomisation_core import (
+    AllocationView,
+    asked_when_randomising,
+    gate_report,
+    views,
+)
 from noim.services.screening import MAX_CHILDREN, EntryState, enrol_problems
 from noim.services.setup import stored_definition
 
@@ -280,8 +285,8 @@ def enrolment_status(db: Database, actor: Actor, family_trial_id: str) -> Enrolm
         allocation = s.scalar(select(Allocation).where(Allocation.family_id == family.id))
         missing: list[Problem] = []
         if allocation is None:
-            assumed = {family.id: {f.code: f.levels[0].code for f in declared}}
-            missing = gate_report(s, [(family, site)], definition, assumed)[family.id]
+            asked = {family.id: asked_when_randomising(definition)}
+            missing = gate_report(s, [(family, site)], definition, asked)[family.id]
         view = None
         if allocation is not None and actor.can(Capability.SEE_ARM):
             (view,) = views(s, [allocation])

@@ -8,7 +8,8 @@ Four sections, each the count of everything outstanding and its first ``limit`` 
   the same scope and blinding as ``noim query list``);
 * families registered but not yet randomised, each with what the randomisation gate
   still misses (``randomisation_core.gate_report``: the same ``gate_problems`` that
-  ``noim randomise`` refuses with), oldest registration first.  A family whose live
+  ``noim randomise`` refuses with, except the declared stratification factors, which are
+  asked when randomising), oldest registration first.  A family whose live
   children were all found ineligible is not waiting for anything and is left out;
 * serious adverse events whose follow-up is outstanding (not yet marked complete;
   ``safety.outstanding_saes``), oldest report first.
@@ -34,7 +35,7 @@ from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
 from noim.services.queries import QueryView, query_list_statement, query_views
-from noim.services.randomisation_core import gate_report
+from noim.services.randomisation_core import asked_when_randomising, gate_report
 from noim.services.safety import SaeView, outstanding_saes
 from noim.services.setup import stored_definition
 from noim.services.visits import DueVisit, due_statement, due_views
@@ -145,7 +146,11 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
     total = _count(s, stmt)
     if not rows:
         return [], total
-    missing = gate_report(s, [(f, site) for f, site, _n in rows], stored_definition(s))
+    definition = stored_definition(s)
+    asked = asked_when_randomising(definition)  # declared on the randomise page
+    missing = gate_report(
+        s, [(f, site) for f, site, _n in rows], definition, {f.id: asked for f, _s, _n in rows}
+    )
     return [
         WaitingFamily(
             family=f.trial_id,

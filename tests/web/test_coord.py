@@ -532,3 +532,45 @@ def test_blinded_demo_pages_have_no_arm(web_demo: WebDemo):
         page = client.get(url)
         assert page.status_code == 200, url
         assert arm_words_in(page.text) == [], url
+
+
+def test_declared_factors_are_asked_when_randomising(empty_url: str):
+    """A trial with a declared stratification factor (the example trial): the queue and the
+    page do not call the factor missing; the page asks for it, and it is required."""
+    from noim.domain.trialdef import builtin_definition
+    from noim.services import setup, users
+    from noim.services.workqueue import work_queue
+    from tests.web.conftest import give_passwords, make_client
+
+    setup.initialise(empty_url, builtin_definition("example"), "admin")
+    db = Database(empty_url)
+    try:
+        admin = users.resolve_actor(db, "admin")
+        users.add_user(db, admin, "coord_lee", "coordinator", ["LEE"])
+        randomisation.generate_list(db, admin, 99, 12)
+        coord = users.resolve_actor(db, "coord_lee")
+        fam = families.register_family(db, coord, "LEE", "LEED")
+        child = families.add_child(
+            db, coord, fam.trial_id, date(2024, 1, 1), "male", ENTERED, today=date(2026, 1, 1)
+        )
+        consent.decide_eligibility(db, coord, child.trial_id, True, ENTERED)
+        consent.record_consent(db, coord, child.trial_id, "local_authority", "v1", ENTERED)
+        (waiting,) = work_queue(db, coord).waiting
+        assert waiting.family == fam.trial_id and waiting.ready
+        give_passwords(db)
+        client = login(make_client(db), "coord_lee")
+        url = f"/families/{fam.trial_id}/randomise"
+        page = client.get(url)
+        assert 'name="factor_has_sibling_in_care"' in page.text
+        before = trial_writes(db)
+        response = post(client, url, {"confirm": "yes"})
+        assert response.status_code == 422
+        assert "WEB-004" in field_error(response.text, "factor_has_sibling_in_care")
+        assert trial_writes(db) == before
+        response = post(client, url, {"confirm": "yes", "factor_has_sibling_in_care": "yes"})
+        assert response.status_code == 303
+        (allocation,) = randomisation.list_allocations(db, coord)
+        assert allocation.factors["has_sibling_in_care"] == "yes"
+        assert allocation.arm_label in client.get(url).text
+    finally:
+        db.dispose()
