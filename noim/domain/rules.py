@@ -79,6 +79,7 @@ DEV-007 hard inline protocol_deviations.occurred_on  a date on or after the date
 ELG-001 hard inline children.eligibility_decided_on  an eligibility decision on or after entry to care
 ELG-002 hard inline children.ineligibility_reason  a reason for finding a child ineligible
 ELG-003 hard inline children.eligibility_decided_on  an eligibility decision not after today
+ENR-001 hard inline children.-  1 to 20 children registered with a new family at once
 FAM-001 hard inline families.local_authority_id  a local authority of the family's site
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided
@@ -270,6 +271,7 @@ WEB-004 hard inline -.-  a required field filled in
 WDR-001 hard inline withdrawals.level  a withdrawal level from the code list
 WDR-002 hard inline withdrawals.requested_by  a requester from the code list
 WDR-003 hard inline withdrawals.withdrawn_on  a withdrawal date from entry to care to today
+WQ-001 hard inline -.-  a work queue of 1 to 500 rows per section
 """
 
 

@@ -22,6 +22,7 @@ from noim.web.settings import WebSettings
 ROUTE_MODULES = [
     "auth",
     "home",
+    "coord",  # before "records": /families/new is not a family
     "records",
 ]
 
