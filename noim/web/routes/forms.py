@@ -10,8 +10,7 @@ before any form is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,7 +40,12 @@ from noim.services import (
 )
 from noim.web import choices
 from noim.web.forms import Collector, FormState, fmt_date
-from noim.web.instrument_forms import InstrumentForm, instrument_form, parse_responses
+from noim.web.instrument_forms import (
+    InstrumentForm,
+    ParsedResponses,
+    instrument_form,
+    parse_responses,
+)
 from noim.web.pages import WebRequest, redirect, render, view
 
 C = Capability
@@ -55,14 +59,18 @@ def _child_url(child: str) -> str:
 
 
 def _failed(
-    req: WebRequest, exc: NoimError, fields: Mapping[str, str] | None = None
+    req: WebRequest,
+    exc: NoimError,
+    fields: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
 ) -> FormState:
-    """The form back with the user's values and the service's problems beside the fields;
-    a missing reason is shown beside the reason field."""
+    """The form back with the user's values and the service's problems beside the fields
+    (``known``: the form's field names, besides those posted); a missing reason is shown
+    beside the reason field."""
     if isinstance(exc, ReasonRequired):
-        message = str(exc).replace(" (--reason)", "")
-        return FormState(dict(req.form), {"reason": [message]}, [message])
-    return FormState.failed(dict(req.form), exc, fields)
+        message = "Expected a reason: " + str(exc).replace(" (--reason)", "") + "."
+        return FormState(dict(req.form), {"reason": [message]}, [])
+    return FormState.failed(dict(req.form), exc, fields, known=[*req.form, *known])
 
 
 def _refusable(exc: NoimError) -> bool:
@@ -77,6 +85,7 @@ def _submit(
     action: Callable[[], str],
     flash: str,
     fields: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
 ) -> Response:
     """Run ``action`` (parse + one service call, returning the URL to go to) and redirect,
     or re-render ``template`` with status 422 and the problems beside their fields."""
@@ -85,7 +94,8 @@ def _submit(
     except NoimError as exc:
         if not _refusable(exc):
             raise
-        return render(req, template, form=_failed(req, exc, fields), status=422, **context)
+        form = _failed(req, exc, fields, known)
+        return render(req, template, form=form, status=422, **context)
     return redirect(req, url, flash=flash)
 
 
@@ -173,7 +183,7 @@ def placement_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Placement added.")
+    return _submit(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -228,11 +238,24 @@ def placement_action(req: WebRequest) -> Response:
         return _child_url(child)
 
     done = {"move": "Move recorded.", "end": "Placement ended.", "void": "Placement voided."}
-    return _submit(req, template, ctx, action, done.get(act, "Placement corrected."), _MOVE_FIELDS)
+    fields = _MOVE_FIELDS if act == "move" else {}
+    return _submit(
+        req, template, ctx, action, done.get(act, "Placement corrected."), fields, _PLACEMENT
+    )
 
 
-#: the move service names the ending placement's reason ``reason``; the form ``end_reason``
-_MOVE_FIELDS = {"reason": "end_reason", "start_date": "on", "carer": "carer_id"}
+#: a move ends the open placement and starts the next on one date (the form's ``on``)
+_MOVE_FIELDS = {"end_date": "on", "start_date": "on"}
+_PLACEMENT = (
+    "start_date",
+    "end_date",
+    "on",
+    "placement_type",
+    "end_reason",
+    "carer_id",
+    "local_authority",
+    "reason",
+)
 
 
 def _placement_changes(
@@ -310,7 +333,15 @@ def legal_event_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Legal event recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Legal event recorded.",
+        {"event_type_code": "event_type"},
+        ("event_type", "event_date", "proceedings_id", "notes"),
+    )
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -331,15 +362,20 @@ def legal_proceedings_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Proceedings recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Proceedings recorded.",
+        known=("kind", "started_on", "court_or_panel"),
+    )
 
 
 # --------------------------------------------------------------------------- assessments
 
 
-def _assessment_context(
-    req: WebRequest, plan: assessment_entry.EntryPlan
-) -> dict[str, Any]:
+def _assessment_context(req: WebRequest, plan: assessment_entry.EntryPlan) -> dict[str, Any]:
     entry: InstrumentForm | None = None
     if plan.no_form is None:
         entry = instrument_form(plan.instrument, plan.form)
@@ -371,20 +407,23 @@ def assessment_new(req: WebRequest) -> Response:
         return render(req, template, form=FormState.empty(**defaults), **ctx)
 
     c = Collector()
-    on = c.date("assessed_on", req.form.get("assessed_on"))
+    on = c.date("assessed_on", req.form.get("assessed_on"), required=True)
     shown = _text(req, "form")
+    # the form the age on the typed date calls for (today's when the date is not valid)
     plan = assessment_entry.entry_plan(req.db, req.actor, child, instrument, visit, on)
-    if shown is not None and plan.form is not None and shown != plan.form:
-        # the date moved the child into another form's ages: show that form's items
-        plan_shown = plan
-    else:
-        plan_shown = plan
-    ctx = _assessment_context(req, plan_shown)
+    ctx = _assessment_context(req, plan)
+    parsed = ParsedResponses({}, {})
+    if ctx["entry"] is None and shown is not None:
+        ctx["entry"] = instrument_form(plan.instrument, shown)  # keep what was typed
     try:
-        entry = instrument_form(plan.instrument, shown) if shown is not None else ctx["entry"]
-        parsed = parse_responses(entry, req.form) if entry is not None else None
+        if shown is not None:
+            entry = instrument_form(plan.instrument, shown)
+            try:
+                parsed = parse_responses(entry, req.form)
+            except ValidationError as exc:
+                c.problems.extend(exc.problems)
         c.raise_if_any()
-        assert on is not None and parsed is not None
+        assert on is not None
         saved = assessment_entry.enter_assessment(
             req.db,
             req.actor,
@@ -400,17 +439,19 @@ def assessment_new(req: WebRequest) -> Response:
     except NoimError as exc:
         if not _refusable(exc):
             raise
-        fields = {"responses": "assessed_on", "timepoint": "visit"}
+        fields = {"form": "assessed_on", "timepoint": "visit"}
+        known = ["assessed_on", "respondent"]
         if ctx["entry"] is not None:
             fields.update(ctx["entry"].service_fields())
-        form = _failed(req, exc, fields)
+            known += [n for i in ctx["entry"].items for n in (i.name, i.missing_name)]
+        form = _failed(req, exc, fields, known)
         if plan.form is not None:
             form.values["form"] = plan.form
         return render(req, template, form=form, status=422, **ctx)
     return redirect(
         req,
         f"/children/{child}/assessments/{saved.id}",
-        flash=f"{plan.instrument.upper()} saved; the scores are below.",
+        flash=f"{plan.instrument.upper()} saved; its scores are below.",
     )
 
 
@@ -425,9 +466,7 @@ def _assessment_chooser(req: WebRequest, child: str, instrument: str, visit: str
         form=FormState.empty(instrument=instrument, visit=visit),
         child=child,
         visits=[(v.timepoint, v.timepoint) for v in scheduled],
-        instruments=[
-            (code, ins.load(code).name) for code in ins.available() if code != "example"
-        ],
+        instruments=[(code, ins.load(code).name) for code in ins.available() if code != "example"],
     )
 
 
@@ -499,7 +538,15 @@ def visit_action(req: WebRequest) -> Response:
             visits.record_not_required(req.db, req.actor, child, tp, req.form.get("reason", ""))
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, _VISIT_ACTIONS[act], {"status": "reason"})
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        _VISIT_ACTIONS[act],
+        {"status": "completed_on" if act == "complete" else "reason"},
+        ("completed_on", "reason"),
+    )
 
 
 # --------------------------------------------------------------------------- safety
@@ -541,7 +588,22 @@ def sae_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Serious adverse event recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Serious adverse event recorded.",
+        known=(
+            "onset_date",
+            "reported_on",
+            "category",
+            "description",
+            "relatedness",
+            "expected",
+            "outcome",
+        ),
+    )
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -571,7 +633,14 @@ def deviation_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Protocol deviation recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Protocol deviation recorded.",
+        known=("occurred_on", "category", "severity", "description"),
+    )
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -603,7 +672,14 @@ def withdraw(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Withdrawal recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Withdrawal recorded.",
+        known=("withdrawn_on", "level", "requested_by", "reason"),
+    )
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -628,7 +704,14 @@ def lost(req: WebRequest) -> Response:
         safety.declare_lost(req.db, req.actor, child, declared, req.form.get("reason", ""), last)
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Loss to follow-up recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Loss to follow-up recorded.",
+        known=("declared_on", "last_contact_on", "reason"),
+    )
 
 
 # --------------------------------------------------------------------------- economics
@@ -666,7 +749,14 @@ def service_use_new(req: WebRequest) -> Response:
         )
         return _child_url(child)
 
-    return _submit(req, template, ctx, action, "Service use recorded.")
+    return _submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Service use recorded.",
+        known=("unit_cost", "period_start", "period_end", "quantity", "source"),
+    )
 
 
 # --------------------------------------------------------------------------- intervention
@@ -677,7 +767,7 @@ def intervention_receipt(req: WebRequest) -> Response:
     """Receipt of the allocated intervention: for roles that see the arm only (it reveals it)."""
     family = req.params["family"]
     current = intervention.get_receipt(req.db, req.actor, family)
-    ctx = {
+    ctx: dict[str, Any] = {
         "family": current.family,
         "receipt": current,
         "yes_no": choices.YES_NO,
@@ -701,9 +791,7 @@ def intervention_receipt(req: WebRequest) -> Response:
         received_text = req.form.get("received", "")
         received = c.choice("received", received_text, ("yes", "no"))
         started = (
-            c.date("started_on", req.form.get("started_on"))
-            if _text(req, "started_on")
-            else None
+            c.date("started_on", req.form.get("started_on")) if _text(req, "started_on") else None
         )
         c.raise_if_any()
         correcting = current.current is not None
@@ -720,15 +808,19 @@ def intervention_receipt(req: WebRequest) -> Response:
         return f"/families/{current.family}"
 
     return _submit(
-        req, template, ctx, action, "Intervention receipt recorded.", {"reason": "not_received_reason", "correct": "reason"}
+        req,
+        template,
+        ctx,
+        action,
+        "Intervention receipt recorded.",
+        {"reason": "not_received_reason", "correct": "reason"},
+        ("received", "started_on", "not_received_reason", "details", "reason"),
     )
 
 
 routes = [
     Route("/children/{child}/placements/new", placement_new, methods=["GET", "POST"]),
-    Route(
-        "/children/{child}/placements/{id}/{action}", placement_action, methods=["GET", "POST"]
-    ),
+    Route("/children/{child}/placements/{id}/{action}", placement_action, methods=["GET", "POST"]),
     Route("/children/{child}/legal/new", legal_event_new, methods=["GET", "POST"]),
     Route(
         "/children/{child}/legal/proceedings/new", legal_proceedings_new, methods=["GET", "POST"]
