@@ -23,6 +23,8 @@ ROUTE_MODULES = [
     "auth",
     "home",
     "forms",
+    "forms_assessments",
+    "forms_events",
 ]
 
 STATIC = Path(__file__).parent / "static"
