@@ -239,3 +239,34 @@ def test_entry_on_the_wrong_form_for_the_age_is_refused(db: Database, actors: Ac
         "2-4",
     )
     assert view.form == "2-4" and view.scores == instruments.score("sdq", answers, "2-4")
+
+
+def test_an_empty_entry_is_refused(db: Database, actors: Actors) -> None:
+    fam = family_with_children(db, actors["coord_gla"], "GLA", (30,))
+    child = fam.children[0].trial_id
+    with pytest.raises(ValidationError) as info:
+        assessment_entry.enter_assessment(
+            db,
+            actors["research_gla"],
+            child,
+            "baseline",
+            "sdq",
+            date(2024, 4, 2),
+            dict.fromkeys(range(1, 26)),
+            "carer",
+            "2-4",
+        )
+    assert rule_ids(info) == {"ASM-013"}
+    refused = assessment_entry.enter_assessment(
+        db,
+        actors["research_gla"],
+        child,
+        "baseline",
+        "sdq",
+        date(2024, 4, 2),
+        dict.fromkeys(range(1, 26)),
+        "carer",
+        "2-4",
+        dict.fromkeys(range(1, 26), "refused"),
+    )
+    assert refused.scores["total_difficulties"] is None

@@ -151,9 +151,22 @@ def enter_assessment(
     missing_reasons: Mapping[int, str] | None = None,
 ) -> AssessmentView:
     """Record an assessment entered on ``form``, refused (ASM-012) when the child's age on
-    ``assessed_on`` calls for another form: the answers were given to other questions."""
+    ``assessed_on`` calls for another form: the answers were given to other questions; and
+    refused (ASM-013) when nothing was entered at all (neither an answer nor a missing code),
+    so a form sent empty by mistake does not complete the visit."""
     actor.require(Capability.WRITE_ASSESSMENTS, "record assessments")
     record = f"{instrument} for child {child_trial_id} at {timepoint}"
+    if all(v is None for v in responses.values()) and not missing_reasons:
+        raise ValidationError(
+            Problem(
+                record,
+                "responses",
+                "no answer and no missing code",
+                "ASM-013",
+                "at least one answer, or why the items are missing (an empty form is not "
+                "an assessment)",
+            )
+        )
     try:
         d = instruments.load(instrument.strip().lower())
     except instruments.InstrumentError:

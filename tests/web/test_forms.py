@@ -343,6 +343,9 @@ def test_bad_assessment_entries_stay_on_the_form_and_write_nothing(
         "missing_2": "refused",
     }
     before = counts(db, Assessment)
+    empty = {k: v for k, v in data.items() if not k.startswith(("item_", "missing_"))}
+    response = post(client, f"/children/{kids.gla}/assessments/new", empty)
+    assert response.status_code == 422 and "ASM-013" in response.text  # sent empty by mistake
     response = post(client, f"/children/{kids.gla}/assessments/new", data)
     assert response.status_code == 422
     assert "WEB-003" in error_beside(response.text, "item_1")
@@ -599,3 +602,22 @@ def test_a_post_without_csrf_writes_nothing(db: Database, client: TestClient, ki
     assert response.status_code == 403
     assert counts(db, Placement) == before
     assert placements.list_placements(db, users.resolve_actor(db, "coord_gla"), kids.gla)
+
+
+def test_the_assessment_page_asks_for_visit_and_instrument_and_says_when_no_form_fits(
+    db: Database, actors: Actors, client: TestClient, kids: Kids
+) -> None:
+    _, baby = _randomised(db, actors, "GLA", 10)
+    login(client, "research_gla")
+    page = client.get(f"/children/{baby}/assessments/new")
+    assert page.status_code == 200
+    assert 'name="visit"' in page.text and 'value="sdq"' in page.text
+    page = client.get(f"/children/{baby}/assessments/new?instrument=sdq&visit=baseline")
+    assert page.status_code == 200
+    assert "No form of this instrument fits" in page.text and 'name="item_1"' not in page.text
+    page = client.get(f"/children/{baby}/assessments/new?instrument=pedsql&visit=baseline")
+    assert "(infant_1_12 form)" in page.text and 'name="item_36"' in page.text
+    assert (
+        client.get(f"/children/{baby}/assessments/new?instrument=nope&visit=baseline").status_code
+        == 404
+    )

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from noim import instruments
 from noim.domain.exceptions import NoimError, NotFound, ValidationError
 from noim.domain.roles import Capability
 from noim.services import assessment_entry, assessments, visits
@@ -143,6 +144,9 @@ def assessment_show(req: WebRequest) -> Response:
     if saved.child != child.strip().upper():
         raise NotFound(f"no assessment {aid} of child {child}")
     entry = instrument_form(saved.instrument, saved.form)
+    order = [s.code for s in instruments.load(saved.instrument).scales_for(saved.form)]
+    scores = [(code, saved.scores[code]) for code in order if code in saved.scores]
+    scores += [(code, v) for code, v in saved.scores.items() if code not in order]
     visit = next(
         (
             v
@@ -157,6 +161,7 @@ def assessment_show(req: WebRequest) -> Response:
         child=saved.child,
         saved=saved,
         entry=entry,
+        scores=scores,
         visit=visit,
         respondent=choices.RESPONDENT_LABELS.get(saved.respondent, saved.respondent),
     )
