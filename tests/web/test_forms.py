@@ -37,7 +37,7 @@ from noim.domain.trialdef import default_definition
 from noim.services import consent, economics, families, placements, randomisation, users
 from tests.conftest import Actors
 from tests.test_randomisation import SEED
-from tests.web.conftest import login, post
+from tests.web.conftest import count_statements, login, post
 
 DAY = timedelta(days=1)
 
@@ -621,3 +621,22 @@ def test_the_assessment_page_asks_for_visit_and_instrument_and_says_when_no_form
         client.get(f"/children/{baby}/assessments/new?instrument=nope&visit=baseline").status_code
         == 404
     )
+
+
+def test_form_pages_run_as_many_statements_whatever_the_record_holds(
+    db: Database, actors: Actors, client: TestClient, kids: Kids
+) -> None:
+    coord = actors["coord_gla"]
+    login(client, "coord_gla")
+    url = f"/children/{kids.gla}/placements/new"
+
+    def statements() -> int:
+        with count_statements(db) as seen:
+            assert client.get(url).status_code == 200
+        return len(seen)
+
+    placements.add_placement(db, coord, kids.gla, kids.entered, "foster")
+    one = statements()
+    for k in range(1, 5):
+        placements.move_child(db, coord, kids.gla, kids.entered + k * DAY, "foster", "planned_move")
+    assert statements() == one
