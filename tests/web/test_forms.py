@@ -361,6 +361,8 @@ def test_bad_assessment_entries_stay_on_the_form_and_write_nothing(
     assert response.status_code == 422
     assert "ASM-012" in error_beside(response.text, "assessed_on")
     assert 'name="form" value="2-4"' in response.text
+    response = post(client, f"/children/{kids.gla}/assessments/new", {**data, "form": "9-99"})
+    assert response.status_code == 422 and "ASM-002" in response.text
     assert counts(db, Assessment) == before
 
 

@@ -77,7 +77,10 @@ def assessment_new(req: WebRequest) -> Response:
     ctx = _assessment_context(req, plan)
     parsed = ParsedResponses({}, {})
     if ctx["entry"] is None and shown is not None:
-        ctx["entry"] = instrument_form(plan.instrument, shown)  # keep what was typed
+        try:
+            ctx["entry"] = instrument_form(plan.instrument, shown)  # keep what was typed
+        except ValidationError:
+            pass  # not a form of the instrument: refused below (ASM-002)
     try:
         if shown is not None:
             entry = instrument_form(plan.instrument, shown)
