@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from noim import instruments
 from noim.db.base import utcnow
@@ -69,6 +70,31 @@ def choose_form(d: instruments.InstrumentDef, age: int, on: date) -> tuple[str |
     return form, None
 
 
+def _timepoint_of(s: Session, child_id: int, ref: str) -> str:
+    """``ref`` as a timepoint code: a visit's id (digits) stands for its timepoint."""
+    ref = ref.strip()
+    if not ref.isdigit():
+        return ref
+    code = s.scalar(
+        select(FollowUpVisit.timepoint_code).where(
+            FollowUpVisit.id == int(ref), FollowUpVisit.child_id == child_id
+        )
+    )
+    if code is None:
+        raise NotFound(f"no visit {ref} of this child")
+    return code
+
+
+def visit_timepoint(db: Database, actor: Actor, child_trial_id: str, ref: str) -> str:
+    """The timepoint of the child's visit ``ref`` (a timepoint code, or the visit's id)."""
+    actor.require(Capability.READ_TRIAL_DATA, "read visits")
+    if not ref.strip().isdigit():
+        return ref.strip()
+    with db.read(actor) as s:
+        child, _family, _site = child_for(s, actor, child_trial_id, "read the visits of")
+        return _timepoint_of(s, child.id, ref)
+
+
 def entry_plan(
     db: Database,
     actor: Actor,
@@ -77,7 +103,8 @@ def entry_plan(
     timepoint: str,
     on: date | None = None,
 ) -> EntryPlan:
-    """What entering ``instrument`` for a child at ``timepoint`` needs (read only)."""
+    """What entering ``instrument`` for a child at ``timepoint`` needs (read only);
+    ``timepoint`` may be the id of the child's visit instead."""
     actor.require(Capability.WRITE_ASSESSMENTS, "record assessments")
     try:
         d = instruments.load(instrument.strip().lower())
@@ -86,7 +113,7 @@ def entry_plan(
     on = on or utcnow().date()
     with db.read(actor) as s:
         child, _family, site = child_for(s, actor, child_trial_id, "record assessments for")
-        tp = s.get(TimepointRow, timepoint.strip())
+        tp = s.get(TimepointRow, _timepoint_of(s, child.id, timepoint))
         if tp is None:
             raise NotFound(f"no timepoint {timepoint!r}")
         visit = s.scalar(

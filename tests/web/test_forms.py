@@ -642,3 +642,30 @@ def test_form_pages_run_as_many_statements_whatever_the_record_holds(
     for k in range(1, 5):
         placements.move_child(db, coord, kids.gla, kids.entered + k * DAY, "foster", "planned_move")
     assert statements() == one
+
+
+def test_visits_are_named_by_timepoint_or_by_id(
+    db: Database, client: TestClient, kids: Kids
+) -> None:
+    with db.read() as s:
+        ids = dict(
+            s.execute(
+                select(FollowUpVisit.timepoint_code, FollowUpVisit.id)
+                .join(Child, Child.id == FollowUpVisit.child_id)
+                .where(Child.trial_id == kids.gla)
+            ).all()
+        )
+        other = s.scalar(
+            select(FollowUpVisit.id)
+            .join(Child, Child.id == FollowUpVisit.child_id)
+            .where(Child.trial_id == kids.cro)
+        )
+    login(client, "coord_gla")
+    page = client.get(f"/children/{kids.gla}/visits/{ids['15m']}/missed")
+    assert page.status_code == 200 and "Visit 15m" in page.text
+    page = client.get(
+        f"/children/{kids.gla}/assessments/new?instrument=sdq&visit={ids['baseline']}"
+    )
+    assert page.status_code == 200 and 'name="visit" value="baseline"' in page.text
+    # another child's visit id is not this child's visit
+    assert client.get(f"/children/{kids.gla}/visits/{other}/missed").status_code == 404

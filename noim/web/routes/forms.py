@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from noim.domain.exceptions import NotFound, Problem, ValidationError
 from noim.domain.roles import Capability
-from noim.services import legal, placements, visits
+from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
     child_url,
@@ -289,9 +289,10 @@ _VISIT_ACTIONS = {
 
 @view(capability=C.WRITE_ASSESSMENTS, methods=("GET", "POST"))
 def visit_action(req: WebRequest) -> Response:
-    child, tp, act = req.params["child"], req.params["id"], req.params["action"]
+    child, act = req.params["child"], req.params["action"]
     if act not in _VISIT_ACTIONS:
         raise NotFound(f"no visit action {act!r}")
+    tp = assessment_entry.visit_timepoint(req.db, req.actor, child, req.params["id"])
     visit = next(
         (v for v in visits.list_visits(req.db, req.actor, child) if v.timepoint == tp), None
     )

@@ -8,6 +8,7 @@ completes its visit (``record_assessment``); the page after shows the scores.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from starlette.responses import Response
@@ -77,10 +78,9 @@ def assessment_new(req: WebRequest) -> Response:
     ctx = _assessment_context(req, plan)
     parsed = ParsedResponses({}, {})
     if ctx["entry"] is None and shown is not None:
-        try:
-            ctx["entry"] = instrument_form(plan.instrument, shown)  # keep what was typed
-        except ValidationError:
-            pass  # not a form of the instrument: refused below (ASM-002)
+        # keep what was typed; a form the instrument has not is refused below (ASM-002)
+        with contextlib.suppress(ValidationError):
+            ctx["entry"] = instrument_form(plan.instrument, shown)
     try:
         if shown is not None:
             entry = instrument_form(plan.instrument, shown)
