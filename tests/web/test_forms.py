@@ -669,3 +669,45 @@ def test_visits_are_named_by_timepoint_or_by_id(
     assert page.status_code == 200 and 'name="visit" value="baseline"' in page.text
     # another child's visit id is not this child's visit
     assert client.get(f"/children/{kids.gla}/visits/{other}/missed").status_code == 404
+
+
+def test_sae_follow_up_and_completion(db: Database, client: TestClient, kids: Kids) -> None:
+    login(client, "coord_gla")
+    today = utcnow().date()
+    response = post(
+        client,
+        f"/children/{kids.gla}/sae/new",
+        {
+            "onset_date": dmy(today - DAY),
+            "reported_on": dmy(today),
+            "category": "hospitalisation",
+            "description": "admitted overnight",
+        },
+    )
+    assert response.status_code == 303
+    with db.read() as s:
+        sae_id = s.scalars(select(SeriousAdverseEvent.id)).one()
+    url = f"/children/{kids.gla}/sae/{sae_id}"
+    assert client.get(url).status_code == 200
+    # not complete yet: the follow-up is missing, each beside its field
+    response = post(client, f"{url}/complete")
+    assert response.status_code == 422
+    assert "SAE-009" in error_beside(response.text, "outcome")
+    response = post(
+        client, url, {"relatedness": "not_related", "expected": "no", "outcome": "recovered"}
+    )
+    assert response.status_code == 303, response.text[:800]
+    response = post(client, f"{url}/complete")
+    assert response.status_code == 303
+    with db.read() as s:
+        sae = s.get(SeriousAdverseEvent, sae_id)
+        assert sae is not None and sae.completed_at is not None and sae.outcome == "recovered"
+    # once complete, a change needs its reason
+    response = post(
+        client, url, {"relatedness": "possible", "expected": "no", "outcome": "recovered"}
+    )
+    assert response.status_code == 422 and error_beside(response.text, "reason")
+    client.cookies.clear()
+    login(client, "coord_cro")
+    assert client.get(url).status_code == 403
+    refused_and_unchanged(db, client, f"{url}/complete", {}, SeriousAdverseEvent)

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from noim.domain.exceptions import NotFound
 from noim.domain.roles import Capability
 from noim.services import consent, economics, intervention, safety, visits
 from noim.web import choices
@@ -81,6 +82,96 @@ def sae_new(req: WebRequest) -> Response:
             "expected",
             "outcome",
         ),
+    )
+
+
+def _sae(req: WebRequest) -> safety.SaeView:
+    """The child's SAE named in the URL (site scope by the service)."""
+    child = req.params["child"].strip().upper()
+    try:
+        sae_id = int(req.params["id"])
+    except ValueError:
+        raise NotFound(f"no SAE {req.params['id']!r}") from None
+    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    for e in safety.list_saes(req.db, req.actor):
+        if e.id == sae_id and e.child == child:
+            return e
+    raise NotFound(f"no SAE {sae_id} of child {child}")
+
+
+def _sae_context(e: safety.SaeView) -> dict[str, Any]:
+    return {
+        "child": e.child,
+        "sae": e,
+        "relatedness": choices.SAE_RELATEDNESS,
+        "outcomes": choices.SAE_OUTCOMES,
+        "yes_no": choices.YES_NO,
+        "category_label": dict(choices.SAE_CATEGORIES).get(e.category, e.category),
+    }
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def sae_follow_up(req: WebRequest) -> Response:
+    """The SAE's follow-up: relatedness, expectedness and outcome (``update_sae``)."""
+    e = _sae(req)
+    ctx = _sae_context(e)
+    template = "forms/sae_follow_up.html"
+    if req.method == "GET":
+        return render(
+            req,
+            template,
+            form=FormState.empty(
+                relatedness=e.relatedness,
+                expected=None if e.expected is None else ("yes" if e.expected else "no"),
+                outcome=e.outcome,
+            ),
+            **ctx,
+        )
+
+    def action() -> str:
+        changes: dict[str, Any] = {
+            "relatedness": text_of(req, "relatedness"),
+            "expected": {"yes": True, "no": False}.get(req.form.get("expected", "")),
+            "outcome": text_of(req, "outcome"),
+        }
+        current = {"relatedness": e.relatedness, "expected": e.expected, "outcome": e.outcome}
+        changes = {k: v for k, v in changes.items() if v != current[k]}
+        safety.update_sae(req.db, req.actor, e.id, changes, text_of(req, "reason"))
+        return f"/children/{e.child}/sae/{e.id}"
+
+    return submit(
+        req,
+        template,
+        ctx,
+        action,
+        "SAE follow-up saved.",
+        known=("relatedness", "expected", "outcome", "reason"),
+    )
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("POST",))
+def sae_complete(req: WebRequest) -> Response:
+    """Mark the SAE report complete (``complete_sae``): its follow-up must be known."""
+    e = _sae(req)
+    ctx = _sae_context(e)
+    form_values = {
+        "relatedness": e.relatedness or "",
+        "expected": "" if e.expected is None else ("yes" if e.expected else "no"),
+        "outcome": e.outcome or "",
+    }
+
+    def action() -> str:
+        safety.complete_sae(req.db, req.actor, e.id)
+        return f"/children/{e.child}"
+
+    req.form.update(form_values)  # the follow-up form shows the stored values again
+    return submit(
+        req,
+        "forms/sae_follow_up.html",
+        ctx,
+        action,
+        "SAE report marked complete.",
+        known=("relatedness", "expected", "outcome"),
     )
 
 
@@ -298,6 +389,8 @@ def intervention_receipt(req: WebRequest) -> Response:
 
 routes = [
     Route("/children/{child}/sae/new", sae_new, methods=["GET", "POST"]),
+    Route("/children/{child}/sae/{id}", sae_follow_up, methods=["GET", "POST"]),
+    Route("/children/{child}/sae/{id}/complete", sae_complete, methods=["POST"]),
     Route("/children/{child}/deviation/new", deviation_new, methods=["GET", "POST"]),
     Route("/children/{child}/withdraw", withdraw, methods=["GET", "POST"]),
     Route("/children/{child}/lost", lost, methods=["GET", "POST"]),
