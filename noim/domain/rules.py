@@ -56,6 +56,8 @@ ASM-008 hard inline assessments.assessed_on  a follow-up dated on or after the f
 ASM-009 hard inline assessments.instrument_id  an instrument registered in this database
 ASM-010 soft set assessments.respondent_carer_id  a carer respondent who cared for the child on the assessment date (a child_carers link covering it)
 ASM-011 hard set assessments.assessed_on  a follow-up assessment (any timepoint after the first) not dated before the family's randomisation
+ASM-012 hard inline assessments.form  the form of the instrument the child's age on the assessment date calls for (the definition's form_ages)
+ASM-013 hard inline assessments.-  an entered assessment with at least one answer or missing-data code
 CHD-001 hard inline children.entered_care_on  entry to care on or after the date of birth
 CHD-002 hard inline children.entered_care_on  entry to care at age 0-60 months
 CHD-003 hard inline children.date_of_birth  dates of birth and entry to care not after today

@@ -24,6 +24,9 @@ ROUTE_MODULES = [
     "home",
     "coord",  # before "records": /families/new is not a family
     "records",
+    "forms",
+    "forms_assessments",
+    "forms_events",
 ]
 
 STATIC = Path(__file__).parent / "static"
