@@ -1,6 +1,7 @@
 # noim: the two commands of the README, and their helpers.
 #   make demo   creates .venv, installs noim, builds a synthetic NIM trial in SQLite
 #   make test   creates .venv, installs dev deps, runs ruff, mypy and pytest on SQLite and PostgreSQL
+#               (and in Debian's chromium, which it installs with apt-get when missing)
 #   make bench  installs the bench extra (lifelines), times noim.stats against its references
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test bench lint typecheck pytest pg-up clean help
+.PHONY: demo test bench lint typecheck pytest pg-up browser-up clean help
 
 help:
 	@echo "make demo   build the demonstration trial in demo/noim.db"
@@ -51,10 +52,14 @@ typecheck: $(VENV)/.installed-dev
 pg-up:
 	@bash scripts/pg-test-setup.sh
 
+# Debian's chromium for the browser tests (apt-get as root; never a downloaded browser build)
+browser-up:
+	@bash scripts/browser-test-setup.sh
+
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
-test: lint typecheck pg-up pytest
+test: lint typecheck pg-up browser-up pytest
 
 clean:
 	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

@@ -21,6 +21,7 @@ from noim.cli import (  # noqa: F401
     rules,
     safety,
     screening,
+    serve,
     visits,
     voiding,
 )

@@ -199,11 +199,12 @@ def append(conn: Connection, actor: Actor, tx_id: str, entries: Sequence[AuditEn
     recorded = now.isoformat(timespec="microseconds")
     process = _AUDIT_TABLE.c.recorded_at.type._cached_bind_processor(conn.dialect)
     now_param = process(now) if process is not None else now
-    who = (tx_id, actor.user_id, actor.name, actor.role.value)
+    role = actor.audit_role or actor.role.value
+    who = (tx_id, actor.user_id, actor.name, role)
     version = noim.__version__
     params: list[tuple[Any, ...]] = []
     # the payload _hash builds, with the parts every row of this append shares joined once
-    shared = "\x1e".join((recorded, tx_id, _text(actor.user_id), actor.name, actor.role.value))
+    shared = "\x1e".join((recorded, tx_id, _text(actor.user_id), actor.name, role))
     sha256 = hashlib.sha256
     for e in entries:
         seq += 1

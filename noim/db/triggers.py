@@ -23,6 +23,7 @@ APPEND_ONLY = (
     "data_freezes",
     "data_freeze_datasets",
     "masking_key",
+    "auth_events",
 )
 
 #: the one table whose rows may be deleted: not trial data but the keys of the identity

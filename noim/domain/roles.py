@@ -166,6 +166,8 @@ class Actor:
     user_id: int | None = None
     site_ids: frozenset[int] = field(default_factory=frozenset)
     site_codes: frozenset[str] = field(default_factory=frozenset)
+    #: the role the audit trail names instead of ``role`` (the anonymous web visitor)
+    audit_role: str | None = None
 
     @property
     def spec(self) -> RoleSpec:
@@ -204,3 +206,9 @@ class Actor:
                 f"{self.describe()} may not {action} at site {site_code!r}: "
                 "coordinators and researchers work only with their own sites' families"
             )
+
+
+#: whom the audit trail credits with what an unauthenticated web visitor caused (a failed
+#: login under an unknown user name): no user, the role "anonymous" in the trail, a blinded
+#: read-only role's rights (it is only ever used to write an authentication event)
+ANONYMOUS = Actor(name="(anonymous)", role=Role.STATISTICIAN, audit_role="anonymous")

@@ -176,6 +176,11 @@ QRY-005 hard inline data_queries.field  a field of that table
 QRY-006 hard inline data_queries.status  a query status from the code list
 QRY-007 hard inline data_queries.raised_at  an age range in days: from 0, its upper end not below its lower end
 QRY-008 hard inline -.-  a page number from 1 and a page size the list allows
+PWD-001 hard inline user_credentials.password_hash  a password of at least 12 (at most 1024) characters
+PWD-002 hard inline user_credentials.password_hash  a password that does not contain the user name
+PWD-003 hard inline user_credentials.password_hash  a password not in the list of common passwords shipped with noim
+PWD-004 hard inline user_credentials.password_hash  a new password, not the current one
+PWD-005 hard inline user_credentials.password_hash  the user's current password, given again to change it
 RCV-001 hard inline intervention_receipts.family_id  the trial ID of a registered, live family at one of your sites
 RCV-002 hard inline intervention_receipts.family_id  a randomised family (receipt is recorded after allocation)
 RCV-003 hard inline intervention_receipts.started_on  a start date when the intervention was received, and none when it was not
@@ -265,6 +270,10 @@ VIS-021 hard inline post_randomisation_exclusions.family_id  a randomised family
 VIS-022 hard inline post_randomisation_exclusions.identified_on  an exclusion on or after randomisation
 VIS-023 hard inline post_randomisation_exclusions.identified_on  an exclusion date not after today
 VIS-024 hard inline post_randomisation_exclusions.-  a child or family not already excluded
+WEB-001 hard inline -.-  a date as dd/mm/yyyy (or yyyy-mm-dd from a date picker)
+WEB-002 hard inline -.-  a whole number
+WEB-003 hard inline -.-  one of the choices the form offers
+WEB-004 hard inline -.-  a required field filled in
 WDR-001 hard inline withdrawals.level  a withdrawal level from the code list
 WDR-002 hard inline withdrawals.requested_by  a requester from the code list
 WDR-003 hard inline withdrawals.withdrawn_on  a withdrawal date from entry to care to today

@@ -49,6 +49,7 @@ from noim.db.models import (
     SeriousAdverseEvent,
     UnitCost,
     User,
+    UserCredential,
     Withdrawal,
 )
 from noim.db.session import Database
@@ -57,6 +58,7 @@ from noim.domain.legal import DECISION_TYPES
 from noim.domain.roles import Actor, Role
 from noim.domain.trialdef import TrialDefinition
 from noim.services import (
+    auth,
     economics,
     randomisation,
     setup,
@@ -77,11 +79,14 @@ from noim.services.imports import run_import
 from noim.services.randomisation_batch import randomise_many
 
 DEMO_ADMIN = "admin"
+#: every demonstration user's password for the web application (`noim serve`): a demo only
+DEMO_PASSWORD = "noim demo trial"
 DEFAULT_FAMILIES = 390
 
 __all__ = [
     "DEFAULT_FAMILIES",
     "DEMO_ADMIN",
+    "DEMO_PASSWORD",
     "DemoResult",
     "Effects",
     "build_demo",
@@ -339,6 +344,12 @@ def _users(db: Database, definition: TrialDefinition) -> Actor:
             users.add_user(
                 db, admin, name, role, sites, display_name=f"Demo {role.value.replace('_', ' ')}"
             )
+    with db.read() as s:
+        have = set(s.scalars(select(UserCredential.user_id)))
+        ids = {str(n): int(i) for n, i in s.execute(select(User.name, User.id))}
+    for name in [DEMO_ADMIN, *(n for n, _r, _s in demo_users(definition))]:
+        if ids.get(name) not in have:
+            auth.set_password(db, admin, name, DEMO_PASSWORD, one_time=False)
     return admin
 
 

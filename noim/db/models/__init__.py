@@ -2,6 +2,7 @@
 
 from noim.db.models.assessments import Assessment, DerivedScore, Instrument, ItemResponse
 from noim.db.models.audit import AuditHead, AuditLog, IdentityKey
+from noim.db.models.auth import AuthEvent, RoleSecurity, UserCredential, WebSession
 from noim.db.models.care import DecisionType, LegalEvent, LegalProceedings, Placement
 from noim.db.models.economics import ServiceUse, UnitCost
 from noim.db.models.freezes import DataFreeze, DataFreezeDataset
@@ -50,6 +51,7 @@ __all__ = [
     "Assessment",
     "AuditHead",
     "AuditLog",
+    "AuthEvent",
     "BirthParent",
     "BirthParentIdentity",
     "Carer",
@@ -81,6 +83,7 @@ __all__ = [
     "ProtocolDeviation",
     "RandomisationState",
     "RoleRow",
+    "RoleSecurity",
     "ScreeningEntry",
     "SeriousAdverseEvent",
     "ServiceUse",
@@ -91,6 +94,8 @@ __all__ = [
     "Trial",
     "UnitCost",
     "User",
+    "UserCredential",
     "UserSite",
+    "WebSession",
     "Withdrawal",
 ]

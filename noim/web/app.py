@@ -1,0 +1,55 @@
+"""The ASGI application: ``create_app(db)`` -> Starlette."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from noim.db.session import Database
+from noim.web.pages import error_page
+from noim.web.security import SecurityHeaders
+from noim.web.settings import WebSettings
+
+#: the areas of the application (noim/web/routes/<name>.py, each with ``routes``)
+ROUTE_MODULES = [
+    "auth",
+    "home",
+]
+
+STATIC = Path(__file__).parent / "static"
+
+
+def all_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for name in ROUTE_MODULES:
+        module = importlib.import_module(f"noim.web.routes.{name}")
+        routes.extend(module.routes)
+    routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"))
+    return routes
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    titles = {404: "Not found", 405: "Not allowed"}
+    message = {404: f"There is no page {request.url.path}."}.get(status, "The request failed.")
+    return error_page(request, status, titles.get(status, "Error"), message)
+
+
+def create_app(db: Database, settings: WebSettings | None = None) -> Starlette:
+    """The web application serving ``db``."""
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.db = db
+    app.state.settings = settings or WebSettings()
+    return app

@@ -1,0 +1,33 @@
+"""The navigation bar: one entry per area, shown to the roles that may use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from noim.domain.roles import Actor, Capability, Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    capability: Capability | None = None
+    roles: frozenset[Role] | None = None
+
+    def shown_to(self, actor: Actor) -> bool:
+        if self.roles is not None and actor.role not in self.roles:
+            return False
+        return self.capability is None or actor.can(self.capability)
+
+
+C = Capability
+R = Role
+
+#: in display order; each area adds its entries here (one line each)
+NAV: list[NavItem] = [
+    NavItem("Home", "/"),
+]
+
+
+def nav_for(actor: Actor) -> list[NavItem]:
+    return [item for item in NAV if item.shown_to(actor)]

@@ -1,0 +1,1 @@
+"""The web application's pages, one module an area; each defines ``routes``."""
