@@ -19,7 +19,7 @@ from sqlalchemy.sql import ColumnElement
 
 from noim.db.base import utcnow
 from noim.db.blinding import hidden_query_keys, sees_arm
-from noim.db.models import DataQuery
+from noim.db.models import DataQuery, Site
 from noim.db.session import Database
 from noim.domain.codes import QUERY_STATUSES
 from noim.domain.exceptions import Problem, ValidationError
@@ -39,6 +39,8 @@ class QueryPage:
     total: int
     page: int
     per_page: int
+    #: the codes of the sites the reader may filter by (their own, or every site)
+    sites: tuple[str, ...] = ()
 
     @property
     def pages(self) -> int:
@@ -140,4 +142,8 @@ def page_queries(
         )
         rows = list(s.scalars(stmt))
         views = _views(s, actor, rows, False, today) if rows else []
-        return QueryPage(tuple(views), total, page, per_page)
+        if actor.all_sites:
+            sites = tuple(s.scalars(select(Site.code).order_by(Site.code)))
+        else:
+            sites = tuple(sorted(actor.site_codes))
+        return QueryPage(tuple(views), total, page, per_page, sites)

@@ -22,6 +22,8 @@ from noim.web.settings import WebSettings
 ROUTE_MODULES = [
     "auth",
     "home",
+    "dm",
+    "analysis",
 ]
 
 STATIC = Path(__file__).parent / "static"
