@@ -109,3 +109,19 @@ def test_upload_folder_is_beside_a_sqlite_file(db: Database) -> None:
     if db.url.startswith("sqlite"):
         assert folder.parent == Path(db.url.split(":///", 1)[1]).resolve().parent
     assert "uploads" in folder.name
+
+
+def test_problems_name_the_file_not_the_server_folder(
+    db: Database, actors: Actors, tmp_path: Path
+) -> None:
+    shown = preview(
+        db,
+        actors["coord_gla"],
+        "screening",
+        "my log.csv",
+        b"site,colour\nGLA,red\n",
+        folder=tmp_path,
+    )
+    assert shown.problems and {p.rule for p in shown.problems} == {"IMP-002"}
+    assert all(str(tmp_path) not in p.record for p in shown.problems)
+    assert shown.filename == "my_log.csv"

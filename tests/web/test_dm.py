@@ -438,3 +438,13 @@ def test_blinded_data_manager_reads_no_arm(web_demo: WebDemo) -> None:
         assert page.status_code == 200, path
         assert _leaks(page.text) == [], path
     assert "[masked: arm]" in client.get("/audit?table=allocations").text
+
+
+def test_query_links_go_to_the_record_page() -> None:
+    from noim.web.routes.dm import record_url
+
+    assert record_url("children", "G-0001-01-O", "3") == "/children/G-0001-01-O"
+    assert record_url("placements", "G-0001-01-O", "9") == "/children/G-0001-01-O"
+    assert record_url("families", "G-0001-Z", "1") == "/families/G-0001-Z"
+    assert record_url("allocations", "G-0001-Z", "1") == "/families/G-0001-Z"
+    assert record_url("unit_costs", None, "2") == "/history/unit_costs/2"

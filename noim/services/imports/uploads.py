@@ -196,7 +196,7 @@ def preview(
     report: ImportReport | None = None
     problems: tuple[Problem, ...] = ()
     try:
-        report = run_import(db, actor, kind, path, dry_run=True, dates=dates, text=text)
+        report = run_import(db, actor, kind, path.name, dry_run=True, dates=dates, text=text)
     except ImportRejected as exc:
         problems = tuple(exc.problems)
     return ImportPreview(
@@ -224,6 +224,6 @@ def commit(
     gone or changed since.  ``ImportRejected`` (nothing written) when any row is bad."""
     kind = _kind(actor, kind)
     path, content = _kept(folder or upload_folder(db), actor, sha256)
-    report = run_import(db, actor, kind, path, dates=dates, text=_text(path, content))
+    report = run_import(db, actor, kind, path.name, dates=dates, text=_text(path, content))
     shutil.rmtree(path.parent, ignore_errors=True)
     return report

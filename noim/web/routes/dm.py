@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
+from noim.domain import trial_ids
 from noim.domain.codes import QUERY_STATUSES
 from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
 from noim.domain.roles import Capability
@@ -40,12 +41,12 @@ def _page_url(path: str, filters: Mapping[str, str | list[str]], page: int) -> s
 
 def record_url(table: str, trial_id: str | None, key: str) -> str | None:
     """The page of a query's record: the child's or family's page, else its history."""
-    if trial_id and table == "families":
-        return f"/families/{trial_id}"
-    if trial_id and len(trial_id.split("-")) > 2:  # a child's trial ID (G-0001-01-X)
-        return f"/children/{trial_id}"
     if trial_id:
-        return f"/families/{trial_id}"
+        try:
+            child = trial_ids.parse(trial_id).child_number is not None
+        except ValueError:
+            return f"/history/{table}/{key}"
+        return f"/children/{trial_id}" if child else f"/families/{trial_id}"
     return f"/history/{table}/{key}"
 
 
