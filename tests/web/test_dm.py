@@ -251,7 +251,14 @@ def test_a_post_without_the_csrf_token_writes_nothing(
         "/imports", files={"file": ("a.csv", b"x\n")}, data={"kind": "screening"}
     )
     assert response.status_code == 403
+    assert client.post("/queries/new", data={"table": "children", "record": "1"}).status_code == 403
+    client.cookies.clear()
+    login(client, "datamanager")
+    assert client.post("/freezes", data={"label": "x"}).status_code == 403
+    assert client.post("/check").status_code == 403
+    assert client.post(f"/queries/{on_gla}/resolve", data={"message": "x"}).status_code == 403
     assert _trial_audit(db) == before
+    assert (count_rows(db, DataFreeze), _status(db, on_gla)) == (0, "open")
 
 
 # --------------------------------------------------------------------------- check
