@@ -58,6 +58,10 @@ ASM-010 soft set assessments.respondent_carer_id  a carer respondent who cared f
 ASM-011 hard set assessments.assessed_on  a follow-up assessment (any timepoint after the first) not dated before the family's randomisation
 ASM-012 hard inline assessments.form  the form of the instrument the child's age on the assessment date calls for (the definition's form_ages)
 ASM-013 hard inline assessments.-  an entered assessment with at least one answer or missing-data code
+AUD-001 hard inline audit_log.table_name  an audited table
+AUD-002 hard inline audit_log.row_key  a table and the key (or trial ID) of one of its records
+AUD-003 hard inline audit_log.recorded_at  a date range whose end is on or after its start
+AUD-004 hard inline -.-  a page number from 1 and a page size the list allows
 CHD-001 hard inline children.entered_care_on  entry to care on or after the date of birth
 CHD-002 hard inline children.entered_care_on  entry to care at age 0-60 months
 CHD-003 hard inline children.date_of_birth  dates of birth and entry to care not after today
@@ -113,6 +117,7 @@ IMP-081 hard inline screening_log.site_id  a screening row of a site you work at
 IMP-082 hard inline screening_log.family_id  the trial ID of a registered family to enrol
 IMP-083 hard inline screening_log.reference  a reference matching at most one stored entry of the site
 IMP-090 hard inline protocol_deviations.family_id  the trial ID of a registered family at one of your sites
+IMP-100 hard inline -.-  the uploaded file exactly as previewed, still kept on the server
 LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
 LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
 LGL-003 hard inline legal_events.event_date  legal dates not after today
@@ -172,6 +177,8 @@ QRY-003 hard inline data_queries.table_name  a table of trial data
 QRY-004 hard inline data_queries.row_key  the key of an existing record of that table
 QRY-005 hard inline data_queries.field  a field of that table
 QRY-006 hard inline data_queries.status  a query status from the code list
+QRY-007 hard inline data_queries.raised_at  an age range in days: from 0, its upper end not below its lower end
+QRY-008 hard inline -.-  a page number from 1 and a page size the list allows
 PWD-001 hard inline user_credentials.password_hash  a password of at least 12 (at most 1024) characters
 PWD-002 hard inline user_credentials.password_hash  a password that does not contain the user name
 PWD-003 hard inline user_credentials.password_hash  a password not in the list of common passwords shipped with noim

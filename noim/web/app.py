@@ -27,6 +27,8 @@ ROUTE_MODULES = [
     "forms",
     "forms_assessments",
     "forms_events",
+    "dm",
+    "analysis",
 ]
 
 STATIC = Path(__file__).parent / "static"
