@@ -804,14 +804,15 @@ def list_logins(db: Database, actor: Actor, name: str | None = None) -> list[Log
             c.user_id: c
             for c in s.scalars(select(UserCredential).where(UserCredential.user_id.in_(ids)))
         }
-        last = dict(
+        # (.all(): a Result has keys() of its own, which dict() would take for a mapping's)
+        last: dict[int | None, datetime] = dict(
             s.execute(
                 select(AuthEvent.user_id, func.max(AuthEvent.at))
                 .where(AuthEvent.kind == "login", AuthEvent.user_id.in_(ids))
                 .group_by(AuthEvent.user_id)
-            ).tuples()
+            ).all()
         )
-        live = dict(
+        live: dict[int, int] = dict(
             s.execute(
                 select(WebSession.user_id, func.count())
                 .where(
@@ -820,7 +821,7 @@ def list_logins(db: Database, actor: Actor, name: str | None = None) -> list[Log
                     WebSession.expires_at > now,
                 )
                 .group_by(WebSession.user_id)
-            ).tuples()
+            ).all()
         )
         required = set(
             s.scalars(select(RoleSecurity.role_code).where(RoleSecurity.second_factor_required))

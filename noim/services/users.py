@@ -248,3 +248,9 @@ def update_user(
         info = _info(s, user)
         _check_sites_for_role(name, Role(info.role), len(info.sites))
         return info
+
+
+def site_codes(db: Database) -> list[str]:
+    """The trial's site codes (the choices of a user's sites)."""
+    with db.read() as s:
+        return list(s.scalars(select(Site.code).order_by(Site.code)))

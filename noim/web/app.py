@@ -22,6 +22,7 @@ from noim.web.settings import WebSettings
 ROUTE_MODULES = [
     "auth",
     "home",
+    "admin",
 ]
 
 STATIC = Path(__file__).parent / "static"

@@ -26,6 +26,7 @@ R = Role
 #: in display order; each area adds its entries here (one line each)
 NAV: list[NavItem] = [
     NavItem("Home", "/"),
+    NavItem("Users", "/admin/users", C.MANAGE_USERS),
 ]
 
 
