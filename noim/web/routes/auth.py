@@ -86,6 +86,11 @@ async def login(request: Request) -> Response:
         form = FormState.of({"name": name})
         form.summary.append(str(exc))
         return _login_page(request, form, status=401)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # a session this browser held before (another user's, or one planted by someone
+        # else) ends: after a login only the new session id is worth anything
+        await run_in_threadpool(auth.log_out, db, previous)
     target = _safe_next(values.get("next"))
     if outcome.session.second_factor_pending:
         target = "/second-factor"
