@@ -250,6 +250,9 @@ SRV-011 hard inline service_use.period_end  a period not after today
 SRV-012 hard inline service_use.child_id  a child that is not voided
 SRV-013 hard inline service_use.source  a source of at most 64 characters
 SRV-014 hard inline service_use.unit_cost_id  a service the role may record: blinded roles do not record services that reveal the arm
+TFA-001 hard inline user_credentials.totp_last_step  the 6-digit code the authenticator app shows now (each code works once)
+TFA-002 hard inline user_credentials.totp_enabled  no second factor set up yet, to set one up
+TFA-003 hard inline user_credentials.totp_enabled  a user who has a second factor, to remove it
 TXT-001 hard inline -.-  text without control characters: none in a single-line field (String(n) columns); tab, newline and carriage return only in free text (Text columns); never NUL, other C0 controls, DEL or unpaired surrogates
 TXT-002 hard inline -.-  a single-line field no longer than its column (String(n) in noim/db/models)
 USR-001 hard inline users.name  a user name of 2-64 letters, digits and . _ @ -

@@ -29,6 +29,7 @@ ROUTE_MODULES = [
     "forms_events",
     "dm",
     "analysis",
+    "admin",
 ]
 
 STATIC = Path(__file__).parent / "static"

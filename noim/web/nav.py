@@ -35,6 +35,7 @@ NAV: list[NavItem] = [
     NavItem("Audit", "/audit", C.READ_AUDIT),
     NavItem("Reports", "/reports", C.READ_OPEN_REPORT),
     NavItem("Datasets", "/datasets", C.ANALYSE),
+    NavItem("Users", "/admin/users", C.MANAGE_USERS),
 ]
 
 
