@@ -309,7 +309,9 @@ def test_import_kinds_offered_by_role(client: TestClient) -> None:
     client.cookies.clear()
     login(client, "datamanager")
     page = client.get("/imports")
-    assert "may run no import" in page.text and 'value="intervention"' not in page.text
+    assert 'value="families"' in page.text and 'value="intervention"' not in page.text
+    bad = _preview(client, GOOD, kind="intervention")
+    assert bad.status_code == 422 and "WEB-003" in _field_error(_text(bad), "kind")
 
 
 def test_import_preview_writes_nothing_then_commit_writes(client: TestClient, db: Database) -> None:

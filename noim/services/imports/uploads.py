@@ -26,13 +26,18 @@ from sqlalchemy.engine import make_url
 
 from noim.db.session import Database
 from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
-from noim.domain.roles import Actor, Capability
-from noim.services.imports import ImportReport, kinds, run_import
+from noim.domain.roles import Actor
+from noim.services.imports import (
+    ImportReport,
+    kinds,
+    may_import,
+    require_may_import,
+    run_import,
+)
 from noim.services.imports.reader import _decode, read_csv
 
 #: kinds whose records tell their reader the family's arm (receipt of the allocated
 #: intervention): offered only to roles that see the arm
-ARM_REVEALING_KINDS = frozenset({"intervention"})
 #: rows shown in a preview
 PREVIEW_ROWS = 100
 #: kept files older than this are removed when another file is kept
@@ -70,9 +75,7 @@ def offered_kinds(actor: Actor) -> list[KindChoice]:
     """The import kinds ``actor``'s role may run, by name."""
     out = []
     for name, kind in sorted(kinds().items()):
-        if not actor.can(kind.capability):
-            continue
-        if name in ARM_REVEALING_KINDS and not actor.can(Capability.SEE_ARM):
+        if not may_import(actor, name, kind):
             continue
         out.append(KindChoice(name, kind.description, (*kind.required, *kind.optional)))
     return out
@@ -82,8 +85,7 @@ def _kind(actor: Actor, kind: str) -> str:
     offered = {k.name for k in offered_kinds(actor)}
     if kind not in offered:
         if kind in kinds():
-            actor.require(kinds()[kind].capability, f"import {kind}")
-            actor.require(Capability.SEE_ARM, f"import {kind}")
+            require_may_import(actor, kind, kinds()[kind])
         raise NotFound(
             f"no import kind {kind!r} for {actor.describe()}; expected one of "
             + (", ".join(sorted(offered)) or "none (the role may run no import)")
