@@ -20,6 +20,7 @@ from noim.db.models import (
     Assessment,
     AuditLog,
     Child,
+    Family,
     FollowUpVisit,
     InterventionReceipt,
     LegalEvent,
@@ -29,6 +30,7 @@ from noim.db.models import (
     ProtocolDeviation,
     SeriousAdverseEvent,
     ServiceUse,
+    Site,
     Withdrawal,
 )
 from noim.db.session import Database
@@ -36,8 +38,9 @@ from noim.domain.durations import add_months
 from noim.domain.trialdef import default_definition
 from noim.services import consent, economics, families, placements, randomisation, users
 from tests.conftest import Actors
+from tests.test_blinding_attacks import ARM_WORDS
 from tests.test_randomisation import SEED
-from tests.web.conftest import count_statements, login, post
+from tests.web.conftest import WebDemo, count_statements, demo_login, login, post
 
 DAY = timedelta(days=1)
 
@@ -711,3 +714,59 @@ def test_sae_follow_up_and_completion(db: Database, client: TestClient, kids: Ki
     login(client, "coord_cro")
     assert client.get(url).status_code == 403
     refused_and_unchanged(db, client, f"{url}/complete", {}, SeriousAdverseEvent)
+
+
+# --------------------------------------------------------------------------- blinded roles
+
+
+@pytest.mark.parametrize("user", ["research_gla", "datamanager", "statistician"])
+def test_blinded_roles_read_no_arm_on_any_form_page(web_demo: WebDemo, user: str) -> None:
+    """Every form page of demo children with every kind of record, as a blinded role: a
+    form, a 403 or a 404, never an arm word (the crawl's list, case-insensitive)."""
+    with web_demo.db.read() as s:
+        kids_ = s.execute(
+            select(Child.trial_id, Family.trial_id)
+            .join(Family, Family.id == Child.family_id)
+            .join(Site, Site.id == Family.site_id)
+            .where(Site.code == "GLA")
+            .order_by(Child.id)
+            .limit(3)
+        ).all()
+        assessment = s.execute(
+            select(Assessment.id, Child.trial_id)
+            .join(Child, Child.id == Assessment.child_id)
+            .limit(1)
+        ).one()
+        placement = s.scalars(select(Placement.id).limit(1)).one()
+        visit = s.scalars(select(FollowUpVisit.id).limit(1)).one()
+    client = demo_login(web_demo, user)
+    paths = [f"/children/{assessment[1]}/assessments/{assessment[0]}"]
+    for child, family in kids_:
+        paths += [
+            f"/children/{child}/placements/new",
+            f"/children/{child}/placements/{placement}/move",
+            f"/children/{child}/legal/new",
+            f"/children/{child}/legal/proceedings/new",
+            f"/children/{child}/assessments/new",
+            f"/children/{child}/assessments/new?instrument=sdq&visit=baseline",
+            f"/children/{child}/assessments/new?instrument=pedsql&visit=15m",
+            f"/children/{child}/visits/{visit}/complete",
+            f"/children/{child}/visits/baseline/missed",
+            f"/children/{child}/sae/new",
+            f"/children/{child}/deviation/new",
+            f"/children/{child}/withdraw",
+            f"/children/{child}/lost",
+            f"/children/{child}/service-use/new",
+            f"/families/{family}/intervention",
+        ]
+    shown = 0
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code in (200, 403, 404), f"{user}: {path} {response.status_code}"
+        shown += response.status_code == 200
+        for word in ARM_WORDS:
+            assert not re.search(rf"\b{re.escape(word)}\b", response.text, re.IGNORECASE), (
+                f"{user}: {path} names {word!r}"
+            )
+    if user == "research_gla":
+        assert shown >= 10  # the assessment, visit and service-use forms are theirs
