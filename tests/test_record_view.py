@@ -412,3 +412,29 @@ def test_record_history_refused(db: Database, actors: Actors) -> None:
         record_view.record_history(db, actors["coord_gla"], "children", "999999")
     with pytest.raises(NotFound):
         record_view.record_history(db, actors["coord_gla"], "children", "x'; drop")
+
+
+def test_hidden_service_use_has_no_history_for_blinded_roles(db: Database, actors: Actors) -> None:
+    from decimal import Decimal
+
+    from noim.services import economics
+
+    b = build(db, actors)
+    dm = actors["datamanager"]
+    economics.add_unit_cost(db, dm, "nim_session", "IFT session", "session", Decimal("90"), 2024)
+    use = economics.add_service_use(
+        db, actors["coord_gla"], b.young, "nim_session", R_DAY, date(2024, 6, 1), Decimal(3)
+    )
+    query = queries.raise_query(db, actors["coord_gla"], "service_use", str(use.id), "count?")
+    for table, key in (("service_use", str(use.id)), ("data_queries", str(query.id))):
+        assert record_view.record_history(db, actors["coord_gla"], table, key).entries
+        for user in ("research_gla", "statistician", "datamanager"):
+            with pytest.raises(NotFound):
+                record_view.record_history(db, actors[user], table, key)
+    # nor is the query on it in the record views of blinded roles
+    assert [q.table for q in record_view.family_view(db, dm, b.family).queries] == [
+        "children",
+        "families",
+    ]
+    seen = record_view.family_view(db, actors["coord_gla"], b.family).queries
+    assert "service_use" in [q.table for q in seen]

@@ -32,13 +32,14 @@ from sqlalchemy.orm import Session
 
 from noim.db.audit import model_for
 from noim.db.base import utcnow
-from noim.db.blinding import arm_word_masker, sees_arm
+from noim.db.blinding import arm_word_masker, hides_service_use, sees_arm
 from noim.db.models import (
     Allocation,
     BirthParent,
     Child,
     ChildBirthParent,
     ChildCarer,
+    DataQuery,
     Family,
     InterventionReceipt,
     LocalAuthority,
@@ -450,7 +451,8 @@ def record_history(db: Database, actor: Actor, table: str, record_id: str) -> Re
         except Exception:
             raise NotFound(f"no {table} record {record_id!r}") from None
         info = record_info(s, t, [value])  # type: ignore[arg-type]
-        if str(value) not in info:
+        if str(value) not in info or _hidden(s, actor, table, value):
+            # a record hidden from a blinded reader is answered as one that does not exist
             raise NotFound(f"no {table} record {record_id!r}")
         trial_id, site_id = info[str(value)]
         action = f"read the history of {table} record {record_id}"
@@ -465,6 +467,24 @@ def record_history(db: Database, actor: Actor, table: str, record_id: str) -> Re
             actor.require_site(site_id, code, action)
     entries = history_rows(db, actor, table, key)
     return RecordHistory(table, key, trial_id, tuple(entries))
+
+
+def _hidden(s: Session, actor: Actor, table: str, value: object) -> bool:
+    """Whether the record is an arm-revealing service use (or a data query on one) that
+    ``actor`` may not see (``noim.db.blinding``)."""
+    if sees_arm(actor) or not isinstance(value, int):
+        return False
+    if table == "service_use":
+        return hides_service_use(s, actor, value)
+    if table == "data_queries":
+        q = s.get(DataQuery, value)
+        return (
+            q is not None
+            and q.table_name == "service_use"
+            and q.row_key.isdigit()
+            and (hides_service_use(s, actor, int(q.row_key)))
+        )
+    return False
 
 
 def _key(s: Session, table: str, record_id: str) -> str:

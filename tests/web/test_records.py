@@ -158,6 +158,9 @@ def test_recording_links_for_those_who_may_write(app: Any, built: Built) -> None
     ):
         assert f'href="{url}"' in coord, url
     assert re.search(rf'href="/children/{built.young}/placements/\d+/move"', coord)
+    # the overdue 15-month visit: complete it, or record it missed or not required
+    for action in ("complete", "missed", "not-required"):
+        assert re.search(rf'href="/children/{built.young}/visits/\d+/{action}"', coord), action
     assert re.search(r'href="/history/placements/\d+"', coord)
     assert "/queries/new" not in coord  # queries are raised by the data manager
     family = client_for(app, "coord_gla").get(f"/families/{built.family}").text
@@ -165,6 +168,8 @@ def test_recording_links_for_those_who_may_write(app: Any, built: Built) -> None
     for user in ("research_gla", "statistician", "datamanager"):
         text = client_for(app, user).get(f"/children/{built.young}").text
         assert "/placements/new" not in text, user
+        assert ("/missed" in text) == (user == "research_gla"), user  # researchers record visits
+        assert "/not-required" not in text, user
         assert f'href="/children/{built.young}/withdraw"' not in text, user
         assert "/intervention" not in client_for(app, user).get(f"/families/{built.family}").text
 
