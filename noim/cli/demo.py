@@ -176,6 +176,10 @@ def demo_command(
     rows += [("SAEs", r.saes), ("deviations", r.deviations), ("withdrawals", r.withdrawals)]
     print_table("Summary", ["", "n"], rows)
     click.echo(f"Users (act as one with --user NAME): {', '.join(r.users)}")
+    click.echo(
+        f"Web application: noim --database {url} serve, then log in at http://127.0.0.1:8000/ "
+        f"as any of those users with the password {demo.DEMO_PASSWORD!r}"
+    )
     p = published.primary
     if "estimate" in p:
         click.echo(
