@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from noim.db.models import Allocation, AuditLog, Child, Consent, Family, ScreeningEntry
 from noim.db.session import Database
 from noim.domain.trialdef import default_definition
-from noim.services import consent, families, randomisation, screening
+from noim.services import consent, families, queries, randomisation, safety, screening
 from tests.conftest import Actors
 from tests.factories import family_with_children
 from tests.web.conftest import WebDemo, count_statements, demo_login, login, post
@@ -87,6 +87,41 @@ def test_coordinator_home_is_the_work_queue(client: TestClient, set_up: Database
     assert other.trial_id not in text  # another site's family
     for path in ("/screening/new", "/families/new"):
         assert f'href="{path}"' in text
+
+
+def test_every_queue_row_links_to_its_task(client: TestClient, set_up: Database, actors: Actors):
+    fam = ready_family(set_up, actors)
+    at = datetime.combine(ENTERED + timedelta(days=20), datetime.min.time(), UTC)
+    randomisation.randomise(set_up, actors["coord_gla"], fam.trial_id, randomised_at=at)
+    kid = fam.children[0].trial_id
+    sae = safety.add_sae(
+        set_up,
+        actors["coord_gla"],
+        kid,
+        ENTERED + timedelta(days=30),
+        ENTERED + timedelta(days=31),
+        "hospitalisation",
+        "admitted overnight",
+    )
+    query = queries.raise_query(
+        set_up,
+        actors["datamanager"],
+        "children",
+        kid,
+        "Please check the date of birth",
+        "date_of_birth",
+    )
+    login(client, "coord_gla")
+    text = client.get("/").text
+    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    assert f'href="/queries/{query.id}"' in text
+    assert f'href="/children/{kid}/sae/{sae.id}"' in text
+    assert "relatedness, expectedness, outcome" in text
+    client.cookies.clear()
+    login(client, "research_gla")
+    text = client.get("/").text
+    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    assert f"/sae/{sae.id}" not in text  # researchers do not write SAEs
 
 
 def test_researcher_home_has_no_arm_and_no_randomise(
