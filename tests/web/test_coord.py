@@ -561,12 +561,13 @@ def test_randomise_refused_to_blinded_and_other_site(
     assert trial_writes(set_up) == before
 
 
-def test_blinded_demo_pages_have_no_arm(web_demo: WebDemo):
-    client = demo_login(web_demo, "research_gla")
-    for url in ("/", "/screening"):
+@pytest.mark.parametrize("user", ["research_gla", "datamanager", "statistician"])
+def test_blinded_demo_pages_have_no_arm(web_demo: WebDemo, user: str):
+    client = demo_login(web_demo, user)
+    for url in ("/", "/screening", "/screening?status=enrolled&page=2"):
         page = client.get(url)
-        assert page.status_code == 200, url
-        assert arm_words_in(page.text) == [], url
+        assert page.status_code == 200, (user, url)
+        assert arm_words_in(page.text) == [], (user, url)
 
 
 def test_declared_factors_are_asked_when_randomising(empty_url: str):
