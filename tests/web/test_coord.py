@@ -210,6 +210,33 @@ def test_screening_log_and_new_entry(client: TestClient, db: Database, actors: A
     assert "CRO-REF-9" not in client.get("/screening?site=CRO").text
 
 
+def test_screening_log_statement_count_does_not_grow(
+    client: TestClient, db: Database, actors: Actors
+):
+    def add(n: int) -> None:
+        for i in range(n):
+            screening.add_entry(
+                db,
+                actors["coord_gla"],
+                "GLA",
+                ENTERED,
+                1,
+                i % 2 == 0,
+                None if i % 2 == 0 else f"reason {i % 3}",
+            )
+
+    add(3)
+    login(client, "coord_gla")
+    counts = []
+    for more in (0, 12):
+        add(more)
+        for url in ("/screening", "/screening?status=ineligible&page=1"):
+            with count_statements(db) as seen:
+                assert client.get(url).status_code == 200
+            counts.append(len(seen))
+    assert counts[:2] == counts[2:]
+
+
 def test_screening_bad_input_is_shown_beside_the_fields(client: TestClient, db: Database):
     login(client, "coord_gla")
     before = trial_writes(db)
