@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from noim.db.models import Allocation, AuditLog, Child, Consent, Family, ScreeningEntry
 from noim.db.session import Database
 from noim.domain.trialdef import default_definition
-from noim.services import consent, families, randomisation, screening
+from noim.services import consent, families, queries, randomisation, safety, screening
 from tests.conftest import Actors
 from tests.factories import family_with_children
 from tests.web.conftest import WebDemo, count_statements, demo_login, login, post
@@ -87,6 +87,41 @@ def test_coordinator_home_is_the_work_queue(client: TestClient, set_up: Database
     assert other.trial_id not in text  # another site's family
     for path in ("/screening/new", "/families/new"):
         assert f'href="{path}"' in text
+
+
+def test_every_queue_row_links_to_its_task(client: TestClient, set_up: Database, actors: Actors):
+    fam = ready_family(set_up, actors)
+    at = datetime.combine(ENTERED + timedelta(days=20), datetime.min.time(), UTC)
+    randomisation.randomise(set_up, actors["coord_gla"], fam.trial_id, randomised_at=at)
+    kid = fam.children[0].trial_id
+    sae = safety.add_sae(
+        set_up,
+        actors["coord_gla"],
+        kid,
+        ENTERED + timedelta(days=30),
+        ENTERED + timedelta(days=31),
+        "hospitalisation",
+        "admitted overnight",
+    )
+    query = queries.raise_query(
+        set_up,
+        actors["datamanager"],
+        "children",
+        kid,
+        "Please check the date of birth",
+        "date_of_birth",
+    )
+    login(client, "coord_gla")
+    text = client.get("/").text
+    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    assert f'href="/queries/{query.id}"' in text
+    assert f'href="/children/{kid}/sae/{sae.id}"' in text
+    assert "relatedness, expectedness, outcome" in text
+    client.cookies.clear()
+    login(client, "research_gla")
+    text = client.get("/").text
+    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    assert f"/sae/{sae.id}" not in text  # researchers do not write SAEs
 
 
 def test_researcher_home_has_no_arm_and_no_randomise(
@@ -173,6 +208,33 @@ def test_screening_log_and_new_entry(client: TestClient, db: Database, actors: A
     assert "REF-1" not in client.get("/screening?status=ineligible").text
     # the other site's log cannot be asked for
     assert "CRO-REF-9" not in client.get("/screening?site=CRO").text
+
+
+def test_screening_log_statement_count_does_not_grow(
+    client: TestClient, db: Database, actors: Actors
+):
+    def add(n: int) -> None:
+        for i in range(n):
+            screening.add_entry(
+                db,
+                actors["coord_gla"],
+                "GLA",
+                ENTERED,
+                1,
+                i % 2 == 0,
+                None if i % 2 == 0 else f"reason {i % 3}",
+            )
+
+    add(3)
+    login(client, "coord_gla")
+    counts = []
+    for more in (0, 12):
+        add(more)
+        for url in ("/screening", "/screening?status=ineligible&page=1"):
+            with count_statements(db) as seen:
+                assert client.get(url).status_code == 200
+            counts.append(len(seen))
+    assert counts[:2] == counts[2:]
 
 
 def test_screening_bad_input_is_shown_beside_the_fields(client: TestClient, db: Database):
@@ -526,12 +588,13 @@ def test_randomise_refused_to_blinded_and_other_site(
     assert trial_writes(set_up) == before
 
 
-def test_blinded_demo_pages_have_no_arm(web_demo: WebDemo):
-    client = demo_login(web_demo, "research_gla")
-    for url in ("/", "/screening"):
+@pytest.mark.parametrize("user", ["research_gla", "datamanager", "statistician"])
+def test_blinded_demo_pages_have_no_arm(web_demo: WebDemo, user: str):
+    client = demo_login(web_demo, user)
+    for url in ("/", "/screening", "/screening?status=enrolled&page=2"):
         page = client.get(url)
-        assert page.status_code == 200, url
-        assert arm_words_in(page.text) == [], url
+        assert page.status_code == 200, (user, url)
+        assert arm_words_in(page.text) == [], (user, url)
 
 
 def test_declared_factors_are_asked_when_randomising(empty_url: str):

@@ -41,7 +41,7 @@ PAGE_SIZE = 100
 #: the screening log's status filter: value -> label
 SCREENING_FILTERS = {
     "": "All entries",
-    "to-enrol": "Eligible, not yet registered",
+    "to_enrol": "Eligible, not yet registered",
     "enrolled": "Registered",
     "ineligible": "Ineligible",
     "declined": "Declined",
@@ -64,20 +64,6 @@ def _failed(
 # --------------------------------------------------------------------------- screening
 
 
-def _matches(entry: screening.ScreeningEntryView, status: str) -> bool:
-    if status == "voided":
-        return entry.voided
-    if entry.voided:
-        return False
-    return {
-        "": True,
-        "to-enrol": entry.eligible and not entry.declined and entry.family is None,
-        "enrolled": entry.family is not None,
-        "ineligible": not entry.eligible,
-        "declined": entry.declined,
-    }.get(status, True)
-
-
 @view(C.READ_TRIAL_DATA)
 def screening_log(req: WebRequest) -> Response:
     sites = site_choices(req.db, req.actor)
@@ -87,18 +73,24 @@ def screening_log(req: WebRequest) -> Response:
     status = req.query.get("status", "")
     if status not in SCREENING_FILTERS:
         status = ""
-    report = screening.list_entries(req.db, req.actor, site)
-    entries = [e for e in reversed(report.entries) if _matches(e, status)]
-    page = max(1, int(req.query["page"])) if req.query.get("page", "").isdigit() else 1
-    pages = max(1, -(-len(entries) // PAGE_SIZE))
-    page = min(page, pages)
-    shown = entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    page = int(req.query["page"]) if req.query.get("page", "").isdigit() else 1
+    page = max(1, page)
+    report = screening.list_entries(
+        req.db,
+        req.actor,
+        site,
+        status=status or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        newest_first=True,
+    )
+    pages = max(1, -(-report.matching // PAGE_SIZE))
     return render(
         req,
         "screening.html",
         report=report,
-        entries=shown,
-        matching=len(entries),
+        entries=report.entries,
+        matching=report.matching,
         page=page,
         pages=pages,
         sites=sites,

@@ -71,6 +71,7 @@ def home(req: WebRequest) -> Response:
         next_step=next_step,
         can_randomise=actor.can(Capability.RANDOMISE),
         can_assess=actor.can(Capability.WRITE_ASSESSMENTS),
+        can_write=actor.can(Capability.WRITE_TRIAL_DATA),
         **context,
     )
 
