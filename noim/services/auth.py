@@ -550,6 +550,16 @@ def second_factor_state(db: Database, session: SessionInfo) -> bool:
         return bool(cred is not None and cred.totp_enabled)
 
 
+def pending_enrolment(db: Database, session: SessionInfo) -> Enrolment | None:
+    """The secret being set up (made by ``start_enrolment``, not yet confirmed), if any."""
+    actor = session.actor
+    with db.read() as s:
+        cred = s.get(UserCredential, actor.user_id)
+        if cred is None or cred.totp_enabled or not cred.totp_secret:
+            return None
+        return Enrolment(cred.totp_secret, totp.provisioning_uri(cred.totp_secret, actor.name))
+
+
 def start_enrolment(db: Database, session: SessionInfo) -> Enrolment:
     """The secret the session's user is to put into their authenticator app.
 

@@ -151,7 +151,14 @@ def second_factor(req: WebRequest) -> Response:
             return RedirectResponse("/", status_code=303)
         return render(req, "second_factor.html", mode="done", form=FormState.empty())
     mode = "verify" if enrolled else "enrol"
-    enrolment = None if enrolled else auth.start_enrolment(req.db, req.session)
+    # a GET never writes: the secret is made by the "Set up" button (a POST), then shown
+    # until confirmed
+    enrolment = None if enrolled else auth.pending_enrolment(req.db, req.session)
+    if req.method == "POST" and not enrolled and req.form.get("action") == "start":
+        enrolment = auth.start_enrolment(req.db, req.session)
+        return render(
+            req, "second_factor.html", mode=mode, enrolment=enrolment, form=FormState.empty()
+        )
     if req.method == "GET":
         return render(
             req, "second_factor.html", mode=mode, enrolment=enrolment, form=FormState.empty()
