@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from noim.db.session import Database
+from noim.domain.exceptions import ImportRejected, PermissionDenied
 from noim.domain.roles import Actor
 from noim.domain.trialdef import default_definition
 from noim.services import consent, demo, economics, families, randomisation, users
-from noim.domain.exceptions import ImportRejected, PermissionDenied
 from noim.services.imports import ARM_REVEALING_KINDS, run_import
 from tests.factories import registered_families
 

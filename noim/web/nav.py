@@ -31,7 +31,10 @@ NAV: list[NavItem] = [
     NavItem("Queries", "/queries", C.READ_TRIAL_DATA),
     NavItem("Check", "/check", C.MANAGE_QUERIES, frozenset({R.DATA_MANAGER, R.ADMINISTRATOR})),
     NavItem(
-        "Imports", "/imports", None, frozenset({R.COORDINATOR, R.RESEARCHER, R.DATA_MANAGER, R.ADMINISTRATOR})
+        "Imports",
+        "/imports",
+        None,
+        frozenset({R.COORDINATOR, R.RESEARCHER, R.DATA_MANAGER, R.ADMINISTRATOR}),
     ),
     NavItem("Freezes", "/freezes", None, frozenset(R) - {R.COORDINATOR, R.RESEARCHER}),
     NavItem("Audit", "/audit", C.READ_AUDIT),
