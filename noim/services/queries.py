@@ -139,10 +139,10 @@ def _views(
             )
         ).all()
     )
-    last_posted = select(DataQueryMessage.query_id, func.max(DataQueryMessage.posted_at))
-    if len(ids) <= 900:  # a short list (a page, the work queue): only its threads
-        last_posted = last_posted.where(DataQueryMessage.query_id.in_(ids))
-    last = dict(s.execute(last_posted.group_by(DataQueryMessage.query_id)).all())
+    latest_stmt = select(DataQueryMessage.query_id, func.max(DataQueryMessage.posted_at))
+    if len(ids) <= 500:  # a page of queries: only their messages (else all, in one pass)
+        latest_stmt = latest_stmt.where(DataQueryMessage.query_id.in_(ids))
+    last = dict(s.execute(latest_stmt.group_by(DataQueryMessage.query_id)).all())
     by_table: dict[str, list[str]] = {}
     for q in queries:
         by_table.setdefault(q.table_name, []).append(q.row_key)
