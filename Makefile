@@ -7,6 +7,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# pytest-xdist: one worker per core, at most 2 (CI has 2 cores); PYTEST_XDIST= runs serially.
+# loadgroup keeps tests marked xdist_group(name) on one worker and spreads the rest.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$n)
+PYTEST_XDIST ?= -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: demo test bench lint typecheck pytest pg-up clean help
 
@@ -52,7 +56,7 @@ pg-up:
 	@bash scripts/pg-test-setup.sh
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_XDIST)
 
 test: lint typecheck pg-up pytest
 

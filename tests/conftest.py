@@ -9,6 +9,11 @@ PostgreSQL: ``--pg-url`` or ``NOIM_TEST_PG_URL`` (default: the role and
 database that ``make test`` creates).  When no server answers, PostgreSQL
 tests skip with the reason, except under ``CI=true`` where that is a failure.
 ``--backend sqlite`` or ``--backend postgresql`` runs one backend only.
+
+Parallel runs (pytest-xdist, ``make test`` runs ``-n 2``): every worker process builds its
+own templates (database names carry the worker id, see ``worker_tag``; SQLite files live
+in the worker's own ``tmp_path_factory`` folder), and every test still gets its own
+database, so no test depends on another or on their order.  ``-p no:xdist`` runs serially.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ TEST_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "unblinded_stat": ("unblinded_statistician", ()),
     "dmc_chair": ("dmc_member", ()),
 }
+
+
+def worker_tag() -> str:
+    """``gw0``, ``gw1``, ... in a pytest-xdist worker, ``main`` otherwise: part of the name of
+    every database a session creates, so parallel workers never share a template."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -158,7 +169,7 @@ class Templates:
                 self.built[backend] = url
             else:
                 assert pg is not None
-                name = f"noim_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                name = f"noim_tpl_{worker_tag()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
                 url = pg.create(name)
                 _populate_template(url)
                 self.built[backend] = name
