@@ -26,6 +26,7 @@ R = Role
 #: in display order; each area adds its entries here (one line each)
 NAV: list[NavItem] = [
     NavItem("Home", "/"),
+    NavItem("Families", "/families", C.READ_TRIAL_DATA),
     NavItem("Screening", "/screening", C.WRITE_TRIAL_DATA),
     NavItem("Register a family", "/families/new", C.WRITE_TRIAL_DATA),
     NavItem("Queries", "/queries", C.READ_TRIAL_DATA),

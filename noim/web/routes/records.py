@@ -15,7 +15,7 @@ from starlette.routing import Route
 from noim.domain import trial_ids
 from noim.domain.exceptions import ValidationError
 from noim.domain.roles import Actor, Capability
-from noim.services import record_view
+from noim.services import families, record_view
 from noim.web.pages import WebRequest, error_page, render, view
 
 C = Capability
@@ -49,6 +49,21 @@ def _bad_id(req: WebRequest, exc: ValidationError) -> Response:
     """A malformed trial ID in the address: no such page."""
     message = "; ".join(f"{p.value!r}: expected {p.expected}" for p in exc.problems)
     return error_page(req.request, 404, "Not found", f"No such record ({message}).", req.actor)
+
+
+FAMILIES_PAGE = 50
+
+
+@view(capability=C.READ_TRIAL_DATA)
+def families_page(req: WebRequest) -> Response:
+    """The families the user may see (their sites), found by the start of a trial ID."""
+    q = req.query.get("q", "").strip()[:32]
+    page = max(1, int(req.query["page"])) if req.query.get("page", "").isdigit() else 1
+    total, rows = families.page_families(
+        req.db, req.actor, search=q, limit=FAMILIES_PAGE, offset=(page - 1) * FAMILIES_PAGE
+    )
+    pages = max(1, -(-total // FAMILIES_PAGE))
+    return render(req, "families.html", rows=rows, total=total, q=q, page=page, pages=pages)
 
 
 @view(capability=C.READ_TRIAL_DATA)
@@ -95,6 +110,7 @@ def history_page(req: WebRequest) -> Response:
 
 
 routes = [
+    Route("/families", families_page, methods=["GET"]),
     Route("/families/{family}", family_page, methods=["GET"]),
     Route("/children/{child}", child_page, methods=["GET"]),
     Route("/history/{table}/{id}", history_page, methods=["GET"]),
