@@ -8,6 +8,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# pytest-xdist: one worker per core, at most 2 (CI has 2 cores); PYTEST_XDIST= runs serially.
+# loadgroup keeps tests marked xdist_group(name) on one worker and spreads the rest.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$n)
+PYTEST_XDIST ?= -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: demo test bench lint typecheck pytest pg-up browser-up clean help
 
@@ -57,7 +61,7 @@ browser-up:
 	@bash scripts/browser-test-setup.sh
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_XDIST)
 
 test: lint typecheck pg-up browser-up pytest
 

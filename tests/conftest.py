@@ -9,18 +9,26 @@ PostgreSQL: ``--pg-url`` or ``NOIM_TEST_PG_URL`` (default: the role and
 database that ``make test`` creates).  When no server answers, PostgreSQL
 tests skip with the reason, except under ``CI=true`` where that is a failure.
 ``--backend sqlite`` or ``--backend postgresql`` runs one backend only.
+
+Parallel runs (pytest-xdist, ``make test`` runs ``-n 2``): every worker process builds its
+own templates (database names carry the worker id, see ``worker_tag``; SQLite files live
+in the worker's own ``tmp_path_factory`` folder), and every test still gets its own
+database, so no test depends on another or on their order.  ``-p no:xdist`` runs serially.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -46,6 +54,12 @@ TEST_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "unblinded_stat": ("unblinded_statistician", ()),
     "dmc_chair": ("dmc_member", ()),
 }
+
+
+def worker_tag() -> str:
+    """``gw0``, ``gw1``, ... in a pytest-xdist worker, ``main`` otherwise: part of the name of
+    every database a session creates, so parallel workers never share a template."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -149,6 +163,8 @@ def _populate_template(url: str) -> None:
 class Templates:
     tmp: Path
     built: dict[str, str] = field(default_factory=dict)
+    #: (backend, key) -> (template: SQLite path or PostgreSQL name, what the builder returned)
+    prebuilt: dict[tuple[str, str], tuple[str, Any]] = field(default_factory=dict)
 
     def get(self, backend: str, pg: PgServer | None) -> str:
         if backend not in self.built:
@@ -158,11 +174,34 @@ class Templates:
                 self.built[backend] = url
             else:
                 assert pg is not None
-                name = f"noim_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                name = f"noim_tpl_{worker_tag()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
                 url = pg.create(name)
                 _populate_template(url)
                 self.built[backend] = name
         return self.built[backend]
+
+    def get_prebuilt(
+        self, backend: str, pg: PgServer | None, key: str, build: Callable[[Database, Actors], Any]
+    ) -> tuple[str, Any]:
+        """A template holding the test template plus what ``build(db, actors)`` adds, built
+        once per worker and backend; and what ``build`` returned."""
+        if (backend, key) not in self.prebuilt:
+            base = self.get(backend, pg)
+            if backend == "sqlite":
+                path = self.tmp / f"prebuilt_{key}.db"
+                shutil.copyfile(base.split(":///", 1)[1], path)
+                url, ref = f"sqlite:///{path}", str(path)
+            else:
+                assert pg is not None
+                ref = f"noim_tpl_{key}_{worker_tag()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                url = pg.create(ref, template=base)
+            database = Database(url)
+            try:
+                result = build(database, Actors(database))
+            finally:
+                database.dispose()  # no open connection: PostgreSQL copies from idle templates
+            self.prebuilt[(backend, key)] = (ref, result)
+        return self.prebuilt[(backend, key)]
 
 
 @pytest.fixture(scope="session")
@@ -189,6 +228,16 @@ def db_url(
     backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """URL of a fresh copy of an initialised NIM database with one user of each role."""
+    yield from fresh_db_url(request)
+
+
+def fresh_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``db_url``'s database, for a module that overrides ``db_url`` (the overriding fixture
+    asks for ``backend``, ``tmp_path`` and ``templates`` too: ``backend`` is parametrised
+    only for the tests whose fixtures name it)."""
+    backend: str = request.getfixturevalue("backend")
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    templates: Templates = request.getfixturevalue("templates")
     if backend == "sqlite":
         template = templates.get("sqlite", None)
         source = Path(template.split(":///", 1)[1])
@@ -201,6 +250,37 @@ def db_url(
     name = f"noim_t_{uuid.uuid4().hex[:12]}"
     url = pg.create(name, template=template_name)
     yield url
+    pg.drop(name)
+    pg.created.remove(name)
+
+
+def prebuilt_copy(
+    request: pytest.FixtureRequest, key: str, build: Callable[[Database, Actors], Any]
+) -> Iterator[tuple[str, Any]]:
+    """For a module's ``db_url`` fixture: the URL of a fresh copy of the test database with
+    what ``build(db, actors)`` adds, and (a deep copy of) what ``build`` returned.  The
+    build runs once per worker and backend (it is deterministic: seeded, fixed dates), so
+    the tests of a module that all start from one trial do not each rebuild it; every test
+    still gets its own database."""
+    backend: str = request.getfixturevalue("backend")
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    templates: Templates = request.getfixturevalue("templates")
+    if backend == "sqlite":
+        ref, result = templates.get_prebuilt("sqlite", None, key, build)
+        target = tmp_path / "noim.db"
+        source, dest = sqlite3.connect(ref), sqlite3.connect(target)
+        try:  # the SQLite backup API: a consistent copy, the WAL included
+            source.backup(dest)
+        finally:
+            dest.close()
+            source.close()
+        yield f"sqlite:///{target}", copy.deepcopy(result)
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    ref, result = templates.get_prebuilt("postgresql", pg, key, build)
+    name = f"noim_t_{uuid.uuid4().hex[:12]}"
+    url = pg.create(name, template=ref)
+    yield url, copy.deepcopy(result)
     pg.drop(name)
     pg.created.remove(name)
 

@@ -60,6 +60,8 @@ from noim.services import audit, demo, economics, freezes, queries, randomisatio
 from noim.services.audit import MASKED
 from tests.conftest import BACKENDS, PgServer
 
+pytestmark = pytest.mark.xdist_group("blinding_attacks")  # one worker builds the trials once
+
 #: a distinctive seed: any output holding these digits leaks it
 SEED = 73_194_268_551
 AS_OF = date(2026, 6, 30)

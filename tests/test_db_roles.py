@@ -25,7 +25,11 @@ from tests.factories import family_with_children, small_trial
 from tests.test_cli import run
 from tests.test_import_families import GOOD
 
-pytestmark = pytest.mark.postgresql_only
+pytestmark = [
+    pytest.mark.postgresql_only,
+    # cluster-wide roles: created, granted and dropped by one worker at a time
+    pytest.mark.xdist_group("pg_cluster_roles"),
+]
 
 PASSWORD = "noim-roles-test"
 #: tables whose rows are never changed once written

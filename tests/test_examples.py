@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from noim.db.session import Database
+from noim.domain.exceptions import ImportRejected, PermissionDenied
 from noim.domain.roles import Actor
 from noim.domain.trialdef import default_definition
 from noim.services import consent, demo, economics, families, randomisation, users
-from noim.services.imports import run_import
+from noim.services.imports import ARM_REVEALING_KINDS, run_import
 from tests.factories import registered_families
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -44,14 +45,25 @@ def test_every_example_imports_into_the_demo(backend: str, tmp_path: Path) -> No
     db = Database(url)
     try:
         admin = users.resolve_actor(db, demo.DEMO_ADMIN)
+        # the data manager imports every kind but the one that reveals the arm (blinded)
+        manager = users.resolve_actor(db, "datamanager")
         assert sorted(p.name for p in EXAMPLES.glob("*.csv")) == sorted(f for _k, f in ORDER)
         family_ids: dict[str, str] = {}
         for kind, name in ORDER:
             before_import(db, admin, kind, family_ids)
-            report = run_import(db, admin, kind, EXAMPLES / name)
+            importer = manager
+            if kind in ARM_REVEALING_KINDS:
+                with pytest.raises(PermissionDenied, match="reveals the allocated arm"):
+                    run_import(db, manager, kind, EXAMPLES / name, dry_run=True)
+                importer = admin
+            if kind == "service-use":  # the example records a service that reveals the arm
+                with pytest.raises(ImportRejected, match="2 problem"):
+                    run_import(db, manager, kind, EXAMPLES / name, dry_run=True)
+                importer = admin
+            report = run_import(db, importer, kind, EXAMPLES / name)
             family_ids.update(report.family_ids)
             assert report.new_records > 0, f"{name}: {report.summary}"
-            again = run_import(db, admin, kind, EXAMPLES / name)
+            again = run_import(db, importer, kind, EXAMPLES / name)
             assert again.new_records == 0, f"{name} twice: {again.summary}"
     finally:
         db.dispose()

@@ -30,7 +30,7 @@ from noim.services import (
     randomisation,
     safety,
 )
-from tests.conftest import Actors
+from tests.conftest import Actors, Templates, fresh_db_url, prebuilt_copy
 from tests.factories import family_with_children
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -135,8 +135,28 @@ def build(db: Database, actors: Actors) -> Trial:
 
 
 @pytest.fixture
-def trial(db: Database, actors: Actors, clock: None) -> Trial:
-    return build(db, actors)
+def prebuilt(
+    backend: str, tmp_path: Path, templates: Templates, clock: None, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Trial]]:
+    """A copy of the trial of ``build``, built once per worker and backend (on the clock)."""
+    yield from prebuilt_copy(request, "extract_trial", build)
+
+
+@pytest.fixture
+def db_url(
+    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A test given ``trial`` starts from a copy of it (``prebuilt``), the others from the
+    initialised test database."""
+    if "trial" in request.fixturenames:
+        yield request.getfixturevalue("prebuilt")[0]
+    else:
+        yield from fresh_db_url(request)
+
+
+@pytest.fixture
+def trial(db: Database, prebuilt: tuple[str, Trial], clock: None) -> Trial:
+    return prebuilt[1]
 
 
 def rows(df: pd.DataFrame, trial: Trial) -> dict[str, dict[str, Any]]:

@@ -15,8 +15,12 @@ from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied, ValidationError
 from noim.extract import FreezeNotSupported, _frozen
 from noim.services import assessments, consent, freezes
+from tests import test_extract
 from tests.conftest import Actors
 from tests.test_extract import Trial, build, clock, sdq  # noqa: F401  (fixture)
+
+# the tests given ``trial`` start from a copy of test_extract's trial, built once per worker
+prebuilt, db_url, trial = test_extract.prebuilt, test_extract.db_url, test_extract.trial
 
 ANALYSTS = ("statistician", "unblinded_stat", "admin")
 LIVE = {
@@ -37,11 +41,6 @@ LIVE = {
     "deviations": lambda db, a, **k: extract.deviations(db, a, **k),
     "exits": lambda db, a, **k: extract.exits(db, a, **k),
 }
-
-
-@pytest.fixture
-def trial(db: Database, actors: Actors, clock: None) -> Trial:  # noqa: F811
-    return build(db, actors)
 
 
 def test_a_freeze_reads_back_as_the_live_extraction_of_its_day(

@@ -37,6 +37,13 @@ HEADER = "child_id,timepoint,instrument,form,respondent,date,item,value,missing_
 TODAY = utcnow().date()
 
 
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """Today as each test starts (a run that crosses midnight UTC randomises on the new day)."""
+    global TODAY
+    TODAY = utcnow().date()
+
+
 def _count(db: Database, model: type) -> int:
     with db.read() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)

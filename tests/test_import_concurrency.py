@@ -31,6 +31,8 @@ from tests.conftest import Actors
 from tests.factories import registered_families
 from tests.test_examples import EXAMPLES, ORDER, before_import
 
+pytestmark = pytest.mark.xdist_group("import_concurrency")  # one set of worker processes
+
 #: processes importing each file at once (four keep the test under a minute on two cores;
 #: before the fix the race showed with two, and eight gave eight copies)
 WORKERS = 4

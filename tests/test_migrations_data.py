@@ -51,7 +51,9 @@ from noim.services import (
     safety,
     users,
 )
-from tests.conftest import PgServer
+from tests.conftest import PgServer, worker_tag
+
+pytestmark = pytest.mark.xdist_group("migrations_data")  # one worker populates once
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 6, 30)
@@ -122,7 +124,7 @@ class Populated:
                 self.built[backend] = str(path)
             else:
                 assert pg is not None
-                name = f"noim_pop_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                name = f"noim_pop_{worker_tag()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
                 _populate(pg.create(name))
                 self.built[backend] = name
         return self.built[backend]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,40 @@ from noim.domain.exceptions import PermissionDenied
 from noim.domain.trialdef import default_definition
 from noim.extract import FreezeNotSupported
 from noim.reports import render
-from tests.conftest import Actors
+from tests.conftest import Actors, Templates, fresh_db_url, prebuilt_copy
 from tests.factories import SmallTrial, small_trial
 
 AS_OF = date(2026, 6, 30)
 LATER = date(2027, 6, 30)  # after the families randomised today
 
 
-@pytest.fixture
-def trial(db: Database, actors: Actors) -> SmallTrial:
+def _trial(db: Database, actors: Actors) -> SmallTrial:
     return small_trial(db, actors, n_families=16)
+
+
+@pytest.fixture
+def prebuilt(
+    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, SmallTrial]]:
+    """A copy of one 16-family trial, built once per worker and backend."""
+    yield from prebuilt_copy(request, "reports_16", _trial)
+
+
+@pytest.fixture
+def db_url(
+    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A test given ``trial`` starts from a copy of the 16-family trial (``prebuilt``), the
+    others from the initialised test database."""
+    if "trial" in request.fixturenames:
+        yield request.getfixturevalue("prebuilt")[0]
+    else:
+        yield from fresh_db_url(request)
+
+
+@pytest.fixture
+def trial(db: Database, prebuilt: tuple[str, SmallTrial]) -> SmallTrial:
+    return prebuilt[1]
 
 
 def arm_words() -> tuple[set[str], set[str]]:

@@ -201,3 +201,48 @@ def test_screening_commands(db_url: str) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
     cro = run("--database", db_url, "--user", "coord_cro", "screening", "list", "--site", "GLA")
     assert cro.exit_code == 1 and "may not" in cro.stderr
+
+
+def test_log_filters_and_pages(db: Database, actors: Actors) -> None:
+    coord = actors["coord_gla"]
+    made = []
+    for i in range(7):
+        eligible = i % 3 != 0
+        made.append(
+            screening.add_entry(
+                db,
+                coord,
+                "GLA",
+                DAY + timedelta(days=i),
+                1,
+                eligible,
+                None if eligible else (" too old " if i else "not in care"),
+                declined=i == 4,
+                declined_reason="no time" if i == 4 else None,
+            )
+        )
+    screening.add_entry(db, actors["coord_cro"], "CRO", DAY, 1, False, "not in care")
+    fam = families.register_family(db, coord, "GLA", "GCC")
+    screening.enrol(db, coord, made[1].id, fam.trial_id)
+    voiding.void_record(db, coord, "screening_log", made[2].id, "screened twice")
+    full = screening.list_entries(db, coord)
+    assert full.matching == 7 and [e.id for e in full.entries] == [e.id for e in made]
+    assert list(full.ineligible_reasons.items()) == [("too old", 2), ("not in care", 1)]
+    by_status = {
+        status: [e.id for e in screening.list_entries(db, coord, status=status).entries]
+        for status in screening.ENTRY_FILTERS
+    }
+    ids = [e.id for e in made]
+    assert by_status == {
+        "to_enrol": [ids[5]],
+        "enrolled": [ids[1]],
+        "ineligible": [ids[0], ids[3], ids[6]],
+        "declined": [ids[4]],
+        "voided": [ids[2]],
+    }
+    page = screening.list_entries(db, coord, limit=3, offset=3, newest_first=True)
+    assert [e.id for e in page.entries] == ids[::-1][3:6] and page.matching == 7
+    assert page.counts == full.counts and page.ineligible_reasons == full.ineligible_reasons
+    with pytest.raises(ValidationError) as err:
+        screening.list_entries(db, coord, status="pending")
+    assert rule_ids(err) == {"SCR-013"}

@@ -13,6 +13,7 @@ from noim.cli import (  # noqa: F401
     imports,
     integrity,
     intervention,
+    logins,
     people,
     queries,
     randomisation,

@@ -193,13 +193,21 @@ def users_add(
     display_name: str | None,
     as_json: bool,
 ) -> None:
-    """Add user NAME with a role (and sites)."""
-    info = users.add_user(state.db(), state.actor(), name, role, sites, display_name)
+    """Add user NAME with a role (and sites) and a one-time password, printed once.
+
+    Give the password to the user by a safe channel; they choose their own at first login.
+    """
+    from dataclasses import asdict
+
+    from noim.services import auth
+
+    info, password = auth.add_user(state.db(), state.actor(), name, role, sites, display_name)
     if as_json:
-        print_json(info)
+        print_json({**asdict(info), "one_time_password": password})
     else:
         where = f" at {', '.join(info.sites)}" if info.sites else ""
         click.echo(f"Added {info.name} ({info.role}{where})")
+        click.echo(f"One-time password (shown once; changed at first login): {password}")
 
 
 @users_group.command("list")

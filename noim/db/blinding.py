@@ -9,6 +9,7 @@ history or a data query on it, from any path (docs/roles.md, docs/security.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -27,10 +28,16 @@ def sees_arm(actor: Actor) -> bool:
 
 
 def _definition(s: Session) -> TrialDefinition | None:
+    text = s.scalar(select(Trial.definition_toml).where(Trial.id == 1))
+    return None if text is None else _parsed(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str) -> TrialDefinition:
+    """The definition held in ``text`` (frozen: parsed once per process, not per page)."""
     from noim.domain.trialdef_parse import parse_definition
 
-    text = s.scalar(select(Trial.definition_toml).where(Trial.id == 1))
-    return None if text is None else parse_definition(text, "database")
+    return parse_definition(text, "database")
 
 
 def arm_revealing_services(s: Session) -> frozenset[str]:

@@ -40,6 +40,9 @@ class Capability(enum.StrEnum):
     ANALYSE = "analyse"
     READ_OPEN_REPORT = "read_open_report"
     READ_CLOSED_REPORT = "read_closed_report"
+    #: run CSV imports of every kind that does not reveal the arm, at every site (the data
+    #: manager), besides the kinds a role's own write capability allows
+    IMPORT_DATA = "import_data"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ ROLE_SPECS: dict[Role, RoleSpec] = {
                     C.FREEZE_DATA,
                     C.READ_AUDIT,
                     C.READ_OPEN_REPORT,
+                    C.IMPORT_DATA,
                 }
             ),
         ),

@@ -56,6 +56,12 @@ ASM-008 hard inline assessments.assessed_on  a follow-up dated on or after the f
 ASM-009 hard inline assessments.instrument_id  an instrument registered in this database
 ASM-010 soft set assessments.respondent_carer_id  a carer respondent who cared for the child on the assessment date (a child_carers link covering it)
 ASM-011 hard set assessments.assessed_on  a follow-up assessment (any timepoint after the first) not dated before the family's randomisation
+ASM-012 hard inline assessments.form  the form of the instrument the child's age on the assessment date calls for (the definition's form_ages)
+ASM-013 hard inline assessments.-  an entered assessment with at least one answer or missing-data code
+AUD-001 hard inline audit_log.table_name  an audited table
+AUD-002 hard inline audit_log.row_key  a table and the key (or trial ID) of one of its records
+AUD-003 hard inline audit_log.recorded_at  a date range whose end is on or after its start
+AUD-004 hard inline -.-  a page number from 1 and a page size the list allows
 CHD-001 hard inline children.entered_care_on  entry to care on or after the date of birth
 CHD-002 hard inline children.entered_care_on  entry to care at age 0-60 months
 CHD-003 hard inline children.date_of_birth  dates of birth and entry to care not after today
@@ -79,6 +85,7 @@ DEV-007 hard inline protocol_deviations.occurred_on  a date on or after the date
 ELG-001 hard inline children.eligibility_decided_on  an eligibility decision on or after entry to care
 ELG-002 hard inline children.ineligibility_reason  a reason for finding a child ineligible
 ELG-003 hard inline children.eligibility_decided_on  an eligibility decision not after today
+ENR-001 hard inline children.-  1 to 20 children registered with a new family at once
 FAM-001 hard inline families.local_authority_id  a local authority of the family's site
 FAM-002 hard inline families.in_care_proceedings  a family in care proceedings where the site requires it
 FAM-003 hard inline families.voided_at  a family that is not voided
@@ -110,6 +117,7 @@ IMP-081 hard inline screening_log.site_id  a screening row of a site you work at
 IMP-082 hard inline screening_log.family_id  the trial ID of a registered family to enrol
 IMP-083 hard inline screening_log.reference  a reference matching at most one stored entry of the site
 IMP-090 hard inline protocol_deviations.family_id  the trial ID of a registered family at one of your sites
+IMP-100 hard inline -.-  the uploaded file exactly as previewed, still kept on the server
 LGL-001 hard inline legal_proceedings.kind  a proceedings kind of the child's jurisdiction
 LGL-002 hard inline legal_events.event_date  legal dates on or after the date of birth
 LGL-003 hard inline legal_events.event_date  legal dates not after today
@@ -169,6 +177,8 @@ QRY-003 hard inline data_queries.table_name  a table of trial data
 QRY-004 hard inline data_queries.row_key  the key of an existing record of that table
 QRY-005 hard inline data_queries.field  a field of that table
 QRY-006 hard inline data_queries.status  a query status from the code list
+QRY-007 hard inline data_queries.raised_at  an age range in days: from 0, its upper end not below its lower end
+QRY-008 hard inline -.-  a page number from 1 and a page size the list allows
 PWD-001 hard inline user_credentials.password_hash  a password of at least 12 (at most 1024) characters
 PWD-002 hard inline user_credentials.password_hash  a password that does not contain the user name
 PWD-003 hard inline user_credentials.password_hash  a password not in the list of common passwords shipped with noim
@@ -226,6 +236,7 @@ SCR-009 hard inline screening_log.family_id  a family at the entry's site
 SCR-010 hard inline screening_log.family_id  an entry and family not already linked
 SCR-011 hard inline screening_log.family_id  a family that is not voided
 SCR-012 hard inline screening_log.family_id  a family registered on or after screening
+SCR-013 hard inline screening_log.-  a screening log filter from the list
 SRV-001 hard inline unit_costs.code  a unit-cost code of letters, digits, . _ -
 SRV-002 hard inline unit_costs.code  a unit-cost code not already used
 SRV-003 hard inline unit_costs.service  service and unit described (not empty)
@@ -240,6 +251,9 @@ SRV-011 hard inline service_use.period_end  a period not after today
 SRV-012 hard inline service_use.child_id  a child that is not voided
 SRV-013 hard inline service_use.source  a source of at most 64 characters
 SRV-014 hard inline service_use.unit_cost_id  a service the role may record: blinded roles do not record services that reveal the arm
+TFA-001 hard inline user_credentials.totp_last_step  the 6-digit code the authenticator app shows now (each code works once)
+TFA-002 hard inline user_credentials.totp_enabled  no second factor set up yet, to set one up
+TFA-003 hard inline user_credentials.totp_enabled  a user who has a second factor, to remove it
 TXT-001 hard inline -.-  text without control characters: none in a single-line field (String(n) columns); tab, newline and carriage return only in free text (Text columns); never NUL, other C0 controls, DEL or unpaired surrogates
 TXT-002 hard inline -.-  a single-line field no longer than its column (String(n) in noim/db/models)
 USR-001 hard inline users.name  a user name of 2-64 letters, digits and . _ @ -
@@ -270,6 +284,7 @@ WEB-004 hard inline -.-  a required field filled in
 WDR-001 hard inline withdrawals.level  a withdrawal level from the code list
 WDR-002 hard inline withdrawals.requested_by  a requester from the code list
 WDR-003 hard inline withdrawals.withdrawn_on  a withdrawal date from entry to care to today
+WQ-001 hard inline -.-  a work queue of 1 to 500 rows per section
 """
 
 

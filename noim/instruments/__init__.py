@@ -26,7 +26,14 @@ import numpy.typing as npt
 
 from noim.instruments import vector
 from noim.instruments.cutoffs import CutoffTable, classify, load_cutoffs, parse_cutoffs
-from noim.instruments.engine import InstrumentDef, InstrumentError, available, load, score_with
+from noim.instruments.engine import (
+    InstrumentDef,
+    InstrumentError,
+    available,
+    form_for_age,
+    load,
+    score_with,
+)
 
 
 def score(
@@ -64,6 +71,7 @@ __all__ = [
     "InstrumentError",
     "available",
     "classify",
+    "form_for_age",
     "load",
     "load_cutoffs",
     "parse_cutoffs",

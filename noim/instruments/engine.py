@@ -57,6 +57,8 @@ class ItemDef:
     reverse: bool
     optional: bool
     forms: tuple[str, ...] = ()  # empty: asked on every form
+    #: the response scale's name (``[response_scales]``), for its value labels
+    scale: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,12 @@ class InstrumentDef:
     sha256: str
     #: per-form item sets, only for instruments whose items or scales differ by form
     form_items: dict[str, dict[int, ItemDef]] = field(default_factory=dict)
+    #: the codes that say why an item is unanswered (``missing_codes``)
+    missing_codes: tuple[str, ...] = ()
+    #: labels of each response scale's values (``[response_labels]``): scale -> value -> label
+    response_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+    #: the ages (completed months, inclusive) each form is for (``[form_ages]``)
+    form_ages: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def form_required(self) -> bool:
@@ -159,7 +167,14 @@ def _parse_items(data: dict[str, Any], forms: tuple[str, ...], source: str) -> l
             raise InstrumentError(f"{source}: items {lo}-{hi}: unknown form(s) {unknown}")
         for n in range(lo, hi + 1):
             out.append(
-                ItemDef(n, allowed, n in reverse, bool(block.get("optional", False)), bforms)
+                ItemDef(
+                    n,
+                    allowed,
+                    n in reverse,
+                    bool(block.get("optional", False)),
+                    bforms,
+                    block["scale"],
+                )
             )
     return out
 
@@ -183,7 +198,9 @@ def _item_sets(
                 continue
             if item.number in these:
                 raise InstrumentError(f"{source}: item {item.number} defined twice on form {f}")
-            these[item.number] = ItemDef(item.number, item.allowed, item.reverse, item.optional)
+            these[item.number] = ItemDef(
+                item.number, item.allowed, item.reverse, item.optional, scale=item.scale
+            )
         per_form[f] = these
     # The union, for callers that know no form: an item not asked on every form is optional.
     union: dict[int, ItemDef] = {}
@@ -193,7 +210,8 @@ def _item_sets(
             raise InstrumentError(f"{source}: item {n} is reverse-keyed on some forms only")
         allowed = tuple(sorted({a for d in defs for a in d.allowed}))
         optional = len(defs) < len(per_form) or any(d.optional for d in defs)
-        union[n] = ItemDef(n, allowed, defs[0].reverse, optional)
+        scale = defs[0].scale if len({d.scale for d in defs}) == 1 else ""
+        union[n] = ItemDef(n, allowed, defs[0].reverse, optional, scale=scale)
     return union, per_form
 
 
@@ -274,6 +292,57 @@ def _check_form_plan(d: InstrumentDef, form: str | None, source: str) -> None:
         seen[s.code] = s
 
 
+def _response_labels(data: dict[str, Any], source: str) -> dict[str, dict[int, str]]:
+    """``[response_labels]``: one label per value of a response scale, in the scale's order."""
+    scales = data.get("response_scales", {})
+    out: dict[str, dict[int, str]] = {}
+    for name, labels in data.get("response_labels", {}).items():
+        values = scales.get(name)
+        if values is None:
+            raise InstrumentError(f"{source}: response_labels {name!r}: no such response scale")
+        if len(labels) != len(values):
+            raise InstrumentError(
+                f"{source}: response_labels {name!r}: {len(labels)} labels; "
+                f"expected {len(values)}, one per value of the scale"
+            )
+        out[name] = {int(v): str(label) for v, label in zip(values, labels, strict=True)}
+    return out
+
+
+def _form_ages(
+    data: dict[str, Any], forms: tuple[str, ...], source: str
+) -> dict[str, tuple[int, int]]:
+    """``[form_ages]``: form -> [from, to] completed months, inclusive, not overlapping."""
+    out: dict[str, tuple[int, int]] = {}
+    for form, band in data.get("form_ages", {}).items():
+        if form not in forms:
+            raise InstrumentError(f"{source}: form_ages {form!r}: not one of the forms {forms}")
+        lo, hi = (int(x) for x in band)
+        if not 0 <= lo <= hi:
+            raise InstrumentError(
+                f"{source}: form_ages {form!r}: [{lo}, {hi}]; expected 0 <= from <= to"
+            )
+        for other, (olo, ohi) in out.items():
+            if lo <= ohi and olo <= hi:
+                raise InstrumentError(f"{source}: form_ages {form!r} overlaps {other!r}")
+        out[form] = (lo, hi)
+    return out
+
+
+def form_for_age(d: InstrumentDef, age_months: int) -> str | None:
+    """The form of ``d`` for a child of ``age_months`` completed months.
+
+    None when the definition gives ages and none covers this age; the only form (or None)
+    when the definition gives no ages.
+    """
+    if not d.form_ages:
+        return d.forms[0] if len(d.forms) == 1 else None
+    for form, (lo, hi) in d.form_ages.items():
+        if lo <= age_months <= hi:
+            return form
+    return None
+
+
 def read_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -311,6 +380,9 @@ def parse(text: str, source: str) -> InstrumentDef:
             scales=tuple(scales),
             sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
             form_items=per_form,
+            missing_codes=tuple(data.get("missing_codes", ())),
+            response_labels=_response_labels(data, source),
+            form_ages=_form_ages(data, forms, source),
         )
         for form in forms if form_specific else (None,):
             _check_form_plan(d, form, source)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,8 +29,9 @@ from sqlalchemy.orm import Session
 from noim.db.base import utcnow
 from noim.db.models import AuthEvent, RoleSecurity, User, UserCredential, WebSession
 from noim.db.session import Database
+from noim.domain import totp
 from noim.domain.exceptions import NoimError, NotFound, PermissionDenied, Problem, ValidationError
-from noim.domain.roles import ANONYMOUS, Actor, Capability
+from noim.domain.roles import ANONYMOUS, Actor, Capability, Role
 from noim.services import passwords, users
 
 if TYPE_CHECKING:
@@ -197,11 +199,15 @@ def log_in(
     token = secrets.token_urlsafe(32)
     with db.write(actor, reason="login") as s:
         totp_pending = bool(cred.totp_enabled) or second_factor_required(s, user.role_code)
-        s.execute(
-            update(UserCredential)
-            .where(UserCredential.user_id == user.id)
-            .values(failed_count=0, locked_until=None)
-        )
+        if not totp_pending:
+            # the failures are forgiven only when the whole login is done: with a second
+            # factor still to give, a right password must not reset the count (else codes
+            # could be guessed without end, logging in again every four tries)
+            s.execute(
+                update(UserCredential)
+                .where(UserCredential.user_id == user.id)
+                .values(failed_count=0, locked_until=None)
+            )
         row = WebSession(
             token_hash=token_hash(token),
             user_id=user.id,
@@ -427,6 +433,8 @@ def change_password(
     """
     actor = session.actor
     now = now or utcnow()
+    if session.second_factor_pending:
+        raise PermissionDenied("give your second factor (the code from your app) first")
     with db.read() as s:
         user = _user(s, actor.name)
         cred = s.get(UserCredential, user.id)
@@ -472,3 +480,404 @@ def change_password(
 def require_not_pending(session: SessionInfo) -> None:
     if session.must_change_password or session.second_factor_pending:
         raise PermissionDenied("finish logging in first")
+
+
+# --------------------------------------------------------------------------- one-time passwords
+
+#: letters and digits nobody confuses when reading them aloud or off a screen (no 0/O, 1/l/I)
+_OTP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def generate_password(name: str) -> str:
+    """A random one-time password for user ``name``: four groups of five (about 99 bits),
+    e.g. ``k7mpq-2xrta-...``; always meets the policy."""
+    while True:
+        groups = ["".join(secrets.choice(_OTP_ALPHABET) for _ in range(5)) for _ in range(4)]
+        password = "-".join(groups)
+        if not passwords.problems(name, password):
+            return password
+
+
+def add_user(
+    db: Database,
+    actor: Actor,
+    name: str,
+    role: str | Role,
+    sites: Sequence[str] = (),
+    display_name: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> tuple[users.UserInfo, str]:
+    """Add user ``name`` with a generated one-time password (returned, to be shown once).
+
+    One unit of work: the user, their sites and their credential, or nothing."""
+    now = now or utcnow()
+    with db.write(actor, reason="user added") as s:
+        user = users.create_user(s, actor, name, role, sites, display_name)
+        password = generate_password(name)
+        _store(s, user, password, must_change=True, now=now)
+        _event(
+            s, "password_set", name, user.id, f"one-time password set by {actor.name}", None, now
+        )
+        return users.info_of(s, user), password
+
+
+def reset_password(db: Database, actor: Actor, name: str, *, now: datetime | None = None) -> str:
+    """An administrator gives ``name`` a new generated one-time password (returned).
+
+    As ``set_password``: every session of the user ends and the lockout is cleared."""
+    password = generate_password(name)
+    set_password(db, actor, name, password, one_time=True, now=now)
+    return password
+
+
+# --------------------------------------------------------------------------- second factor
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A second factor being set up: the secret to type into the app, and its URI."""
+
+    secret: str
+    uri: str
+
+    @property
+    def grouped(self) -> str:
+        return totp.grouped(self.secret)
+
+
+def second_factor_state(db: Database, session: SessionInfo) -> bool:
+    """Whether the session's user has a second factor set up (enrolled and confirmed)."""
+    with db.read() as s:
+        cred = s.get(UserCredential, session.actor.user_id)
+        return bool(cred is not None and cred.totp_enabled)
+
+
+def pending_enrolment(db: Database, session: SessionInfo) -> Enrolment | None:
+    """The secret being set up (made by ``start_enrolment``, not yet confirmed), if any."""
+    actor = session.actor
+    with db.read() as s:
+        cred = s.get(UserCredential, actor.user_id)
+        if cred is None or cred.totp_enabled or not cred.totp_secret:
+            return None
+        return Enrolment(cred.totp_secret, totp.provisioning_uri(cred.totp_secret, actor.name))
+
+
+def start_enrolment(db: Database, session: SessionInfo) -> Enrolment:
+    """The secret the session's user is to put into their authenticator app.
+
+    Made once and kept (not yet in use) until confirmed with a code, so reloading the page
+    shows the same one. Refused when a second factor is already set up."""
+    actor = session.actor
+    with db.write(actor, reason="second factor being set up") as s:
+        cred = s.get(UserCredential, actor.user_id)
+        if cred is None:
+            raise NotFound(f"user {actor.name} has no password set")
+        if cred.totp_enabled:
+            raise ValidationError(
+                Problem(
+                    f"user {actor.name}",
+                    "second_factor",
+                    "(set up)",
+                    "TFA-002",
+                    "no second factor yet: ask an administrator to remove the old one first",
+                )
+            )
+        if not cred.totp_secret:
+            cred.totp_secret = totp.new_secret()
+            cred.totp_last_step = None
+        secret = cred.totp_secret
+    return Enrolment(secret, totp.provisioning_uri(secret, actor.name))
+
+
+def _code_problem(name: str, field: str = "code") -> ValidationError:
+    return ValidationError(
+        Problem(
+            f"user {name}",
+            field,
+            "(hidden)",
+            "TFA-001",
+            "the 6-digit code your authenticator app shows now (each code works once)",
+        )
+    )
+
+
+def confirm_enrolment(
+    db: Database, session: SessionInfo, code: str, *, now: datetime | None = None
+) -> None:
+    """The user proves the app holds the secret: the second factor is then in use, and the
+    session no longer owes one."""
+    actor = session.actor
+    now = now or utcnow()
+    with db.write(actor, reason="second factor set up") as s:
+        cred = s.get(UserCredential, actor.user_id)
+        if cred is None or not cred.totp_secret or cred.totp_enabled:
+            raise _code_problem(actor.name)
+        step = totp.verify(cred.totp_secret, code, now, cred.totp_last_step)
+        if step is None:
+            raise _code_problem(actor.name)
+        cred.totp_enabled = True
+        cred.totp_last_step = step
+        cred.failed_count = 0
+        cred.locked_until = None
+        s.execute(
+            update(WebSession)
+            .where(WebSession.id == session.id)
+            .values(second_factor_pending=False)
+        )
+        _event(s, "second_factor_enrolled", actor.name, actor.user_id, None, None, now)
+
+
+def verify_second_factor(
+    db: Database,
+    session: SessionInfo,
+    code: str,
+    *,
+    client: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """At login: the code from the user's app. Right, the session is complete; wrong, the
+    failure counts towards the lockout like a wrong password (a lockout ends the session)."""
+    actor = session.actor
+    now = now or utcnow()
+    with db.read() as s:
+        cred = s.get(UserCredential, actor.user_id)
+        _detach(s, cred)
+    if cred is None or not cred.totp_enabled or not cred.totp_secret:
+        raise _code_problem(actor.name)
+    if cred.locked_until is not None and cred.locked_until > now:
+        with db.write(actor, reason="failed login") as s:
+            _end_session(s, session.id, "account locked", now)
+            _event(s, "login_failed", actor.name, actor.user_id, "account locked", client, now)
+        raise LoginRefused(
+            f"the account is locked after repeated failures: try again after "
+            f"{cred.locked_until:%H:%M} UTC or ask an administrator"
+        )
+    step = totp.verify(cred.totp_secret, code, now, cred.totp_last_step)
+    if step is None:
+        with db.write(actor, reason="failed login") as s:
+            failures = cred.failed_count + 1
+            delay = lock_delay(failures)
+            s.execute(
+                update(UserCredential)
+                .where(UserCredential.user_id == actor.user_id)
+                .values(failed_count=failures, locked_until=now + delay if delay else None)
+            )
+            _event(
+                s,
+                "login_failed",
+                actor.name,
+                actor.user_id,
+                "wrong second-factor code",
+                client,
+                now,
+            )
+            if delay:
+                _event(s, "lockout", actor.name, actor.user_id, f"locked for {delay}", client, now)
+                _end_session(s, session.id, "account locked", now)
+        if delay:
+            raise LoginRefused(
+                "the account is locked after repeated failures: log in again later "
+                "or ask an administrator"
+            )
+        raise _code_problem(actor.name)
+    with db.write(actor, reason="login") as s:
+        s.execute(
+            update(UserCredential)
+            .where(UserCredential.user_id == actor.user_id)
+            .values(totp_last_step=step, failed_count=0, locked_until=None)
+        )
+        s.execute(
+            update(WebSession)
+            .where(WebSession.id == session.id)
+            .values(second_factor_pending=False)
+        )
+        _event(s, "second_factor_verified", actor.name, actor.user_id, None, client, now)
+
+
+def _end_session(s: Session, session_id: int, why: str, now: datetime) -> None:
+    s.execute(
+        update(WebSession)
+        .where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=why[:64])
+    )
+
+
+def remove_second_factor(
+    db: Database, actor: Actor, name: str, *, now: datetime | None = None
+) -> None:
+    """An administrator removes ``name``'s second factor (a lost phone). Their sessions end;
+    if their role requires one, they set up a new one at their next login."""
+    actor.require(Capability.MANAGE_USERS, "remove second factors")
+    now = now or utcnow()
+    with db.write(actor, reason="second factor removed") as s:
+        user = _user(s, name)
+        cred = s.get(UserCredential, user.id)
+        if cred is None or not (cred.totp_enabled or cred.totp_secret):
+            raise ValidationError(
+                Problem(
+                    f"user {name}",
+                    "second_factor",
+                    "(none)",
+                    "TFA-003",
+                    "a user who has a second factor, to remove it",
+                )
+            )
+        cred.totp_secret = None
+        cred.totp_enabled = False
+        cred.totp_last_step = None
+        s.execute(
+            update(WebSession)
+            .where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="second factor removed")
+        )
+        _event(s, "second_factor_removed", name, user.id, f"by {actor.name}", None, now)
+
+
+def set_second_factor_required(
+    db: Database, actor: Actor, role: str | Role, required: bool, *, now: datetime | None = None
+) -> None:
+    """Administrators: whether users of ``role`` must give a second factor at login (those
+    without one set it up at their next login; live sessions go on until they end)."""
+    actor.require(Capability.MANAGE_USERS, "set the second-factor rule of a role")
+    code = role.value if isinstance(role, Role) else role
+    if code not in {r.value for r in Role}:
+        allowed = ", ".join(r.value for r in Role)
+        raise ValidationError(Problem("role", "role", code, "USR-004", f"one of {allowed}"))
+    now = now or utcnow()
+    with db.write(actor, reason="second-factor rule of a role changed") as s:
+        row = s.get(RoleSecurity, code)
+        if row is None:
+            s.add(RoleSecurity(role_code=code, second_factor_required=required))
+        else:
+            row.second_factor_required = required
+        detail = f"role {code}: {'required' if required else 'optional'}"
+        _event(s, "second_factor_required", actor.name, actor.user_id, detail, None, now)
+
+
+def roles_requiring_second_factor(db: Database) -> frozenset[str]:
+    with db.read() as s:
+        return frozenset(
+            s.scalars(select(RoleSecurity.role_code).where(RoleSecurity.second_factor_required))
+        )
+
+
+# --------------------------------------------------------------------------- administrators' view
+
+
+@dataclass(frozen=True)
+class LoginInfo:
+    """A user as the administrators' pages show them."""
+
+    name: str
+    display_name: str | None
+    role: str
+    sites: tuple[str, ...]
+    active: bool
+    has_password: bool
+    must_change: bool
+    second_factor: bool
+    second_factor_required: bool
+    last_login: datetime | None
+    failed_count: int
+    locked_until: datetime | None
+    live_sessions: int
+
+    def locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
+
+
+def list_logins(db: Database, actor: Actor, name: str | None = None) -> list[LoginInfo]:
+    """Every user with their login state (administrators); ``name``: just that user.
+
+    A fixed number of queries whatever the number of users."""
+    from sqlalchemy import func
+
+    from noim.db.models import Site, UserSite
+
+    actor.require(Capability.MANAGE_USERS, "see users' logins")
+    now = utcnow()
+    with db.read(actor) as s:
+        stmt = select(User).order_by(User.name)
+        if name is not None:
+            stmt = stmt.where(User.name == name)
+        people = list(s.scalars(stmt))
+        if name is not None and not people:
+            raise NotFound(f"no noim user {name!r}; the list of users is at /admin/users")
+        ids = [u.id for u in people]
+        sites: dict[int, list[str]] = {}
+        for uid, code in s.execute(
+            select(UserSite.user_id, Site.code)
+            .join(Site, Site.id == UserSite.site_id)
+            .where(UserSite.voided_at.is_(None), UserSite.user_id.in_(ids))
+            .order_by(Site.code)
+        ):
+            sites.setdefault(uid, []).append(code)
+        creds = {
+            c.user_id: c
+            for c in s.scalars(select(UserCredential).where(UserCredential.user_id.in_(ids)))
+        }
+        # (.all(): a Result has keys() of its own, which dict() would take for a mapping's)
+        last: dict[int | None, datetime] = dict(
+            s.execute(
+                select(AuthEvent.user_id, func.max(AuthEvent.at))
+                .where(AuthEvent.kind == "login", AuthEvent.user_id.in_(ids))
+                .group_by(AuthEvent.user_id)
+            ).all()
+        )
+        live: dict[int, int] = dict(
+            s.execute(
+                select(WebSession.user_id, func.count())
+                .where(
+                    WebSession.user_id.in_(ids),
+                    WebSession.revoked_at.is_(None),
+                    WebSession.expires_at > now,
+                )
+                .group_by(WebSession.user_id)
+            ).all()
+        )
+        required = set(
+            s.scalars(select(RoleSecurity.role_code).where(RoleSecurity.second_factor_required))
+        )
+        out = []
+        for u in people:
+            c = creds.get(u.id)
+            out.append(
+                LoginInfo(
+                    name=u.name,
+                    display_name=u.display_name,
+                    role=u.role_code,
+                    sites=tuple(sites.get(u.id, ())),
+                    active=u.active,
+                    has_password=c is not None,
+                    must_change=bool(c and c.must_change),
+                    second_factor=bool(c and c.totp_enabled),
+                    second_factor_required=u.role_code in required,
+                    last_login=last.get(u.id),
+                    failed_count=c.failed_count if c else 0,
+                    locked_until=c.locked_until if c else None,
+                    live_sessions=int(live.get(u.id, 0)),
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class AuthEventInfo:
+    at: datetime
+    kind: str
+    user_name: str
+    detail: str | None
+
+
+def recent_events(db: Database, actor: Actor, name: str, limit: int = 20) -> list[AuthEventInfo]:
+    """The latest authentication events of user ``name`` (administrators)."""
+    actor.require(Capability.MANAGE_USERS, "see users' logins")
+    with db.read(actor) as s:
+        rows = s.execute(
+            select(AuthEvent.at, AuthEvent.kind, AuthEvent.user_name, AuthEvent.detail)
+            .where(AuthEvent.user_name == name)
+            .order_by(AuthEvent.id.desc())
+            .limit(limit)
+        ).all()
+        return [AuthEventInfo(*r) for r in rows]

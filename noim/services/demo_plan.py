@@ -253,11 +253,9 @@ class Outcomes:
 
 
 def _form(instrument: str, age: int) -> str:
-    if instrument == "sdq":
-        return "2-4" if age < 48 else "4-17"
-    if instrument == "pedsql":
-        return "infant_1_12" if age <= 12 else "infant_13_24" if age <= 24 else "toddler"
-    return "parent"
+    """The form the definition file gives for the child's age (``[form_ages]``)."""
+    d = instruments.engine.load(instrument)
+    return instruments.engine.form_for_age(d, age) or d.forms[0]
 
 
 def _responses(instrument: str, form: str, level: float, rng: np.random.Generator) -> list[str]:

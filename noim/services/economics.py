@@ -159,6 +159,19 @@ def list_unit_costs(db: Database, actor: Actor) -> list[UnitCostView]:
         return [_unit_cost_view(u) for u in s.scalars(select(UnitCost).order_by(UnitCost.code))]
 
 
+def recordable_unit_costs(db: Database, actor: Actor) -> list[UnitCostView]:
+    """The unit costs ``actor`` may record service use of, by code: for roles that may not
+    see the arm, without the services the trial definition marks as revealing it."""
+    actor.require(Capability.WRITE_ASSESSMENTS, "record service use")
+    with db.read(actor) as s:
+        hidden = unrecordable(s, actor)
+        return [
+            _unit_cost_view(u)
+            for u in s.scalars(select(UnitCost).order_by(UnitCost.code))
+            if u.code not in hidden
+        ]
+
+
 def add_service_use(
     db: Database,
     actor: Actor,

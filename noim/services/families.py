@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -354,37 +354,73 @@ class FamilyRow:
     voided: bool
 
 
+def _families_statement(
+    s: Session, actor: Actor, site: str | None
+) -> Select[str, str, int, datetime, bool, bool]:
+    n_children = (
+        select(Child.family_id, func.count().label("n"))
+        .where(Child.voided_at.is_(None))
+        .group_by(Child.family_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Family.trial_id,
+            Site.code,
+            func.coalesce(n_children.c.n, 0),
+            Family.registered_at,
+            Allocation.id.is_not(None),
+            Family.voided_at.is_not(None),
+        )
+        .join(Site, Site.id == Family.site_id)
+        .outerjoin(n_children, n_children.c.family_id == Family.id)
+        .outerjoin(Allocation, Allocation.family_id == Family.id)
+    )
+    if site is not None:
+        site_row = _site(s, site)
+        actor.require_site(site_row.id, site_row.code, "list families")
+        stmt = stmt.where(Family.site_id == site_row.id)
+    elif not actor.all_sites:
+        stmt = stmt.where(Family.site_id.in_(actor.site_ids))
+    return stmt
+
+
 def list_families(db: Database, actor: Actor, site: str | None = None) -> list[FamilyRow]:
     """Families the actor may see (their sites for site-scoped roles), oldest first."""
     actor.require(Capability.READ_TRIAL_DATA, "list families")
     with db.read(actor) as s:
-        n_children = (
-            select(Child.family_id, func.count().label("n"))
-            .where(Child.voided_at.is_(None))
-            .group_by(Child.family_id)
-            .subquery()
-        )
-        stmt = (
-            select(
-                Family.trial_id,
-                Site.code,
-                func.coalesce(n_children.c.n, 0),
-                Family.registered_at,
-                Allocation.id.is_not(None),
-                Family.voided_at.is_not(None),
-            )
-            .join(Site, Site.id == Family.site_id)
-            .outerjoin(n_children, n_children.c.family_id == Family.id)
-            .outerjoin(Allocation, Allocation.family_id == Family.id)
-            .order_by(Family.id)
-        )
-        if site is not None:
-            site_row = _site(s, site)
-            actor.require_site(site_row.id, site_row.code, "list families")
-            stmt = stmt.where(Family.site_id == site_row.id)
-        elif not actor.all_sites:
-            stmt = stmt.where(Family.site_id.in_(actor.site_ids))
+        stmt = _families_statement(s, actor, site).order_by(Family.id)
         return [FamilyRow(*row) for row in s.execute(stmt)]
+
+
+def page_families(
+    db: Database,
+    actor: Actor,
+    *,
+    site: str | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[FamilyRow]]:
+    """One page of the families the actor may see, newest first, and how many there are.
+
+    ``search`` matches the start of a family's trial ID, or of one of its children's (case
+    ignored). Two statements whatever the size of the trial."""
+    actor.require(Capability.READ_TRIAL_DATA, "list families")
+    with db.read(actor) as s:
+        stmt = _families_statement(s, actor, site)
+        text = (search or "").strip().upper()
+        if text:
+            of_child = select(Child.family_id).where(
+                func.upper(Child.trial_id).startswith(text, autoescape=True)
+            )
+            stmt = stmt.where(
+                func.upper(Family.trial_id).startswith(text, autoescape=True)
+                | Family.id.in_(of_child)
+            )
+        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        rows = s.execute(stmt.order_by(Family.id.desc()).limit(limit).offset(offset))
+        return int(total), [FamilyRow(*row) for row in rows]
 
 
 # --------------------------------------------------------------------------- identifiable details

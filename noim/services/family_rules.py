@@ -76,6 +76,12 @@ class FamilyChecker:
             )
         return self._routes
 
+    def entry_routes(self, jurisdiction: str) -> list[DecisionType]:
+        """The legal routes into care a child may have in ``jurisdiction`` (CHD-005)."""
+        return [
+            d for d in self._entry_routes() if d.jurisdiction in (jurisdiction, ANY_JURISDICTION)
+        ]
+
     # ----------------------------------------------------------------- rules
 
     def family_problems(
@@ -121,11 +127,7 @@ class FamilyChecker:
         """CHD-005: ``code`` is a legal route into care in ``jurisdiction`` (None is fine)."""
         if code is None:
             return []
-        allowed = [
-            d.code
-            for d in self._entry_routes()
-            if d.jurisdiction in (jurisdiction, ANY_JURISDICTION)
-        ]
+        allowed = [d.code for d in self.entry_routes(jurisdiction)]
         if code in allowed:
             return []
         return [

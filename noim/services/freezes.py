@@ -167,9 +167,27 @@ def _require_read(actor: Actor) -> None:
         )
 
 
+#: who may list freezes and read one's details: those who make or analyse them, and the
+#: readers of the interim reports (who choose the freeze a report is built from)
+_LISTERS = (
+    Capability.FREEZE_DATA,
+    Capability.ANALYSE,
+    Capability.READ_OPEN_REPORT,
+    Capability.READ_CLOSED_REPORT,
+)
+
+
+def _require_list(actor: Actor) -> None:
+    if not any(actor.can(c) for c in _LISTERS):
+        raise PermissionDenied(
+            f"{actor.describe()} may not list data freezes: the {actor.role.value} role lacks "
+            + ", ".join(f"'{c.value}'" for c in _LISTERS)
+        )
+
+
 def list_freezes(db: Database, actor: Actor) -> list[FreezeInfo]:
-    """Every freeze, oldest first (FREEZE_DATA or ANALYSE)."""
-    _require_read(actor)
+    """Every freeze, oldest first (FREEZE_DATA, ANALYSE, or a report reader)."""
+    _require_list(actor)
     with db.read(actor) as s:
         rows = s.execute(
             select(DataFreeze, User.name)
@@ -181,7 +199,7 @@ def list_freezes(db: Database, actor: Actor) -> list[FreezeInfo]:
 
 def show_freeze(db: Database, actor: Actor, freeze_id: int) -> FreezeInfo:
     """One freeze with its datasets' recorded hashes (``verify`` checks the data against them)."""
-    _require_read(actor)
+    _require_list(actor)
     with db.read(actor) as s:
         row = s.execute(
             select(DataFreeze, User.name)

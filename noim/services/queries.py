@@ -15,11 +15,11 @@ queries, and blinded roles never see an arm's name in a query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from noim.db.base import utcnow
@@ -139,13 +139,10 @@ def _views(
             )
         ).all()
     )
-    last = dict(
-        s.execute(
-            select(DataQueryMessage.query_id, func.max(DataQueryMessage.posted_at)).group_by(
-                DataQueryMessage.query_id
-            )
-        ).all()
-    )
+    latest_stmt = select(DataQueryMessage.query_id, func.max(DataQueryMessage.posted_at))
+    if len(ids) <= 500:  # a page of queries: only their messages (else all, in one pass)
+        latest_stmt = latest_stmt.where(DataQueryMessage.query_id.in_(ids))
+    last = dict(s.execute(latest_stmt.group_by(DataQueryMessage.query_id)).all())
     by_table: dict[str, list[str]] = {}
     for q in queries:
         by_table.setdefault(q.table_name, []).append(q.row_key)
@@ -216,22 +213,38 @@ def list_queries(
             ]
         )
     with db.read(actor) as s:
-        stmt = select(DataQuery).order_by(DataQuery.raised_at, DataQuery.id)
         site_ids = scoped_site_ids(s, actor, site, "list data queries")
-        if site_ids is not None:
-            stmt = stmt.where(DataQuery.site_id.in_(site_ids))
-        if wanted:
-            stmt = stmt.where(DataQuery.status.in_(wanted))
+        stmt = query_list_statement(s, actor, site_ids, wanted)
         if rule is not None:
             stmt = stmt.where(DataQuery.rule_id == rule.strip().upper())
-        if not sees_arm(actor):
-            stmt = stmt.where(
-                ~and_(
-                    DataQuery.table_name == "service_use",
-                    DataQuery.row_key.in_(hidden_query_keys(s)),
-                )
-            )
         return _views(s, actor, s.scalars(stmt), False, today or utcnow().date())
+
+
+def query_list_statement(
+    s: Session, actor: Actor, site_ids: Collection[int] | None, statuses: Collection[str]
+) -> Select[DataQuery]:
+    """The queries ``actor`` may see at ``site_ids`` (every site when None) in ``statuses``
+    (any when empty), oldest first: shared by ``list_queries`` and the work queue."""
+    stmt = select(DataQuery).order_by(DataQuery.raised_at, DataQuery.id)
+    if site_ids is not None:
+        stmt = stmt.where(DataQuery.site_id.in_(sorted(site_ids)))
+    if statuses:
+        stmt = stmt.where(DataQuery.status.in_(sorted(statuses)))
+    if not sees_arm(actor):
+        stmt = stmt.where(
+            ~and_(
+                DataQuery.table_name == "service_use",
+                DataQuery.row_key.in_(hidden_query_keys(s)),
+            )
+        )
+    return stmt
+
+
+def query_views(
+    s: Session, actor: Actor, queries: Iterable[DataQuery], today: date
+) -> list[QueryView]:
+    """Queries as listed (no threads; blinding applied to their text)."""
+    return _views(s, actor, queries, False, today)
 
 
 def _query_for(s: Session, actor: Actor, query_id: int, action: str) -> DataQuery:

@@ -241,6 +241,42 @@ def gate_problems(
     return levels, problems
 
 
+def gate_report(
+    s: Session,
+    families: Sequence[tuple[Family, Site]],
+    definition: TrialDefinition,
+    declared: Mapping[int, Mapping[str, str]] | None = None,
+) -> dict[int, list[Problem]]:
+    """What the gate (``gate_problems``) still misses for each of many families, by family id.
+
+    Set-based: the families' live children and consents are loaded together
+    (``live_children``), then each family goes through the same ``gate_problems`` that
+    ``randomise`` applies, so the list says exactly what ``randomise`` would refuse with.
+    ``declared`` gives declared factor levels by family id (none: a declared factor is
+    reported as not given, as ``randomise`` would without it; ``asked_when_randomising``
+    leaves out the factors the coordinator declares when randomising).
+    """
+    children, consented = live_children(s, [f.id for f, _site in families])
+    return {
+        family.id: gate_problems(
+            family,
+            site,
+            children.get(family.id, []),
+            consented,
+            definition,
+            (declared or {}).get(family.id, {}),
+        )[1]
+        for family, site in families
+    }
+
+
+def asked_when_randomising(definition: TrialDefinition) -> dict[str, str]:
+    """A level of every declared factor: passed as ``declared`` to ``gate_problems``, the gate
+    reports everything missing except the factors asked when randomising (a declared
+    factor's level changes no other problem)."""
+    return {f.code: f.levels[0].code for f in definition.factors if f.source == "declared"}
+
+
 def back_dating(family_trial_id: str, randomised_at: datetime | None) -> list[Problem]:
     """RND-014: a back-dated randomisation time must be timezone-aware and not after now."""
     if randomised_at is None:

@@ -205,6 +205,26 @@ def list_saes(db: Database, actor: Actor, site: str | None = None) -> list[SaeVi
         return masked_text(s, actor, _saes(s, *where), "description")
 
 
+def outstanding_saes(
+    s: Session, actor: Actor, site_ids: Sequence[int] | None, limit: int
+) -> tuple[int, list[SaeView]]:
+    """SAEs whose follow-up is outstanding (live, not yet marked complete) at ``site_ids``
+    (every site when None): how many, and the first ``limit`` by report date."""
+    where: list[ColumnElement[bool]] = [
+        SeriousAdverseEvent.voided_at.is_(None),
+        SeriousAdverseEvent.completed_at.is_(None),
+    ]
+    if site_ids is not None:
+        where.append(Family.site_id.in_(sorted(site_ids)))
+    total = s.scalar(
+        via_child(select(func.count(SeriousAdverseEvent.id)), SeriousAdverseEvent.child_id).where(
+            *where
+        )
+    )
+    rows = _saes(s, *where, limit=limit, by_report=True)
+    return int(total or 0), masked_text(s, actor, rows, "description")
+
+
 def _sae_for(
     s: Session, actor: Actor, sae_id: int, action: str
 ) -> tuple[SeriousAdverseEvent, Child]:
@@ -214,13 +234,17 @@ def _sae_for(
     return sae, child
 
 
-def _saes(s: Session, *where: ColumnElement[bool]) -> list[SaeView]:
+def _saes(
+    s: Session, *where: ColumnElement[bool], limit: int | None = None, by_report: bool = False
+) -> list[SaeView]:
+    first = SeriousAdverseEvent.reported_on if by_report else SeriousAdverseEvent.onset_date
     rows = s.execute(
         via_child(
             select(SeriousAdverseEvent, Child.trial_id, Site.code), SeriousAdverseEvent.child_id
         )
         .where(*where)
-        .order_by(SeriousAdverseEvent.onset_date, SeriousAdverseEvent.id)
+        .order_by(first, SeriousAdverseEvent.id)
+        .limit(limit)
     ).all()
     return [
         SaeView(

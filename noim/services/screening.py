@@ -6,7 +6,6 @@ boxes count the frozen ``screening`` dataset (``noim.reports.operational``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -64,6 +63,35 @@ class ScreeningReport:
     #: ineligibility reasons with their counts, commonest first
     ineligible_reasons: dict[str, int]
     entries: tuple[ScreeningEntryView, ...]
+    #: entries matching the filter (``entries`` holds one page of them when limited)
+    matching: int = 0
+
+
+#: the screening log's filters (``list_entries(status=...)``): what each keeps
+ENTRY_FILTERS: dict[str, str] = {
+    "to_enrol": "eligible, not declined and not yet registered",
+    "enrolled": "registered as a family",
+    "ineligible": "ineligible",
+    "declined": "declined",
+    "voided": "voided",
+}
+
+
+def _entry_filter(status: str) -> list[ColumnElement[bool]]:
+    live = ScreeningEntry.voided_at.is_(None)
+    filters: dict[str, list[ColumnElement[bool]]] = {
+        "to_enrol": [
+            live,
+            ScreeningEntry.eligible.is_(True),
+            ~ScreeningEntry.declined,
+            ScreeningEntry.family_id.is_(None),
+        ],
+        "enrolled": [live, ScreeningEntry.family_id.is_not(None)],
+        "ineligible": [live, ~ScreeningEntry.eligible],
+        "declined": [live, ScreeningEntry.declined.is_(True)],
+        "voided": [ScreeningEntry.voided_at.is_not(None)],
+    }
+    return filters[status]
 
 
 MAX_CHILDREN = 20
@@ -332,22 +360,65 @@ def enrol_problems(
     return problems
 
 
-def list_entries(db: Database, actor: Actor, site: str | None = None) -> ScreeningReport:
-    """The screening log the actor may see (their sites), with counts of live entries."""
+def list_entries(
+    db: Database,
+    actor: Actor,
+    site: str | None = None,
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    newest_first: bool = False,
+) -> ScreeningReport:
+    """The screening log the actor may see (their sites), with counts of live entries.
+
+    ``status`` keeps the entries of one of ``ENTRY_FILTERS``; ``limit`` and ``offset`` give
+    one page of them (``matching`` says how many there are), oldest first unless
+    ``newest_first``.  The counts and reasons are over every live entry in scope.
+    """
     actor.require(Capability.READ_TRIAL_DATA, "read the screening log")
+    if status is not None and status not in ENTRY_FILTERS:
+        raise ValidationError(
+            Problem(
+                "screening log",
+                "status",
+                status,
+                "SCR-013",
+                "one of " + ", ".join(ENTRY_FILTERS),
+            )
+        )
     with db.read(actor) as s:
         site_ids = scoped_site_ids(s, actor, site, "read the screening log")
-        where = [] if site_ids is None else [ScreeningEntry.site_id.in_(site_ids)]
-        entries = _views(s, *where)
-        reasons = Counter(
-            e.ineligible_reason.strip()
-            for e in entries
-            if not e.voided and not e.eligible and e.ineligible_reason
-        )
+        where: list[ColumnElement[bool]] = []
+        if site_ids is not None:
+            where.append(ScreeningEntry.site_id.in_(site_ids))
+        reason = func.trim(ScreeningEntry.ineligible_reason)
+        reasons = s.execute(
+            select(reason, func.count())
+            .where(
+                *where,
+                ScreeningEntry.voided_at.is_(None),
+                ~ScreeningEntry.eligible,
+                ScreeningEntry.ineligible_reason.is_not(None),
+                ScreeningEntry.ineligible_reason != "",
+            )
+            .group_by(reason)
+            # commonest first; ties in the order the reasons first appear in the log
+            .order_by(
+                func.count().desc(),
+                func.min(ScreeningEntry.screened_on),
+                func.min(ScreeningEntry.id),
+            )
+        ).all()
+        if status is not None:
+            where += _entry_filter(status)
+        matching = s.scalar(select(func.count(ScreeningEntry.id)).where(*where))
+        entries = _views(s, *where, limit=limit, offset=offset, newest_first=newest_first)
         return ScreeningReport(
             counts=screening_counts(s, site_ids),
-            ineligible_reasons=dict(reasons.most_common()),
+            ineligible_reasons={str(r): int(n) for r, n in reasons},
             entries=tuple(entries),
+            matching=int(matching or 0),
         )
 
 
@@ -387,14 +458,27 @@ def _entry_for(s: Session, actor: Actor, entry_id: int, action: str) -> tuple[Sc
     return entry, site
 
 
-def _views(s: Session, *where: ColumnElement[bool]) -> list[ScreeningEntryView]:
+def _views(
+    s: Session,
+    *where: ColumnElement[bool],
+    limit: int | None = None,
+    offset: int = 0,
+    newest_first: bool = False,
+) -> list[ScreeningEntryView]:
+    order = (
+        (ScreeningEntry.screened_on.desc(), ScreeningEntry.id.desc())
+        if newest_first
+        else (ScreeningEntry.screened_on, ScreeningEntry.id)
+    )
     rows = s.execute(
         select(ScreeningEntry, Site.code, LocalAuthority.code, Family.trial_id)
         .where(*where)
         .join(Site, Site.id == ScreeningEntry.site_id)
         .outerjoin(LocalAuthority, LocalAuthority.id == ScreeningEntry.local_authority_id)
         .outerjoin(Family, Family.id == ScreeningEntry.family_id)
-        .order_by(ScreeningEntry.screened_on, ScreeningEntry.id)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset or None)
     ).all()
     return [
         ScreeningEntryView(

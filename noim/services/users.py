@@ -137,29 +137,44 @@ def add_user(
     display_name: str | None = None,
 ) -> UserInfo:
     """Create a user with a role (and sites, for coordinators and researchers)."""
+    with db.write(actor, reason=None) as s:
+        return _info(s, create_user(s, actor, name, role, sites, display_name))
+
+
+def create_user(
+    s: Session,
+    actor: Actor,
+    name: str,
+    role: str | Role,
+    sites: Sequence[str] = (),
+    display_name: str | None = None,
+) -> User:
+    """``add_user`` inside the caller's unit of work (a login's password is set with it)."""
     actor.require(Capability.MANAGE_USERS, "add users")
     validate_user_name(name)
     role = _role(name, role)
     _check_sites_for_role(name, role, len(sites))
-    with db.write(actor, reason=None) as s:
-        if s.scalar(select(User.id).where(User.name == name)) is not None:
-            raise AlreadyExists(
-                f"user {name!r} already exists; use `noim users update` to change it"
-            )
-        site_rows = _sites_by_code(s, sites)
-        user = User(
-            name=name,
-            display_name=display_name,
-            role_code=role.value,
-            active=True,
-            created_at=utcnow(),
-        )
-        s.add(user)
-        s.flush()
-        for site in site_rows.values():
-            s.add(UserSite(user_id=user.id, site_id=site.id))
-        s.flush()
-        return _info(s, user)
+    if s.scalar(select(User.id).where(User.name == name)) is not None:
+        raise AlreadyExists(f"user {name!r} already exists; use `noim users update` to change it")
+    site_rows = _sites_by_code(s, sites)
+    user = User(
+        name=name,
+        display_name=display_name,
+        role_code=role.value,
+        active=True,
+        created_at=utcnow(),
+    )
+    s.add(user)
+    s.flush()
+    for site in site_rows.values():
+        s.add(UserSite(user_id=user.id, site_id=site.id))
+    s.flush()
+    return user
+
+
+def info_of(s: Session, user: User) -> UserInfo:
+    """What ``list_users`` shows of ``user``."""
+    return _info(s, user)
 
 
 def _info(s: Session, user: User) -> UserInfo:
@@ -238,3 +253,9 @@ def update_user(
         info = _info(s, user)
         _check_sites_for_role(name, Role(info.role), len(info.sites))
         return info
+
+
+def site_codes(db: Database) -> list[str]:
+    """The trial's site codes (the choices of a user's sites)."""
+    with db.read() as s:
+        return list(s.scalars(select(Site.code).order_by(Site.code)))

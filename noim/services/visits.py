@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows, update_rows
@@ -496,6 +496,8 @@ class DueVisit:
     window_start: date
     window_end: date
     status: str
+    #: the visit's id (the web links a row to its forms)
+    visit_id: int = 0
 
 
 def _still_followed_up() -> Any:
@@ -548,39 +550,59 @@ def due(
     today = today or utcnow().date()
     horizon = today + timedelta(days=within_days or 0)
     with db.read(actor) as s:
-        stmt = (
-            select(FollowUpVisit, Child.trial_id, Family.trial_id, Site.code)
-            .join(Child, Child.id == FollowUpVisit.child_id)
-            .join(Family, Family.id == Child.family_id)
-            .join(Site, Site.id == Family.site_id)
-            .where(
-                FollowUpVisit.status == "scheduled",
-                FollowUpVisit.voided_at.is_(None),
-                Child.voided_at.is_(None),
-                FollowUpVisit.window_start <= horizon,
-                _still_followed_up(),
-            )
-            .order_by(FollowUpVisit.window_end, FollowUpVisit.target_date, Child.trial_id)
-        )
+        site_ids: list[int] | None = None
         if site is not None:
             site_row = s.scalar(select(Site).where(Site.code == site))
             if site_row is None:
                 raise NotFound(f"no site {site!r}")
             actor.require_site(site_row.id, site_row.code, "list follow-ups")
-            stmt = stmt.where(Family.site_id == site_row.id)
+            site_ids = [site_row.id]
         elif not actor.all_sites:
-            stmt = stmt.where(Family.site_id.in_(actor.site_ids))
-        rows = [
-            DueVisit(
-                child=child,
-                family=family,
-                site=site_code,
-                timepoint=v.timepoint_code,
-                target_date=v.target_date,
-                window_start=v.window_start,
-                window_end=v.window_end,
-                status=visit_status(v.status, v.window_start, v.window_end, v.completed_on, today),
-            )
-            for v, child, family, site_code in s.execute(stmt)
-        ]
+            site_ids = sorted(actor.site_ids)
+        rows = due_views(s, due_statement(site_ids, horizon), today)
         return [r for r in rows if status is None or r.status == status]
+
+
+def due_statement(
+    site_ids: Collection[int] | None, horizon: date
+) -> Select[FollowUpVisit, str, str, str]:
+    """Visits still to do whose window opens by ``horizon``, soonest first (at ``site_ids``;
+    every site when None): the one definition of what to chase, for ``due`` and the work
+    queue (``noim.services.workqueue``)."""
+    stmt = (
+        select(FollowUpVisit, Child.trial_id, Family.trial_id, Site.code)
+        .join(Child, Child.id == FollowUpVisit.child_id)
+        .join(Family, Family.id == Child.family_id)
+        .join(Site, Site.id == Family.site_id)
+        .where(
+            FollowUpVisit.status == "scheduled",
+            FollowUpVisit.voided_at.is_(None),
+            Child.voided_at.is_(None),
+            FollowUpVisit.window_start <= horizon,
+            _still_followed_up(),
+        )
+        .order_by(FollowUpVisit.window_end, FollowUpVisit.target_date, Child.trial_id)
+    )
+    if site_ids is not None:
+        stmt = stmt.where(Family.site_id.in_(sorted(site_ids)))
+    return stmt
+
+
+def due_views(
+    s: Session, stmt: Select[FollowUpVisit, str, str, str], today: date
+) -> list[DueVisit]:
+    """The rows of a ``due_statement`` (possibly limited) as ``DueVisit``."""
+    return [
+        DueVisit(
+            child=child,
+            family=family,
+            site=site_code,
+            timepoint=v.timepoint_code,
+            target_date=v.target_date,
+            window_start=v.window_start,
+            window_end=v.window_end,
+            status=visit_status(v.status, v.window_start, v.window_end, v.completed_on, today),
+            visit_id=v.id,
+        )
+        for v, child, family, site_code in s.execute(stmt)
+    ]

@@ -22,6 +22,14 @@ from noim.web.settings import WebSettings
 ROUTE_MODULES = [
     "auth",
     "home",
+    "coord",  # before "records": /families/new is not a family
+    "records",
+    "forms",
+    "forms_assessments",
+    "forms_events",
+    "dm",
+    "analysis",
+    "admin",
 ]
 
 STATIC = Path(__file__).parent / "static"

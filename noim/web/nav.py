@@ -26,6 +26,22 @@ R = Role
 #: in display order; each area adds its entries here (one line each)
 NAV: list[NavItem] = [
     NavItem("Home", "/"),
+    NavItem("Families", "/families", C.READ_TRIAL_DATA),
+    NavItem("Screening", "/screening", C.WRITE_TRIAL_DATA),
+    NavItem("Register a family", "/families/new", C.WRITE_TRIAL_DATA),
+    NavItem("Queries", "/queries", C.READ_TRIAL_DATA),
+    NavItem("Check", "/check", C.MANAGE_QUERIES, frozenset({R.DATA_MANAGER, R.ADMINISTRATOR})),
+    NavItem(
+        "Imports",
+        "/imports",
+        None,
+        frozenset({R.COORDINATOR, R.RESEARCHER, R.DATA_MANAGER, R.ADMINISTRATOR}),
+    ),
+    NavItem("Freezes", "/freezes", None, frozenset(R) - {R.COORDINATOR, R.RESEARCHER}),
+    NavItem("Audit", "/audit", C.READ_AUDIT),
+    NavItem("Reports", "/reports", C.READ_OPEN_REPORT),
+    NavItem("Datasets", "/datasets", C.ANALYSE),
+    NavItem("Users", "/admin/users", C.MANAGE_USERS),
 ]
 
 

@@ -294,10 +294,11 @@ def view(
                 return response
             actor = session.actor
             if not allow_pending:
-                if session.must_change_password:
-                    return RedirectResponse("/password", status_code=303)
+                # the second factor first: a password alone may not even change the password
                 if session.second_factor_pending:
                     return RedirectResponse("/second-factor", status_code=303)
+                if session.must_change_password:
+                    return RedirectResponse("/password", status_code=303)
             if request.method not in methods:
                 return error_page(
                     request, 405, "Not allowed", f"{request.method} is not accepted here.", actor

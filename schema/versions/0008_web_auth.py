@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("client", sa.String(length=128), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('login', 'login_failed', 'logout', 'lockout', 'password_set', 'password_changed', 'session_expired', 'sessions_revoked', 'second_factor_enrolled', 'second_factor_removed', 'second_factor_required')",
+            "kind IN ('login', 'login_failed', 'logout', 'lockout', 'password_set', 'password_changed', 'session_expired', 'sessions_revoked', 'second_factor_enrolled', 'second_factor_removed', 'second_factor_required', 'second_factor_verified')",
             name=op.f("ck_auth_events_kind_code"),
         ),
         sa.ForeignKeyConstraint(

@@ -29,6 +29,7 @@ AUTH_EVENT_KINDS = (
     "second_factor_enrolled",
     "second_factor_removed",
     "second_factor_required",
+    "second_factor_verified",
 )
 
 

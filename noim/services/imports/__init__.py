@@ -22,8 +22,14 @@ from pathlib import Path
 
 from noim.db import locks
 from noim.db.session import Database
-from noim.domain.exceptions import ImportRejected, NotFound, Problem, ValidationError
-from noim.domain.roles import Actor
+from noim.domain.exceptions import (
+    ImportRejected,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    ValidationError,
+)
+from noim.domain.roles import Actor, Capability
 from noim.domain.text import CONTROL_RULE
 from noim.services.imports.base import ImportContext, ImportKind, Plan, Progress
 from noim.services.imports.cell_text import cell_problems
@@ -133,6 +139,28 @@ class _DryRun(Exception):
     """Raised inside the unit of work to roll a dry run back."""
 
 
+#: import kinds whose rows reveal the allocated arm: never run by a blinded role
+ARM_REVEALING_KINDS = frozenset({"intervention"})
+
+
+def may_import(actor: Actor, kind: str, importer: ImportKind) -> bool:
+    """Whether ``actor`` may run import ``kind``: the kind's own write capability, or the data
+    manager's ``import_data`` for every kind that does not reveal the arm."""
+    if kind in ARM_REVEALING_KINDS and not actor.can(Capability.SEE_ARM):
+        return False
+    return actor.can(importer.capability) or actor.can(Capability.IMPORT_DATA)
+
+
+def require_may_import(actor: Actor, kind: str, importer: ImportKind) -> None:
+    if not may_import(actor, kind, importer):
+        why = (
+            "it reveals the allocated arm and the role is blinded"
+            if kind in ARM_REVEALING_KINDS and not actor.can(Capability.SEE_ARM)
+            else f"the {actor.role.value} role lacks '{importer.capability.value}'"
+        )
+        raise PermissionDenied(f"{actor.describe()} may not import {kind}: {why}")
+
+
 def run_import(
     db: Database,
     actor: Actor,
@@ -149,7 +177,7 @@ def run_import(
     importer = available.get(kind)
     if importer is None:
         raise NotFound(f"no import kind {kind!r}; expected one of {', '.join(sorted(available))}")
-    actor.require(importer.capability, f"import {kind}")
+    require_may_import(actor, kind, importer)
     try:
         data = read_csv(path, text=text)
         style = date_style(data, dates)

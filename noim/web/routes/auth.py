@@ -18,6 +18,7 @@ from noim.web.pages import (
     app_state,
     client_of,
     csrf_ok,
+    error_page,
     new_csrf,
     read_form,
     redirect,
@@ -85,11 +86,16 @@ async def login(request: Request) -> Response:
         form = FormState.of({"name": name})
         form.summary.append(str(exc))
         return _login_page(request, form, status=401)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # a session this browser held before (another user's, or one planted by someone
+        # else) ends: after a login only the new session id is worth anything
+        await run_in_threadpool(auth.log_out, db, previous)
     target = _safe_next(values.get("next"))
-    if outcome.session.must_change_password:
-        target = "/password"
-    elif outcome.session.second_factor_pending:
+    if outcome.session.second_factor_pending:
         target = "/second-factor"
+    elif outcome.session.must_change_password:
+        target = "/password"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -113,6 +119,8 @@ def logout(req: WebRequest) -> Response:
 
 @view(methods=("GET", "POST"), allow_pending=True)
 def password(req: WebRequest) -> Response:
+    if req.session.second_factor_pending:
+        return RedirectResponse("/second-factor", status_code=303)
     if req.method == "GET":
         return render(req, "password.html", form=FormState.empty())
     values = dict.fromkeys(("current_password", "new_password", "repeat_password"), "")
@@ -130,12 +138,54 @@ def password(req: WebRequest) -> Response:
     except NoimError as exc:
         form = FormState.failed(values, exc, known=list(values))
         return render(req, "password.html", form=form, status=422)
-    target = "/second-factor" if req.session.second_factor_pending else "/"
-    return redirect(req, target, "Your password was changed.")
+    return redirect(req, "/", "Your password was changed.")
+
+
+@view(methods=("GET", "POST"), allow_pending=True)
+def second_factor(req: WebRequest) -> Response:
+    """Set up the second factor (the secret shown as text, confirmed with a code), or give
+    the code at login."""
+    enrolled = auth.second_factor_state(req.db, req.session)
+    if enrolled and not req.session.second_factor_pending:
+        if req.method == "POST":
+            return RedirectResponse("/", status_code=303)
+        return render(req, "second_factor.html", mode="done", form=FormState.empty())
+    mode = "verify" if enrolled else "enrol"
+    # a GET never writes: the secret is made by the "Set up" button (a POST), then shown
+    # until confirmed
+    enrolment = None if enrolled else auth.pending_enrolment(req.db, req.session)
+    if req.method == "POST" and not enrolled and req.form.get("action") == "start":
+        enrolment = auth.start_enrolment(req.db, req.session)
+        return render(
+            req, "second_factor.html", mode=mode, enrolment=enrolment, form=FormState.empty()
+        )
+    if req.method == "GET":
+        return render(
+            req, "second_factor.html", mode=mode, enrolment=enrolment, form=FormState.empty()
+        )
+    code = req.form.get("code", "")
+    try:
+        if enrolled:
+            auth.verify_second_factor(req.db, req.session, code, client=client_of(req.request))
+        else:
+            auth.confirm_enrolment(req.db, req.session, code)
+    except auth.LoginRefused as exc:
+        response = error_page(req.request, 403, "Locked", str(exc))
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    except NoimError as exc:
+        form = FormState.failed({"code": ""}, exc, known=["code"])
+        return render(
+            req, "second_factor.html", mode=mode, enrolment=enrolment, form=form, status=422
+        )
+    target = "/password" if req.session.must_change_password else "/"
+    message = "Second factor given." if enrolled else "Your second factor is set up."
+    return redirect(req, target, message)
 
 
 routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/password", password, methods=["GET", "POST"]),
+    Route("/second-factor", second_factor, methods=["GET", "POST"]),
 ]

@@ -1,0 +1,88 @@
+"""What every recording form page shares: the POST that parses, calls one service and
+redirects, or shows the form again (status 422) with each problem beside its field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.responses import Response
+
+from noim.domain import trial_ids
+from noim.domain.exceptions import NoimError, NotFound, PermissionDenied, Problem, ReasonRequired
+from noim.web.forms import Collector, FormState
+from noim.web.pages import WebRequest, redirect, render
+
+
+def child_url(child: str) -> str:
+    return f"/children/{child}"
+
+
+def failed(
+    req: WebRequest,
+    exc: NoimError,
+    fields: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
+) -> FormState:
+    """The form back with the user's values and the service's problems beside the fields
+    (``known``: the form's field names, besides those posted); a missing reason is shown
+    beside the reason field."""
+    if isinstance(exc, ReasonRequired):
+        message = "Expected a reason: " + str(exc).replace(" (--reason)", "") + "."
+        return FormState(dict(req.form), {"reason": [message]}, [])
+    return FormState.failed(dict(req.form), exc, fields, known=[*req.form, *known])
+
+
+def refusable(exc: NoimError) -> bool:
+    """Errors the page shows on the form (not turned into 403 / 404 by ``view``)."""
+    return not isinstance(exc, NotFound | PermissionDenied)
+
+
+def submit(
+    req: WebRequest,
+    template: str,
+    context: dict[str, Any],
+    action: Callable[[], str],
+    flash: str,
+    fields: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
+) -> Response:
+    """Run ``action`` (parse + one service call, returning the URL to go to) and redirect,
+    or re-render ``template`` with status 422 and the problems beside their fields."""
+    try:
+        url = action()
+    except NoimError as exc:
+        if not refusable(exc):
+            raise
+        form = failed(req, exc, fields, known)
+        return render(req, template, form=form, status=422, **context)
+    return redirect(req, url, flash=flash)
+
+
+def text_of(req: WebRequest, name: str) -> str | None:
+    value = (req.form.get(name) or "").strip()
+    return value or None
+
+
+def family_of(child: str) -> str:
+    try:
+        return trial_ids.parse(child).family_id
+    except ValueError:
+        raise NotFound(f"no child {child!r}") from None
+
+
+def parse_decimal(c: Collector, name: str, text: str | None, what: str) -> Decimal | None:
+    raw = (text or "").strip()
+    if not raw:
+        c.problems.append(Problem("form", name, raw, "WEB-002", what))
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        c.problems.append(Problem("form", name, raw, "WEB-002", what))
+        return None
+
+
+def optional_int(c: Collector, name: str, text: str | None) -> int | None:
+    return c.int(name, text) if (text or "").strip() else None

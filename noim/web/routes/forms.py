@@ -1,0 +1,338 @@
+"""The recording forms of placements, legal proceedings and events, and visits.
+
+Each form is a GET (the empty form, pre-filled where the record exists) and a POST that
+parses the text into types, calls ONE service and redirects to the record page; when the
+service refuses, the same form comes back with status 422, the user's values kept and each
+problem beside the field it names (``noim.web.form_pages``).  Every rule (site scope,
+blinding, dates, code lists) is the services'; a GET reads through a service too, so another
+site's child is refused before any form is shown.  The other forms: ``forms_assessments``
+and ``forms_events``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.roles import Capability
+from noim.services import assessment_entry, legal, placements, visits
+from noim.web import choices
+from noim.web.form_pages import (
+    child_url,
+    optional_int,
+    submit,
+    text_of,
+)
+from noim.web.forms import Collector, FormState, fmt_date
+from noim.web.pages import WebRequest, render, view
+
+C = Capability
+
+
+# --------------------------------------------------------------------------- placements
+
+
+def _placement(req: WebRequest) -> tuple[str, placements.ChildPlacements, placements.PlacementView]:
+    child = req.params["child"]
+    history = placements.list_placements(req.db, req.actor, child)
+    try:
+        pid = int(req.params["id"])
+    except ValueError:
+        raise NotFound(f"no placement {req.params['id']!r}") from None
+    for p in history.placements:
+        if p.id == pid:
+            return child, history, p
+    raise NotFound(f"no placement {pid} of child {child}")
+
+
+def _placement_choices(req: WebRequest) -> dict[str, Any]:
+    from noim.services import people
+
+    carers = [c for c in people.list_carers(req.db, req.actor) if not c.voided]
+    return {
+        "placement_types": choices.PLACEMENT_TYPES,
+        "end_reasons": choices.PLACEMENT_END_REASONS,
+        "carers": [
+            (str(c.id), f"{c.id}: {c.carer_type}" + (f" ({c.reference})" if c.reference else ""))
+            for c in carers
+        ],
+    }
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def placement_new(req: WebRequest) -> Response:
+    child = req.params["child"]
+    history = placements.list_placements(req.db, req.actor, child)
+    ctx = {"child": child, "history": history, **_placement_choices(req)}
+    template = "forms/placement_new.html"
+    if req.request.method == "GET":
+        return render(req, template, form=FormState.empty(), **ctx)
+
+    def action() -> str:
+        c = Collector()
+        start = c.date("start_date", req.form.get("start_date"))
+        carer = optional_int(c, "carer_id", req.form.get("carer_id"))
+        c.raise_if_any()
+        assert start is not None
+        placements.add_placement(
+            req.db,
+            req.actor,
+            child,
+            start,
+            req.form.get("placement_type", ""),
+            carer,
+            text_of(req, "local_authority"),
+        )
+        return child_url(child)
+
+    return submit(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def placement_action(req: WebRequest) -> Response:
+    child, history, p = _placement(req)
+    act = req.params["action"]
+    if act not in ("move", "end", "correct", "void"):
+        raise NotFound(f"no placement action {act!r}")
+    ctx = {"child": child, "history": history, "placement": p, **_placement_choices(req)}
+    template = f"forms/placement_{act}.html"
+    if req.request.method == "GET":
+        defaults: dict[str, str] = {}
+        if act == "correct":
+            defaults = {
+                "start_date": fmt_date(p.start_date),
+                "end_date": fmt_date(p.end_date) if p.end_date else "",
+                "placement_type": p.placement_type,
+                "end_reason": p.end_reason or "",
+                "carer_id": "" if p.carer_id is None else str(p.carer_id),
+                "local_authority": p.local_authority or "",
+            }
+        return render(req, template, form=FormState.empty(**defaults), **ctx)
+
+    def action() -> str:
+        c = Collector()
+        if act == "end":
+            on = c.date("end_date", req.form.get("end_date"))
+            c.raise_if_any()
+            assert on is not None
+            placements.end_placement(req.db, req.actor, p.id, on, req.form.get("end_reason", ""))
+        elif act == "move":
+            on = c.date("on", req.form.get("on"))
+            carer = optional_int(c, "carer_id", req.form.get("carer_id"))
+            c.raise_if_any()
+            assert on is not None
+            placements.move_child(
+                req.db,
+                req.actor,
+                child,
+                on,
+                req.form.get("placement_type", ""),
+                req.form.get("end_reason", ""),
+                carer,
+                text_of(req, "local_authority"),
+            )
+        elif act == "void":
+            placements.void_placement(req.db, req.actor, p.id, req.form.get("reason", ""))
+        else:
+            placements.correct_placement(
+                req.db, req.actor, p.id, _placement_changes(c, req, p), req.form.get("reason", "")
+            )
+        return child_url(child)
+
+    done = {"move": "Move recorded.", "end": "Placement ended.", "void": "Placement voided."}
+    fields = _MOVE_FIELDS if act == "move" else {}
+    return submit(
+        req, template, ctx, action, done.get(act, "Placement corrected."), fields, _PLACEMENT
+    )
+
+
+#: a move ends the open placement and starts the next on one date (the form's ``on``)
+_MOVE_FIELDS = {"end_date": "on", "start_date": "on"}
+_PLACEMENT = (
+    "start_date",
+    "end_date",
+    "on",
+    "placement_type",
+    "end_reason",
+    "carer_id",
+    "local_authority",
+    "reason",
+)
+
+
+def _placement_changes(
+    c: Collector, req: WebRequest, p: placements.PlacementView
+) -> dict[str, Any]:
+    """The fields of the correction form that differ from the stored placement."""
+    start = c.date("start_date", req.form.get("start_date"))
+    end = c.date("end_date", req.form.get("end_date")) if text_of(req, "end_date") else None
+    carer = optional_int(c, "carer_id", req.form.get("carer_id"))
+    c.raise_if_any()
+    new: dict[str, Any] = {
+        "start_date": start,
+        "end_date": end,
+        "placement_type": req.form.get("placement_type", ""),
+        "end_reason": text_of(req, "end_reason"),
+        "carer_id": carer,
+        "local_authority": text_of(req, "local_authority"),
+    }
+    old: dict[str, Any] = {
+        "start_date": p.start_date,
+        "end_date": p.end_date,
+        "placement_type": p.placement_type,
+        "end_reason": p.end_reason,
+        "carer_id": p.carer_id,
+        "local_authority": p.local_authority,
+    }
+    changes = {k: v for k, v in new.items() if v != old[k]}
+    if not changes:
+        raise ValidationError(
+            Problem("form", "start_date", None, "WEB-003", "at least one field changed")
+        )
+    return changes
+
+
+# --------------------------------------------------------------------------- legal
+
+
+def _legal_context(req: WebRequest) -> dict[str, Any]:
+    child = req.params["child"]
+    history = legal.legal_history(req.db, req.actor, child)
+    return {
+        "child": child,
+        "history": history,
+        "legal": choices.legal_choices(history.jurisdiction),
+        "proceedings": [
+            (str(p.id), f"{p.kind.replace('_', ' ')} from {fmt_date(p.started_on)}")
+            for p in history.proceedings
+            if not p.voided
+        ],
+    }
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_event_new(req: WebRequest) -> Response:
+    ctx = _legal_context(req)
+    child = ctx["child"]
+    template = "forms/legal_event.html"
+    if req.request.method == "GET":
+        return render(req, template, form=FormState.empty(), **ctx)
+
+    def action() -> str:
+        c = Collector()
+        on = c.date("event_date", req.form.get("event_date"))
+        proceedings = optional_int(c, "proceedings_id", req.form.get("proceedings_id"))
+        c.raise_if_any()
+        assert on is not None
+        legal.record_event(
+            req.db,
+            req.actor,
+            child,
+            req.form.get("event_type", ""),
+            on,
+            proceedings,
+            text_of(req, "notes"),
+        )
+        return child_url(child)
+
+    return submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Legal event recorded.",
+        {"event_type_code": "event_type"},
+        ("event_type", "event_date", "proceedings_id", "notes"),
+    )
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_proceedings_new(req: WebRequest) -> Response:
+    ctx = _legal_context(req)
+    child = ctx["child"]
+    template = "forms/legal_proceedings.html"
+    if req.request.method == "GET":
+        return render(req, template, form=FormState.empty(), **ctx)
+
+    def action() -> str:
+        c = Collector()
+        on = c.date("started_on", req.form.get("started_on"))
+        c.raise_if_any()
+        assert on is not None
+        legal.open_proceedings(
+            req.db, req.actor, child, req.form.get("kind", ""), on, text_of(req, "court_or_panel")
+        )
+        return child_url(child)
+
+    return submit(
+        req,
+        template,
+        ctx,
+        action,
+        "Proceedings recorded.",
+        known=("kind", "started_on", "court_or_panel"),
+    )
+
+
+# --------------------------------------------------------------------------- visits
+
+
+_VISIT_ACTIONS = {
+    "complete": "Visit recorded as complete.",
+    "missed": "Visit recorded as missed.",
+    "not-required": "Visit recorded as not required.",
+}
+
+
+@view(capability=C.WRITE_ASSESSMENTS, methods=("GET", "POST"))
+def visit_action(req: WebRequest) -> Response:
+    child, act = req.params["child"], req.params["action"]
+    if act not in _VISIT_ACTIONS:
+        raise NotFound(f"no visit action {act!r}")
+    tp = assessment_entry.visit_timepoint(req.db, req.actor, child, req.params["id"])
+    visit = next(
+        (v for v in visits.list_visits(req.db, req.actor, child) if v.timepoint == tp), None
+    )
+    if visit is None:
+        raise NotFound(f"no visit {tp!r} of child {child}")
+    ctx = {"child": child, "visit": visit, "act": act}
+    template = "forms/visit.html"
+    if req.request.method == "GET":
+        return render(req, template, form=FormState.empty(), **ctx)
+
+    def action() -> str:
+        if act == "complete":
+            c = Collector()
+            on = c.date("completed_on", req.form.get("completed_on"))
+            c.raise_if_any()
+            assert on is not None
+            visits.complete_visit(req.db, req.actor, child, tp, on)
+        elif act == "missed":
+            visits.record_missed(req.db, req.actor, child, tp, req.form.get("reason", ""))
+        else:
+            visits.record_not_required(req.db, req.actor, child, tp, req.form.get("reason", ""))
+        return child_url(child)
+
+    return submit(
+        req,
+        template,
+        ctx,
+        action,
+        _VISIT_ACTIONS[act],
+        {"status": "completed_on" if act == "complete" else "reason"},
+        ("completed_on", "reason"),
+    )
+
+
+routes = [
+    Route("/children/{child}/placements/new", placement_new, methods=["GET", "POST"]),
+    Route("/children/{child}/placements/{id}/{action}", placement_action, methods=["GET", "POST"]),
+    Route("/children/{child}/legal/new", legal_event_new, methods=["GET", "POST"]),
+    Route(
+        "/children/{child}/legal/proceedings/new", legal_proceedings_new, methods=["GET", "POST"]
+    ),
+    Route("/children/{child}/visits/{id}/{action}", visit_action, methods=["GET", "POST"]),
+]
