@@ -9,14 +9,27 @@ caller has checked the actor's role and site; free text passes through the calle
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, literal, null, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import BindParameter
 
 from noim.db.base import Base
 from noim.db.blinding import hidden_query_keys, sees_arm
@@ -359,10 +372,16 @@ def _contact(i: BirthParentIdentity | CarerIdentity) -> ContactView:
 # --------------------------------------------------------------------------- data queries
 
 
-def _record_keys(child_ids: Sequence[int], family_id: int | None) -> Select[str, str, int]:
+@functools.lru_cache(maxsize=2)
+def _record_keys(with_family: bool) -> Select[str, str, int]:
     """(table, row key as text, child id or NULL) of every queryable record of the children
-    (and, given ``family_id``, of the family): one UNION ALL over the tables that link to a
-    child, a family or an assessment."""
+    (bound parameter ``record_children``) and, ``with_family``, of the family (``record_family``):
+    one UNION ALL over the tables that link to a child, a family or an assessment.
+
+    Built once per process (the same statement for every page; building it anew took half
+    the time of a child's page): the ids are bound when it is executed."""
+    child_ids: BindParameter[int] = bindparam("record_children", expanding=True)
+    family_id: BindParameter[int] | None = bindparam("record_family") if with_family else None
     parts = []
     assessments_t = Assessment.__table__
     no_child = cast(null(), Integer)
@@ -418,7 +437,7 @@ def queries(
 ) -> list[QueryRow]:
     """Data queries on the children's records (and the family's), oldest first; a blinded
     reader never gets one on a record hidden from them (arm-revealing service use)."""
-    u = _record_keys(child_ids, family_id).subquery("r")
+    u = _record_keys(family_id is not None).subquery("r")
     table_col, key_col, child_col = u.c.t, u.c.k, u.c.child_id
     stmt = (
         select(DataQuery, child_col)
@@ -448,5 +467,7 @@ def queries(
             raised_at=q.raised_at,
             age_days=(today - q.raised_at.date()).days,
         )
-        for q, child_id in s.execute(stmt)
+        for q, child_id in s.execute(
+            stmt, {"record_children": list(child_ids), "record_family": family_id}
+        )
     ]
