@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from noim.db.base import Base, VoidMixin, code_check, void_check
@@ -24,6 +24,8 @@ class ScreeningEntry(VoidMixin, Base):
             "family_id IS NULL OR (eligible AND NOT declined)", name="enrolled_is_eligible"
         ),
         void_check(),
+        # the screening log's pages: a site's entries newest first, read a page at a time
+        Index("ix_screening_log_site_screened", "site_id", "screened_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
