@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -36,7 +37,7 @@ from noim.services import freezes, randomisation
 from noim.web.app import create_app
 from noim.web.forms import fmt_date
 from tests.browser import browser, live_server, shot, shots_dir  # noqa: F401  (fixtures)
-from tests.browser import page as page  # noqa: F401  (fixture)
+from tests.browser import page as page
 from tests.conftest import Actors
 from tests.factories import family_with_children, small_trial
 from tests.web.conftest import TEST_PASSWORD, give_passwords
@@ -188,6 +189,8 @@ def test_coordinator_journey(
     assert one.get_by_role("radio", name="Yes").is_checked()
     assert count(db, AuditLog) == before  # nothing written
     j.visit("eligibility-rejected")
+    # the picker beside a typed date is named after the date, without "(required)"
+    assert one.get_by_role("textbox", name="Pick Date decided", exact=True).count() == 1
     box.fill(decided)
     one.get_by_role("button", name=re.compile("Save eligibility")).click()
     page.wait_for_load_state("load")
@@ -211,9 +214,13 @@ def test_coordinator_journey(
     typed_date(one, "Date of consent").fill(decided)
     one.get_by_role("button", name=re.compile("Record consent")).click()
     page.wait_for_load_state("load")
-    assert "no consent yet" not in page.get_by_role("region", name=f"Child {children[0]}").inner_text()
+    assert (
+        "no consent yet" not in page.get_by_role("region", name=f"Child {children[0]}").inner_text()
+    )
     keyboard_consent(page, children[1], decided)
-    assert "no consent yet" not in page.get_by_role("region", name=f"Child {children[1]}").inner_text()
+    assert (
+        "no consent yet" not in page.get_by_role("region", name=f"Child {children[1]}").inner_text()
+    )
     j.visit("consent-done")
 
     # randomise: what is missing is shown first (nothing now), then a confirmation
@@ -284,6 +291,63 @@ def test_coordinator_journey(
     j.visit("child-after-move")
     main = page.get_by_role("main").inner_text()
     assert "1 move" in main, main[:2000]
+    grid = page.get_by_role("table", name=re.compile("Visits and forms"))
+    baseline = grid.get_by_role("row").filter(has_text="Baseline").inner_text()
+    assert re.search(r"complete\s+" + re.escape(fmt_date(today)), baseline), baseline
+    page.get_by_role("link", name=family, exact=True).first.click()
+    page.wait_for_url(re.compile(f"/families/{family}$"))
+    assert page.get_by_role("table", name=re.compile("Visits and forms")).count() == 2
+    j.visit("family")
+    print(f"{len(j.visited)} pages checked: {j.visited}")
+
+
+def test_query_journey(page: Page, server: str, db: Database, actors: Actors, backend: str) -> None:
+    """The data manager raises a query from a child's page; the coordinator answers it from
+    home (one click)."""
+    family = family_with_children(db, actors["coord_gla"], "GLA", (10,))
+    child = family.children[0].trial_id
+    j = Journey(page, server, f"{backend}-query")
+    j.log_in("datamanager")
+    j.visit("datamanager-home")
+    j.go(f"/children/{child}")
+    j.visit("datamanager-child")
+    page.get_by_role("link", name="Raise a query on the date of birth").click()
+    page.wait_for_url(re.compile(r"/queries/new\?"))
+    assert page.get_by_label("Table").input_value() == "children"
+    assert page.get_by_label("Record").input_value() == child
+    assert page.get_by_label("Field").input_value() == "date_of_birth"
+    j.visit("query-new")
+    page.get_by_label("Question for the site").fill(
+        "Please check the date of birth against the birth certificate."
+    )
+    page.get_by_role("button", name="Raise the query").click()
+    page.wait_for_url(re.compile(r"/queries/\d+$"))
+    query_id = page.url.rsplit("/", 1)[-1]
+    assert "open" in page.get_by_role("heading", level=1).inner_text()
+    j.visit("query-raised")
+    page.get_by_role("link", name="Queries").first.click()
+    page.wait_for_url(re.compile(r"/queries"))
+    assert page.get_by_role("link", name=re.compile(rf"\b{query_id}\b")).count() >= 1
+    j.visit("datamanager-queries")
+    j.log_out()
+
+    j.log_in("coord_gla")
+    queries = page.get_by_role("table").filter(has_text="Question")
+    queries.get_by_role("link", name=f"Query {query_id}").click()  # one click from home
+    page.wait_for_url(re.compile(rf"/queries/{query_id}$"))
+    j.visit("coordinator-query")
+    before = count(db, DataQuery)
+    page.get_by_role("button", name="Answer the query").click()  # no answer typed: refused
+    page.wait_for_load_state("load")
+    assert page.get_by_role("alert").count() >= 1
+    assert "open" in page.get_by_role("heading", level=1).inner_text()
+    page.get_by_label("Message").fill("Checked: the birth certificate gives the same date.")
+    page.get_by_role("button", name="Answer the query").click()
+    page.wait_for_load_state("load")
+    assert "answered" in page.get_by_role("heading", level=1).inner_text()
+    assert "the birth certificate gives the same date" in page.get_by_role("main").inner_text()
+    assert count(db, DataQuery) == before
+    j.visit("coordinator-answered")
 
 
 def tab_to(page: Page, selector: str, limit: int = 80) -> None:
@@ -325,3 +389,43 @@ def randomise_with_keyboard(page: Page, family: str) -> None:
     assert page.evaluate("document.activeElement.textContent") == f"Randomise family {family}"
     with page.expect_navigation():
         page.keyboard.press("Enter")
+
+
+def test_closed_report_journey(
+    page: Page, server: str, db: Database, actors: Actors, backend: str
+) -> None:
+    """A DMC member downloads the closed report; a blinded statistician has no link to it,
+    and its URL is refused."""
+    small_trial(db, actors, n_families=6)
+    frozen = freezes.create_freeze(db, actors["datamanager"], label="DMC 1").id
+    j = Journey(page, server, f"{backend}-reports")
+    j.log_in("dmc_chair")
+    j.visit("dmc-home")
+    page.get_by_role("link", name="Reports").first.click()
+    page.wait_for_url(re.compile(r"/reports$"))
+    j.visit("dmc-reports")
+    closed = page.locator("section").filter(
+        has=page.get_by_role("heading", name="The closed report")
+    )
+    closed.get_by_label("Data freeze").select_option(str(frozen))
+    closed.get_by_label("Format").select_option("html")
+    with page.expect_download() as info:
+        closed.get_by_role("button", name="Download the closed report").click()
+    download = info.value
+    assert download.suggested_filename == f"noim-closed-interim-report-freeze{frozen}.html"
+    report = Path(download.path()).read_text(encoding="utf-8")
+    assert "Services as usual" in report and "New Orleans Intervention Model" in report
+    j.log_out()
+
+    j.log_in("statistician")
+    page.get_by_role("link", name="Reports").first.click()
+    page.wait_for_url(re.compile(r"/reports$"))
+    j.visit("statistician-reports")
+    assert page.get_by_role("button", name="Download the open report").count() == 1
+    assert page.get_by_role("button", name=re.compile("closed")).count() == 0
+    assert page.locator('a[href*="/reports/closed"], form[action*="/reports/closed"]').count() == 0
+    refused = page.goto(f"{server}/reports/closed?freeze={frozen}&format=html")
+    assert refused is not None and refused.status == 403
+    text = page.get_by_role("main").inner_text()
+    assert "Services as usual" not in text and "New Orleans" not in text
+    j.visit("statistician-closed-refused")
