@@ -161,6 +161,9 @@ def test_coordinator_journey(
 
     page.wait_for_url(re.compile(r"/families/[^/]+/eligibility$"))
     j.visit("eligibility")
+    steps = page.get_by_role("navigation", name="Enrolment steps")
+    assert steps.get_by_role("link", name="Eligibility").get_attribute("aria-current") == "page"
+    assert steps.locator("li").first.evaluate("li => getComputedStyle(li).listStyleType") == "none"
     family = page.url.rsplit("/", 2)[-2]
     children = [
         h.inner_text().removeprefix("Child ").strip()
