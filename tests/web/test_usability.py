@@ -3,12 +3,17 @@
 * The home page's "Enter assessment" link names the visit by its id: the page it opens has
   that visit chosen and offers the instruments the visit expects at the child's age, each
   one click away (the next task within reach of home).
+* Every input of the pages has a label of its own: no id is used twice on a page (the
+  administrator's user page had two inputs ``f-reason``, so the second had no label).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -17,7 +22,7 @@ from noim.db.session import Database
 from noim.services import randomisation, users
 from tests.conftest import Actors
 from tests.test_randomisation import SEED
-from tests.web.conftest import login
+from tests.web.conftest import WebDemo, demo_login, login
 from tests.web.test_forms import _randomised
 
 
@@ -46,3 +51,81 @@ def test_a_visit_given_by_id_is_chosen_and_its_instruments_offered(
     other = TestClient(client.app, base_url="http://127.0.0.1", follow_redirects=False)
     login(other, "coord_cro")
     assert other.get(link).status_code == 403
+
+
+class _Fields(HTMLParser):
+    """The ids, label targets and form fields of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.label_for: set[str] = set()
+        self.fields: list[dict[str, str | None]] = []
+        self.in_label = 0
+        self.wrapped: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.append(str(a["id"]))
+        if tag == "label":
+            self.in_label += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        if tag in ("input", "select", "textarea") and a.get("type") not in (
+            "hidden",
+            "submit",
+            "button",
+        ):
+            self.fields.append(a)
+            if self.in_label:
+                self.wrapped.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self.in_label:
+            self.in_label -= 1
+
+
+def label_problems(html: str) -> list[str]:
+    """Ids used more than once, and fields with no label (for=, wrapping, or aria-label)."""
+    parsed = _Fields()
+    parsed.feed(html)
+    problems = [f"id {i!r} used {n} times" for i, n in Counter(parsed.ids).items() if n > 1]
+    for field in parsed.fields:
+        labelled = (
+            field in parsed.wrapped
+            or (field.get("id") and field["id"] in parsed.label_for)
+            or (field.get("aria-label") or "").strip()
+            or field.get("aria-labelledby")
+        )
+        if not labelled:
+            problems.append(f"no label: {field}")
+    return problems
+
+
+PAGES = {
+    "coord_gla": ["/", "/screening", "/screening/new", "/families/new", "/queries", "/imports"],
+    "datamanager": ["/", "/queries", "/queries/new", "/check", "/freezes", "/audit"],
+    "dmc_chair": ["/", "/reports", "/freezes"],
+    "statistician": ["/", "/reports", "/datasets"],
+    "admin": ["/admin/users", "/admin/users/new", "/admin/roles", "/admin/users/coord_gla"],
+}
+
+
+@pytest.mark.parametrize("user", sorted(PAGES))
+def test_every_field_has_its_own_label(web_demo: WebDemo, user: str) -> None:
+    client = demo_login(web_demo, user)
+    pages = list(PAGES[user])
+    if user == "coord_gla":  # a family's and a child's page, their forms
+        home = client.get("/").text
+        child = re.search(r'href="/children/([A-Z0-9-]+)"', home)
+        family = re.search(r'href="/families/([A-Z0-9-]+)"', client.get("/screening").text)
+        assert child, "no child linked from the demo coordinator's home"
+        pages += [f"/children/{child.group(1)}", f"/children/{child.group(1)}/placements/new"]
+        pages += [f"/children/{child.group(1)}/sae/new", f"/children/{child.group(1)}/withdraw"]
+        if family:
+            pages.append(f"/families/{family.group(1)}")
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, (url, page.status_code)
+        assert label_problems(page.text) == [], url
