@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 768, "height": 1024}
+REPORT_TIMEOUT_MS = 120_000
 
 #: every visible input, select and textarea without a label (its outerHTML, shortened)
 UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
@@ -335,6 +336,9 @@ def test_query_journey(page: Page, server: str, db: Database, actors: Actors, ba
     j.log_out()
 
     j.log_in("coord_gla")
+    j.visit("coordinator-home")
+    waiting = page.get_by_role("table").filter(has_text="Still missing")
+    assert "eligibility not confirmed" in waiting.inner_text()  # what the gate still needs
     queries = page.get_by_role("table").filter(has_text="Question")
     queries.get_by_role("link", name=f"Query {query_id}").click()  # one click from home
     page.wait_for_url(re.compile(rf"/queries/{query_id}$"))
@@ -412,8 +416,11 @@ def test_closed_report_journey(
     )
     closed.get_by_label("Data freeze").select_option(str(frozen))
     closed.get_by_label("Format").select_option("html")
-    with page.expect_download() as info:
-        closed.get_by_role("button", name="Download the closed report").click()
+    # the report is built on request (statistics and figures): slower than a page
+    with page.expect_download(timeout=REPORT_TIMEOUT_MS) as info:
+        closed.get_by_role("button", name="Download the closed report").click(
+            timeout=REPORT_TIMEOUT_MS
+        )
     download = info.value
     assert download.suggested_filename == f"noim-closed-interim-report-freeze{frozen}.html"
     report = Path(download.path()).read_text(encoding="utf-8")
@@ -432,3 +439,18 @@ def test_closed_report_journey(
     text = page.get_by_role("main").inner_text()
     assert "Services as usual" not in text and "New Orleans" not in text
     j.visit("statistician-closed-refused")
+
+
+def test_administrator_sees_the_users(page: Page, server: str, backend: str) -> None:
+    """The administrator's users page, one click from home (checked and photographed)."""
+    j = Journey(page, server, f"{backend}-admin")
+    j.log_in("admin")
+    j.visit("admin-home")
+    page.get_by_role("link", name="Users").first.click()
+    page.wait_for_url(re.compile(r"/admin/users$"))
+    users = page.get_by_role("table").first.inner_text()
+    assert "coord_gla" in users and "dmc_chair" in users
+    j.visit("admin-users")
+    page.get_by_role("link", name="coord_gla", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/users/coord_gla$"))
+    j.visit("admin-user")
