@@ -3,6 +3,7 @@
 * The home page's "Enter assessment" link names the visit by its id: the page it opens has
   that visit chosen and offers the instruments the visit expects at the child's age, each
   one click away (the next task within reach of home).
+* A per-child field (``c1_decided_on``) is named by its child in the error summary.
 * Every input of the pages has a label of its own: no id is used twice on a page (the
   administrator's user page had two inputs ``f-reason``, so the second had no label).
 """
@@ -21,8 +22,9 @@ from noim.db.models import FollowUpVisit
 from noim.db.session import Database
 from noim.services import randomisation, users
 from tests.conftest import Actors
+from tests.factories import family_with_children
 from tests.test_randomisation import SEED
-from tests.web.conftest import WebDemo, demo_login, login
+from tests.web.conftest import WebDemo, demo_login, login, post
 from tests.web.test_forms import _randomised
 
 
@@ -129,3 +131,21 @@ def test_every_field_has_its_own_label(web_demo: WebDemo, user: str) -> None:
         page = client.get(url)
         assert page.status_code == 200, (url, page.status_code)
         assert label_problems(page.text) == [], url
+
+
+def test_a_childs_field_is_named_by_the_child_in_the_error_summary(
+    db: Database, actors: Actors, client: TestClient
+) -> None:
+    """The per-child fields (``c1_decided_on``) are named "child 1: decided on" in the
+    summary, which links to the field; the error is beside it and the typed date kept."""
+    family = family_with_children(db, actors["coord_gla"], "GLA", (10,)).trial_id
+    login(client, "coord_gla")
+    refused = post(
+        client,
+        f"/families/{family}/eligibility",
+        {"child": "1", "c1_eligible": "yes", "c1_decided_on": "31/02/2026"},
+    )
+    assert refused.status_code == 422
+    summary = refused.text.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert '<a href="#f-c1_decided_on">child 1: decided on:' in summary, summary
+    assert 'id="e-c1_decided_on"' in refused.text and 'value="31/02/2026"' in refused.text
