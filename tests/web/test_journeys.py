@@ -79,9 +79,9 @@ class Journey:
         self.prefix = prefix
         self.visited: list[str] = []
 
-    def visit(self, name: str) -> None:
+    def visit(self, name: str, tablet_shot: bool = False) -> None:
         """Check the page the browser shows now (labels, laptop and tablet widths) and save
-        a screenshot ``<prefix>-<nn>-<name>.png``."""
+        a screenshot ``<prefix>-<nn>-<name>.png`` (and ``...-tablet.png`` when asked)."""
         page = self.page
         page.wait_for_load_state("load")
         self.visited.append(page.url)
@@ -89,6 +89,8 @@ class Journey:
         assert unlabelled == [], f"{name} ({page.url}): inputs without a label: {unlabelled}"
         for size in (TABLET, LAPTOP):  # the laptop last: the screenshot is taken at it
             page.set_viewport_size(size)  # type: ignore[arg-type]
+            if tablet_shot and size is TABLET:
+                shot(page, f"{self.prefix}-{len(self.visited):02d}-{name}-tablet")
             fit = page.evaluate(OVERFLOW_JS)
             assert fit["scroll"] <= fit["inner"], (
                 f"{name} ({page.url}) scrolls sideways at {size['width']}x{size['height']}: "
@@ -246,7 +248,7 @@ def test_coordinator_journey(
     # the next task is one click from home: the baseline visit of the older child
     page.get_by_role("link", name="Home").first.click()
     page.wait_for_url(j.base + "/")
-    j.visit("home-after-randomising")
+    j.visit("home-after-randomising", tablet_shot=True)
     followups = page.get_by_role("table").filter(has_text="Soonest first")
     row = followups.get_by_role("row").filter(has_text=children[0])
     assert "baseline" in row.inner_text()
@@ -262,7 +264,7 @@ def test_coordinator_journey(
     assert items.count() == 25
     for i in range(items.count()):  # item by item, as on paper
         items.nth(i).get_by_role("radio", name="Somewhat true").check()
-    j.visit("sdq-filled")
+    j.visit("sdq-filled", tablet_shot=True)
     page.get_by_role("button", name="Save and score").click()
     page.wait_for_url(re.compile(r"/assessments/\d+$"))
     scores = page.get_by_role("table", name="Scores")
@@ -292,7 +294,7 @@ def test_coordinator_journey(
     page.get_by_label("Type of placement").select_option(index=2)
     page.get_by_role("button", name="Record the move").click()
     page.wait_for_url(re.compile(f"/children/{children[0]}$"))
-    j.visit("child-after-move")
+    j.visit("child-after-move", tablet_shot=True)
     main = page.get_by_role("main").inner_text()
     assert "1 move" in main, main[:2000]
     grid = page.get_by_role("table", name=re.compile("Visits and forms"))
