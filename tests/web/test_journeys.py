@@ -273,6 +273,10 @@ def test_coordinator_journey(
     facts = page.locator("dl.facts").inner_text()
     assert "completed in window on " + fmt_date(today) in facts, facts
     j.visit("sdq-scores")
+    # the next form of the visit is one click away: the PedsQL, still expected
+    page.get_by_role("link", name="Next: the other forms of this visit").click()
+    page.wait_for_url(re.compile(r"/assessments/new\?visit=baseline$"))
+    assert page.get_by_role("link", name=re.compile(r"Enter the PEDSQL")).count() == 1
 
     # the child's page: the placements, the status grid with the SDQ complete
     page.get_by_role("link", name=f"Child {children[0]}").first.click()

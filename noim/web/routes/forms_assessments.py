@@ -179,6 +179,7 @@ def assessment_show(req: WebRequest) -> Response:
         scores=scores,
         visit=visit,
         respondent=choices.RESPONDENT_LABELS.get(saved.respondent, saved.respondent),
+        may_enter=req.actor.can(C.WRITE_ASSESSMENTS),
     )
 
 
