@@ -3,6 +3,7 @@
 * The home page's "Enter assessment" link names the visit by its id: the page it opens has
   that visit chosen and offers the instruments the visit expects at the child's age, each
   one click away (the next task within reach of home).
+* A saved assessment's page leads to the other forms of its visit (roles that enter them).
 * A per-child field (``c1_decided_on``) is named by its child in the error summary.
 * Every input of the pages has a label of its own: no id is used twice on a page (the
   administrator's user page had two inputs ``f-reason``, so the second had no label).
@@ -18,9 +19,10 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from noim.db.base import utcnow
 from noim.db.models import FollowUpVisit
 from noim.db.session import Database
-from noim.services import randomisation, users
+from noim.services import assessment_entry, randomisation, users
 from tests.conftest import Actors
 from tests.factories import family_with_children
 from tests.test_randomisation import SEED
@@ -149,3 +151,24 @@ def test_a_childs_field_is_named_by_the_child_in_the_error_summary(
     summary = refused.text.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
     assert '<a href="#f-c1_decided_on">child 1: decided on:' in summary, summary
     assert 'id="e-c1_decided_on"' in refused.text and 'value="31/02/2026"' in refused.text
+
+
+def test_a_saved_assessment_leads_to_the_other_forms_of_its_visit(
+    db: Database, actors: Actors, client: TestClient
+) -> None:
+    randomisation.setup(db, users.resolve_actor(db, "admin"), SEED)
+    _family, child = _randomised(db, actors, "GLA", 36)
+    answers = dict.fromkeys(range(1, 26), 1)
+    saved = assessment_entry.enter_assessment(
+        db, actors["coord_gla"], child, "baseline", "sdq", utcnow().date(), answers, "carer", "2-4"
+    )
+    next_link = f'href="/children/{child}/assessments/new?visit=baseline">Next: the other forms'
+    login(client, "coord_gla")
+    shown = client.get(f"/children/{child}/assessments/{saved.id}")
+    assert shown.status_code == 200 and next_link in shown.text
+    following = client.get(f"/children/{child}/assessments/new?visit=baseline")
+    assert "instrument=pedsql&amp;visit=baseline" in following.text  # still expected
+    other = TestClient(client.app, base_url="http://127.0.0.1", follow_redirects=False)
+    login(other, "datamanager")  # reads the record, enters no assessment: no such link
+    read_only = other.get(f"/children/{child}/assessments/{saved.id}")
+    assert read_only.status_code == 200 and next_link not in read_only.text
