@@ -40,6 +40,7 @@ HISTORY = (
     "data_freezes",
     "data_freeze_datasets",
     "masking_key",
+    "auth_events",
 )
 
 

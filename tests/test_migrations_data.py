@@ -41,6 +41,7 @@ from noim.db.session import Database, make_engine
 from noim.domain.exceptions import SchemaOutOfDate
 from noim.domain.trialdef import default_definition
 from noim.services import (
+    auth,
     demo,
     exclusions,
     families,
@@ -105,6 +106,9 @@ def _populate(url: str) -> None:
         queries.respond(db, coord, query.id, "checked against the birth certificate")
         safety.declare_lost(db, coord, child, AS_OF, "moved abroad")
         exclusions.exclude_family(db, coord, family, AS_OF, "found ineligible", today=AS_OF)
+        # the web application: a login (a session) and a role's second-factor rule
+        auth.log_in(db, "coord_gla", demo.DEMO_PASSWORD)
+        auth.set_second_factor_required(db, admin, "dmc_member", True)
     finally:
         db.dispose()
 

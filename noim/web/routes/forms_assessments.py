@@ -126,13 +126,25 @@ def _assessment_chooser(req: WebRequest, child: str, instrument: str, visit: str
     from noim import instruments as ins
 
     scheduled = visits.list_visits(req.db, req.actor, child)
+    available = [(code, ins.load(code).name) for code in ins.available() if code != "example"]
+    expected: list[tuple[str, str]] = []
+    plan = None
+    if visit and not instrument and available:
+        # a visit named by its id (the home page's and the status grid's links): its
+        # timepoint is chosen, and the instruments it expects at the child's age are offered
+        plan = assessment_entry.entry_plan(req.db, req.actor, child, available[0][0], visit)
+        visit = plan.timepoint
+        names = dict(available)
+        expected = [(code, names.get(code, code)) for code in plan.expected]
     return render(
         req,
         "forms/assessment_choose.html",
         form=FormState.empty(instrument=instrument, visit=visit),
         child=child,
         visits=[(v.timepoint, v.timepoint) for v in scheduled],
-        instruments=[(code, ins.load(code).name) for code in ins.available() if code != "example"],
+        instruments=available,
+        plan=plan,
+        expected=expected,
     )
 
 
@@ -167,6 +179,7 @@ def assessment_show(req: WebRequest) -> Response:
         scores=scores,
         visit=visit,
         respondent=choices.RESPONDENT_LABELS.get(saved.respondent, saved.respondent),
+        may_enter=req.actor.can(C.WRITE_ASSESSMENTS),
     )
 
 

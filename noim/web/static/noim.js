@@ -2,6 +2,13 @@
 (function () {
   "use strict";
   function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // The label's own words, without its "(required)" marker.
+  function labelText(input) {
+    if (!input.labels || !input.labels[0]) { return "a date"; }
+    var copy = input.labels[0].cloneNode(true);
+    Array.prototype.forEach.call(copy.querySelectorAll(".req"), function (r) { r.remove(); });
+    return copy.textContent.trim();
+  }
   // A date typed dd/mm/yyyy can also be picked: a native date input beside it writes back.
   function enhanceDates() {
     var inputs = document.querySelectorAll("input.date-input");
@@ -12,7 +19,7 @@
       picker.type = "date";
       picker.className = "date-picker-native";
       picker.tabIndex = -1;
-      picker.setAttribute("aria-label", "Pick " + (input.labels && input.labels[0] ? input.labels[0].textContent.trim() : "a date"));
+      picker.setAttribute("aria-label", "Pick " + labelText(input));
       picker.addEventListener("change", function () {
         var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(picker.value);
         if (m) { input.value = m[3] + "/" + m[2] + "/" + m[1]; input.dispatchEvent(new Event("change")); }
