@@ -22,6 +22,7 @@ from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
     child_url,
+    form_page,
     optional_int,
     submit,
     text_of,
@@ -68,8 +69,6 @@ def placement_new(req: WebRequest) -> Response:
     history = placements.list_placements(req.db, req.actor, child)
     ctx = {"child": child, "history": history, **_placement_choices(req)}
     template = "forms/placement_new.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -88,7 +87,7 @@ def placement_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
+    return form_page(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -218,8 +217,6 @@ def legal_event_new(req: WebRequest) -> Response:
     ctx = _legal_context(req)
     child = ctx["child"]
     template = "forms/legal_event.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -238,7 +235,7 @@ def legal_event_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -254,8 +251,6 @@ def legal_proceedings_new(req: WebRequest) -> Response:
     ctx = _legal_context(req)
     child = ctx["child"]
     template = "forms/legal_proceedings.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -267,7 +262,7 @@ def legal_proceedings_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -300,8 +295,6 @@ def visit_action(req: WebRequest) -> Response:
         raise NotFound(f"no visit {tp!r} of child {child}")
     ctx = {"child": child, "visit": visit, "act": act}
     template = "forms/visit.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         if act == "complete":
@@ -316,7 +309,7 @@ def visit_action(req: WebRequest) -> Response:
             visits.record_not_required(req.db, req.actor, child, tp, req.form.get("reason", ""))
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,

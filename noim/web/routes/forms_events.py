@@ -18,7 +18,9 @@ from noim.web import choices
 from noim.web.form_pages import (
     child_url,
     family_of,
+    form_page,
     parse_decimal,
+    site_child,
     submit,
     text_of,
 )
@@ -33,8 +35,7 @@ C = Capability
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def sae_new(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {
         "child": child,
         "categories": choices.SAE_CATEGORIES,
@@ -43,8 +44,6 @@ def sae_new(req: WebRequest) -> Response:
         "yes_no": choices.YES_NO,
     }
     template = "forms/sae.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -67,7 +66,7 @@ def sae_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -182,8 +181,6 @@ def deviation_new(req: WebRequest) -> Response:
     visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
     ctx = {"child": child, "family": family, "severities": choices.DEVIATION_SEVERITIES}
     template = "forms/deviation.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -202,7 +199,7 @@ def deviation_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -214,16 +211,13 @@ def deviation_new(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def withdraw(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {
         "child": child,
         "levels": choices.WITHDRAWAL_LEVELS,
         "requesters": choices.WITHDRAWAL_REQUESTERS,
     }
     template = "forms/withdraw.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -241,7 +235,7 @@ def withdraw(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -253,12 +247,9 @@ def withdraw(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def lost(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {"child": child}
     template = "forms/lost.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -273,7 +264,7 @@ def lost(req: WebRequest) -> Response:
         safety.declare_lost(req.db, req.actor, child, declared, req.form.get("reason", ""), last)
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -288,16 +279,13 @@ def lost(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_ASSESSMENTS, methods=("GET", "POST"))
 def service_use_new(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     costs = economics.recordable_unit_costs(req.db, req.actor)
     ctx = {
         "child": child,
         "unit_costs": [(u.code, f"{u.service} (per {u.unit})") for u in costs],
     }
     template = "forms/service_use.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -318,7 +306,7 @@ def service_use_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
