@@ -4,6 +4,7 @@ redirects, or shows the form again (status 422) with each problem beside its fie
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -107,6 +108,15 @@ def parse_decimal(c: Collector, name: str, text: str | None, what: str) -> Decim
     except InvalidOperation:
         c.problems.append(Problem("form", name, raw, "WEB-002", what))
         return None
+
+
+def one_date(req: WebRequest, name: str) -> date:
+    """The form's one date field ``name``, parsed (a ValidationError beside it otherwise)."""
+    c = Collector()
+    on = c.date(name, req.form.get(name))
+    c.raise_if_any()
+    assert on is not None
+    return on
 
 
 def optional_int(c: Collector, name: str, text: str | None) -> int | None:

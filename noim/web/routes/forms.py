@@ -23,6 +23,7 @@ from noim.web import choices
 from noim.web.form_pages import (
     child_url,
     form_page,
+    one_date,
     optional_int,
     submit,
     text_of,
@@ -114,10 +115,8 @@ def placement_action(req: WebRequest) -> Response:
     def action() -> str:
         c = Collector()
         if act == "end":
-            on = c.date("end_date", req.form.get("end_date"))
-            c.raise_if_any()
-            assert on is not None
-            placements.end_placement(req.db, req.actor, p.id, on, req.form.get("end_reason", ""))
+            ended = one_date(req, "end_date")
+            placements.end_placement(req.db, req.actor, p.id, ended, req.form.get("end_reason", ""))
         elif act == "move":
             on = c.date("on", req.form.get("on"))
             carer = optional_int(c, "carer_id", req.form.get("carer_id"))
@@ -253,10 +252,7 @@ def legal_proceedings_new(req: WebRequest) -> Response:
     template = "forms/legal_proceedings.html"
 
     def action() -> str:
-        c = Collector()
-        on = c.date("started_on", req.form.get("started_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "started_on")
         legal.open_proceedings(
             req.db, req.actor, child, req.form.get("kind", ""), on, text_of(req, "court_or_panel")
         )
@@ -298,10 +294,7 @@ def visit_action(req: WebRequest) -> Response:
 
     def action() -> str:
         if act == "complete":
-            c = Collector()
-            on = c.date("completed_on", req.form.get("completed_on"))
-            c.raise_if_any()
-            assert on is not None
+            on = one_date(req, "completed_on")
             visits.complete_visit(req.db, req.actor, child, tp, on)
         elif act == "missed":
             visits.record_missed(req.db, req.actor, child, tp, req.form.get("reason", ""))

@@ -19,6 +19,7 @@ from noim.web.form_pages import (
     child_url,
     family_of,
     form_page,
+    one_date,
     parse_decimal,
     site_child,
     submit,
@@ -183,10 +184,7 @@ def deviation_new(req: WebRequest) -> Response:
     template = "forms/deviation.html"
 
     def action() -> str:
-        c = Collector()
-        on = c.date("occurred_on", req.form.get("occurred_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "occurred_on")
         safety.add_deviation(
             req.db,
             req.actor,
@@ -220,10 +218,7 @@ def withdraw(req: WebRequest) -> Response:
     template = "forms/withdraw.html"
 
     def action() -> str:
-        c = Collector()
-        on = c.date("withdrawn_on", req.form.get("withdrawn_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "withdrawn_on")
         consent.record_withdrawal(
             req.db,
             req.actor,
