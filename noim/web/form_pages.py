@@ -4,6 +4,7 @@ redirects, or shows the form again (status 422) with each problem beside its fie
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from noim.domain import trial_ids
 from noim.domain.exceptions import NoimError, NotFound, PermissionDenied, Problem, ReasonRequired
+from noim.services import visits
 from noim.web.forms import Collector, FormState
 from noim.web.pages import WebRequest, redirect, render
 
@@ -60,9 +62,33 @@ def submit(
     return redirect(req, url, flash=flash)
 
 
+def form_page(
+    req: WebRequest,
+    template: str,
+    context: dict[str, Any],
+    action: Callable[[], str],
+    flash: str,
+    fields: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
+) -> Response:
+    """A form page: the empty form on GET; on POST, ``submit`` (run ``action`` and redirect,
+    or the form again with status 422)."""
+    if req.request.method == "GET":
+        return render(req, template, form=FormState.empty(), **context)
+    return submit(req, template, context, action, flash, fields, known)
+
+
 def text_of(req: WebRequest, name: str) -> str | None:
     value = (req.form.get(name) or "").strip()
     return value or None
+
+
+def site_child(req: WebRequest) -> str:
+    """The child named in the URL, read through a service first (it exists and is at your
+    site: another site's child is refused before any form is shown)."""
+    child: str = req.params["child"]
+    visits.list_visits(req.db, req.actor, child)
+    return child
 
 
 def family_of(child: str) -> str:
@@ -82,6 +108,15 @@ def parse_decimal(c: Collector, name: str, text: str | None, what: str) -> Decim
     except InvalidOperation:
         c.problems.append(Problem("form", name, raw, "WEB-002", what))
         return None
+
+
+def one_date(req: WebRequest, name: str) -> date:
+    """The form's one date field ``name``, parsed (a ValidationError beside it otherwise)."""
+    c = Collector()
+    on = c.date(name, req.form.get(name))
+    c.raise_if_any()
+    assert on is not None
+    return on
 
 
 def optional_int(c: Collector, name: str, text: str | None) -> int | None:

@@ -11,7 +11,7 @@ registered with the family in one unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -22,6 +22,7 @@ from noim.domain.exceptions import NoimError, NotFound, Problem, ReasonRequired,
 from noim.domain.roles import Capability
 from noim.services import consent, randomisation, screening
 from noim.services.enrolment import (
+    ChildStatus,
     EnrolmentStatus,
     NewChild,
     child_record,
@@ -264,36 +265,65 @@ def _child_number(status: EnrolmentStatus, text: str | None) -> int | None:
     return numbers.get((text or "").strip())
 
 
+def _per_child_render(
+    req: WebRequest,
+    template: str,
+    status: EnrolmentStatus,
+    forms: dict[int, FormState] | None,
+    code: int,
+    **extra: Any,
+) -> Response:
+    """A page of one form per child (eligibility, consent): ``forms`` holds the one that
+    failed; every other child's form is empty."""
+    forms = forms or {}
+    for ch in status.children:
+        forms.setdefault(ch.child_number, FormState.empty())
+    return render(
+        req,
+        template,
+        can_randomise=req.actor.can(C.RANDOMISE),
+        st=status,
+        forms=forms,
+        gate_text=gate_text,
+        status=code,
+        **extra,
+    )
+
+
+def _per_child_form(
+    req: WebRequest,
+    page: Callable[..., Response],
+    post: Callable[[WebRequest, EnrolmentStatus, int, ChildStatus], Response],
+) -> Response:
+    """GET: ``page``; POST: ``post`` for the child the form names (``child``: its number),
+    or ``page`` again with status 422 when it names none of the family's children."""
+    status = _status(req)
+    if req.method == "GET":
+        return page(req, status)
+    number = _child_number(status, req.form.get("child"))
+    if number is None:
+        return page(req, status, code=422)
+    child = next(ch for ch in status.children if ch.child_number == number)
+    return post(req, status, number, child)
+
+
 def _eligibility_page(
     req: WebRequest,
     status: EnrolmentStatus,
     forms: dict[int, FormState] | None = None,
     code: int = 200,
 ) -> Response:
-    forms = forms or {}
-    for ch in status.children:
-        forms.setdefault(ch.child_number, FormState.empty())
-    return render(
-        req,
-        "eligibility.html",
-        can_randomise=req.actor.can(C.RANDOMISE),
-        st=status,
-        forms=forms,
-        yes_no=YES_NO,
-        gate_text=gate_text,
-        status=code,
-    )
+    return _per_child_render(req, "eligibility.html", status, forms, code, yes_no=YES_NO)
 
 
 @view(C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def eligibility(req: WebRequest) -> Response:
-    status = _status(req)
-    if req.method == "GET":
-        return _eligibility_page(req, status)
-    number = _child_number(status, req.form.get("child"))
-    if number is None:
-        return _eligibility_page(req, status, code=422)
-    child = next(ch for ch in status.children if ch.child_number == number)
+    return _per_child_form(req, _eligibility_page, _decide_eligibility)
+
+
+def _decide_eligibility(
+    req: WebRequest, status: EnrolmentStatus, number: int, child: ChildStatus
+) -> Response:
     n = f"c{number}_"
     f = req.form
     c = Collector()
@@ -331,23 +361,11 @@ def _consent_page(
     forms: dict[int, FormState] | None = None,
     code: int = 200,
 ) -> Response:
-    forms = forms or {}
-    for ch in status.children:
-        forms.setdefault(ch.child_number, FormState.empty())
     choices = [(f"{p.kind}:{p.id}", p.label) for p in status.consenters]
     choices += [
         (t, t.replace("_", " ")) for t in CONSENTER_TYPES if t not in ("birth_parent", "carer")
     ]
-    return render(
-        req,
-        "consent.html",
-        can_randomise=req.actor.can(C.RANDOMISE),
-        st=status,
-        forms=forms,
-        consenters=choices,
-        gate_text=gate_text,
-        status=code,
-    )
+    return _per_child_render(req, "consent.html", status, forms, code, consenters=choices)
 
 
 def _consenter(text: str | None) -> tuple[str | None, int | None]:
@@ -361,13 +379,12 @@ def _consenter(text: str | None) -> tuple[str | None, int | None]:
 
 @view(C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def consent_page(req: WebRequest) -> Response:
-    status = _status(req)
-    if req.method == "GET":
-        return _consent_page(req, status)
-    number = _child_number(status, req.form.get("child"))
-    if number is None:
-        return _consent_page(req, status, code=422)
-    child = next(ch for ch in status.children if ch.child_number == number)
+    return _per_child_form(req, _consent_page, _record_consent)
+
+
+def _record_consent(
+    req: WebRequest, status: EnrolmentStatus, number: int, child: ChildStatus
+) -> Response:
     n = f"c{number}_"
     f = req.form
     c = Collector()

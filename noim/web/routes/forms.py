@@ -22,6 +22,8 @@ from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
     child_url,
+    form_page,
+    one_date,
     optional_int,
     submit,
     text_of,
@@ -68,8 +70,6 @@ def placement_new(req: WebRequest) -> Response:
     history = placements.list_placements(req.db, req.actor, child)
     ctx = {"child": child, "history": history, **_placement_choices(req)}
     template = "forms/placement_new.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -88,7 +88,7 @@ def placement_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
+    return form_page(req, template, ctx, action, "Placement added.", known=_PLACEMENT)
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -115,10 +115,8 @@ def placement_action(req: WebRequest) -> Response:
     def action() -> str:
         c = Collector()
         if act == "end":
-            on = c.date("end_date", req.form.get("end_date"))
-            c.raise_if_any()
-            assert on is not None
-            placements.end_placement(req.db, req.actor, p.id, on, req.form.get("end_reason", ""))
+            ended = one_date(req, "end_date")
+            placements.end_placement(req.db, req.actor, p.id, ended, req.form.get("end_reason", ""))
         elif act == "move":
             on = c.date("on", req.form.get("on"))
             carer = optional_int(c, "carer_id", req.form.get("carer_id"))
@@ -218,8 +216,6 @@ def legal_event_new(req: WebRequest) -> Response:
     ctx = _legal_context(req)
     child = ctx["child"]
     template = "forms/legal_event.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -238,7 +234,7 @@ def legal_event_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -254,20 +250,15 @@ def legal_proceedings_new(req: WebRequest) -> Response:
     ctx = _legal_context(req)
     child = ctx["child"]
     template = "forms/legal_proceedings.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
-        c = Collector()
-        on = c.date("started_on", req.form.get("started_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "started_on")
         legal.open_proceedings(
             req.db, req.actor, child, req.form.get("kind", ""), on, text_of(req, "court_or_panel")
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -300,15 +291,10 @@ def visit_action(req: WebRequest) -> Response:
         raise NotFound(f"no visit {tp!r} of child {child}")
     ctx = {"child": child, "visit": visit, "act": act}
     template = "forms/visit.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         if act == "complete":
-            c = Collector()
-            on = c.date("completed_on", req.form.get("completed_on"))
-            c.raise_if_any()
-            assert on is not None
+            on = one_date(req, "completed_on")
             visits.complete_visit(req.db, req.actor, child, tp, on)
         elif act == "missed":
             visits.record_missed(req.db, req.actor, child, tp, req.form.get("reason", ""))
@@ -316,7 +302,7 @@ def visit_action(req: WebRequest) -> Response:
             visits.record_not_required(req.db, req.actor, child, tp, req.form.get("reason", ""))
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,

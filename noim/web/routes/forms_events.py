@@ -18,7 +18,10 @@ from noim.web import choices
 from noim.web.form_pages import (
     child_url,
     family_of,
+    form_page,
+    one_date,
     parse_decimal,
+    site_child,
     submit,
     text_of,
 )
@@ -33,8 +36,7 @@ C = Capability
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def sae_new(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {
         "child": child,
         "categories": choices.SAE_CATEGORIES,
@@ -43,8 +45,6 @@ def sae_new(req: WebRequest) -> Response:
         "yes_no": choices.YES_NO,
     }
     template = "forms/sae.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -67,7 +67,7 @@ def sae_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -182,14 +182,9 @@ def deviation_new(req: WebRequest) -> Response:
     visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
     ctx = {"child": child, "family": family, "severities": choices.DEVIATION_SEVERITIES}
     template = "forms/deviation.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
-        c = Collector()
-        on = c.date("occurred_on", req.form.get("occurred_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "occurred_on")
         safety.add_deviation(
             req.db,
             req.actor,
@@ -202,7 +197,7 @@ def deviation_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -214,22 +209,16 @@ def deviation_new(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def withdraw(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {
         "child": child,
         "levels": choices.WITHDRAWAL_LEVELS,
         "requesters": choices.WITHDRAWAL_REQUESTERS,
     }
     template = "forms/withdraw.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
-        c = Collector()
-        on = c.date("withdrawn_on", req.form.get("withdrawn_on"))
-        c.raise_if_any()
-        assert on is not None
+        on = one_date(req, "withdrawn_on")
         consent.record_withdrawal(
             req.db,
             req.actor,
@@ -241,7 +230,7 @@ def withdraw(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -253,12 +242,9 @@ def withdraw(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
 def lost(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     ctx = {"child": child}
     template = "forms/lost.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -273,7 +259,7 @@ def lost(req: WebRequest) -> Response:
         safety.declare_lost(req.db, req.actor, child, declared, req.form.get("reason", ""), last)
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
@@ -288,16 +274,13 @@ def lost(req: WebRequest) -> Response:
 
 @view(capability=C.WRITE_ASSESSMENTS, methods=("GET", "POST"))
 def service_use_new(req: WebRequest) -> Response:
-    child = req.params["child"]
-    visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
+    child = site_child(req)
     costs = economics.recordable_unit_costs(req.db, req.actor)
     ctx = {
         "child": child,
         "unit_costs": [(u.code, f"{u.service} (per {u.unit})") for u in costs],
     }
     template = "forms/service_use.html"
-    if req.request.method == "GET":
-        return render(req, template, form=FormState.empty(), **ctx)
 
     def action() -> str:
         c = Collector()
@@ -318,7 +301,7 @@ def service_use_new(req: WebRequest) -> Response:
         )
         return child_url(child)
 
-    return submit(
+    return form_page(
         req,
         template,
         ctx,
