@@ -113,7 +113,7 @@ def parse_decimal(c: Collector, name: str, text: str | None, what: str) -> Decim
 def one_date(req: WebRequest, name: str) -> date:
     """The form's one date field ``name``, parsed (a ValidationError beside it otherwise)."""
     c = Collector()
-    on = c.date(name, req.form.get(name))
+    on = c.date(name, req.form.get(name), required=True)
     c.raise_if_any()
     assert on is not None
     return on

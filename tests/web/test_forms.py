@@ -770,3 +770,29 @@ def test_blinded_roles_read_no_arm_on_any_form_page(web_demo: WebDemo, user: str
             )
     if user == "research_gla":
         assert shown >= 10  # the assessment, visit and service-use forms are theirs
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "placements/new",
+        "legal/new",
+        "legal/proceedings/new",
+        "visits/15m/complete",
+        "sae/new",
+        "deviation/new",
+        "withdraw",
+        "lost",
+        "service-use/new",
+    ],
+)
+def test_a_form_sent_empty_comes_back_and_writes_nothing(
+    client: TestClient, db: Database, kids: Kids, path: str
+) -> None:
+    """Every field left blank: the form again (422) with the problems named, never a 500."""
+    login(client, "coord_gla")
+    before = count(db, AuditLog)
+    response = post(client, f"/children/{kids.gla}/{path}", {})
+    assert response.status_code == 422, (path, response.status_code, response.text[:300])
+    assert 'class="error-summary"' in response.text
+    assert count(db, AuditLog) == before

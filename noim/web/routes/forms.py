@@ -73,7 +73,7 @@ def placement_new(req: WebRequest) -> Response:
 
     def action() -> str:
         c = Collector()
-        start = c.date("start_date", req.form.get("start_date"))
+        start = c.date("start_date", req.form.get("start_date"), required=True)
         carer = optional_int(c, "carer_id", req.form.get("carer_id"))
         c.raise_if_any()
         assert start is not None
@@ -118,7 +118,7 @@ def placement_action(req: WebRequest) -> Response:
             ended = one_date(req, "end_date")
             placements.end_placement(req.db, req.actor, p.id, ended, req.form.get("end_reason", ""))
         elif act == "move":
-            on = c.date("on", req.form.get("on"))
+            on = c.date("on", req.form.get("on"), required=True)
             carer = optional_int(c, "carer_id", req.form.get("carer_id"))
             c.raise_if_any()
             assert on is not None
@@ -219,7 +219,7 @@ def legal_event_new(req: WebRequest) -> Response:
 
     def action() -> str:
         c = Collector()
-        on = c.date("event_date", req.form.get("event_date"))
+        on = c.date("event_date", req.form.get("event_date"), required=True)
         proceedings = optional_int(c, "proceedings_id", req.form.get("proceedings_id"))
         c.raise_if_any()
         assert on is not None

@@ -48,8 +48,8 @@ def sae_new(req: WebRequest) -> Response:
 
     def action() -> str:
         c = Collector()
-        onset = c.date("onset_date", req.form.get("onset_date"))
-        reported = c.date("reported_on", req.form.get("reported_on"))
+        onset = c.date("onset_date", req.form.get("onset_date"), required=True)
+        reported = c.date("reported_on", req.form.get("reported_on"), required=True)
         c.raise_if_any()
         assert onset is not None and reported is not None
         expected = {"yes": True, "no": False}.get(req.form.get("expected", ""))
@@ -248,7 +248,7 @@ def lost(req: WebRequest) -> Response:
 
     def action() -> str:
         c = Collector()
-        declared = c.date("declared_on", req.form.get("declared_on"))
+        declared = c.date("declared_on", req.form.get("declared_on"), required=True)
         last = (
             c.date("last_contact_on", req.form.get("last_contact_on"))
             if text_of(req, "last_contact_on")
@@ -284,8 +284,8 @@ def service_use_new(req: WebRequest) -> Response:
 
     def action() -> str:
         c = Collector()
-        start = c.date("period_start", req.form.get("period_start"))
-        end = c.date("period_end", req.form.get("period_end"))
+        start = c.date("period_start", req.form.get("period_start"), required=True)
+        end = c.date("period_end", req.form.get("period_end"), required=True)
         quantity = parse_decimal(c, "quantity", req.form.get("quantity"), "a number of units")
         c.raise_if_any()
         assert start is not None and end is not None and quantity is not None
