@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from noim.db.data_loss import refuse_data_loss
+
 revision: str = "0009_page_indexes"
 down_revision: str | Sequence[str] | None = "0008_web_auth"
 branch_labels: str | Sequence[str] | None = None
@@ -56,6 +58,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # drops indexes only: no rows can be lost
+    refuse_data_loss(op, revision)
     op.drop_index("ix_screening_log_site_screened", table_name="screening_log")
     op.drop_index("ix_audit_log_grouped_table", table_name="audit_log")
     op.drop_index("ix_followup_visits_status_window_start", table_name="followup_visits")
