@@ -74,6 +74,8 @@ def serve(
     from noim.web.settings import WebSettings
 
     db = state.db()
+    if db.dialect == "sqlite":
+        db.refresh_statistics()  # SQLite keeps none unless asked (Database.refresh_statistics)
     settings = WebSettings(
         idle_timeout=timedelta(minutes=idle_minutes),
         absolute_timeout=timedelta(hours=absolute_hours),

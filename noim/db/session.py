@@ -223,5 +223,23 @@ class Database:
                     conn.exec_driver_sql("PRAGMA query_only = 0")
                     conn.rollback()
 
+    def refresh_statistics(self) -> None:
+        """Bring the query planner's statistics up to date with the data (``ANALYZE``).
+
+        SQLite never gathers them by itself: without them its planner guessed the joins of
+        the coordinators' home page wrong (a scan of every family of a site to find 26
+        SAEs: 7 ms instead of 0.2 ms at 10,000 families).  Run after bulk writes (the
+        demo, a large import) and when ``noim serve`` starts.  SQLite samples at most 1,000
+        rows per index (``analysis_limit``: a quarter of a second at 10,000 families);
+        PostgreSQL's autovacuum keeps its own up to date, this only makes them current at
+        once (tables noim's role does not own are skipped with a notice).  Statistics are
+        not trial data: nothing is audited.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
