@@ -383,6 +383,18 @@ class MIResult(Result):
     pooled: Pooled
     complete_case: CompleteCase
     n_missing: int
+    #: rows left out because their outcome is not yet due (``due=``): neither imputed nor
+    #: counted in ``n_missing``
+    n_not_yet_reached: int = 0
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.n_not_yet_reached:
+            text += (
+                f"\n{self.n_not_yet_reached} row(s) not yet reached (outcome not yet due): "
+                "not imputed, not analysed"
+            )
+        return text
 
 
 def mi_compare_arms(
@@ -396,6 +408,8 @@ def mi_compare_arms(
     analyse: Analyse | None = None,
     reference: Any = None,
     cluster: str | None = None,
+    *,
+    due: str | None = None,
 ) -> MIResult:
     """Arm effect on ``outcome`` under multiple imputation, complete case as sensitivity.
 
@@ -433,24 +447,37 @@ def mi_compare_arms(
         The comparator arm level (default: the first in sorted order).
     cluster : str, optional
         The cluster column (family) for the default analysis's CR1 SE; fully observed.
+    due : str, optional
+        A boolean column, False for the rows whose outcome is not yet due (its visit window
+        has not closed: ``noim.extract.followup``).  Those rows, when their outcome is
+        missing, are *not yet reached*: left out before anything else (neither imputed, nor
+        analysed, nor counted in ``n_missing``; counted in ``n_not_yet_reached``).  A row
+        whose outcome is observed is used whatever ``due`` says.  Without ``due`` every
+        missing outcome is imputed.
 
     Returns
     -------
     MIResult
         ``estimate``, ``se``, ``ci``, ``pvalue``, ``df``, ``fmi`` (pooled), ``pooled``
         (``Pooled``), ``complete_case`` (estimate, se, ci, pvalue, n), ``levels``,
-        ``n_missing`` and ``summary`` (one row per analysis).
+        ``n_missing``, ``n_not_yet_reached`` and ``summary`` (one row per analysis).
 
     Raises
     ------
     StatsInputError
         Not exactly two arms, fewer than two complete rows in an arm, m < 2, no ``rng``, a
-        missing column.
+        missing column, a ``due`` column with missing or non-boolean values.
     """
     where = "mi_compare_arms"
     gen = generator(rng, where)
     adjust = [c for c in (baseline, *covariates) if c is not None]
-    require_columns(df, [outcome, arm, *adjust, cluster], where)
+    require_columns(df, [outcome, arm, *adjust, cluster, due], where)
+    waiting = 0
+    if due is not None:
+        reached = _due_flags(df, due, where) | df[outcome].notna().to_numpy()
+        waiting = int((~reached).sum())
+        df = df.loc[reached]
+        require_columns(df, [outcome], f"{where} (rows whose outcome is due)")
     levels, codes = two_arms(df, arm, where, reference)
     clusters = None if cluster is None else group_levels(df, cluster, where)[1]
     model_columns = [outcome, *adjust]
@@ -515,4 +542,24 @@ def mi_compare_arms(
         pooled=pooled,
         complete_case=complete,
         n_missing=int((~observed).sum()),
+        n_not_yet_reached=waiting,
     )
+
+
+def _due_flags(df: pd.DataFrame, due: str, where: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``df[due]`` as booleans, refusing missing values and anything but True/False (or 1/0)."""
+    series = df[due]
+    if series.isna().any():
+        raise StatsInputError(
+            f"{where}: column {due!r} has {int(series.isna().sum())} missing value(s) "
+            f"(row {series[series.isna()].index[0]!r}); expected True or False in every row"
+        )
+    values = series.astype(object)
+    bad = values[~values.isin([True, False])]
+    if len(bad):
+        raise StatsInputError(
+            f"{where}: column {due!r} holds {bad.iloc[0]!r} (row {bad.index[0]!r}); "
+            "expected True (outcome due) or False (not yet due)"
+        )
+    flags: np.ndarray[Any, np.dtype[np.bool_]] = series.astype(bool).to_numpy(dtype=bool)
+    return flags
