@@ -1,4 +1,4 @@
-"""Permanence: time from randomisation to the first permanence decision, by arm (ITT).
+"""Permanence: time from each child's time origin to the first permanence decision, by arm (ITT).
 
 Competing risks (return home, adoption, kinship / special guardianship, long-term foster care,
 other): Aalen–Johansen cumulative incidence of each outcome with Gray's test, and a Fine–Gray
@@ -6,6 +6,10 @@ model per outcome (subdistribution hazard ratio for arm, adjusted for site).  Ti
 permanence decision: Kaplan–Meier with the log-rank test, Cox hazard ratio (robust SE by
 family) and the difference in restricted mean time to permanence.  Figures with numbers at
 risk.  Censoring: end of follow-up (withdrawal, loss, end of schedule or the as-of date).
+Time origin: the later of the family's randomisation and the child's own entry (entry to
+care, or the date a child who joined the family later joined the trial); the permanence
+dataset gives each child's (``time_origin``, ``time_origin_reason``).  The figures' time
+axes and numbers at risk run every 6 months up to the longest follow-up.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def body(run: Run) -> None:
             "beyond an arm's last follow-up time."
         ],
     )
-    risk = figures.numbers_at_risk(data, "duration", group, AT_MONTHS, scale=MONTH)
+    at_months = figures.covering(AT_MONTHS, float(data["duration"].max()) / MONTH)
+    risk = figures.numbers_at_risk(data, "duration", group, at_months, scale=MONTH)
     causes = [c for c in cif.causes if (data["event"] == c).any()]
     run.figure(
         "cumulative_incidence",
@@ -59,10 +64,10 @@ def body(run: Run) -> None:
             CAUSES,
             "Cumulative incidence of the first permanence decision",
             causes=causes,
-            at_times=AT_MONTHS,
+            at_times=at_months,
             at_risk=risk,
             scale=MONTH,
-            xlabel="Months since randomisation",
+            xlabel=summaries.TIME_AXIS,
         ),
     )
     km = stats.kaplan_meier(data, "duration", "any", group=group)
@@ -71,11 +76,11 @@ def body(run: Run) -> None:
         figures.km_figure(
             km,
             "Time to any permanence decision",
-            at_times=AT_MONTHS,
+            at_times=at_months,
             ci=True,
             failure=True,
             scale=MONTH,
-            xlabel="Months since randomisation",
+            xlabel=summaries.TIME_AXIS,
             ylabel="Cumulative probability of a decision",
         ),
     )

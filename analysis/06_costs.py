@@ -36,7 +36,7 @@ def body(run: Run) -> None:
         }
     )
     notes = [f"Unit cost price year(s): {prices or 'none'}."]
-    if data["arm_revealing_cost"].isna().all() and run.arm_coding == "masked":
+    if data["arm_revealing_cost"].isna().all() and run.arm_coding in ("masked", "dummy"):
         notes.append(
             "Blinded: the services that reveal the arm (trial definition, [economics] "
             "arm_revealing_services) are left out of these costs."

@@ -3,8 +3,9 @@
 One SQLite database is built through the services (tests.factories.small_trial); every
 script then runs as a subprocess, as a statistician would run it (two at a time), and again
 in this process (``runpy``, sparing the imports): unblinded (the tables and figures must be
-byte-identical to the subprocess run's) and blinded (masked arm codes: pooled results, said
-in the report).
+byte-identical to the subprocess run's) and blinded (dummy arms: every table and section
+made on a seeded dummy two-arm coding, every output labelled "DUMMY ARMS: not the
+allocation", and no statement of the blinded run fetches an arm).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from noim.db.session import Database
+from noim.domain.trialdef import default_definition
+from noim.extract import dummy
 from noim.services import consent, freezes
 from tests.conftest import Actors
 from tests.factories import SmallTrial, small_trial
@@ -105,7 +110,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
             ],
         },
         "07_sensitivity.py": {
-            "missing": ["variable", "observed", "missing"],
+            "missing": ["variable", "arm", "observed", "missing", "not_yet_reached"],
             "multiple_imputation": [
                 "analysis",
                 "comparison",
@@ -186,9 +191,19 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
         )
     for script, proc in zip(SCRIPTS, done, strict=True):
         assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}"
+    statements: list[str] = []  # every SQL statement of the blinded runs
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
     for script in SCRIPTS:
         run_here(script, db_url, tmp_path / "b" / script, "unblinded_stat", monkeypatch)
-        run_here(script, db_url, tmp_path / "blind" / script, "statistician", monkeypatch)
+        event.listen(Engine, "before_cursor_execute", before)
+        try:
+            run_here(script, db_url, tmp_path / "blind" / script, "statistician", monkeypatch)
+        finally:
+            event.remove(Engine, "before_cursor_execute", before)
+    assert statements and not [s for s in statements if "arm_code" in s or "arms.name" in s]
 
     arms = sorted(set(trial.arms.values()))
     n_children = sum(len(v) for v in trial.children.values())
@@ -212,12 +227,24 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
         written = {p.name for p in a.iterdir()} - {"provenance.json"}
         assert set(provenance["files"]) == written
         assert "allocated arm codes" in (a / "report.md").read_text()
-        # blinded: masked codes, one per family, so pooled results only, and said so
+        assert dummy.DUMMY_LABEL not in (a / "report.md").read_text()
+        # blinded: the same tables and figures on the dummy arms, every one labelled
         blind = tmp_path / "blind" / script
         report = (blind / "report.md").read_text()
-        assert "masked arm codes" in report and "only pooled" in report
-        assert json.loads((blind / "provenance.json").read_text())["arm_coding"] == "masked"
-        assert not any(arm in report for arm in arms)
+        assert report.startswith(f"# [{dummy.DUMMY_LABEL}] ") and "only pooled" not in report
+        assert report.count(dummy.DUMMY_LABEL) >= 1 + len(tables)
+        provenance = json.loads((blind / "provenance.json").read_text())
+        assert provenance["arm_coding"] == "dummy" and provenance["arm_label"] == dummy.DUMMY_LABEL
+        assert provenance["dummy_seed"] == dummy.DEFAULT_SEED
+        for name, header in expected_tables(list(dummy.DUMMY_ARMS))[script].items():
+            rows = read_csv(blind / f"{name}.csv")
+            assert list(rows[0]) == ["arm_coding", *header], f"{script}: {name}.csv"
+            assert {r["arm_coding"] for r in rows} == {dummy.DUMMY_LABEL}
+            assert (blind / f"{name}.md").read_text().startswith(f"## [{dummy.DUMMY_LABEL}] ")
+        for stem in FIGURES.get(script, []):
+            assert f"<!-- {dummy.DUMMY_LABEL}" in (blind / f"{stem}.svg").read_text()
+        outputs = [p for p in blind.iterdir() if p.suffix in (".csv", ".md", ".json")]
+        assert not [p.name for p in outputs if real_arm_named(p.read_text())]
 
     # a few numbers that must agree across the scripts and with the trial built
     flow = {r["stage"]: r for r in read_csv(tmp_path / "a" / "01_consort.py" / "flow.csv")}
@@ -234,6 +261,33 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
     assert [float(mi[1][k]) for k in ("estimate", "se")] == pytest.approx(
         [float(primary[0][k]) for k in ("estimate", "se")], rel=1e-8
     )
+    # not yet due is not missing: the 30m outcomes of the families randomised last are not
+    # yet due on 2026-10-31 (window 28-34 months); they are neither missing nor imputed
+    status = read_csv(tmp_path / "a" / "07_sensitivity.py" / "missing.csv")
+    outcome = {r["arm"]: r for r in status if r["variable"] == "sdq_total_difficulties_30m"}
+    waiting = sum(int(r["not_yet_reached"]) for r in outcome.values())
+    missing = sum(int(r["missing"]) for r in outcome.values())
+    itt = int(flow["in the ITT set"]["total"])
+    assert waiting > 0 and missing > 0
+    assert waiting + missing + sum(int(r["observed"]) for r in outcome.values()) == itt
+    assert int(flow["ITT, 30m outcome not yet reached (visit not yet due)"]["total"]) == waiting
+    assert int(flow["ITT, 30m outcome missing (visit due)"]["total"]) == missing
+    assert int(mi[0]["n"]) == itt - waiting
+    # blinded: dummy arms balanced in families, and a comparison of the two dummy arms
+    blind = {r["stage"]: r for r in read_csv(tmp_path / "blind" / "01_consort.py" / "flow.csv")}
+    per_arm = [int(blind["families randomised"][a]) for a in dummy.DUMMY_ARMS]
+    assert sum(per_arm) == len(trial.arms) and abs(per_arm[0] - per_arm[1]) <= 1
+    fake = read_csv(tmp_path / "blind" / "03_primary.py" / "primary.csv")
+    assert fake[0]["comparison"] == "DUMMY-B - DUMMY-A" and float(fake[0]["se"]) > 0
+
+
+def real_arm_named(text: str) -> list[str]:
+    """The arm codes (whole words) and arm names of the trial definition found in ``text``."""
+    import re
+
+    arms = default_definition().arms
+    codes = [a.code for a in arms if re.search(rf"(?<![A-Za-z0-9]){a.code}(?![A-Za-z0-9])", text)]
+    return codes + [a.name for a in arms if a.name.lower() in text.lower()]
 
 
 def test_refused_without_the_analyse_capability(db_url: str, tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def test_closed_report_by_arm(
     assert "Allocated to" in (tmp_path / "report.html").read_text()
 
 
-@pytest.mark.parametrize("who", ["statistician", "datamanager", "coord_gla", "research_gla"])
+@pytest.mark.parametrize("who", ["datamanager", "coord_gla", "research_gla"])
 def test_closed_report_refused_for_blinded_roles(
     db: Database, actors: Actors, who: str, tmp_path: Path
 ) -> None:
@@ -204,9 +204,13 @@ def test_cli_interim_json_and_refusal(
     assert data["consort"]["randomised"]["all"]["families randomised"] == len(trial.arms)
     assert (out / "report.html").exists() and not (out / "report.pdf").exists()
     closed = ["report", "interim", "--closed", "--out", str(tmp_path / "c")]
-    result = runner.invoke(noim_cli, [*base, "statistician", *closed])
+    result = runner.invoke(noim_cli, [*base, "datamanager", *closed])
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert "read_closed_report" in result.output
+    # the blinded statistician's closed report is on dummy arms, and says so
+    result = runner.invoke(noim_cli, [*base, "statistician", *closed, "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("closed interim report [DUMMY ARMS: not the allocation] of")
     result = runner.invoke(noim_cli, [*base, "dmc_chair", "report", "interim", "--out", "x"])
     assert result.exit_code == 1 and "--open or --closed" in result.output
 
@@ -421,9 +425,22 @@ def test_the_open_report_never_fetches_an_arm(
     db: Database, actors: Actors, trial: SmallTrial
 ) -> None:
     """Live, the open report's datasets are built as its blinded reader sees them: masked
-    codes, no statement selects an allocated arm (the closed report's does)."""
+    codes, no statement selects an allocated arm (the closed report's does); nor does the
+    blinded statistician's closed report on dummy arms."""
     from noim.reports.interim import build
 
+    statements: list[str] = []
+
+    def listen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        report = build(db, actors["statistician"], closed=True, as_of=AS_OF)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert report.dummy and statements
+    assert not [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
     for closed in (False, True):
         statements: list[str] = []
 
@@ -437,3 +454,85 @@ def test_the_open_report_never_fetches_an_arm(
             event.remove(db.engine, "before_cursor_execute", before)
         fetched = [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
         assert bool(fetched) == closed, closed
+
+
+def test_closed_report_on_dummy_arms_for_the_blinded_statistician(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """A blinded statistician asking for the closed report gets every section of it on
+    seeded dummy arms: each table starts with the label column, each section title, the
+    figures, the HTML, PDF and JSON say "DUMMY ARMS: not the allocation", and no arm code,
+    name or arm team appears.  The unblinded statistician gets the same tables on the real
+    arms from the same call."""
+    from noim.extract import dummy
+
+    fake, paths = render.produce(
+        db, actors["statistician"], closed=True, out=tmp_path / "d", as_of=AS_OF
+    )
+    real, _ = render.produce(
+        db, actors["unblinded_stat"], closed=True, out=tmp_path / "r", as_of=AS_OF
+    )
+    label = dummy.DUMMY_LABEL
+    assert fake.closed and fake.dummy and fake.dummy_seed == dummy.DEFAULT_SEED
+    assert not real.dummy and real.header()["arm_coding"] == "allocated"
+    codes, labels = arm_words()
+    for path in paths:
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        assert found(text, codes, labels) == [], path.name
+        if path.suffix == ".csv":  # every row labelled (a table without rows: its header)
+            first = pd.read_csv(path, dtype=str, keep_default_na=False)
+            assert first.columns[0] == "arm_coding", path.name
+            assert set(first["arm_coding"]) == ({label} if len(first) else set()), path.name
+        else:
+            assert label in text, path.name
+    data = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert data["arm_coding"] == "dummy" and data["arm_label"] == label
+    consort = data["consort"]
+    assert sorted(consort["randomised"]) == list(dummy.DUMMY_ARMS)
+    per_arm = [consort["randomised"][a]["families randomised"] for a in dummy.DUMMY_ARMS]
+    assert sum(per_arm) == len(trial.arms) and abs(per_arm[0] - per_arm[1]) <= 1
+    assert consort["arms"] == dict.fromkeys(dummy.DUMMY_ARMS, label)
+    assert all(sec.title.startswith(f"[{label}] ") for sec in fake.sections)
+    assert all(label in fig.get_suptitle() for fig in fake.figures.values())
+    primary = fake.tables()["primary_analysis"]
+    assert primary["comparison"].tolist() == ["DUMMY-B - DUMMY-A"]
+    # the real arms through the same code: the same tables with the same columns
+    arms = sorted(set(trial.arms.values()))
+    rename = dict(zip(dummy.DUMMY_ARMS, arms, strict=True))
+    assert fake.tables().keys() == real.tables().keys()
+    for name, table in fake.tables().items():
+        columns = [rename.get(c, c) for c in table.columns if c != "arm_coding"]
+        assert columns == list(real.tables()[name].columns), name
+    assert (
+        sorted(json.loads((tmp_path / "r" / "report.json").read_text())["consort"]["randomised"])
+        == arms
+    )
+
+
+def test_retention_and_primary_status_count_not_yet_due_apart(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """On 2026-02-01 the families randomised last have their 30-month visits not yet due: the
+    retention table counts them apart (visits = not yet due + due) and the primary outcome
+    status table calls their outcomes not yet reached, not missing."""
+    on = date(2026, 2, 1)
+    report = render.produce(db, actors["unblinded_stat"], closed=True, out=tmp_path, as_of=on)[0]
+    tables = report.tables()
+    ret = tables["retention"]
+    assert (ret["visits"] == ret["not_yet_due"] + ret["due"]).all()
+    parts = ret["completed"] + ret["missed"] + ret["not_required"] + ret["overdue"]
+    assert (ret["due"] == parts).all()
+    assert (ret["due_with_form"] <= ret["due"]).all()
+    late = ret[ret["timepoint"] == "30m"]
+    assert late["not_yet_due"].sum() > 0
+    status = tables["primary_status"]
+    outcome = status[status["variable"] == "sdq_total_difficulties_30m"]
+    flow = tables["flow"].set_index("stage")
+    assert (
+        outcome["not_yet_reached"].sum()
+        == flow.loc["ITT, 30m outcome not yet reached (visit not yet due)", "total"]
+    )
+    assert (
+        outcome[["observed", "missing", "not_yet_reached"]].to_numpy().sum()
+        == flow.loc["in the ITT set", "total"]
+    )

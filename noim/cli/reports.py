@@ -33,7 +33,8 @@ def _formats(text: str) -> list[str]:
     "--closed",
     "kind",
     flag_value="closed",
-    help="The closed report: results by arm (needs read_closed_report).",
+    help="The closed report: results by arm (needs read_closed_report); a blinded "
+    "statistician gets it on dummy arms, labelled 'DUMMY ARMS: not the allocation'.",
 )
 @click.option(
     "--freeze",
@@ -42,6 +43,12 @@ def _formats(text: str) -> list[str]:
     "before reports were frozen is refused.",
 )
 @click.option("--as-of", type=DATE, help="Censoring date, YYYY-MM-DD (default: today).")
+@click.option(
+    "--dummy-seed",
+    type=int,
+    help="Seed of the dummy arms of a blinded statistician's closed report (default fixed; "
+    "ignored for roles that read the real closed report).",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option(
     "--format",
@@ -57,6 +64,7 @@ def interim(
     kind: str | None,
     freeze: str | None,
     as_of: date | None,
+    dummy_seed: int | None,
     out: Path,
     formats: str,
     as_json: bool,
@@ -66,7 +74,9 @@ def interim(
     The report holds the CONSORT flow, recruitment against target by site, baseline
     characteristics, retention and form completeness, overdue visits, open data queries,
     SAEs and deviations, permanence (cumulative incidence) and the primary outcome.  The
-    tables are also written as CSV and the whole report as report.json.
+    tables are also written as CSV and the whole report as report.json.  A blinded
+    statistician's --closed report is built on seeded dummy arms (--dummy-seed), every
+    output labelled "DUMMY ARMS: not the allocation".
     """
     if kind is None:
         fail("say which report: --open or --closed")
@@ -80,11 +90,12 @@ def interim(
         formats=_formats(formats),
         freeze=freeze,
         as_of=as_of,
+        dummy_seed=dummy_seed,
     )
     if as_json:
         print_json({**render.report_json(report), "files": [str(p) for p in paths]})
         return
     click.echo(
-        f"{report.kind} interim report of {report.trial_name} (data as of "
+        f"{report.header()['report']} of {report.trial_name} (data as of "
         f"{report.as_of.isoformat()}, {report.header()['source']}): {len(paths)} files in {out}"
     )

@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from noim.extract.dummy import DUMMY_ARMS
 from noim.reports.figures import literal
 from noim.reports.summaries import RECEIPT_STAGES
 
@@ -89,7 +90,13 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
     for k, (level, c) in enumerate(groups.items()):
         x = width * (k + 0.5)
         _arrow(ax, 0.5, 0.83, x, 0.78)
-        name = "All randomised" if level == "all" else f"Allocated to {level}"
+        name = (
+            "All randomised"
+            if level == "all"
+            else f"{level} (dummy arm)"
+            if level in DUMMY_ARMS
+            else f"Allocated to {level}"
+        )
         _box(
             ax,
             x,

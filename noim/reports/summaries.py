@@ -9,20 +9,24 @@ pooled level.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from noim.domain.codes import INTERVENTION_NOT_RECEIVED_LABELS, INTERVENTION_NOT_RECEIVED_REASONS
-from noim.extract import PERMANENCE_EVENT_CODES
+from noim.extract import PERMANENCE_EVENT_CODES, followup
 
 __all__ = [
     "CAUSES",
     "PRIMARY",
     "PRIMARY_BASELINE",
+    "PRIMARY_DUE",
+    "PRIMARY_STATUS",
     "RECEIPT_STAGES",
     "SDQ_BASELINE",
+    "TIME_AXIS",
     "baseline_table",
     "comparison_row",
     "flow_counts",
@@ -33,11 +37,16 @@ __all__ = [
     "not_received_stage",
     "outcome_data",
     "receipt_counts",
+    "status_counts",
 ]
 
 #: the primary outcome and its baseline (carer-reported SDQ total difficulties)
 PRIMARY = "sdq_total_difficulties_30m"
 PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
+#: their timepoints, and the columns ``outcome_data`` adds with the visits: each child's
+#: status (observed / missing / not yet reached) and whether the primary outcome is due
+PRIMARY_TIMEPOINT, BASELINE_TIMEPOINT = "30m", "baseline"
+PRIMARY_STATUS, BASELINE_STATUS, PRIMARY_DUE = "primary_status", "baseline_status", "primary_due"
 
 PERMANENCE_LABELS = {
     "return_home": "Return home",
@@ -48,6 +57,8 @@ PERMANENCE_LABELS = {
 }
 #: event code of the permanence dataset -> label
 CAUSES = {code: PERMANENCE_LABELS[name] for name, code in PERMANENCE_EVENT_CODES.items()}
+#: the time axis of the permanence figures (durations run from each child's time origin)
+TIME_AXIS = "Months from the time origin (randomisation, or the child's later entry)"
 
 SDQ_BASELINE = (
     ("sdq_total_difficulties_baseline", "SDQ total difficulties"),
@@ -59,9 +70,19 @@ SDQ_BASELINE = (
 )
 
 
-def outcome_data(kids: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
+def outcome_data(
+    kids: pd.DataFrame,
+    wide: pd.DataFrame,
+    visits: pd.DataFrame | None = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
     """One row per child in the ITT set: the wide scores (carer) with sex, site, arm and the
-    analysis-set flags; the primary outcome and its baseline columns always present."""
+    analysis-set flags; the primary outcome and its baseline columns always present.
+
+    With the ``visits`` dataset and the as-of date, also each child's ``primary_status`` and
+    ``baseline_status`` (``observed``, ``missing`` or ``not yet reached``:
+    ``noim.extract.followup``) and ``primary_due`` (the primary outcome is observed or its
+    visit is due: the children multiple imputation may impute)."""
     cols = ["child_id", "sex", "per_protocol", "age_at_entry_months"]
     data = kids.loc[kids["itt"], cols].merge(wide, on="child_id", how="left")
     for column in (PRIMARY, PRIMARY_BASELINE):
@@ -70,7 +91,34 @@ def outcome_data(kids: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
     # the children's own arm and site (the wide scores hold them only for scored children)
     extra = kids[["child_id", "family_id", "site", "arm"]]
     data = data.drop(columns=[c for c in ("family_id", "site", "arm") if c in data.columns])
-    return data.merge(extra, on="child_id", how="left").reset_index(drop=True)
+    data = data.merge(extra, on="child_id", how="left").reset_index(drop=True)
+    if visits is not None and as_of is not None:
+        for name, column, timepoint in (
+            (PRIMARY_STATUS, PRIMARY, PRIMARY_TIMEPOINT),
+            (BASELINE_STATUS, PRIMARY_BASELINE, BASELINE_TIMEPOINT),
+        ):
+            data[name] = followup.outcome_status(data, column, visits, timepoint, as_of)
+        data[PRIMARY_DUE] = data[PRIMARY_STATUS] != followup.NOT_YET_REACHED
+    return data
+
+
+def status_counts(data: pd.DataFrame, group: str | None) -> pd.DataFrame:
+    """Children whose primary outcome (and baseline) is observed, missing or not yet reached,
+    by ``group`` (``outcome_data(..., visits, as_of)``): one row per variable and level."""
+    keys = data[group] if group else pd.Series("all", index=data.index)
+    rows = []
+    for variable, name in ((PRIMARY_BASELINE, BASELINE_STATUS), (PRIMARY, PRIMARY_STATUS)):
+        for level in sorted(keys.unique().tolist()):
+            part = data.loc[keys == level, name]
+            rows.append(
+                {
+                    "variable": variable,
+                    "arm": level,
+                    **{s.replace(" ", "_"): int((part == s).sum()) for s in followup.STATUSES},
+                }
+            )
+    columns = ["variable", "arm", *(s.replace(" ", "_") for s in followup.STATUSES)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def flow_counts(
@@ -84,6 +132,9 @@ def flow_counts(
 
     Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT set with the
     primary outcome and its baseline observed (``outcomes`` is ``outcome_data(...)``).
+    When ``outcomes`` holds the statuses (``outcome_data(..., visits, as_of)``), the ITT
+    children whose primary outcome is missing (visit due) and not yet reached (visit not yet
+    due) are counted apart.
     Receipt of the allocated intervention comes from the recorded receipts
     (``receipt_counts``), in children and in families.
     """
@@ -115,6 +166,14 @@ def flow_counts(
         rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
     rows["in the ITT set"] = kids.groupby(keys)["itt"].sum()
     rows["in the per-protocol set"] = kids.groupby(keys)["per_protocol"].sum()
+    if PRIMARY_STATUS in outcomes.columns:  # ITT children: not yet due is not missing
+        status = outcomes[PRIMARY_STATUS]
+        arms = outcomes["child_id"].map(arm_of)
+        for label, value in (
+            ("ITT, 30m outcome missing (visit due)", followup.MISSING),
+            ("ITT, 30m outcome not yet reached (visit not yet due)", followup.NOT_YET_REACHED),
+        ):
+            rows[label] = arms[status == value].value_counts()
     complete = outcomes.dropna(subset=[PRIMARY, PRIMARY_BASELINE])
     rows["analysed (ITT, SDQ at baseline and 30m)"] = (
         complete["child_id"].map(arm_of).value_counts()
