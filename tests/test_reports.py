@@ -163,12 +163,15 @@ def test_closed_report_by_arm(
     assert "Allocated to" in (tmp_path / "report.html").read_text()
 
 
-@pytest.mark.parametrize("who", ["datamanager", "coord_gla", "research_gla"])
+@pytest.mark.parametrize("who", ["statistician", "datamanager", "coord_gla", "research_gla"])
 def test_closed_report_refused_for_blinded_roles(
     db: Database, actors: Actors, who: str, tmp_path: Path
 ) -> None:
     with pytest.raises(PermissionDenied, match="read_closed_report"):
         render.produce(db, actors[who], closed=True, out=tmp_path)
+    if who != "statistician":  # dummy arms are for the blinded analyst only
+        with pytest.raises(PermissionDenied, match="read_closed_report"):
+            render.produce(db, actors[who], closed=True, out=tmp_path, dummy_arms=True)
     assert not tmp_path.joinpath("report.json").exists()
 
 
@@ -204,13 +207,21 @@ def test_cli_interim_json_and_refusal(
     assert data["consort"]["randomised"]["all"]["families randomised"] == len(trial.arms)
     assert (out / "report.html").exists() and not (out / "report.pdf").exists()
     closed = ["report", "interim", "--closed", "--out", str(tmp_path / "c")]
-    result = runner.invoke(noim_cli, [*base, "datamanager", *closed])
+    result = runner.invoke(noim_cli, [*base, "statistician", *closed])
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert "read_closed_report" in result.output
-    # the blinded statistician's closed report is on dummy arms, and says so
-    result = runner.invoke(noim_cli, [*base, "statistician", *closed, "--format", "html"])
+    # on dummy arms the blinded statistician gets it, and it says so
+    dummy = [*closed, "--dummy-arms", "--dummy-seed", "3", "--format", "html", "--json"]
+    result = runner.invoke(noim_cli, [*base, "statistician", *dummy])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("closed interim report [DUMMY ARMS: not the allocation] of")
+    data = json.loads(result.output)
+    assert data["report"] == "closed interim report [DUMMY ARMS: not the allocation]"
+    assert data["dummy_seed"] == 3 and sorted(data["consort"]["randomised"]) == [
+        "DUMMY-A",
+        "DUMMY-B",
+    ]
+    result = runner.invoke(noim_cli, [*base, "statistician", *args, "--dummy-arms"])
+    assert result.exit_code == 1 and "go with --closed" in result.output
     result = runner.invoke(noim_cli, [*base, "dmc_chair", "report", "interim", "--out", "x"])
     assert result.exit_code == 1 and "--open or --closed" in result.output
 
@@ -436,7 +447,7 @@ def test_the_open_report_never_fetches_an_arm(
 
     event.listen(db.engine, "before_cursor_execute", listen)
     try:
-        report = build(db, actors["statistician"], closed=True, as_of=AS_OF)
+        report = build(db, actors["statistician"], closed=True, as_of=AS_OF, dummy_arms=True)
     finally:
         event.remove(db.engine, "before_cursor_execute", listen)
     assert report.dummy and statements
@@ -459,18 +470,18 @@ def test_the_open_report_never_fetches_an_arm(
 def test_closed_report_on_dummy_arms_for_the_blinded_statistician(
     db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
 ) -> None:
-    """A blinded statistician asking for the closed report gets every section of it on
-    seeded dummy arms: each table starts with the label column, each section title, the
-    figures, the HTML, PDF and JSON say "DUMMY ARMS: not the allocation", and no arm code,
-    name or arm team appears.  The unblinded statistician gets the same tables on the real
-    arms from the same call."""
+    """A blinded statistician asking for the closed report on dummy arms gets every section
+    of it on seeded dummy arms: each table starts with the label column, each section title,
+    the figures, the HTML, PDF and JSON say "DUMMY ARMS: not the allocation", and no arm
+    code, name or arm team appears.  The unblinded statistician gets the same tables on the
+    real arms from the same call."""
     from noim.extract import dummy
 
     fake, paths = render.produce(
-        db, actors["statistician"], closed=True, out=tmp_path / "d", as_of=AS_OF
+        db, actors["statistician"], closed=True, out=tmp_path / "d", as_of=AS_OF, dummy_arms=True
     )
     real, _ = render.produce(
-        db, actors["unblinded_stat"], closed=True, out=tmp_path / "r", as_of=AS_OF
+        db, actors["unblinded_stat"], closed=True, out=tmp_path / "r", as_of=AS_OF, dummy_arms=True
     )
     label = dummy.DUMMY_LABEL
     assert fake.closed and fake.dummy and fake.dummy_seed == dummy.DEFAULT_SEED

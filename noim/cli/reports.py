@@ -33,8 +33,7 @@ def _formats(text: str) -> list[str]:
     "--closed",
     "kind",
     flag_value="closed",
-    help="The closed report: results by arm (needs read_closed_report); a blinded "
-    "statistician gets it on dummy arms, labelled 'DUMMY ARMS: not the allocation'.",
+    help="The closed report: results by arm (needs read_closed_report, or --dummy-arms).",
 )
 @click.option(
     "--freeze",
@@ -44,10 +43,16 @@ def _formats(text: str) -> list[str]:
 )
 @click.option("--as-of", type=DATE, help="Censoring date, YYYY-MM-DD (default: today).")
 @click.option(
+    "--dummy-arms",
+    is_flag=True,
+    help="With --closed: a blinded statistician gets the closed report on seeded dummy arms, "
+    "every output labelled 'DUMMY ARMS: not the allocation'; roles that read the closed "
+    "report get the real arms.",
+)
+@click.option(
     "--dummy-seed",
     type=int,
-    help="Seed of the dummy arms of a blinded statistician's closed report (default fixed; "
-    "ignored for roles that read the real closed report).",
+    help="Seed of the dummy arms (default fixed); with --dummy-arms.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option(
@@ -64,6 +69,7 @@ def interim(
     kind: str | None,
     freeze: str | None,
     as_of: date | None,
+    dummy_arms: bool,
     dummy_seed: int | None,
     out: Path,
     formats: str,
@@ -74,12 +80,18 @@ def interim(
     The report holds the CONSORT flow, recruitment against target by site, baseline
     characteristics, retention and form completeness, overdue visits, open data queries,
     SAEs and deviations, permanence (cumulative incidence) and the primary outcome.  The
-    tables are also written as CSV and the whole report as report.json.  A blinded
-    statistician's --closed report is built on seeded dummy arms (--dummy-seed), every
-    output labelled "DUMMY ARMS: not the allocation".
+    tables are also written as CSV and the whole report as report.json.  With
+    --closed --dummy-arms a blinded statistician gets the closed report on seeded dummy arms
+    (--dummy-seed), every output labelled "DUMMY ARMS: not the allocation", to test it
+    before unblinding; the same command gives roles that read the closed report the real
+    arms.
     """
     if kind is None:
         fail("say which report: --open or --closed")
+    if (dummy_arms or dummy_seed is not None) and kind != "closed":
+        fail("--dummy-arms and --dummy-seed go with --closed (the open report is pooled)")
+    if dummy_seed is not None and not dummy_arms:
+        fail("--dummy-seed goes with --dummy-arms")
     from noim.reports import render
 
     report, paths = render.produce(
@@ -90,6 +102,7 @@ def interim(
         formats=_formats(formats),
         freeze=freeze,
         as_of=as_of,
+        dummy_arms=dummy_arms,
         dummy_seed=dummy_seed,
     )
     if as_json:

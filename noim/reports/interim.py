@@ -17,12 +17,13 @@ statistician (open report: blinded, masked arm codes, which are then dropped) or
 unblinded statistician (closed report).  The open report is pooled: no column, row, label
 or figure in it names an arm.
 
-A blinded statistician (``analyse`` without ``see_arm``) who asks for the closed report gets
-it on **dummy arms** (``noim.extract.dummy``): the closed report's every section, by a
-seeded dummy two-arm coding of the families made from the masked extraction, with the
-open report's protections (free text redacted, no arm name) and every table, figure and
-header labelled "DUMMY ARMS: not the allocation".  Roles that may read the closed report get
-the allocated arms from the same code.
+With ``dummy_arms=True`` (``noim report interim --closed --dummy-arms``) a blinded
+statistician (``analyse`` without ``see_arm``) gets the closed report on **dummy arms**
+(``noim.extract.dummy``): every section of it, by a seeded dummy two-arm coding of the
+families made from the masked extraction, with the open report's protections (free text
+redacted, no arm name) and every table, figure and header labelled "DUMMY ARMS: not the
+allocation".  Roles that may read the closed report get the allocated arms from the same
+call: the real arms replace the dummy ones with nothing changed.
 """
 
 from __future__ import annotations
@@ -138,28 +139,30 @@ class InterimReport:
         }
 
 
-def report_reader(actor: Actor, closed: bool) -> Actor:
+def report_reader(actor: Actor, closed: bool, dummy_arms: bool = False) -> Actor:
     """Check the capability and return the read-only actor the extracts run as."""
-    return _reader(actor, closed)[0]
+    return _reader(actor, closed, dummy_arms)[0]
 
 
-def on_dummy_arms(actor: Actor, closed: bool) -> bool:
-    """Whether ``actor``'s report is the closed one on dummy arms: a blinded analyst (the
-    ``analyse`` capability, not ``see_arm`` nor ``read_closed_report``) asking for it."""
+def on_dummy_arms(actor: Actor, closed: bool, dummy_arms: bool) -> bool:
+    """Whether ``actor``'s report is the closed one on dummy arms: asked for (``closed`` and
+    ``dummy_arms``) by a blinded analyst (the ``analyse`` capability, neither ``see_arm`` nor
+    ``read_closed_report``)."""
     return (
         closed
+        and dummy_arms
         and not actor.can(Capability.READ_CLOSED_REPORT)
         and not actor.can(Capability.SEE_ARM)
         and actor.can(Capability.ANALYSE)
     )
 
 
-def _reader(actor: Actor, closed: bool) -> tuple[Actor, bool]:
+def _reader(actor: Actor, closed: bool, dummy_arms: bool) -> tuple[Actor, bool]:
     """The read-only actor the extracts run as, and whether the report is on dummy arms.
 
     A blinded reader (masked codes, never an arm) for the open report and for the closed
     report on dummy arms; an unblinded one for the closed report."""
-    if on_dummy_arms(actor, closed):
+    if on_dummy_arms(actor, closed, dummy_arms):
         role, fake = Role.STATISTICIAN, True
     elif closed:
         actor.require(Capability.READ_CLOSED_REPORT, "read the closed interim report")
@@ -177,13 +180,15 @@ def build(
     closed: bool,
     freeze: str | None = None,
     as_of: date | None = None,
+    dummy_arms: bool = False,
     dummy_seed: int = dummy.DEFAULT_SEED,
 ) -> InterimReport:
     """Assemble the open (pooled) or closed (by arm) interim report.
 
-    The closed report asked for by a blinded analyst is built on dummy arms (seeded with
-    ``dummy_seed``; ignored for everyone else): module docstring."""
-    reader, on_dummy = _reader(actor, closed)
+    ``dummy_arms``: a blinded analyst's closed report is built on dummy arms seeded with
+    ``dummy_seed`` (module docstring); roles that read the closed report get the real arms,
+    and the open report is pooled whatever it says."""
+    reader, on_dummy = _reader(actor, closed, dummy_arms)
     if freeze is not None:
         as_of = _freeze_date(db, reader, freeze, as_of)
     else:

@@ -243,11 +243,14 @@ def produce(
     formats: Iterable[str] = FORMATS,
     freeze: str | None = None,
     as_of: Any = None,
+    dummy_arms: bool = False,
     dummy_seed: int | None = None,
 ) -> tuple[InterimReport, list[Path]]:
     """Build the interim report (``noim.reports.interim.build``) and write it to ``out``."""
     from noim.reports.interim import build
 
     seeded = {} if dummy_seed is None else {"dummy_seed": dummy_seed}
-    report = build(db, actor, closed=closed, freeze=freeze, as_of=as_of, **seeded)
+    report = build(
+        db, actor, closed=closed, freeze=freeze, as_of=as_of, dummy_arms=dummy_arms, **seeded
+    )
     return report, write(report, out, formats)
