@@ -32,7 +32,12 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import BindParameter
 
 from noim.db.base import Base
-from noim.db.blinding import hidden_query_keys, sees_arm
+from noim.db.blinding import (
+    HIDDEN_SERVICES,
+    arm_revealing_services,
+    hidden_query_keys_bound,
+    sees_arm,
+)
 from noim.db.models import (
     Assessment,
     BirthParentIdentity,
@@ -424,6 +429,28 @@ def _record_keys(with_family: bool) -> Select[str, str, int]:
     return select(*u.c)
 
 
+@functools.lru_cache(maxsize=4)
+def _queries_statement(with_family: bool, blinded: bool) -> Select[DataQuery, int]:
+    """The data queries on a record's rows (``_record_keys``), built once per process: the
+    children, family, site and (``blinded``) the hidden services are bound when it runs."""
+    u = _record_keys(with_family).subquery("r")
+    table_col, key_col, child_col = u.c.t, u.c.k, u.c.child_id
+    stmt = (
+        select(DataQuery, child_col)
+        .join(u, and_(DataQuery.table_name == table_col, DataQuery.row_key == key_col))
+        .where(DataQuery.site_id == bindparam("record_site"))
+        .order_by(DataQuery.raised_at, DataQuery.id)
+    )
+    if blinded:
+        stmt = stmt.where(
+            ~and_(
+                DataQuery.table_name == "service_use",
+                DataQuery.row_key.in_(hidden_query_keys_bound()),
+            )
+        )
+    return stmt
+
+
 def queries(
     s: Session,
     actor: Actor,
@@ -437,21 +464,15 @@ def queries(
 ) -> list[QueryRow]:
     """Data queries on the children's records (and the family's), oldest first; a blinded
     reader never gets one on a record hidden from them (arm-revealing service use)."""
-    u = _record_keys(family_id is not None).subquery("r")
-    table_col, key_col, child_col = u.c.t, u.c.k, u.c.child_id
-    stmt = (
-        select(DataQuery, child_col)
-        .join(u, and_(DataQuery.table_name == table_col, DataQuery.row_key == key_col))
-        .where(DataQuery.site_id == site_id)
-        .order_by(DataQuery.raised_at, DataQuery.id)
-    )
-    if not sees_arm(actor):
-        stmt = stmt.where(
-            ~and_(
-                DataQuery.table_name == "service_use",
-                DataQuery.row_key.in_(hidden_query_keys(s)),
-            )
-        )
+    params: dict[str, Any] = {
+        "record_children": list(child_ids),
+        "record_family": family_id,
+        "record_site": site_id,
+    }
+    blinded = not sees_arm(actor)
+    if blinded:
+        params[HIDDEN_SERVICES] = sorted(arm_revealing_services(s))
+    stmt = _queries_statement(family_id is not None, blinded)
     return [
         QueryRow(
             id=q.id,
@@ -467,7 +488,5 @@ def queries(
             raised_at=q.raised_at,
             age_days=(today - q.raised_at.date()).days,
         )
-        for q, child_id in s.execute(
-            stmt, {"record_children": list(child_ids), "record_family": family_id}
-        )
+        for q, child_id in s.execute(stmt, params)
     ]
