@@ -152,7 +152,7 @@ def test_closed_report_by_arm(
         c = consort["randomised"][arm]
         assert c["families randomised"] == len(fams)
         assert c["children randomised"] == sum(len(trial.children[f]) for f in fams)
-        assert c["analysed (ITT, SDQ at baseline and 30m)"] <= c["in the ITT set"]
+        assert c["analysed (ITT, SDQ at 30m; primary analysis)"] <= c["in the ITT set"]
         assert c["in the ITT set"] <= c["children randomised"]
     assert consort["screened"] == consort["eligible"] + consort["not_eligible"]
     assert consort["consented_enrolled"] == len(trial.arms)
