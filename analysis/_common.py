@@ -51,6 +51,7 @@ from noim.db import migrate
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor, Capability
+from noim.domain.trialdef import TrialDefinition, parse_definition
 from noim.extract import dummy
 from noim.reports import figures, summaries
 from noim.reports.csvsafe import write_csv
@@ -174,6 +175,8 @@ class Run:
     sections: list[str] = field(default_factory=list)
     arm_coding: str = "unknown"
     _dummy: dict[str, str] | None = field(default=None, init=False, repr=False)
+    _definition: TrialDefinition | None = None
+    _definition_read: bool = False
 
     @property
     def dummy(self) -> bool:
@@ -181,12 +184,25 @@ class Run:
         return not self.actor.can(Capability.SEE_ARM)
 
     # ----------------------------------------------------------- data
+    def _when(self) -> dict[str, Any]:
+        return {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
+
     def _read(self, name: str, **kwargs: Any) -> pd.DataFrame:
-        when: dict[str, Any] = (
-            {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
-        )
-        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **when, **kwargs)
+        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **self._when(), **kwargs)
         return df
+
+    def definition(self) -> TrialDefinition | None:
+        """The trial definition (from the data freeze with ``--freeze``), read once; None
+        from a freeze made before freezes held it (arms then in sorted order, said so)."""
+        if not self._definition_read:
+            self._definition_read = True
+            try:
+                trial = extract.bundle(self.db, self.actor, ["trial"], **self._when())["trial"]
+            except NoimError:
+                return None
+            text = str(trial["definition"].iloc[0])
+            self._definition = parse_definition(text, "trial definition", stored=True)
+        return self._definition
 
     def dummy_coding(self) -> dict[str, str]:
         """The families' dummy arms (``noim.extract.dummy.coding``), made once per run from
@@ -197,16 +213,31 @@ class Run:
 
     def extract(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """``noim.extract.<name>(db, actor, as_of=...)`` (``freeze=ID`` with ``--freeze``),
-        noting how arms were coded; for a blinded actor the masked codes in ``arm`` are
-        replaced by the dummy arms."""
+        noting how arms were coded; allocated arms are ordered control arm first
+        (``summaries.order_arms``), so every comparison is intervention minus control; for a
+        blinded actor the masked codes in ``arm`` are replaced by the dummy arms
+        (``DUMMY-A`` first, in the place of the control arm)."""
         df = self._read(name, **kwargs)
         if "arm_masked" in df.columns and len(df):
             masked = bool(df["arm_masked"].all())
             self.arm_coding = "masked" if masked else "allocated"
+            if not masked:
+                df = summaries.order_arms(df, self.definition())
         if self.dummy and "arm" in df.columns:
             df = dummy.apply(df, self.dummy_coding())
             self.arm_coding = "dummy"
         return df
+
+    def randomised(self) -> dict[Any, int]:
+        """Children randomised per arm (the ``children`` dataset, every row)."""
+        return summaries.arm_counts(self.extract("children"))
+
+    def direction(self) -> str:
+        """The note saying which arm is subtracted from which (``summaries.direction_note``;
+        on dummy arms, ``noim.extract.dummy.DIRECTION``)."""
+        if self.dummy:
+            return dummy.DIRECTION
+        return summaries.direction_note(self.definition())
 
     def itt(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of ``df`` whose child is in the ITT set."""
@@ -215,8 +246,13 @@ class Run:
         return df[df["child_id"].isin(ids)].reset_index(drop=True)
 
     def arms(self, df: pd.DataFrame) -> list[Any]:
-        """The arm levels present (sorted): allocated codes, or masked codes for blinded roles."""
-        return sorted(df["arm"].dropna().unique().tolist())
+        """The arm levels present: allocated codes in analysis order (control arm first), or
+        masked codes (sorted) for blinded roles."""
+        arm = df["arm"]
+        if isinstance(arm.dtype, pd.CategoricalDtype):
+            present = set(arm.dropna().tolist())
+            return [c for c in arm.cat.categories.tolist() if c in present]
+        return sorted(arm.dropna().unique().tolist())
 
     def two_arms(self, df: pd.DataFrame) -> bool:
         """Whether arm comparisons can run: exactly two arm levels.  Otherwise (masked codes,

@@ -860,7 +860,9 @@ def main() -> None:
     for backend, verdict in goal.items():
         if isinstance(verdict, dict):
             print(
-                f"target p95 < {TARGET_MS:.0f} ms at {TARGET_USERS} users, {backend}: "
+                f"target p95 < {TARGET_MS:.0f} ms at {TARGET_USERS} users "
+                f"({'back to back' if not args.think else f'pausing {args.think:g} s on average'},"
+                f" {args.workers} server process(es)), {backend}: "
                 f"{'met' if verdict['met'] else 'NOT met'} (overall p95 "
                 f"{verdict['overall_p95_ms']} ms; pages at or above: "
                 f"{', '.join(verdict['pages_at_or_above']) or 'none'})"

@@ -35,6 +35,7 @@ from noim.domain.exceptions import NoimError
 
 __all__ = [
     "DEFAULT_SEED",
+    "DIRECTION",
     "DUMMY_ARMS",
     "DUMMY_LABEL",
     "LABEL_COLUMN",
@@ -49,6 +50,11 @@ __all__ = [
 DUMMY_LABEL = "DUMMY ARMS: not the allocation"
 #: the two dummy arm levels; the first plays the reference (control) arm
 DUMMY_ARMS = ("DUMMY-A", "DUMMY-B")
+#: the sentence tables of effects carry on dummy arms, in the place of the direction note
+DIRECTION = (
+    f"{DUMMY_LABEL}: effects are {DUMMY_ARMS[1]} minus {DUMMY_ARMS[0]} ({DUMMY_ARMS[0]} in the "
+    f"place of the control arm), ratios {DUMMY_ARMS[1]} over {DUMMY_ARMS[0]}; neither is an arm."
+)
 #: the column every table made on dummy arms starts with (its value: ``DUMMY_LABEL``)
 LABEL_COLUMN = "arm_coding"
 #: the dummy coding's seed unless the caller gives one
