@@ -38,6 +38,8 @@ def comparison_columns(arms: list[str]) -> list[str]:
     """The columns of an arm comparison table: per arm (intervention first) the children
     randomised, with the outcome and analysed."""
     intervention, control = arms[0], arms[1]  # NIM, SAU (sorted; the definition names SAU)
+    if control == dummy.DUMMY_ARMS[1]:  # dummy arms: DUMMY-A in the place of the control arm
+        intervention, control = control, intervention
     numbers = [
         f"n_{w}_{a}" for w in ("randomised", "outcome", "analysed") for a in (intervention, control)
     ]
