@@ -520,11 +520,14 @@ def test_closed_report_on_dummy_arms_for_the_blinded_statistician(
     assert primary["comparison"].tolist() == ["DUMMY-B - DUMMY-A"]
     # the real arms through the same code: the same tables with the same columns
     arms = sorted(set(trial.arms.values()))
-    rename = dict(zip(dummy.DUMMY_ARMS, arms, strict=True))
+    any_arm = re.compile("|".join(map(re.escape, [*dummy.DUMMY_ARMS, *arms])))
+
+    def columns(table: pd.DataFrame) -> list[str]:  # the arms' names aside
+        return [any_arm.sub("ARM", str(c)) for c in table.columns if c != "arm_coding"]
+
     assert fake.tables().keys() == real.tables().keys()
     for name, table in fake.tables().items():
-        columns = [rename.get(c, c) for c in table.columns if c != "arm_coding"]
-        assert columns == list(real.tables()[name].columns), name
+        assert columns(table) == columns(real.tables()[name]), name
     assert (
         sorted(json.loads((tmp_path / "r" / "report.json").read_text())["consort"]["randomised"])
         == arms
