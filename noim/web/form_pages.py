@@ -11,7 +11,14 @@ from typing import Any
 from starlette.responses import Response
 
 from noim.domain import trial_ids
-from noim.domain.exceptions import NoimError, NotFound, PermissionDenied, Problem, ReasonRequired
+from noim.domain.exceptions import (
+    NoimError,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    ReasonRequired,
+    ValidationError,
+)
 from noim.services import visits
 from noim.web.forms import Collector, FormState
 from noim.web.pages import WebRequest, redirect, render
@@ -121,3 +128,20 @@ def one_date(req: WebRequest, name: str) -> date:
 
 def optional_int(c: Collector, name: str, text: str | None) -> int | None:
     return c.int(name, text) if (text or "").strip() else None
+
+
+def url_id(req: WebRequest, what: str) -> int:
+    """The record id of the URL (``{id}``) as a number; NotFound ("no WHAT 'x'") otherwise."""
+    try:
+        return int(req.params["id"])
+    except ValueError:
+        raise NotFound(f"no {what} {req.params['id']!r}") from None
+
+
+def changed_fields(new: Mapping[str, Any], old: Mapping[str, Any], first: str) -> dict[str, Any]:
+    """The fields of a correction form that differ from the stored record; when none does,
+    a problem beside the form's field ``first`` (a correction changes something)."""
+    changes = {k: v for k, v in new.items() if v != old[k]}
+    if not changes:
+        raise ValidationError(Problem("form", first, None, "WEB-003", "at least one field changed"))
+    return changes

@@ -11,22 +11,26 @@ and ``forms_events``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.exceptions import NotFound
 from noim.domain.roles import Capability
 from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
+    changed_fields,
     child_url,
     form_page,
     one_date,
     optional_int,
     submit,
     text_of,
+    url_id,
 )
 from noim.web.forms import Collector, FormState, fmt_date
 from noim.web.pages import WebRequest, render, view
@@ -40,10 +44,7 @@ C = Capability
 def _placement(req: WebRequest) -> tuple[str, placements.ChildPlacements, placements.PlacementView]:
     child = req.params["child"]
     history = placements.list_placements(req.db, req.actor, child)
-    try:
-        pid = int(req.params["id"])
-    except ValueError:
-        raise NotFound(f"no placement {req.params['id']!r}") from None
+    pid = url_id(req, "placement")
     for p in history.placements:
         if p.id == pid:
             return child, history, p
@@ -185,12 +186,7 @@ def _placement_changes(
         "carer_id": p.carer_id,
         "local_authority": p.local_authority,
     }
-    changes = {k: v for k, v in new.items() if v != old[k]}
-    if not changes:
-        raise ValidationError(
-            Problem("form", "start_date", None, "WEB-003", "at least one field changed")
-        )
-    return changes
+    return changed_fields(new, old, "start_date")
 
 
 # --------------------------------------------------------------------------- legal
@@ -268,6 +264,171 @@ def legal_proceedings_new(req: WebRequest) -> Response:
     )
 
 
+#: the actions on a recorded legal event / proceedings, and what each says when done
+_EVENT_ACTIONS = {"correct": "Legal event corrected.", "void": "Legal event voided."}
+_PROCEEDINGS_ACTIONS = {
+    "end": "Proceedings ended.",
+    "correct": "Proceedings corrected.",
+    "void": "Proceedings voided.",
+}
+_EVENT_FIELDS = ("event_type", "event_date", "proceedings_id", "notes", "reason")
+_PROCEEDINGS_FIELDS = ("kind", "started_on", "ended_on", "court_or_panel", "reason")
+
+
+def _legal_record(
+    req: WebRequest, record: str, actions: dict[str, str]
+) -> tuple[str, dict[str, Any], Any]:
+    """The URL's action on the child's legal ``record`` ("event" or "proceedings") ``{id}``,
+    the form's context and the record (read through ``legal_history``: site scope first)."""
+    act = req.params["action"]
+    if act not in actions:
+        raise NotFound(f"no legal {record} action {act!r}")
+    ctx = _legal_context(req)
+    history: legal.LegalHistory = ctx["history"]
+    rid = url_id(req, f"legal {record}")
+    rows = history.events if record == "event" else history.proceedings
+    found = next((r for r in rows if r.id == rid), None)
+    if found is None:
+        raise NotFound(f"no legal {record} {rid} of child {history.child}")
+    what = f"legal event {rid}" if record == "event" else f"proceedings {rid}"
+    ctx.update(act=act, record=found, record_kind=record, what=what)
+    return act, ctx, found
+
+
+def _legal_form(
+    req: WebRequest,
+    template: str,
+    ctx: dict[str, Any],
+    defaults: dict[str, str],
+    action: Callable[[], object],
+    done: str,
+    known: tuple[str, ...],
+) -> Response:
+    """A form on a recorded legal event or proceedings: ``defaults`` on GET; on POST the
+    ``action`` (one service call), then back to the child.  A voided record is shown as
+    such (the services refuse to change it, and voiding it again changes nothing)."""
+    if ctx["record"].voided:
+        done = f"{ctx['what'].capitalize()} was already void: nothing changed."
+    if req.method == "GET":
+        return render(req, template, form=FormState.empty(**defaults), **ctx)
+
+    def act() -> str:
+        action()
+        return child_url(ctx["child"])
+
+    return submit(req, template, ctx, act, done, known=known)
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_event_action(req: WebRequest) -> Response:
+    """Correct a legal event (``correct_event``) or void it (``void_event``), with a reason."""
+    act, ctx, e = _legal_record(req, "event", _EVENT_ACTIONS)
+    reason = req.form.get("reason", "")
+    if act == "void":
+        return _legal_form(
+            req,
+            "forms/legal_void.html",
+            ctx,
+            {},
+            lambda: legal.void_event(req.db, req.actor, e.id, reason),
+            _EVENT_ACTIONS[act],
+            ("reason",),
+        )
+    stored: dict[str, Any] = {
+        "event_type": e.event_type,
+        "event_date": e.event_date,
+        "proceedings_id": e.proceedings_id,
+        "notes": e.notes,
+    }
+
+    def correct() -> None:
+        c = Collector()
+        new = {
+            "event_type": req.form.get("event_type", ""),
+            "event_date": c.date("event_date", req.form.get("event_date"), required=True),
+            "proceedings_id": optional_int(c, "proceedings_id", req.form.get("proceedings_id")),
+            "notes": text_of(req, "notes"),
+        }
+        c.raise_if_any()
+        changes = changed_fields(new, stored, "event_type")
+        legal.correct_event(req.db, req.actor, e.id, changes, reason)
+
+    return _legal_form(
+        req,
+        "forms/legal_event_correct.html",
+        ctx,
+        _as_text(stored),
+        correct,
+        _EVENT_ACTIONS[act],
+        _EVENT_FIELDS,
+    )
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_proceedings_action(req: WebRequest) -> Response:
+    """End proceedings (``end_proceedings``), correct them (``correct_proceedings``) or void
+    them (``void_proceedings``); a correction and a void need a reason."""
+    act, ctx, p = _legal_record(req, "proceedings", _PROCEEDINGS_ACTIONS)
+    reason = req.form.get("reason", "")
+    done = _PROCEEDINGS_ACTIONS[act]
+    if act == "void":
+        return _legal_form(
+            req,
+            "forms/legal_void.html",
+            ctx,
+            {},
+            lambda: legal.void_proceedings(req.db, req.actor, p.id, reason),
+            done,
+            ("reason",),
+        )
+    if act == "end":
+        return _legal_form(
+            req,
+            "forms/legal_proceedings_end.html",
+            ctx,
+            {},
+            lambda: legal.end_proceedings(req.db, req.actor, p.id, one_date(req, "ended_on")),
+            done,
+            ("ended_on",),
+        )
+    stored: dict[str, Any] = {
+        "kind": p.kind,
+        "started_on": p.started_on,
+        "ended_on": p.ended_on,
+        "court_or_panel": p.court_or_panel,
+    }
+
+    def correct() -> None:
+        c = Collector()
+        new = {
+            "kind": req.form.get("kind", ""),
+            "started_on": c.date("started_on", req.form.get("started_on"), required=True),
+            "ended_on": c.date("ended_on", req.form.get("ended_on")),
+            "court_or_panel": text_of(req, "court_or_panel"),
+        }
+        c.raise_if_any()
+        changes = changed_fields(new, stored, "kind")
+        legal.correct_proceedings(req.db, req.actor, p.id, changes, reason)
+
+    return _legal_form(
+        req,
+        "forms/legal_proceedings_correct.html",
+        ctx,
+        _as_text(stored),
+        correct,
+        done,
+        _PROCEEDINGS_FIELDS,
+    )
+
+
+def _as_text(values: dict[str, Any]) -> dict[str, str]:
+    """Stored values as a form shows them (dates dd/mm/yyyy, None empty)."""
+    return {
+        k: fmt_date(v) if isinstance(v, date) else "" if v is None else str(v)
+        for k, v in values.items()
+    }
+
+
 # --------------------------------------------------------------------------- visits
 
 
@@ -319,6 +480,16 @@ routes = [
     Route("/children/{child}/legal/new", legal_event_new, methods=["GET", "POST"]),
     Route(
         "/children/{child}/legal/proceedings/new", legal_proceedings_new, methods=["GET", "POST"]
+    ),
+    Route(
+        "/children/{child}/legal/events/{id}/{action}",
+        legal_event_action,
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/children/{child}/legal/proceedings/{id}/{action}",
+        legal_proceedings_action,
+        methods=["GET", "POST"],
     ),
     Route("/children/{child}/visits/{id}/{action}", visit_action, methods=["GET", "POST"]),
 ]
