@@ -147,6 +147,9 @@ def test_researcher_home_has_no_arm_and_no_randomise(
     assert page.status_code == 200
     assert pending.trial_id in page.text
     assert "/randomise" not in page.text and "/families/new" not in page.text
+    # the gate's forms are the coordinator's: the researcher's next step opens the family
+    assert f'href="/families/{pending.trial_id}/eligibility"' not in page.text
+    assert f'href="/families/{pending.trial_id}" aria-label="Open family' in page.text
     assert arm_words_in(page.text) == []
 
 
