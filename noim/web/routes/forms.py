@@ -12,7 +12,6 @@ and ``forms_events``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from starlette.responses import Response
@@ -23,8 +22,9 @@ from noim.domain.roles import Capability
 from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
-    changed_fields,
+    as_text,
     child_url,
+    corrections,
     form_page,
     one_date,
     optional_int,
@@ -100,17 +100,9 @@ def placement_action(req: WebRequest) -> Response:
         raise NotFound(f"no placement action {act!r}")
     ctx = {"child": child, "history": history, "placement": p, **_placement_choices(req)}
     template = f"forms/placement_{act}.html"
+    stored = {name: getattr(p, name) for name in _PLACEMENT_CORRECTION}
     if req.request.method == "GET":
-        defaults: dict[str, str] = {}
-        if act == "correct":
-            defaults = {
-                "start_date": fmt_date(p.start_date),
-                "end_date": fmt_date(p.end_date) if p.end_date else "",
-                "placement_type": p.placement_type,
-                "end_reason": p.end_reason or "",
-                "carer_id": "" if p.carer_id is None else str(p.carer_id),
-                "local_authority": p.local_authority or "",
-            }
+        defaults = as_text(stored) if act == "correct" else {}
         return render(req, template, form=FormState.empty(**defaults), **ctx)
 
     def action() -> str:
@@ -136,8 +128,9 @@ def placement_action(req: WebRequest) -> Response:
         elif act == "void":
             placements.void_placement(req.db, req.actor, p.id, req.form.get("reason", ""))
         else:
+            changes = corrections(req, stored, _PLACEMENT_CORRECTION, "start_date")
             placements.correct_placement(
-                req.db, req.actor, p.id, _placement_changes(c, req, p), req.form.get("reason", "")
+                req.db, req.actor, p.id, changes, req.form.get("reason", "")
             )
         return child_url(child)
 
@@ -150,6 +143,15 @@ def placement_action(req: WebRequest) -> Response:
 
 #: a move ends the open placement and starts the next on one date (the form's ``on``)
 _MOVE_FIELDS = {"end_date": "on", "start_date": "on"}
+#: the placement correction form's fields, by kind (``form_pages.corrections``)
+_PLACEMENT_CORRECTION = {
+    "start_date": "date",
+    "end_date": "date",
+    "placement_type": "choice",
+    "end_reason": "text",
+    "carer_id": "int",
+    "local_authority": "text",
+}
 _PLACEMENT = (
     "start_date",
     "end_date",
@@ -160,33 +162,6 @@ _PLACEMENT = (
     "local_authority",
     "reason",
 )
-
-
-def _placement_changes(
-    c: Collector, req: WebRequest, p: placements.PlacementView
-) -> dict[str, Any]:
-    """The fields of the correction form that differ from the stored placement."""
-    start = c.date("start_date", req.form.get("start_date"))
-    end = c.date("end_date", req.form.get("end_date")) if text_of(req, "end_date") else None
-    carer = optional_int(c, "carer_id", req.form.get("carer_id"))
-    c.raise_if_any()
-    new: dict[str, Any] = {
-        "start_date": start,
-        "end_date": end,
-        "placement_type": req.form.get("placement_type", ""),
-        "end_reason": text_of(req, "end_reason"),
-        "carer_id": carer,
-        "local_authority": text_of(req, "local_authority"),
-    }
-    old: dict[str, Any] = {
-        "start_date": p.start_date,
-        "end_date": p.end_date,
-        "placement_type": p.placement_type,
-        "end_reason": p.end_reason,
-        "carer_id": p.carer_id,
-        "local_authority": p.local_authority,
-    }
-    return changed_fields(new, old, "start_date")
 
 
 # --------------------------------------------------------------------------- legal
@@ -271,8 +246,21 @@ _PROCEEDINGS_ACTIONS = {
     "correct": "Proceedings corrected.",
     "void": "Proceedings voided.",
 }
-_EVENT_FIELDS = ("event_type", "event_date", "proceedings_id", "notes", "reason")
-_PROCEEDINGS_FIELDS = ("kind", "started_on", "ended_on", "court_or_panel", "reason")
+#: the correction forms' fields, by kind (``form_pages.corrections``)
+_EVENT_CORRECTION = {
+    "event_type": "choice",
+    "event_date": "date!",
+    "proceedings_id": "int",
+    "notes": "text",
+}
+_PROCEEDINGS_CORRECTION = {
+    "kind": "choice",
+    "started_on": "date!",
+    "ended_on": "date",
+    "court_or_panel": "text",
+}
+#: a legal form: its template, the values it opens with, its one service call, its fields
+_LegalForm = tuple[str, dict[str, str], Callable[[], object], tuple[str, ...]]
 
 
 def _legal_record(
@@ -295,28 +283,39 @@ def _legal_record(
     return act, ctx, found
 
 
-def _legal_form(
-    req: WebRequest,
-    template: str,
-    ctx: dict[str, Any],
-    defaults: dict[str, str],
-    action: Callable[[], object],
-    done: str,
-    known: tuple[str, ...],
-) -> Response:
-    """A form on a recorded legal event or proceedings: ``defaults`` on GET; on POST the
-    ``action`` (one service call), then back to the child.  A voided record is shown as
-    such (the services refuse to change it, and voiding it again changes nothing)."""
+def _legal_form(req: WebRequest, ctx: dict[str, Any], form: _LegalForm, done: str) -> Response:
+    """A form on a recorded legal event or proceedings: its values on GET; on POST its one
+    service call, then back to the child.  A voided record is shown as such (the services
+    refuse to change it, and voiding it again changes nothing)."""
+    template, defaults, call, known = form
     if ctx["record"].voided:
         done = f"{ctx['what'].capitalize()} was already void: nothing changed."
     if req.method == "GET":
         return render(req, template, form=FormState.empty(**defaults), **ctx)
 
-    def act() -> str:
-        action()
+    def action() -> str:
+        call()
         return child_url(ctx["child"])
 
-    return submit(req, template, ctx, act, done, known=known)
+    return submit(req, template, ctx, action, done, known=known)
+
+
+def _void_form(call: Callable[[], object]) -> _LegalForm:
+    return "forms/legal_void.html", {}, call, ("reason",)
+
+
+def _correction_form(
+    req: WebRequest, record: Any, kinds: dict[str, str], first: str, correct: Callable[..., object]
+) -> _LegalForm:
+    """The correction form of a legal ``record``: pre-filled as stored; on POST the changed
+    fields (``corrections``) and the reason go to ``correct`` (the service)."""
+    stored = {name: getattr(record, name) for name in kinds}
+
+    def call() -> object:
+        changes = corrections(req, stored, kinds, first)
+        return correct(req.db, req.actor, record.id, changes, req.form.get("reason", ""))
+
+    return "forms/legal_correct.html", as_text(stored), call, (*kinds, "reason")
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -324,44 +323,11 @@ def legal_event_action(req: WebRequest) -> Response:
     """Correct a legal event (``correct_event``) or void it (``void_event``), with a reason."""
     act, ctx, e = _legal_record(req, "event", _EVENT_ACTIONS)
     reason = req.form.get("reason", "")
-    if act == "void":
-        return _legal_form(
-            req,
-            "forms/legal_void.html",
-            ctx,
-            {},
-            lambda: legal.void_event(req.db, req.actor, e.id, reason),
-            _EVENT_ACTIONS[act],
-            ("reason",),
-        )
-    stored: dict[str, Any] = {
-        "event_type": e.event_type,
-        "event_date": e.event_date,
-        "proceedings_id": e.proceedings_id,
-        "notes": e.notes,
+    forms: dict[str, _LegalForm] = {
+        "void": _void_form(lambda: legal.void_event(req.db, req.actor, e.id, reason)),
+        "correct": _correction_form(req, e, _EVENT_CORRECTION, "event_type", legal.correct_event),
     }
-
-    def correct() -> None:
-        c = Collector()
-        new = {
-            "event_type": req.form.get("event_type", ""),
-            "event_date": c.date("event_date", req.form.get("event_date"), required=True),
-            "proceedings_id": optional_int(c, "proceedings_id", req.form.get("proceedings_id")),
-            "notes": text_of(req, "notes"),
-        }
-        c.raise_if_any()
-        changes = changed_fields(new, stored, "event_type")
-        legal.correct_event(req.db, req.actor, e.id, changes, reason)
-
-    return _legal_form(
-        req,
-        "forms/legal_event_correct.html",
-        ctx,
-        _as_text(stored),
-        correct,
-        _EVENT_ACTIONS[act],
-        _EVENT_FIELDS,
-    )
+    return _legal_form(req, ctx, forms[act], _EVENT_ACTIONS[act])
 
 
 @view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
@@ -370,63 +336,19 @@ def legal_proceedings_action(req: WebRequest) -> Response:
     them (``void_proceedings``); a correction and a void need a reason."""
     act, ctx, p = _legal_record(req, "proceedings", _PROCEEDINGS_ACTIONS)
     reason = req.form.get("reason", "")
-    done = _PROCEEDINGS_ACTIONS[act]
-    if act == "void":
-        return _legal_form(
-            req,
-            "forms/legal_void.html",
-            ctx,
-            {},
-            lambda: legal.void_proceedings(req.db, req.actor, p.id, reason),
-            done,
-            ("reason",),
-        )
-    if act == "end":
-        return _legal_form(
-            req,
+    forms: dict[str, _LegalForm] = {
+        "void": _void_form(lambda: legal.void_proceedings(req.db, req.actor, p.id, reason)),
+        "end": (
             "forms/legal_proceedings_end.html",
-            ctx,
             {},
             lambda: legal.end_proceedings(req.db, req.actor, p.id, one_date(req, "ended_on")),
-            done,
             ("ended_on",),
-        )
-    stored: dict[str, Any] = {
-        "kind": p.kind,
-        "started_on": p.started_on,
-        "ended_on": p.ended_on,
-        "court_or_panel": p.court_or_panel,
+        ),
+        "correct": _correction_form(
+            req, p, _PROCEEDINGS_CORRECTION, "kind", legal.correct_proceedings
+        ),
     }
-
-    def correct() -> None:
-        c = Collector()
-        new = {
-            "kind": req.form.get("kind", ""),
-            "started_on": c.date("started_on", req.form.get("started_on"), required=True),
-            "ended_on": c.date("ended_on", req.form.get("ended_on")),
-            "court_or_panel": text_of(req, "court_or_panel"),
-        }
-        c.raise_if_any()
-        changes = changed_fields(new, stored, "kind")
-        legal.correct_proceedings(req.db, req.actor, p.id, changes, reason)
-
-    return _legal_form(
-        req,
-        "forms/legal_proceedings_correct.html",
-        ctx,
-        _as_text(stored),
-        correct,
-        done,
-        _PROCEEDINGS_FIELDS,
-    )
-
-
-def _as_text(values: dict[str, Any]) -> dict[str, str]:
-    """Stored values as a form shows them (dates dd/mm/yyyy, None empty)."""
-    return {
-        k: fmt_date(v) if isinstance(v, date) else "" if v is None else str(v)
-        for k, v in values.items()
-    }
+    return _legal_form(req, ctx, forms[act], _PROCEEDINGS_ACTIONS[act])
 
 
 # --------------------------------------------------------------------------- visits
