@@ -33,7 +33,8 @@ from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Allocation, Assessment, Child, Family, FollowUpVisit, Instrument, Site
+from noim.db.models import Allocation, Assessment, Child, Family, Instrument, Site
+from noim.db.paging import first_rows
 from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
@@ -42,7 +43,7 @@ from noim.services.queries import QueryView, query_list_statement, query_views
 from noim.services.randomisation_core import asked_when_randomising, gate_report
 from noim.services.safety import SaeView, outstanding_saes
 from noim.services.setup import stored_definition
-from noim.services.visits import DueVisit, due_statement, due_views
+from noim.services.visits import DueVisit, due_rows, due_statement
 
 #: the most rows a section may ask for
 MAX_LIMIT = 500
@@ -103,8 +104,8 @@ def work_queue(
             sites = sites.where(Site.id.in_(site_ids))
         site_codes = tuple(s.scalars(sites))
         visits = due_statement(site_ids, today)
-        followups = due_views(s, visits.limit(limit), today)
-        followups_total = _count(s, visits)
+        due, followups_total = first_rows(s, visits, limit)
+        followups = due_rows(due, today)
         open_queries = query_list_statement(s, actor, site_ids, ["open"])
         queries = query_views(s, actor, s.scalars(open_queries.limit(limit)), today)
         queries_total = _count(s, open_queries)
@@ -122,7 +123,7 @@ def work_queue(
             waiting_total=waiting_total,
             saes=tuple(saes),
             saes_total=saes_total,
-            followup_forms=_forms_to_enter(s, followups),
+            followup_forms=_forms_to_enter(s, followups, {v.id: v.child_id for v, *_ in due}),
         )
 
 
@@ -131,17 +132,14 @@ def _count(s: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     return int(s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 
 
-def _forms_to_enter(s: Session, followups: Sequence[DueVisit]) -> dict[int, tuple[str, ...]]:
-    """The instruments still to enter at each follow-up (``forms_to_enter``), by visit id:
-    three statements whatever the number of rows (at most ``MAX_LIMIT``)."""
+def _forms_to_enter(
+    s: Session, followups: Sequence[DueVisit], children: dict[int, int]
+) -> dict[int, tuple[str, ...]]:
+    """The instruments still to enter at each follow-up (``forms_to_enter``), by visit id
+    (``children``: each visit's child id): two statements whatever the number of rows (at
+    most ``MAX_LIMIT``)."""
     if not followups:
         return {}
-    ids = [v.visit_id for v in followups]
-    children: dict[int, int] = dict(
-        s.execute(
-            select(FollowUpVisit.id, FollowUpVisit.child_id).where(FollowUpVisit.id.in_(ids))
-        ).all()
-    )
     born: dict[int, date] = {}
     entered: dict[tuple[int, str], set[str]] = {}
     for child_id, dob, tp, code in s.execute(
@@ -188,8 +186,7 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
     )
     if site_ids is not None:
         stmt = stmt.where(Family.site_id.in_(site_ids))
-    rows = s.execute(stmt.limit(limit)).all()
-    total = _count(s, stmt)
+    rows, total = first_rows(s, stmt, limit)
     if not rows:
         return [], total
     definition = stored_definition(s)
