@@ -83,7 +83,7 @@ def test_a_worker_without_the_servers_settings_says_what_it_expected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(web_app.CONFIG_ENV, raising=False)
-    with pytest.raises(RuntimeError, match="NOIM_SERVE_CONFIG is not set.*noim serve"):
+    with pytest.raises(RuntimeError, match=r"NOIM_SERVE_CONFIG is not set.*noim serve"):
         web_app.app_from_env()
 
 
