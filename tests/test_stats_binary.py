@@ -172,7 +172,9 @@ def test_no_variation_is_refused() -> None:
 
 def test_single_cluster_per_arm_is_refused(data: pd.DataFrame) -> None:
     one = data.assign(family=np.where(data["arm"] == "nim", 1, data["family"]))
-    with pytest.raises(StatsInputError, match="expected at least two clusters in each arm"):
+    with pytest.raises(
+        StatsInputError, match="expected at least 2 clusters in each level of 'arm'"
+    ):
         stats.binary_by_arm(one, "stable", "arm", cluster="family")
 
 

@@ -126,7 +126,9 @@ def test_edge_cases(data: pd.DataFrame) -> None:
         stats.rate_ratio(data.assign(moves=data["moves"] + 0.5), "moves", "arm", "days")
     with pytest.raises(StatsInputError, match="at least 0"):
         stats.rate_ratio(data.assign(moves=-1), "moves", "arm", "days")
-    with pytest.raises(StatsInputError, match="single cluster"):
+    with pytest.raises(
+        StatsInputError, match="expected at least 2 clusters in each level of 'arm'"
+    ):
         stats.rate_ratio(data.assign(family=1), "moves", "arm", "days", cluster="family")
     with pytest.raises(StatsInputError, match="expected one of poisson, negbin"):
         stats.rate_ratio(data, "moves", "arm", "days", model="zip")

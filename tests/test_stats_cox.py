@@ -190,7 +190,7 @@ def test_zero_events_in_one_level_warns() -> None:
         (
             pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 1, 1, 1], "x": [1, 3, 2, 4], "c": 7}),
             {"cluster": "c"},
-            "one cluster",
+            "has 1 cluster; expected at least 2 clusters",
         ),
         (
             pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1], "x": [1, 2, 3]}),

@@ -269,5 +269,6 @@ def test_rmst_edge_cases(gehan: pd.DataFrame) -> None:
         stats.rmst(gehan, "time", "cens", "treat", tau=30)
     with pytest.raises(StatsInputError, match="positive number"):
         stats.rmst(gehan, "time", "cens", "treat", tau=0)
-    censored = stats.rmst(pd.DataFrame({"t": [1.0, 4.0], "e": [0, 0]}), "t", "e", tau=3)
-    assert censored.summary.loc["all", ["rmst", "se"]].tolist() == [3.0, 0.0]
+    # every observation censored up to tau: refused (the RMST would be tau with variance 0)
+    with pytest.raises(StatsInputError, match="no events up to tau = 3"):
+        stats.rmst(pd.DataFrame({"t": [1.0, 4.0], "e": [0, 1]}), "t", "e", tau=3)

@@ -8,6 +8,7 @@ a readable ``str``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,8 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str)
 def numeric_column(
     df: pd.DataFrame, column: str, where: str, *, minimum: float | None = None
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """``df[column]`` as float64, refusing missing values, non-numbers and values below ``minimum``."""
+    """``df[column]`` as float64, refusing missing and infinite values, non-numbers and values
+    below ``minimum``."""
     series = df[column]
     try:
         values = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
@@ -60,6 +62,13 @@ def numeric_column(
         raise StatsInputError(
             f"{where}: column {column!r} has {int(missing.sum())} missing value(s) (first at row "
             f"{series.index[int(np.argmax(missing))]!r}); expected none (drop or impute them first)"
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        i = int(np.argmax(infinite))
+        raise StatsInputError(
+            f"{where}: column {column!r} holds {float(values[i])!r} (row {series.index[i]!r}; "
+            f"{int(infinite.sum())} infinite value(s)); expected finite numbers"
         )
     if minimum is not None and (values < minimum).any():
         i = int(np.argmax(values < minimum))
@@ -134,6 +143,68 @@ def two_arms(
             "expected exactly two arms"
         )
     return levels, codes
+
+
+#: Fewest clusters in each arm (each level of the compared column) for any clustered analysis:
+#: cluster-robust (sandwich) SEs, GEE, random intercepts, the cluster bootstrap.  Below it the
+#: analysis is refused (with one cluster in an arm the sandwich SE of the arm effect is ~0).
+MIN_CLUSTERS_PER_ARM = 2
+#: Fewest clusters in total for which cluster-robust inference is trusted; below it a
+#: ``FewClustersWarning`` is issued (SEs too small, p too small: Cameron & Miller 2015;
+#: Leyrat et al. 2018 recommend small-sample corrections below 40 clusters).
+RECOMMENDED_CLUSTERS = 40
+
+
+class FewClustersWarning(UserWarning):
+    """A clustered analysis with fewer than ``RECOMMENDED_CLUSTERS`` clusters in total."""
+
+
+def check_clusters(
+    cluster_codes: np.ndarray[Any, Any],
+    group_codes: np.ndarray[Any, Any] | None,
+    levels: Sequence[Any],
+    cluster: str,
+    group: str | None,
+    where: str,
+) -> int:
+    """The number of clusters, refusing fewer than ``MIN_CLUSTERS_PER_ARM`` in a level of ``group``.
+
+    ``cluster_codes`` and ``group_codes`` code each row's cluster and level (0..k-1 of
+    ``levels``; ``group_codes`` None: every row in one group).  Every clustered analysis calls
+    this, so the refusal reads the same everywhere; fewer than ``RECOMMENDED_CLUSTERS``
+    clusters in total give a ``FewClustersWarning``.
+    """
+    clusters = np.asarray(cluster_codes, dtype=np.int64)
+    n_clusters = int(np.unique(clusters).size)
+    if group_codes is None:
+        if n_clusters < MIN_CLUSTERS_PER_ARM:
+            raise StatsInputError(
+                f"{where}: column {cluster!r} has {n_clusters} cluster; expected at least "
+                f"{MIN_CLUSTERS_PER_ARM} clusters for a clustered analysis; use cluster=None"
+            )
+    else:
+        width = int(clusters.max()) + 1
+        pairs = np.unique(np.asarray(group_codes, dtype=np.int64) * width + clusters)
+        per_level = np.bincount(pairs // width, minlength=len(levels))
+        if per_level.min() < MIN_CLUSTERS_PER_ARM:
+            counts = ", ".join(
+                f"{int(n)} in {lv!r}" for lv, n in zip(levels, per_level, strict=True)
+            )
+            raise StatsInputError(
+                f"{where}: column {cluster!r} has {counts} (clusters per level of {group!r}); "
+                f"expected at least {MIN_CLUSTERS_PER_ARM} clusters in each level of {group!r} "
+                "for a clustered analysis (with one cluster in an arm the arm effect's "
+                "cluster-robust SE is about 0); use cluster=None"
+            )
+    if n_clusters < RECOMMENDED_CLUSTERS:
+        warnings.warn(
+            f"{where}: {n_clusters} clusters of {cluster!r}; clustered standard errors are too "
+            f"small with fewer than {RECOMMENDED_CLUSTERS} clusters (p-values too small): "
+            "interpret with caution",
+            FewClustersWarning,
+            stacklevel=3,
+        )
+    return n_clusters
 
 
 def generator(rng: np.random.Generator | int | None, where: str) -> np.random.Generator:

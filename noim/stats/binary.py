@@ -30,6 +30,7 @@ from noim.stats._base import (
     Effect,
     Result,
     StatsInputError,
+    check_clusters,
     group_levels,
     numeric_column,
     require_columns,
@@ -85,13 +86,18 @@ def _table(
     return out, corrected
 
 
+#: Fitted risks this close to 0 or 1 mean (quasi-)separation: the coefficients run to infinity.
+SEPARATION_TOL = 1e-8
+
+
 def _fit(
     y: np.ndarray[Any, Any],
     x: pd.DataFrame,
     groups: np.ndarray[Any, Any] | None,
     link: Any,
 ) -> tuple[float, float, bool]:
-    """Arm coefficient and its SE; False when the fit failed or did not converge."""
+    """Arm coefficient and its SE; False when the fit failed, did not converge or separated
+    (a fitted risk within ``SEPARATION_TOL`` of 0 or 1)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DomainWarning)  # identity/log links on binomial: intended
         family = sm.families.Binomial(link=link)
@@ -120,23 +126,60 @@ def _fit(
     se = float(res.bse.iloc[1])
     mu = np.asarray(res.fittedvalues, dtype=float)
     ok = bool(
-        np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > 0).all() and (mu < 1).all()
+        np.isfinite(beta)
+        and np.isfinite(se)
+        and se > 0
+        and (mu > SEPARATION_TOL).all()
+        and (mu < 1 - SEPARATION_TOL).all()
     )
     return beta, se, ok
 
 
+def _separated(
+    y: np.ndarray[Any, Any], codes: np.ndarray[Any, Any], levels: Sequence[Any]
+) -> dict[str, str]:
+    """The measures an arm with no events (RR, OR) or only events (OR) makes infinite or 0."""
+    n = np.bincount(codes, minlength=2)
+    events = np.bincount(codes, weights=y, minlength=2)
+    out: dict[str, str] = {}
+    for j in (0, 1):
+        if events[j] == 0:
+            reason = f"no events in arm {levels[j]!r}"
+            out.setdefault("risk_ratio", reason)
+            out.setdefault("odds_ratio", reason)
+        elif events[j] == n[j]:
+            out.setdefault("odds_ratio", f"every row of arm {levels[j]!r} is an event")
+    return out
+
+
 def _adjusted(
-    y: np.ndarray[Any, Any], x: pd.DataFrame, groups: np.ndarray[Any, Any] | None, where: str
+    y: np.ndarray[Any, Any],
+    x: pd.DataFrame,
+    groups: np.ndarray[Any, Any] | None,
+    where: str,
+    separated: dict[str, str],
 ) -> dict[str, Effect]:
     fam = sm.families
     kind = "GEE exchangeable, robust SE" if groups is not None else "binomial GLM"
     out: dict[str, Effect] = {}
+    nan = float("nan")
     links: list[tuple[str, Any]] = [
         ("risk_difference", fam.links.Identity()),
         ("risk_ratio", fam.links.Log()),
         ("odds_ratio", fam.links.Logit()),
     ]
     for measure, link in links:
+        if measure in separated:  # the MLE is infinite: no number to report (Albert & Anderson)
+            out[measure] = Effect(
+                nan,
+                nan,
+                nan,
+                nan,
+                nan,
+                f"not estimable: separation ({separated[measure]}; the adjusted "
+                f"{measure.replace('_', ' ')} is 0 or infinite)",
+            )
+            continue
         beta, se, ok = _fit(y, x, groups, link)
         label = f"{kind}, binomial {type(link).__name__.lower()} link"
         if not ok and measure == "risk_ratio":
@@ -144,9 +187,13 @@ def _adjusted(
             beta, se, ok = _fit_poisson_rr(y, x, groups)
             label = f"{kind if groups is not None else 'Poisson GLM, robust SE'}, Poisson log link (log-binomial did not converge)"
         if not ok:  # documented, flagged result: NaN with the reason in .method and .notes
-            nan = float("nan")
             out[measure] = Effect(
-                nan, nan, nan, nan, nan, f"not estimable: {label} did not converge"
+                nan,
+                nan,
+                nan,
+                nan,
+                nan,
+                f"not estimable: {label} did not converge or separated (fitted risks at 0 or 1)",
             )
             continue
         out[measure] = _wald(beta, se, measure != "risk_difference", label)
@@ -166,7 +213,9 @@ def _fit_poisson_rr(
                 y, x, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()
             ).fit(ddof_scale=0, maxiter=200, ctol=1e-10)
     beta, se = float(res.params.iloc[1]), float(res.bse.iloc[1])
-    return beta, se, bool(np.isfinite(beta) and np.isfinite(se) and se > 0)
+    mu = np.asarray(res.fittedvalues, dtype=float)
+    ok = np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > SEPARATION_TOL).all()
+    return beta, se, bool(ok)
 
 
 @dataclass(frozen=True, repr=False)
@@ -271,16 +320,10 @@ def binary_by_arm(
     groups = None
     if cluster is not None:
         _, groups = group_levels(df, cluster, where)
-        per_arm = [np.unique(groups[codes == j]).size for j in (0, 1)]
-        if min(per_arm) < 2:
-            raise StatsInputError(
-                f"{where}: column {cluster!r} has {per_arm[0]} and {per_arm[1]} cluster(s) in arms "
-                f"{levels[0]!r} and {levels[1]!r}; expected at least two clusters in each arm "
-                "for a cluster-robust SE"
-            )
+        check_clusters(groups, codes, levels, cluster, arm, where)
     if cluster is not None or covariates:
         x = arm_matrix(df, arm, levels, covariates, where)
-        adjusted = _adjusted(y, x, groups, where)
+        adjusted = _adjusted(y, x, groups, where, _separated(y, codes, levels))
     rows = []
     term = f"{arm}[T.{levels[1]}]"
     for analysis, effects in (("unadjusted", unadjusted), ("adjusted", adjusted)):
@@ -309,7 +352,7 @@ def binary_by_arm(
     if haldane:
         notes.append("a cell of the 2x2 table is zero: 0.5 added to every cell for RR and OR")
     for measure, eff in (adjusted or {}).items():
-        if "did not converge" in eff.method:
+        if eff.method.startswith("not estimable"):
             notes.append(f"adjusted {measure.replace('_', ' ')}: {eff.method}")
     method = "binary outcome by arm: 2x2 table"
     if adjusted is not None:

@@ -27,6 +27,7 @@ from noim.stats._base import (
     Effect,
     Result,
     StatsInputError,
+    check_clusters,
     group_levels,
     numeric_column,
     require_columns,
@@ -194,11 +195,7 @@ def rate_ratio(
     groups = None
     if cluster is not None:
         _, groups = group_levels(df, cluster, where)
-        if np.unique(groups).size < 2:
-            raise StatsInputError(
-                f"{where}: column {cluster!r} has a single cluster; expected at least two "
-                "for a cluster-robust SE"
-            )
+        check_clusters(groups, codes, levels, cluster, arm, where)
     x = arm_matrix(df, arm, levels, covariates, where)
     offset = np.log(t)
     with warnings.catch_warnings():

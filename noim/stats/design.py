@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noim.stats._base import StatsInputError, group_levels, numeric_column, require_columns
+from noim.stats._base import (
+    StatsInputError,
+    check_clusters,
+    group_levels,
+    numeric_column,
+    require_columns,
+)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -233,15 +239,9 @@ def build_design(
     cluster_codes: IntArray | None = None
     n_clusters = 0
     if cluster is not None:
-        codes, uniques = pd.factorize(frame[cluster], sort=True)
+        codes, _ = pd.factorize(frame[cluster], sort=True)
         cluster_codes = np.asarray(codes, dtype=np.int64)
-        n_clusters = len(uniques)
-        if n_clusters < 2:
-            raise StatsInputError(
-                f"{where}: cluster column {cluster!r} has a single cluster ({uniques[0]!r}) in the "
-                "complete cases; expected at least 2 clusters (a clustered analysis needs "
-                "between-cluster variation; use cluster=None)"
-            )
+        n_clusters = check_clusters(cluster_codes, arm_codes, arm_levels, cluster, arm, where)
 
     _check_rank(X, names, where)
     return Design(

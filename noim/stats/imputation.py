@@ -166,6 +166,14 @@ def impute(
                 "expected missing values only in numeric columns (PMM imputes numbers)"
             )
     values = df[numeric].to_numpy(dtype=float)
+    infinite = np.isinf(values)
+    if infinite.any():
+        i, j = (int(v[0]) for v in np.nonzero(infinite))
+        raise StatsInputError(
+            f"{where}: column {numeric[j]!r} holds {float(values[i, j])!r} (row {df.index[i]!r}; "
+            f"{int(infinite[:, j].sum())} infinite value(s)); expected finite numbers or missing "
+            "values to impute"
+        )
     missing = np.isnan(values)
     if categorical:
         extra = pd.concat(

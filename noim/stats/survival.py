@@ -447,6 +447,12 @@ def rmst(
             )
     if tau <= 0:
         raise StatsInputError(f"{where}: the largest follow-up time is 0; expected positive times")
+    if not (events.astype(bool) & (times <= tau)).any():
+        raise StatsInputError(
+            f"{where}: column {event!r} has no events up to tau = {tau:g} (all {len(times)} rows "
+            "censored there): every RMST would be tau with zero variance and the difference's "
+            "z and p undefined; expected at least one event up to tau"
+        )
     est, var = np.zeros(len(levels)), np.zeros(len(levels))
     for k in range(len(levels)):
         mask = codes == k
