@@ -236,3 +236,57 @@ def test_large_untied_data_matches_a_direct_computation() -> None:
     means = (at_risk * w) @ x / (at_risk * w).sum(axis=1)[:, None]
     score = (df["e"].to_numpy()[:, None] * (x - means)).sum(axis=0)
     assert np.abs(score).max() < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("ties", "coef", "se", "robust", "loglik"),
+    [
+        # f <- coxph(Surv(time, event) ~ arm + age + strata(site), d, ties = ties)
+        # coef(f); sqrt(diag(f$var)); f$loglik; f$iter (3)
+        # g <- coxph(Surv(time, event) ~ arm + age + strata(site), d, cluster = family, ties = ties)
+        # sqrt(diag(g$var))
+        (
+            "efron",
+            [0.269129090496931, 0.162159047598938],
+            [0.1858209895494045, 0.0717433375794762],
+            [0.1814061898390306, 0.0662037487758309],
+            [-421.468889345013, -417.707270600915],
+        ),
+        (
+            "breslow",
+            [0.242839810756557, 0.147543530813586],
+            [0.1861497348175240, 0.0713787049556632],
+            [0.1659370412227548, 0.0594519165156362],
+            [-433.079522316108, -429.971130843473],
+        ),
+    ],
+)
+def test_strata_as_r(
+    cases: pd.DataFrame,
+    ties: str,
+    coef: list[float],
+    se: list[float],
+    robust: list[float],
+    loglik: list[float],
+) -> None:
+    fit = stats.cox(cases, "time", "event", ["arm", "age"], strata="site", ties=ties)
+    np.testing.assert_allclose(fit.coef, coef, rtol=1e-9)
+    np.testing.assert_allclose(fit.naive_se, se, rtol=1e-9)
+    np.testing.assert_allclose([fit.loglik_null, fit.loglik], loglik, rtol=1e-10)
+    assert fit.iterations == 3 and fit.strata == "site"
+    assert "stratified by 'site'" in str(fit)
+    clustered = stats.cox(
+        cases, "time", "event", ["arm", "age"], strata="site", cluster="family", ties=ties
+    )
+    np.testing.assert_allclose(clustered.naive_se, se, rtol=1e-9)
+    np.testing.assert_allclose(clustered.summary["se"], robust, rtol=1e-9)
+    # rows in any order; a stratum without events adds nothing
+    extra = pd.DataFrame(
+        {"time": [5.0, 9.0], "event": [0, 0], "arm": ["NIM", "SAU"], "age": [3.0, 4.0],
+         "site": "Leeds", "family": [901, 902]}
+    )  # fmt: skip
+    shuffled = pd.concat([cases, extra]).sample(frac=1.0, random_state=3)
+    again = stats.cox(shuffled, "time", "event", ["arm", "age"], strata="site", ties=ties)
+    np.testing.assert_allclose(again.coef, coef, rtol=1e-9)
+    with pytest.raises(StatsInputError, match="both a covariate and the strata"):
+        stats.cox(cases, "time", "event", ["arm", "site"], strata="site")
