@@ -190,3 +190,22 @@ def test_rmst_with_every_observation_censored_is_refused() -> None:
     r = stats.rmst(one, "time", "event", "arm", tau=10)
     assert r.summary.loc["NIM", "se"] == 0.0
     assert np.isfinite(r.difference["p"]).all()
+
+
+def test_statistics_warnings_become_notes_beside_the_table() -> None:
+    # what the analysis scripts (analysis/_common.py) and the interim report do with them
+    from noim.reports.summaries import stats_warnings
+
+    def analyses() -> list[str]:
+        with stats_warnings() as notes:
+            stats.compare_arms(trial(families=30), "y", "arm", "base", cluster="family")
+            stats.compare_arms(trial(families=30), "y", "arm", "base", cluster="family")
+            warnings.warn("unrelated", UserWarning, stacklevel=1)
+        return notes
+
+    with pytest.warns(UserWarning, match="unrelated"):  # other warnings pass through
+        notes = analyses()
+    assert notes == [
+        "Warning: compare_arms: 30 clusters of 'family'; clustered standard errors are too "
+        "small with fewer than 40 clusters (p-values too small): interpret with caution"
+    ]

@@ -43,6 +43,7 @@ from noim.reports.summaries import (
     flow_counts,
     mean_sd_by,
     outcome_data,
+    stats_warnings,
 )
 
 __all__ = [
@@ -291,7 +292,10 @@ def build(
     sections.append(sec)
 
     # ------------------------------------------------------------------ primary
-    sections.append(_primary(outcome_data(kids, wide), closed))
+    with stats_warnings() as warned:  # too few clusters: said beside the primary table
+        sec = _primary(outcome_data(kids, wide), closed)
+    sec.notes += warned
+    sections.append(sec)
 
     if closed:
         for s_ in sections:
