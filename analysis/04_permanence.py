@@ -27,7 +27,8 @@ def body(run: Run) -> None:
     by_arm = run.two_arms(data)
     group = "arm" if by_arm else None
     data["any"] = (data["event"] > 0).astype(int)
-    keys = data["arm"] if by_arm else pd.Series("all", index=data.index)
+    # arms as columns in sorted order, as every by-arm table (not the analysis order)
+    keys = data["arm"].astype(object) if by_arm else pd.Series("all", index=data.index)
     counts = pd.crosstab(data["event"].map(CAUSES).fillna("censored"), keys)
     counts = counts.reindex(["censored", *CAUSES.values()], fill_value=0)
     counts = counts.rename_axis(index="outcome", columns=None).reset_index()
@@ -90,6 +91,10 @@ def body(run: Run) -> None:
     )
     if not by_arm:
         return
+    every = summaries.arm_counts(data)
+    numbers = summaries.numbers_note(
+        run.randomised(), every, every, list(reversed(run.arms(data))), "a permanence duration"
+    )
 
     tests = []
     for cause in causes:
@@ -137,7 +142,11 @@ def body(run: Run) -> None:
             columns=["model", "term", "measure", "ratio", "lower", "upper", "p", "note"]
         ),
         "Arm effect on the hazard of each outcome (adjusted for site)",
-        ["Fine-Gray: other outcomes compete (cmprsk::crr conventions)."],
+        [
+            run.direction(),
+            "Fine-Gray: other outcomes compete (cmprsk::crr conventions).",
+            numbers,
+        ],
     )
 
     tau = min(TAU_DAYS, float(data.groupby("arm")["duration"].max().min()))
@@ -154,8 +163,9 @@ def body(run: Run) -> None:
         table,
         f"Restricted mean time to a permanence decision up to {tau / MONTH:.1f} months",
         [
-            "Months; one row per arm, then the difference (comparison minus reference) with "
-            "its normal 95% CI and p."
+            "Months; one row per arm, then the difference with its normal 95% CI and p.",
+            run.direction(),
+            numbers,
         ],
     )
 

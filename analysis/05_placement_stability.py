@@ -12,6 +12,7 @@ import pandas as pd
 from _common import Run, main
 
 from noim import stats
+from noim.reports import summaries
 
 
 def _effect_row(analysis: str, measure: str, effect: stats.binary.Effect) -> dict[str, object]:
@@ -68,6 +69,8 @@ def body(run: Run) -> None:
         return
 
     rows = []
+    randomised = run.randomised()
+    levels = list(reversed(run.arms(data)))
     exposed = data[data["days_in_care"] > 0]
     if len(exposed) < len(data):
         run.note(
@@ -97,17 +100,26 @@ def body(run: Run) -> None:
                 rows.append(_effect_row(label, measure.replace("_", " "), getattr(b, measure)))
         except stats.StatsInputError as exc:
             rows.append({"analysis": label, "method": f"not estimable: {exc}"})
-    comparison = " - ".join(reversed([str(a) for a in run.arms(data)]))
+    comparison = " - ".join(str(a) for a in levels)
+    returned = reentries[reentries["returned_home"]]
+    every, home = summaries.arm_counts(data), summaries.arm_counts(returned)
     run.table(
         "stability_effects",
         pd.DataFrame(rows).reindex(
             columns=["analysis", "measure", "estimate", "lower", "upper", "p", "method"]
         ),
-        f"Placement stability: arm effects ({comparison}; ratios comparison / reference)",
+        f"Placement stability: arm effects ({comparison}; ratios {comparison.replace('-', '/')})",
         [
+            run.direction(),
             "Rate ratios: moves per day in care (exposure), robust SE by family.",
             "Binary outcomes: adjusted for clustering by family when the model converges, "
             "otherwise the unadjusted 2x2 estimate (the method column says which).",
+            "Moves: "
+            + summaries.numbers_note(
+                randomised, every, summaries.arm_counts(exposed), levels, "placement data"
+            ),
+            "Two or more moves: " + summaries.numbers_note(randomised, every, every, levels),
+            "Re-entry: " + summaries.numbers_note(randomised, home, home, levels, "a return home"),
         ],
     )
 

@@ -22,6 +22,7 @@ from _common import (
 )
 
 from noim import stats
+from noim.reports import summaries
 
 M = 20
 
@@ -95,15 +96,25 @@ def body(run: Run) -> None:
         [
             f"Imputation within arm by predictive mean matching; seed {run.seed}. The primary "
             "ANCOVA (arm, baseline, site; robust SE by family) in each completed data set; "
-            "Rubin's rules with G - 1 complete-data df."
+            "Rubin's rules with G - 1 complete-data df.",
+            run.direction(),
+            "Complete case: children with the outcome and a baseline. "
+            + summaries.numbers_note(
+                run.randomised(),
+                summaries.arm_counts(data, data[PRIMARY].notna()),
+                summaries.arm_counts(data, data[[PRIMARY, PRIMARY_BASELINE]].notna().all(axis=1)),
+                list(reversed(run.arms(data))),
+                "the 30-month SDQ",
+            ),
         ],
     )
     model = {"outcome": PRIMARY, "arm": "arm", "baseline": PRIMARY_BASELINE, "covariates": ["site"]}
     sets = []
+    randomised = run.randomised()
     for label, frame in (("ITT (primary)", data), ("per-protocol", data[data["per_protocol"]])):
         try:
             result = stats.compare_arms(frame, **model, cluster="family_id", method="ancova")
-            sets.append(comparison_row(label, result))
+            sets.append(comparison_row(label, result, randomised))
         except stats.StatsInputError as exc:
             sets.append(not_estimable(label, exc))
     run.table(
@@ -112,7 +123,11 @@ def body(run: Run) -> None:
         "Primary ANCOVA in the ITT and per-protocol sets",
         [
             "Per-protocol: ITT, not excluded after randomisation, no major deviation, not "
-            "withdrawn from the intervention."
+            "withdrawn from the intervention.",
+            run.direction(),
+            "Children without a baseline SDQ are kept (missing-indicator method, as the "
+            "primary analysis). Per arm: n_randomised, n_outcome (with the 30-month SDQ, in "
+            "the set), n_analysed.",
         ],
     )
 

@@ -47,6 +47,7 @@ from noim.db import migrate
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor
+from noim.domain.trialdef import TrialDefinition, parse_definition
 from noim.reports import figures, summaries
 from noim.reports.csvsafe import write_csv
 from noim.reports.summaries import (
@@ -161,19 +162,39 @@ class Run:
     arm_coding: str = "unknown"
     #: warnings raised while the script runs; the statistics' ones go beside the next table
     caught: list[warnings.WarningMessage] = field(default_factory=list)
+    _definition: TrialDefinition | None = None
 
     # ----------------------------------------------------------- data
+    def _when(self) -> dict[str, Any]:
+        return {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
+
+    def definition(self) -> TrialDefinition:
+        """The trial definition (from the data freeze with ``--freeze``), read once."""
+        if self._definition is None:
+            trial = extract.bundle(self.db, self.actor, ["trial"], **self._when())["trial"]
+            text = str(trial["definition"].iloc[0])
+            self._definition = parse_definition(text, "trial definition", stored=True)
+        return self._definition
+
     def extract(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """``noim.extract.<name>(db, actor, as_of=...)`` (``freeze=ID`` with ``--freeze``),
-        noting how arms were coded."""
-        when: dict[str, Any] = (
-            {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
-        )
-        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **when, **kwargs)
+        noting how arms were coded; allocated arms are ordered control arm first
+        (``summaries.order_arms``), so every comparison is intervention minus control."""
+        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **self._when(), **kwargs)
         if "arm_masked" in df.columns and len(df):
             masked = bool(df["arm_masked"].all())
             self.arm_coding = "masked" if masked else "allocated"
+            if not masked:
+                df = summaries.order_arms(df, self.definition())
         return df
+
+    def randomised(self) -> dict[Any, int]:
+        """Children randomised per arm (the ``children`` dataset, every row)."""
+        return summaries.arm_counts(self.extract("children"))
+
+    def direction(self) -> str:
+        """The note saying which arm is subtracted from which (``summaries.direction_note``)."""
+        return summaries.direction_note(self.definition())
 
     def itt(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of ``df`` whose child is in the ITT set."""
@@ -182,8 +203,13 @@ class Run:
         return df[df["child_id"].isin(ids)].reset_index(drop=True)
 
     def arms(self, df: pd.DataFrame) -> list[Any]:
-        """The arm levels present (sorted): allocated codes, or masked codes for blinded roles."""
-        return sorted(df["arm"].dropna().unique().tolist())
+        """The arm levels present: allocated codes in analysis order (control arm first), or
+        masked codes (sorted) for blinded roles."""
+        arm = df["arm"]
+        if isinstance(arm.dtype, pd.CategoricalDtype):
+            present = set(arm.dropna().tolist())
+            return [c for c in arm.cat.categories.tolist() if c in present]
+        return sorted(arm.dropna().unique().tolist())
 
     def two_arms(self, df: pd.DataFrame) -> bool:
         """Whether arm comparisons can run: exactly two arm levels.  Otherwise (masked codes,

@@ -28,20 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS = ROOT / "analysis"
 SCRIPTS = sorted(p.name for p in ANALYSIS.glob("[0-9][0-9]_*.py"))
 
-COMPARISON = [
-    "analysis",
-    "method",
-    "comparison",
-    "n_reference",
-    "n_comparison",
-    "estimate",
-    "lower",
-    "upper",
-    "se",
-    "p",
-    "effect_size",
-    "n_dropped",
-]
+
+def comparison_columns(arms: list[str]) -> list[str]:
+    """The columns of an arm comparison table: per arm (intervention first) the children
+    randomised, with the outcome and analysed."""
+    intervention, control = arms[0], arms[1]  # NIM, SAU (sorted; the definition names SAU)
+    numbers = [
+        f"n_{w}_{a}" for w in ("randomised", "outcome", "analysed") for a in (intervention, control)
+    ]
+    return [
+        "analysis",
+        "method",
+        "comparison",
+        *numbers,
+        "estimate",
+        "lower",
+        "upper",
+        "se",
+        "p",
+        "effect_size",
+        "n_baseline_missing",
+        "n_dropped",
+    ]
 
 
 def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
@@ -51,9 +59,10 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
         "02_baseline.py": {"baseline": ["characteristic", *arms, "all"]},
         "03_primary.py": {
             "primary_descriptive": ["variable", "arm", "n", "mean", "sd", "median"],
-            "primary": COMPARISON,
+            "primary": comparison_columns(arms),
             "primary_by_sex": [
                 "sex",
+                "comparison",
                 "estimate",
                 "se",
                 "lower",
@@ -117,7 +126,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
                 "p",
                 "note",
             ],
-            "per_protocol": COMPARISON,
+            "per_protocol": comparison_columns(arms),
         },
     }
 
@@ -172,7 +181,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture
 def trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors)
+    return small_trial(db, actors, no_baseline_under_months=24)  # babies have no baseline SDQ
 
 
 @pytest.mark.sqlite_only
@@ -224,16 +233,50 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
     assert int(flow["children randomised"]["total"]) == n_children
     assert int(flow["families randomised"]["total"]) == len(trial.arms)
     primary = read_csv(tmp_path / "a" / "03_primary.py" / "primary.csv")
-    analysed = int(primary[0]["n_reference"]) + int(primary[0]["n_comparison"])
-    assert analysed == int(flow["analysed (ITT, SDQ at baseline and 30m)"]["total"])
-    assert primary[0]["comparison"] == f"{arms[1]} - {arms[0]}"
+    # every child with the outcome is analysed, babies without a baseline SDQ too
+    # (missing-indicator method), intervention minus control, per arm numbers stated
+    assert trial.no_baseline and primary[0]["comparison"] == "NIM - SAU"
+    row, dropped = primary[0], primary[-1]
+    assert int(row["n_baseline_missing"]) > 0 and int(dropped["n_baseline_missing"]) == 0
+    for arm in arms:
+        assert int(row[f"n_randomised_{arm}"]) == int(flow["children randomised"][arm])
+        assert int(row[f"n_outcome_{arm}"]) == int(row[f"n_analysed_{arm}"])
+        assert int(row[f"n_analysed_{arm}"]) == int(
+            flow["analysed (ITT, SDQ at 30m; primary analysis)"][arm]
+        )
+        assert int(dropped[f"n_analysed_{arm}"]) <= int(row[f"n_analysed_{arm}"])
+    assert sum(int(dropped[f"n_analysed_{a}"]) for a in arms) == sum(
+        int(row[f"n_analysed_{a}"]) for a in arms
+    ) - int(row["n_baseline_missing"])
+    text = (tmp_path / "a" / "03_primary.py" / "primary.md").read_text()
+    assert "intervention minus control (NIM - SAU)" in text and "control arm, SAU," in text
+    assert "White & Thompson" in text
     events = read_csv(tmp_path / "a" / "04_permanence.py" / "permanence_events.csv")
     assert sum(int(r[arm]) for r in events for arm in arms) == int(flow["in the ITT set"]["total"])
     mi = read_csv(tmp_path / "a" / "07_sensitivity.py" / "multiple_imputation.csv")
-    # the complete case of 07 is the primary ANCOVA of 03 (robust SE by family)
+    # the complete case of 07 is 03's ANCOVA of the children with a baseline (robust SE)
     assert [float(mi[1][k]) for k in ("estimate", "se")] == pytest.approx(
-        [float(primary[0][k]) for k in ("estimate", "se")], rel=1e-8
+        [float(dropped[k]) for k in ("estimate", "se")], rel=1e-8
     )
+    assert mi[0]["comparison"] == "NIM - SAU"
+    pp = read_csv(tmp_path / "a" / "07_sensitivity.py" / "per_protocol.csv")
+    assert pp[0]["estimate"] == row["estimate"] and pp[0]["comparison"] == "NIM - SAU"
+    cost = read_csv(tmp_path / "a" / "06_costs.py" / "cost_difference.csv")
+    assert {r["comparison"] for r in cost} == {"NIM - SAU"}
+    for script, table in (
+        ("04_permanence.py", "hazard_ratios"),
+        ("04_permanence.py", "rmst"),
+        ("05_placement_stability.py", "stability_effects"),
+        ("06_costs.py", "cost_difference"),
+        ("07_sensitivity.py", "multiple_imputation"),
+    ):
+        md = (tmp_path / "a" / script / f"{table}.md").read_text()
+        assert "intervention minus control (NIM - SAU" in md, (script, table)
+        assert "randomised / with " in md, (script, table)
+    hazards = read_csv(tmp_path / "a" / "04_permanence.py" / "hazard_ratios.csv")
+    assert {r["term"] for r in hazards if r["term"]} == {"arm[T.NIM]"}
+    rmst = read_csv(tmp_path / "a" / "04_permanence.py" / "rmst.csv")
+    assert rmst[-1]["row"] == "NIM - SAU"
 
 
 def test_refused_without_the_analyse_capability(db_url: str, tmp_path: Path) -> None:

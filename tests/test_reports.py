@@ -35,7 +35,7 @@ LATER = date(2027, 6, 30)  # after the families randomised today
 
 
 def _trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors, n_families=16)
+    return small_trial(db, actors, n_families=16, no_baseline_under_months=24)
 
 
 @pytest.fixture
@@ -152,15 +152,26 @@ def test_closed_report_by_arm(
         c = consort["randomised"][arm]
         assert c["families randomised"] == len(fams)
         assert c["children randomised"] == sum(len(trial.children[f]) for f in fams)
-        assert c["analysed (ITT, SDQ at baseline and 30m)"] <= c["in the ITT set"]
+        assert c["analysed (ITT, SDQ at 30m; primary analysis)"] <= c["in the ITT set"]
         assert c["in the ITT set"] <= c["children randomised"]
     assert consort["screened"] == consort["eligible"] + consort["not_eligible"]
     assert consort["consented_enrolled"] == len(trial.arms)
     flow = (tmp_path / "flow.csv").read_text().splitlines()
     assert flow[0] == ",".join(["stage", *arms, "total"])
-    primary = (tmp_path / "primary_analysis.csv").read_text()
-    assert f"{arms[1]} - {arms[0]}" in primary and "ANCOVA" in primary
-    assert "Allocated to" in (tmp_path / "report.html").read_text()
+    # the primary analysis: every child with the outcome (babies without a baseline SDQ by
+    # the missing-indicator method), intervention minus control, per arm numbers stated
+    primary = pd.read_csv(tmp_path / "primary_analysis.csv").iloc[0]
+    assert primary["comparison"] == "NIM - SAU" and "ANCOVA" in primary["method"]
+    assert trial.no_baseline and primary["n_baseline_missing"] > 0
+    for arm in arms:
+        c = consort["randomised"][arm]
+        assert primary[f"n_randomised_{arm}"] == c["children randomised"]
+        assert primary[f"n_analysed_{arm}"] == c["analysed (ITT, SDQ at 30m; primary analysis)"]
+        assert primary[f"n_outcome_{arm}"] == primary[f"n_analysed_{arm}"]
+    html = (tmp_path / "report.html").read_text()
+    assert "Allocated to" in html and "SAU - NIM" not in html
+    assert "Effects are intervention minus control (NIM - SAU)" in html
+    assert "negative estimate means fewer difficulties with the intervention" in html
 
 
 @pytest.mark.parametrize("who", ["statistician", "datamanager", "coord_gla", "research_gla"])

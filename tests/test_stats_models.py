@@ -107,7 +107,7 @@ def test_effect_size_is_estimate_over_pooled_raw_sd(anorexia: pd.DataFrame) -> N
     assert r.pooled_sd == pytest.approx(pooled, rel=1e-12)
     assert r.effect_size == pytest.approx(r.estimate / pooled, rel=1e-12)
     text = str(r)
-    assert "Cont - CBT: -4.24411" in text and "n = 55 (CBT: 29, Cont: 26)" in text
+    assert "Cont - CBT: -4.24411" in text and "n analysed = 55 (CBT: 29, Cont: 26)" in text
     assert "ANCOVA (OLS)" in text and "effect size" in text
 
 

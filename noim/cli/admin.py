@@ -311,7 +311,14 @@ def definition_summary(d: TrialDefinition) -> dict[str, Any]:
             for s in d.sites
         ],
         "arms": [
-            {"code": a.code, "name": a.name, "ratio": a.ratio, "labels": a.labels} for a in d.arms
+            {
+                "code": a.code,
+                "name": a.name,
+                "ratio": a.ratio,
+                "labels": a.labels,
+                "control": a.control,
+            }
+            for a in d.arms
         ],
         "randomisation": {
             "unit": d.randomisation.unit,
@@ -376,9 +383,15 @@ def print_definition(d: TrialDefinition, blinded: bool = False) -> None:
     )
     print_table(
         "Arms",
-        ["arm", "name", "ratio", "local names"],
+        ["arm", "name", "ratio", "local names", "control"],
         [
-            (a.code, a.name, a.ratio, "; ".join(f"{k}: {v}" for k, v in a.labels.items()))
+            (
+                a.code,
+                a.name,
+                a.ratio,
+                "; ".join(f"{k}: {v}" for k, v in a.labels.items()),
+                "yes" if a.control else "",
+            )
             for a in d.arms
         ],
     )

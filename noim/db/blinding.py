@@ -37,7 +37,7 @@ def _parsed(text: str) -> TrialDefinition:
     """The definition held in ``text`` (frozen: parsed once per process, not per page)."""
     from noim.domain.trialdef_parse import parse_definition
 
-    return parse_definition(text, "database")
+    return parse_definition(text, "database", stored=True)
 
 
 def arm_revealing_services(s: Session) -> frozenset[str]:

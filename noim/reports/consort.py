@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from noim.reports.figures import literal
-from noim.reports.summaries import RECEIPT_STAGES
+from noim.reports.summaries import ANALYSED, RECEIPT_STAGES
 
 __all__ = ["consort_figure"]
 
@@ -120,7 +120,6 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
             x,
             0.19,
             f"Analysis\nITT set n = {c.get('in the ITT set', 0)}\n"
-            f"analysed (primary, complete cases) n = "
-            f"{c.get('analysed (ITT, SDQ at baseline and 30m)', 0)}",
+            f"analysed (primary: SDQ at 30m) n = {c.get(ANALYSED, 0)}",
         )
     return fig

@@ -31,17 +31,20 @@ from noim import extract, stats
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor, Capability, Role
-from noim.domain.trialdef import parse_definition
+from noim.domain.trialdef import TrialDefinition, parse_definition
 from noim.extract._base import FreezeNotSupported
 from noim.reports import operational as ops
 from noim.reports.summaries import (
     CAUSES,
     PRIMARY,
     PRIMARY_BASELINE,
+    arm_counts,
     baseline_table,
     comparison_row,
+    direction_note,
     flow_counts,
     mean_sd_by,
+    order_arms,
     outcome_data,
     stats_warnings,
 )
@@ -151,7 +154,9 @@ def build(
         **({"freeze": freeze} if freeze is not None else {"as_of": as_of}),
     )
     kids, wide, long, perm = (data[n] for n in ("children", "scores_wide", "scores", "permanence"))
-    definition = parse_definition(str(data["trial"]["definition"].iloc[0]), "trial definition")
+    definition = parse_definition(
+        str(data["trial"]["definition"].iloc[0]), "trial definition", stored=True
+    )
     arm_names = {a.code: a.name for a in definition.arms}
     targets = {site.code: site.target_families for site in definition.sites}
     timepoints = [str(tp) for tp in data["timepoints"]["code"]]
@@ -293,7 +298,7 @@ def build(
 
     # ------------------------------------------------------------------ primary
     with stats_warnings() as warned:  # too few clusters: said beside the primary table
-        sec = _primary(outcome_data(kids, wide), closed)
+        sec = _primary(outcome_data(kids, wide), closed, definition, arm_counts(kids), len(kids))
     sec.notes += warned
     sections.append(sec)
 
@@ -446,14 +451,23 @@ def _permanence(
     return sec
 
 
-def _primary(data: pd.DataFrame, closed: bool) -> Section:
+def _primary(
+    data: pd.DataFrame,
+    closed: bool,
+    definition: TrialDefinition,
+    randomised: dict[Any, int],
+    n_randomised: int,
+) -> Section:
+    """The primary analysis as ``analysis/03_primary.py`` runs it: every child with the
+    outcome, a missing baseline handled by the missing-indicator method (the default of
+    ``stats.compare_arms``), intervention minus control."""
     sec = Section("primary", "Primary outcome: SDQ total difficulties at 30 months")
     desc = mean_sd_by(data, [PRIMARY_BASELINE, PRIMARY], "arm")
     sec.tables["primary_summary"] = desc
     if closed:
         try:
             result = stats.compare_arms(
-                data,
+                order_arms(data, definition),
                 outcome=PRIMARY,
                 arm="arm",
                 baseline=PRIMARY_BASELINE,
@@ -461,14 +475,20 @@ def _primary(data: pd.DataFrame, closed: bool) -> Section:
                 cluster="family_id",
                 method="ancova",
             )
-            row = comparison_row("primary: ANCOVA, robust SE by family", result)
+            row = comparison_row("primary: ANCOVA, robust SE by family", result, randomised)
         except stats.StatsInputError as exc:
             row = {"analysis": "primary: ANCOVA", "method": f"not estimable: {exc}"}
         sec.tables["primary_analysis"] = pd.DataFrame([row])
-        sec.notes.append(
-            "ANCOVA adjusted for baseline SDQ total difficulties and site, robust SE by family; "
-            "estimate = comparison minus reference arm with its 95% CI."
-        )
+        sec.notes += [
+            direction_note(definition) + " A negative estimate means fewer difficulties with "
+            "the intervention.",
+            "ANCOVA adjusted for baseline SDQ total difficulties and site, robust SE by family, "
+            "95% CI. Children without a baseline SDQ are analysed with their baseline set to "
+            "the mean and a missing-indicator term (White & Thompson, Stat Med "
+            "2005;24:993-1007); n_baseline_missing counts them.",
+            "Per arm: n_randomised (children randomised), n_outcome (with the 30-month SDQ), "
+            "n_analysed (in the model).",
+        ]
     else:
         x = data[PRIMARY].dropna().astype(float)
         se = float(x.std(ddof=1) / len(x) ** 0.5) if len(x) > 1 else float("nan")
@@ -477,7 +497,9 @@ def _primary(data: pd.DataFrame, closed: bool) -> Section:
             [
                 {
                     "analysis": "pooled mean at 30 months (open report: no comparison)",
-                    "n": len(x),
+                    "n_randomised": n_randomised,
+                    "n_outcome": len(x),
+                    "n_analysed": len(x),
                     "estimate": mean,
                     "lower": mean - 1.96 * se,
                     "upper": mean + 1.96 * se,

@@ -9,7 +9,7 @@ pooled level.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -17,28 +17,36 @@ from typing import Any
 import pandas as pd
 
 from noim.domain.codes import INTERVENTION_NOT_RECEIVED_LABELS, INTERVENTION_NOT_RECEIVED_REASONS
+from noim.domain.trialdef import TrialDefinition
 from noim.extract import PERMANENCE_EVENT_CODES
 
 __all__ = [
+    "ANALYSED",
     "CAUSES",
     "PRIMARY",
     "PRIMARY_BASELINE",
     "RECEIPT_STAGES",
     "SDQ_BASELINE",
+    "arm_counts",
+    "arm_numbers",
     "baseline_table",
     "comparison_row",
+    "direction_note",
     "flow_counts",
     "mean_sd",
     "mean_sd_by",
     "n_pct",
     "not_estimable",
     "not_received_stage",
+    "order_arms",
     "outcome_data",
     "receipt_counts",
     "stats_warnings",
     "warning_notes",
 ]
 
+#: the CONSORT row of the children in the primary analysis
+ANALYSED = "analysed (ITT, SDQ at 30m; primary analysis)"
 #: the primary outcome and its baseline (carer-reported SDQ total difficulties)
 PRIMARY = "sdq_total_difficulties_30m"
 PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
@@ -87,7 +95,8 @@ def flow_counts(
     """CONSORT counts of children after randomisation: level of ``group`` -> stage -> n.
 
     Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT set with the
-    primary outcome and its baseline observed (``outcomes`` is ``outcome_data(...)``).
+    primary outcome observed (``outcomes`` is ``outcome_data(...)``): the primary analysis
+    keeps children without a baseline (missing-indicator method).
     Receipt of the allocated intervention comes from the recorded receipts
     (``receipt_counts``), in children and in families.
     """
@@ -119,10 +128,8 @@ def flow_counts(
         rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
     rows["in the ITT set"] = kids.groupby(keys)["itt"].sum()
     rows["in the per-protocol set"] = kids.groupby(keys)["per_protocol"].sum()
-    complete = outcomes.dropna(subset=[PRIMARY, PRIMARY_BASELINE])
-    rows["analysed (ITT, SDQ at baseline and 30m)"] = (
-        complete["child_id"].map(arm_of).value_counts()
-    )
+    complete = outcomes.dropna(subset=[PRIMARY])
+    rows[ANALYSED] = complete["child_id"].map(arm_of).value_counts()
     return {lv: {stage: int(s.get(lv, 0)) for stage, s in rows.items()} for lv in levels}
 
 
@@ -221,21 +228,113 @@ def baseline_table(kids: pd.DataFrame, wide: pd.DataFrame, by_arm: bool) -> pd.D
     return pd.DataFrame(rows)
 
 
-def comparison_row(analysis: str, result: Any) -> dict[str, Any]:
-    """A ``stats.ArmComparison`` as one table row (reference first in the n columns)."""
-    (ref, n_ref), (cmp_, n_cmp) = list(result.n.items())
+def order_arms(df: pd.DataFrame, definition: TrialDefinition | None) -> pd.DataFrame:
+    """``df`` with ``arm`` as a pandas Categorical in the trial's analysis order: the control
+    arm first (``TrialDefinition.arm_order``), so every ``noim.stats`` comparison takes it as
+    the reference and effects are intervention minus control (NIM - SAU), ratios
+    intervention / control.
+
+    Unchanged when ``df`` has no ``arm`` column, when the definition names no control arm,
+    or when ``arm`` holds other values than the trial's arm codes (masked codes for blinded
+    roles).
+    """
+    if definition is None or definition.control_arm is None or "arm" not in df.columns:
+        return df
+    order = definition.arm_order()
+    if not set(df["arm"].dropna().tolist()) <= set(order):
+        return df
+    return df.assign(arm=pd.Categorical(df["arm"].astype(object), categories=order))
+
+
+def direction_note(definition: TrialDefinition | None) -> str:
+    """The sentence every table of arm effects carries: which arm is subtracted from which."""
+    control = definition.control_arm if definition is not None else None
+    if definition is None or control is None:
+        return (
+            "The trial definition names no control arm: each effect is the second arm minus "
+            "(or over) the first in sorted order, as the comparison column says."
+        )
+    others = [a.code for a in definition.arms if a is not control]
+    minus = ", ".join(f"{code} - {control.code}" for code in others)
+    over = ", ".join(f"{code} / {control.code}" for code in others)
+    return (
+        f"Effects are intervention minus control ({minus}), ratios intervention over control "
+        f"({over}); the control arm, {control.code}, is named in the trial definition."
+    )
+
+
+def arm_counts(frame: pd.DataFrame, rows: pd.Series | None = None) -> dict[Any, int]:
+    """Rows of ``frame`` per arm (only the rows where ``rows`` is true, when given)."""
+    part = frame if rows is None else frame[rows.to_numpy(dtype=bool)]
+    counts = part["arm"].value_counts()
+    return {level: int(counts.get(level, 0)) for level in set(frame["arm"].dropna().tolist())}
+
+
+def arm_numbers(
+    randomised: Mapping[Any, int],
+    with_outcome: Mapping[Any, int],
+    analysed: Mapping[Any, int],
+    levels: Sequence[Any],
+) -> dict[str, int]:
+    """The per-arm numbers every primary and secondary table states, as columns
+    ``n_randomised_<arm>``, ``n_outcome_<arm>``, ``n_analysed_<arm>`` (``levels`` in the
+    order of the comparison: intervention, then control)."""
+    out: dict[str, int] = {}
+    for what, counts in (
+        ("randomised", randomised),
+        ("outcome", with_outcome),
+        ("analysed", analysed),
+    ):
+        for level in levels:
+            out[f"n_{what}_{level}"] = int(counts.get(level, 0))
+    return out
+
+
+def numbers_note(
+    randomised: Mapping[Any, int],
+    with_outcome: Mapping[Any, int],
+    analysed: Mapping[Any, int],
+    levels: Sequence[Any],
+    outcome: str = "the outcome",
+) -> str:
+    """``arm_numbers`` as a sentence, for tables with one set of numbers."""
+    parts = [
+        f"{level} {randomised.get(level, 0)} / {with_outcome.get(level, 0)} / "
+        f"{analysed.get(level, 0)}"
+        for level in levels
+    ]
+    return f"Children randomised / with {outcome} / analysed, per arm: " + "; ".join(parts) + "."
+
+
+def comparison_row(
+    analysis: str, result: Any, randomised: Mapping[Any, int] | None = None
+) -> dict[str, Any]:
+    """A ``stats.ArmComparison`` as one table row: the direction (``comparison``, e.g.
+    ``NIM - SAU``), and per arm (comparison arm first) the children randomised (from
+    ``randomised``, else the rows with an arm in the data given), with the outcome and
+    analysed."""
+    ref, cmp_ = list(result.n)
+    levels = [cmp_, ref]
+    numbers = arm_numbers(
+        randomised if randomised is not None else {},
+        result.n_outcome,
+        result.n,
+        levels,
+    )
+    if randomised is None:
+        numbers = {k: v for k, v in numbers.items() if not k.startswith("n_randomised_")}
     return {
         "analysis": analysis,
         "method": result.method,
-        "comparison": f"{cmp_} - {ref}",
-        "n_reference": n_ref,
-        "n_comparison": n_cmp,
+        "comparison": result.contrast,
+        **numbers,
         "estimate": result.estimate,
         "lower": result.ci[0],
         "upper": result.ci[1],
         "se": result.se,
         "p": result.pvalue,
         "effect_size": result.effect_size,
+        "n_baseline_missing": sum(result.n_baseline_missing.values()),
         "n_dropped": result.n_dropped,
     }
 

@@ -250,4 +250,4 @@ def stored_definition(s: Session) -> TrialDefinition:
 def _parsed(text: str, sha256: str) -> TrialDefinition:
     """``text`` parsed once per process (a page reads the definition on every request; the
     definition is frozen dataclasses, so one parse is shared safely)."""
-    return parse_definition(text, f"database (sha256 {sha256[:12]})")
+    return parse_definition(text, f"database (sha256 {sha256[:12]})", stored=True)

@@ -101,7 +101,12 @@ def event_column(
 def group_levels(
     df: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
 ) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Sorted levels of ``df[column]`` (``reference`` first when given) and each row's level index."""
+    """Levels of ``df[column]`` (``reference`` first when given) and each row's level index.
+
+    The order is that of a pandas ``Categorical``'s categories (as R's factor levels: noim's
+    analysis data give ``arm`` the control arm first, from the trial definition), else
+    sorted; only levels present in the data count.
+    """
     series = df[column]
     if series.isna().any():
         raise StatsInputError(
@@ -112,7 +117,11 @@ def group_levels(
     # Python loop over rows.
     first_seen, uniques = pd.factorize(series, sort=False)
     distinct = pd.Index(uniques).tolist()
-    levels = sorted(distinct, key=lambda v: (str(type(v)), v))
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(distinct)
+        levels = [c for c in series.cat.categories.tolist() if c in present]
+    else:
+        levels = sorted(distinct, key=lambda v: (str(type(v)), v))
     if reference is not None:
         if reference not in levels:
             raise StatsInputError(
@@ -135,7 +144,8 @@ def group_levels(
 def two_arms(
     df: pd.DataFrame, arm: str, where: str, reference: Any
 ) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Exactly two arm levels (``reference`` first, else sorted) and each row's 0/1 arm code."""
+    """Exactly two arm levels (``reference`` first, else in ``group_levels`` order) and each
+    row's 0/1 arm code."""
     levels, codes = group_levels(df, arm, where, reference=reference, at_least=2)
     if len(levels) != 2:
         raise StatsInputError(

@@ -14,7 +14,12 @@
   ``arm[T.b]:by[T.level]``.
 
 Rows with a missing value in any column used are dropped (complete-case analysis); how many
-were dropped, per column, is returned so results can report it — never silently.
+were dropped, per column, is returned so results can report it — never silently.  The
+baseline is the exception unless ``baseline_missing="drop"``: a child without a baseline
+stays in the analysis, its baseline set to the mean of the observed baselines of the rows
+analysed, with a missing-indicator term ``<baseline>_missing`` (``"indicator"``) or without
+(``"mean"``); both are valid adjustments in a randomised trial (White & Thompson, Stat Med
+2005;24:993-1007).
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ from noim.stats._base import (
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
+#: how a missing baseline is handled: missing-indicator method, mean imputation, or drop the row
+BASELINE_MISSING = ("indicator", "mean", "drop")
+#: the default of ``compare_arms`` and ``interaction`` (and so of the scripts and reports)
+DEFAULT_BASELINE_MISSING = "indicator"
+
 
 @dataclass(frozen=True)
 class Design:
@@ -55,6 +65,12 @@ class Design:
     by_levels: list[Any] = field(default_factory=list)
     by_codes: IntArray | None = None
     interaction_terms: list[str] = field(default_factory=list)
+    #: per arm level (reference first): rows with the outcome observed, among the rows given
+    n_outcome: dict[Any, int] = field(default_factory=dict)
+    #: how a missing baseline was handled (``BASELINE_MISSING``), and which kept rows had one
+    baseline_missing: str = "drop"
+    baseline_filled: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+    baseline_fill: float | None = None  # the mean the missing baselines were set to
 
 
 def is_categorical(series: pd.Series) -> bool:
@@ -169,8 +185,15 @@ def build_design(
     covariate_reference: Mapping[str, Any] | None,
     where: str,
     by: str | None = None,
+    baseline_missing: str = "drop",
 ) -> Design:
-    """Complete cases of the columns used, then the design matrix (see the module docstring)."""
+    """Complete cases of the columns used (but the baseline, unless ``baseline_missing`` is
+    "drop"), then the design matrix (see the module docstring)."""
+    if baseline_missing not in BASELINE_MISSING:
+        raise StatsInputError(
+            f"{where}: baseline_missing={baseline_missing!r}; expected one of "
+            + ", ".join(map(repr, BASELINE_MISSING))
+        )
     if isinstance(covariates, str):
         covariates = (covariates,)
     covariates = list(covariates)
@@ -188,7 +211,9 @@ def build_design(
     cov_ref = dict(covariate_reference or {})
     check_references(cov_ref, covariates + ([by] if by else []), where, "covariate_reference")
 
-    missing = df[used].isna()
+    keep_missing = baseline if baseline is not None and baseline_missing != "drop" else None
+    required = [c for c in used if c != keep_missing]
+    missing = df[required].isna()
     keep = ~missing.any(axis=1).to_numpy()
     dropped_by_column = {c: int(n) for c, n in missing.sum().items() if n}
     n_dropped = int((~keep).sum())
@@ -222,9 +247,26 @@ def build_design(
     )
     names += cov_names
     blocks += cov_blocks
+    filled: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+    fill: float | None = None
     if baseline is not None:
+        filled = frame[baseline].isna().to_numpy()
+        observed = numeric_column(frame.loc[~filled], baseline, where) if (~filled).any() else None
+        if observed is None:
+            raise StatsInputError(
+                f"{where}: baseline {baseline!r} is missing in every one of the {len(frame)} "
+                "row(s) analysed; expected some observed baselines (or baseline=None)"
+            )
+        x = observed
+        if filled.any():
+            fill = float(observed.mean())
+            x = np.full(len(frame), fill)
+            x[~filled] = observed
         names.insert(2, baseline)
-        blocks.insert(2, numeric_column(frame, baseline, where)[:, None])
+        blocks.insert(2, x[:, None])
+        if baseline_missing == "indicator" and filled.any():
+            names.insert(3, f"{baseline}_missing")
+            blocks.insert(3, filled.astype(np.float64)[:, None])
 
     by_levels: list[Any] = []
     by_codes: IntArray | None = None
@@ -244,6 +286,8 @@ def build_design(
         n_clusters = check_clusters(cluster_codes, arm_codes, arm_levels, cluster, arm, where)
 
     _check_rank(X, names, where)
+    with_outcome = df[arm].notna() & df[outcome].notna()
+    outcome_counts = df.loc[with_outcome, arm].value_counts()
     return Design(
         y=y,
         X=X,
@@ -258,6 +302,10 @@ def build_design(
         by_levels=by_levels,
         by_codes=by_codes,
         interaction_terms=interaction_terms,
+        n_outcome={level: int(outcome_counts.get(level, 0)) for level in arm_levels},
+        baseline_missing=baseline_missing if baseline is not None else "drop",
+        baseline_filled=filled,
+        baseline_fill=fill,
     )
 
 
