@@ -19,7 +19,7 @@ from noim.stats.cox import CoxConvergenceWarning
 DATA = Path(__file__).parent / "data"
 REL = 1e-6  # coefficients and log-likelihoods (reference README)
 SE_REL = 1e-5  # standard errors (reference README)
-COLUMNS = ["coef", "se", "hr", "hr_lower", "hr_upper", "z", "p"]
+COLUMNS = ["estimate", "se", "lower", "upper", "statistic", "p", "coef"]
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,10 @@ def test_gehan_efron(gehan: pd.DataFrame) -> None:
     row = s.loc["treat[T.control]"]
     assert row["coef"] == pytest.approx(1.572125149, rel=REL)
     assert row["se"] == pytest.approx(0.4123967177, rel=SE_REL)
-    assert row["hr"] == pytest.approx(4.816874, rel=REL)
-    assert row["hr_lower"] == pytest.approx(2.146508, rel=REL)
-    assert row["hr_upper"] == pytest.approx(10.80931, rel=REL)
-    assert row["z"] == pytest.approx(1.572125149 / 0.4123967177, rel=SE_REL)
+    assert row["estimate"] == pytest.approx(4.816874, rel=REL)
+    assert row["lower"] == pytest.approx(2.146508, rel=REL)
+    assert row["upper"] == pytest.approx(10.80931, rel=REL)
+    assert row["statistic"] == pytest.approx(1.572125149 / 0.4123967177, rel=SE_REL)
     assert fit.loglik_null == pytest.approx(-93.18427, rel=REL)
     assert fit.loglik == pytest.approx(-85.00842458, rel=REL)
     assert fit.ties == "efron" and fit.events == 30 and fit.n == 42 and fit.converged
@@ -77,7 +77,7 @@ def test_gehan_robust_by_pair(
     assert row["coef"] == pytest.approx(coef, rel=1e-9)
     assert row["se"] == pytest.approx(robust, rel=1e-8)
     assert fit.naive_se["treat[T.control]"] == pytest.approx(naive, rel=1e-8)
-    assert row["z"] == pytest.approx(coef / robust, rel=1e-8)
+    assert row["statistic"] == pytest.approx(coef / robust, rel=1e-8)
     assert "robust" in str(fit)
 
 
@@ -146,7 +146,7 @@ def test_reference_level(cases: pd.DataFrame) -> None:
     np.testing.assert_allclose(fit.coef, [-0.280498179067, 0.144913196313], rtol=1e-9)
     with pytest.raises(StatsInputError, match="reference 'ABC' is not a level of 'arm'"):
         stats.cox(cases, "time", "event", ["arm"], reference={"arm": "ABC"})
-    with pytest.raises(StatsInputError, match="not among the covariates"):
+    with pytest.raises(StatsInputError, match="reference names 'arm', which is not among"):
         stats.cox(cases, "time", "event", ["age"], reference={"arm": "SAU"})
     with pytest.raises(StatsInputError, match="numeric column 'age'"):
         stats.cox(cases, "time", "event", ["age"], reference={"age": 1})
@@ -179,7 +179,6 @@ def test_zero_events_in_one_level_warns() -> None:
     [
         (pd.DataFrame({"t": [1, 2, 3], "e": [0, 0, 0], "x": [1, 2, 3]}), {}, "no events"),
         (pd.DataFrame({"t": [1, -2, 3], "e": [1, 0, 1], "x": [1, 2, 3]}), {}, "at least 0"),
-        (pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1], "x": [1, np.nan, 3]}), {}, "missing"),
         (pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1], "x": [2, 2, 2]}), {}, "constant"),
         (pd.DataFrame({"t": [5], "e": [1], "x": [1.0]}), {}, "constant"),
         (

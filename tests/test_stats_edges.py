@@ -209,3 +209,110 @@ def test_statistics_warnings_become_notes_beside_the_table() -> None:
         "Warning: compare_arms: 30 clusters of 'family'; clustered standard errors are too "
         "small with fewer than 40 clusters (p-values too small): interpret with caution"
     ]
+
+
+# (function, column given a missing value): the one missing-value policy
+MISSING: list[tuple[str, Callable[[pd.DataFrame], Any], str]] = [
+    ("compare_arms", lambda d: stats.compare_arms(d, "y", "arm", "base", ["site"]), "site"),
+    ("interaction", lambda d: stats.interaction(d, "y", "arm", "site", "base"), "y"),
+    ("kaplan_meier", lambda d: stats.kaplan_meier(d, "time", "event", "arm"), "time"),
+    ("logrank", lambda d: stats.logrank(d, "time", "event", "arm", strata="site"), "site"),
+    ("rmst", lambda d: stats.rmst(d, "time", "event", "arm", tau=20), "event"),
+    ("cox", lambda d: stats.cox(d, "time", "event", ["arm", "base"], strata="site"), "base"),
+    ("cumulative_incidence", lambda d: stats.cumulative_incidence(d, "time", "event", "arm"),
+     "arm"),
+    ("gray_test", lambda d: stats.gray_test(d, "time", "event", "arm"), "time"),
+    ("fine_gray", lambda d: stats.fine_gray(d, "time", "event", ["arm", "base"]), "base"),
+    ("binary_by_arm", lambda d: stats.binary_by_arm(d, "binary", "arm", covariates=["base"]),
+     "binary"),
+    ("rate_ratio", lambda d: stats.rate_ratio(d, "moves", "arm", "days", cluster="family"),
+     "family"),
+    ("cost_difference", lambda d: stats.cost_difference(d, "cost", "arm", n_boot=200, rng=3),
+     "cost"),
+    ("mi_compare_arms", lambda d: stats.mi_compare_arms(d, "y", "arm", "base", m=2, rng=3),
+     "arm"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("where", "call", "column"), MISSING)
+def test_one_missing_value_policy_drop_and_count(
+    where: str, call: Callable[[pd.DataFrame], Any], column: str
+) -> None:
+    d = trial().astype({"site": object, "arm": object})
+    holes = d.copy()
+    holes.loc[[4, 9], column] = None
+    r = call(holes)
+    complete = call(d.drop(index=[4, 9]))
+    assert (r.n_dropped, r.dropped_by_column) == (2, {column: 2})
+    assert complete.n_dropped == 0 and complete.dropped_by_column == {}
+    pd.testing.assert_frame_equal(r.summary, complete.summary)
+    assert f"2 row(s) with missing values dropped (complete cases): {column} 2" in str(r)
+
+
+def test_reference_levels_are_spelled_one_way() -> None:
+    d = trial()
+    flipped = {"arm": "SAU"}
+    assert stats.compare_arms(d, "y", "arm", "base", reference=flipped).comparison == "NIM"
+    assert stats.binary_by_arm(d, "binary", "arm", reference=flipped).levels == ("SAU", "NIM")
+    assert stats.rate_ratio(d, "moves", "arm", "days", reference=flipped).levels[0] == "SAU"
+    assert stats.cost_difference(d, "cost", "arm", rng=1, reference=flipped).levels[0] == "SAU"
+    assert "arm[T.NIM]" in stats.cox(d, "time", "event", ["arm"], reference=flipped).summary.index
+    assert stats.rmst(d, "time", "event", "arm", reference=flipped).difference.index.tolist() == [
+        "NIM - SAU"
+    ]
+    assert list(stats.kaplan_meier(d, "time", "event", "arm", reference=flipped).summary.index) == [
+        "SAU",
+        "NIM",
+    ]
+    # covariates and the arm in one mapping, in every model that takes covariates
+    both = {"arm": "SAU", "site": "B"}
+    assert "site[T.A]" in stats.compare_arms(d, "y", "arm", covariates=["site"],
+                                             reference=both).summary.index  # fmt: skip
+    assert "site[T.A]" in stats.rate_ratio(d, "moves", "arm", "days", covariates=["site"],
+                                           reference=both).summary.index  # fmt: skip
+    binary = stats.binary_by_arm(d, "binary", "arm", covariates=["site"], reference=both)
+    assert binary.levels == ("SAU", "NIM")
+    for bad in ("SAU", ["SAU"]):
+        with pytest.raises(StatsInputError, match=r"expected a mapping from a column to its"):
+            stats.binary_by_arm(d, "binary", "arm", reference=bad)  # type: ignore[arg-type]
+    with pytest.raises(StatsInputError, match="reference names 'sex', which is not among"):
+        stats.rate_ratio(d, "moves", "arm", "days", reference={"sex": "F"})
+
+
+def test_default_level_order_is_a_categoricals_order_else_sorted() -> None:
+    d = trial()
+    assert stats.compare_arms(d, "y", "arm", "base").contrast == "SAU - NIM"  # sorted
+    control_first = d.assign(arm=pd.Categorical(d["arm"], categories=["SAU", "NIM"]))
+    assert stats.compare_arms(control_first, "y", "arm", "base").contrast == "NIM - SAU"
+    assert stats.cost_difference(control_first, "cost", "arm", rng=1).levels == ("SAU", "NIM")
+
+
+SUMMARY_COLUMNS = ["estimate", "se", "lower", "upper", "p"]
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        lambda d: stats.compare_arms(d, "y", "arm", "base").summary,
+        lambda d: stats.interaction(d, "y", "arm", "site", "base").effects,
+        lambda d: stats.cox(d, "time", "event", ["arm"]).summary,
+        lambda d: stats.fine_gray(d, "time", "event", ["arm"]).summary,
+        lambda d: stats.rmst(d, "time", "event", "arm").difference,
+        lambda d: stats.binary_by_arm(d, "binary", "arm").summary,
+        lambda d: stats.rate_ratio(d, "moves", "arm", "days").summary,
+        lambda d: stats.cost_difference(d, "cost", "arm", rng=1).summary,
+        lambda d: (
+            stats.mi_compare_arms(
+                d.assign(y=d["y"].where(d.index % 5 > 0)), "y", "arm", "base", m=2, rng=1
+            ).summary
+        ),
+        lambda d: stats.pool([1.0, 1.2], [0.1, 0.12]).summary,
+    ],
+)
+def test_summary_tables_share_column_names(summary: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    table = summary(trial())
+    # the bootstrap cost difference has no test, hence no p; every other table has all five
+    shared = [c for c in SUMMARY_COLUMNS if c != "p" or "bca_lower" not in table.columns]
+    assert [c for c in table.columns if c in SUMMARY_COLUMNS] == shared, list(table.columns)
+    assert not {"hr", "hr_lower", "rmst", "z", "pvalue", "rate_ratio", "median"} & set(table)
+    assert (table["lower"].dropna() <= table["upper"].dropna()).all()

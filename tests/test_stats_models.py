@@ -92,7 +92,9 @@ def test_anorexia_ancova_equals_published_lm(anorexia: pd.DataFrame) -> None:
 
 def test_reference_flips_the_difference(anorexia: pd.DataFrame) -> None:
     a = stats.compare_arms(anorexia, "Postwt", "Treat", baseline="Prewt")
-    b = stats.compare_arms(anorexia, "Postwt", "Treat", baseline="Prewt", reference="Cont")
+    b = stats.compare_arms(
+        anorexia, "Postwt", "Treat", baseline="Prewt", reference={"Treat": "Cont"}
+    )
     assert b.comparison == "CBT"
     assert b.estimate == pytest.approx(-a.estimate, rel=1e-12)
     assert b.se == pytest.approx(a.se, rel=1e-12)
@@ -258,9 +260,7 @@ def test_interaction_mixed_wald_equals_lme4(clustered: pd.DataFrame) -> None:
 
 
 def test_interaction_with_three_level_subgroup(clustered: pd.DataFrame) -> None:
-    r = stats.interaction(
-        clustered, "y", "arm", "site", "base", covariate_reference={"site": "GLA"}
-    )
+    r = stats.interaction(clustered, "y", "arm", "site", "base", reference={"site": "GLA"})
     assert list(r.effects.index) == ["GLA", "CRO", "LDN"]
     assert r.df_test == 2 and r.test == "F"
     # in the reference subgroup the arm effect is the arm coefficient itself
@@ -273,7 +273,7 @@ def test_interaction_with_three_level_subgroup(clustered: pd.DataFrame) -> None:
 def test_categorical_covariate_reference(clustered: pd.DataFrame) -> None:
     a = stats.compare_arms(clustered, "y", "arm", "base", ["sex", "site"])
     b = stats.compare_arms(
-        clustered, "y", "arm", "base", ["sex", "site"], covariate_reference={"site": "GLA"}
+        clustered, "y", "arm", "base", ["sex", "site"], reference={"site": "GLA"}
     )
     assert "site[T.GLA]" in a.summary.index and "site[T.CRO]" in b.summary.index
     assert "site[T.GLA]" not in b.summary.index
@@ -281,11 +281,12 @@ def test_categorical_covariate_reference(clustered: pd.DataFrame) -> None:
     assert b.summary.loc["site[T.CRO]", "estimate"] == pytest.approx(
         -a.summary.loc["site[T.GLA]", "estimate"], rel=1e-10
     )
-    with pytest.raises(StatsInputError, match="covariate_reference names 'region'"):
-        stats.compare_arms(clustered, "y", "arm", covariate_reference={"region": "x"})
+    with pytest.raises(StatsInputError, match="reference names 'region'"):
+        stats.compare_arms(clustered, "y", "arm", reference={"region": "x"})
     with pytest.raises(StatsInputError, match="'WAL' is not a level of 'site'"):
-        stats.compare_arms(clustered, "y", "arm", covariates=["site"],
-                           covariate_reference={"site": "WAL"})  # fmt: skip
+        stats.compare_arms(clustered, "y", "arm", covariates=["site"], reference={"site": "WAL"})
+    with pytest.raises(StatsInputError, match="expected a mapping from a column to its reference"):
+        stats.compare_arms(clustered, "y", "arm", reference="SAU")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("method", ["ancova", "mixed", "gee"])

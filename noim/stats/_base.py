@@ -9,8 +9,8 @@ a readable ``str``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,62 @@ class StatsInputError(NoimError, ValueError):
     ``compare_arms: column 'y' holds 'high' (row 3); expected numbers``. A ``NoimError``
     (the CLI prints it as one line) and a ``ValueError``.
     """
+
+
+def complete_cases(
+    df: pd.DataFrame, columns: Sequence[str | None], where: str
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows of ``df`` with a value in every one of ``columns`` (None entries skipped).
+
+    noim's one missing-value policy: every estimator drops the rows with a missing value
+    (None, NaN, NaT, pd.NA) in a column it uses, as R's ``na.omit``, and reports how many
+    (``n_dropped``, ``dropped_by_column``; ``str(result)`` prints them).  Returns the rows kept
+    (``df`` itself when none is missing; the index is kept, so errors name the original
+    rows), the number dropped and the missing values per column.  No row left is refused.
+    """
+    require_columns(df, columns, where)
+    used = list(dict.fromkeys(c for c in columns if c is not None))
+    missing = df[used].isna()
+    counts = missing.sum()
+    if not counts.any():
+        return df, 0, {}
+    keep = ~missing.any(axis=1).to_numpy()
+    by_column = {str(c): int(n) for c, n in counts.items() if n}
+    if not keep.any():
+        raise StatsInputError(
+            f"{where}: no complete rows: every row misses a value in "
+            + ", ".join(f"{c!r} ({n})" for c, n in by_column.items())
+            + "; expected at least one complete row"
+        )
+    return df.loc[keep], int((~keep).sum()), by_column
+
+
+def references(
+    reference: Mapping[str, Any] | None, allowed: Sequence[str | None], where: str
+) -> dict[str, Any]:
+    """``reference`` checked: a mapping ``{column: reference level}`` over ``allowed`` columns.
+
+    noim spells reference levels one way in every function: ``reference={"arm": "SAU",
+    "site": "GLA"}`` names the reference level of the arm, of a categorical covariate or of a
+    group column.  A column left out keeps its default order (a Categorical's categories,
+    else sorted).
+    """
+    if reference is None:
+        return {}
+    if not isinstance(reference, Mapping):
+        raise StatsInputError(
+            f"{where}: got reference={reference!r}; expected a mapping from a column to its "
+            "reference level, e.g. reference={'arm': 'SAU'}"
+        )
+    names = [c for c in allowed if c is not None]
+    unknown = [c for c in reference if c not in names]
+    if unknown:
+        raise StatsInputError(
+            f"{where}: reference names {', '.join(map(repr, unknown))}, which is not among the "
+            f"columns {names!r}; expected a mapping from a categorical column (arm, covariate, "
+            "group) to its reference level"
+        )
+    return dict(reference)
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str) -> None:
@@ -269,15 +325,37 @@ class Result:
     n : int
         Number of observations used (a dict per arm in the arm comparisons).
     summary : DataFrame
-        The estimates, one row per term or group; ``str(result)`` prints it.
+        The estimates, one row per term or group; ``str(result)`` prints it.  Estimates,
+        standard errors, 95% limits, test statistics and p-values are always in the columns
+        ``estimate``, ``se``, ``lower``, ``upper``, ``statistic`` and ``p``.
+    n_dropped, dropped_by_column : int, dict
+        Rows dropped for a missing value in a column used, in total and per column.
     """
 
     method: str
     n: int
     summary: pd.DataFrame
+    n_dropped: int = field(default=0, kw_only=True)
+    dropped_by_column: dict[str, int] = field(default_factory=dict, kw_only=True)
+
+    def dropped_text(self) -> str:
+        """The line ``str(result)`` prints when rows were dropped for missing values ("" if none)."""
+        if not self.n_dropped:
+            return ""
+        return (
+            f"{self.n_dropped} row(s) with missing values dropped (complete cases): "
+            + ", ".join(f"{k} {v}" for k, v in self.dropped_by_column.items())
+        )
+
+    def _with_dropped(self, text: str) -> str:
+        dropped = self.dropped_text()
+        if not dropped:
+            return text
+        head, _, rest = text.partition("\n")
+        return f"{head}\n{dropped}" + (f"\n{rest}" if rest else "")
 
     def __str__(self) -> str:
-        return f"{self.method} (n = {self.n})\n{table_text(self.summary)}"
+        return self._with_dropped(f"{self.method} (n = {self.n})\n{table_text(self.summary)}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.method}, n = {self.n}>"

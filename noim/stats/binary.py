@@ -10,7 +10,7 @@ no cluster, by binomial GLM.  See docs/analysis-methods.md, "Binary outcomes".
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,10 @@ from noim.stats._base import (
     Result,
     StatsInputError,
     check_clusters,
+    complete_cases,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     two_arms,
 )
 from noim.stats.design import arm_matrix
@@ -256,7 +257,7 @@ def binary_by_arm(
     arm: str,
     cluster: str | None = None,
     covariates: Sequence[str] = (),
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> BinaryResult:
     """Compare a 0/1 outcome between two arms: risk difference, risk ratio, odds ratio.
 
@@ -281,16 +282,20 @@ def binary_by_arm(
     df : DataFrame
         One row per child.
     outcome : str
-        The 0/1 outcome (no missing values).
+        The 0/1 outcome.
     arm : str
         The arm column, exactly two levels.
     cluster : str, optional
         The cluster column (family): GEE with the robust SE.
     covariates : sequence of str
         Adjustment columns, coded as in every ``noim.stats`` model: numeric ones as they are,
-        others dummy coded ``col[T.level]`` against their first level in sorted order.
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+        others dummy coded ``col[T.level]`` against their first level (a Categorical's first
+        category, else the first in sorted order) or ``reference[col]``.
+    reference : mapping, optional
+        Reference levels of the arm and categorical covariates, e.g. ``{"arm": "SAU"}``
+        (default: the first level).
+
+    Rows with a missing value in a column used are dropped and counted (``n_dropped``).
 
     Returns
     -------
@@ -303,18 +308,21 @@ def binary_by_arm(
     Raises
     ------
     StatsInputError
-        An outcome that is not 0/1 or is missing, not exactly two arms, no variation within
+        An outcome that is not 0/1, not exactly two arms, no variation within
         either arm, fewer than two clusters in an arm, a categorical covariate with one level.
     """
     where = "binary_by_arm"
-    require_columns(df, [outcome, arm, cluster, *covariates], where)
+    refs = references(reference, [arm, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(
+        df, [outcome, arm, cluster, *covariates], where
+    )
     y = numeric_column(df, outcome, where)
     if not np.isin(y, (0.0, 1.0)).all():
         bad = int(np.argmax(~np.isin(y, (0.0, 1.0))))
         raise StatsInputError(
             f"{where}: column {outcome!r} holds {y[bad]!r} (row {df.index[bad]!r}); expected 0 or 1"
         )
-    levels, codes = two_arms(df, arm, where, reference)
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
     unadjusted, haldane = _table(y, codes, where)
     adjusted = None
     groups = None
@@ -322,22 +330,24 @@ def binary_by_arm(
         _, groups = group_levels(df, cluster, where)
         check_clusters(groups, codes, levels, cluster, arm, where)
     if cluster is not None or covariates:
-        x = arm_matrix(df, arm, levels, covariates, where)
+        x = arm_matrix(df, arm, levels, covariates, where, reference=refs)
         adjusted = _adjusted(y, x, groups, where, _separated(y, codes, levels))
     rows = []
     term = f"{arm}[T.{levels[1]}]"
     for analysis, effects in (("unadjusted", unadjusted), ("adjusted", adjusted)):
         for measure, eff in (effects or {}).items():
+            scaled = eff.estimate if measure == "risk_difference" else np.log(eff.estimate)
             rows.append(
                 {
                     "analysis": analysis,
                     "measure": measure,
                     "term": term,
                     "estimate": eff.estimate,
+                    "se": eff.se,
                     "lower": eff.lower,
                     "upper": eff.upper,
+                    "statistic": scaled / eff.se,
                     "p": eff.pvalue,
-                    "se": eff.se,
                     "method": eff.method,
                 }
             )
@@ -358,6 +368,8 @@ def binary_by_arm(
     if adjusted is not None:
         method += "; GEE (exchangeable, robust SE)" if cluster is not None else "; binomial GLM"
     return BinaryResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=method,
         n=len(df),
         summary=summary,

@@ -8,7 +8,7 @@ intervals; a normal-theory interval alongside. See docs/analysis-methods.md, "Co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,11 @@ from noim.stats._base import (
     Result,
     StatsInputError,
     check_clusters,
+    complete_cases,
     generator,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     two_arms,
 )
 
@@ -79,7 +80,7 @@ def cost_difference(
     cluster: str | None = None,
     n_boot: int = 2000,
     rng: np.random.Generator | int | None = None,
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> CostResult:
     """Mean cost by arm and the difference mean_1 - mean_0 with bootstrap 95% CIs.
 
@@ -94,14 +95,15 @@ def cost_difference(
     ``boot.ci(boot(..., strata = arm), type = "bca")`` given the same replicates; ``ci_normal`` is d +- 1.96 sqrt(V0 + V1) with
     V_a = G_a / (G_a - 1) sum_c (S_c - mean_a N_c)^2 / N_a^2 (s^2/n without clusters).
     ``se`` is the replicates' SD. ``rng``: numpy Generator or int seed (required).
-    Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
+    Costs must be finite and non-negative; each arm needs two or more units. Rows with a
+    missing value in a column used are dropped and counted (``n_dropped``).
 
     Parameters
     ----------
     df : DataFrame
         One row per child.
     cost : str
-        The cost column (>= 0, no missing values).
+        The cost column (>= 0).
     arm : str
         The arm column, exactly two levels.
     cluster : str, optional
@@ -110,8 +112,9 @@ def cost_difference(
         Bootstrap replicates (at least 100).
     rng : numpy.random.Generator or int
         The source of randomness (required).
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+    reference : mapping, optional
+        The reference arm level, ``{"arm": "SAU"}`` (default: the first level, a
+        Categorical's first category, else the first in sorted order).
 
     Returns
     -------
@@ -122,16 +125,17 @@ def cost_difference(
     Raises
     ------
     StatsInputError
-        Negative or missing costs, not exactly two arms, fewer than two units in an arm,
+        Negative or infinite costs, not exactly two arms, fewer than two units in an arm,
         ``n_boot`` < 100, no ``rng``.
     """
     where = "cost_difference"
     gen = generator(rng, where)
-    require_columns(df, [cost, arm, cluster], where)
+    refs = references(reference, [arm], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [cost, arm, cluster], where)
     if n_boot < 100:
         raise StatsInputError(f"{where}: n_boot = {n_boot}; expected at least 100 replicates")
     y = numeric_column(df, cost, where, minimum=0.0)
-    levels, codes = two_arms(df, arm, where, reference)
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
     if cluster is None:
         unit = np.arange(len(df))
     else:
@@ -169,11 +173,11 @@ def cost_difference(
     summary = pd.DataFrame(
         {
             "estimate": [means[0], means[1], est],
+            "se": [np.sqrt(var[0]), np.sqrt(var[1]), float(np.std(reps, ddof=1))],
             "lower": [np.nan, np.nan, lo],
             "upper": [np.nan, np.nan, hi],
             "bca_lower": [np.nan, np.nan, bca[0]],
             "bca_upper": [np.nan, np.nan, bca[1]],
-            "se": [np.sqrt(var[0]), np.sqrt(var[1]), float(np.std(reps, ddof=1))],
             "n": [n_arm[0], n_arm[1], sum(n_arm)],
             "units": [units[0], units[1], sum(units)],
         },
@@ -181,6 +185,8 @@ def cost_difference(
     )
     boot = "cluster bootstrap" if cluster is not None else "bootstrap"
     return CostResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"mean {cost!r} by arm, difference with {boot} CI (n_boot = {n_boot}; percentile, BCa)",
         n=len(df),
         summary=summary,

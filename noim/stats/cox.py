@@ -24,10 +24,10 @@ from noim.stats._base import (
     Result,
     StatsInputError,
     check_clusters,
+    complete_cases,
     event_column,
     group_levels,
     numeric_column,
-    require_columns,
     table_text,
 )
 from noim.stats.design import covariate_matrix, is_categorical
@@ -219,8 +219,9 @@ def _evaluate_strata(st: _Strata, beta: Array) -> _StrataFit:
 class CoxResult(Result):
     """A fitted Cox model.
 
-    ``summary``: index = covariate (dummies named ``"col[T.level]"``), columns coef, se, hr,
-    hr_lower, hr_upper (95 %), z, p; se is the robust (sandwich) one when ``cluster`` was
+    ``summary``: index = covariate (dummies named ``"col[T.level]"``), columns estimate
+    (the hazard ratio exp(coef)), se (of coef, log scale), lower, upper (95 %, hazard-ratio
+    scale), statistic (z), p, coef; se is the robust (sandwich) one when ``cluster`` was
     given (``naive_se`` keeps the model-based one).  ``var`` the variance matrix used,
     ``loglik_null`` / ``loglik`` the partial log-likelihood at beta = 0 and at the estimate,
     ``iterations`` Newton–Raphson iterations, ``ties`` the tie method, ``events`` the number
@@ -242,7 +243,7 @@ class CoxResult(Result):
     def __str__(self) -> str:
         se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
         lr = 2 * (self.loglik - self.loglik_null)
-        return (
+        return self._with_dropped(
             f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
             f"{table_text(self.summary)}\n"
             f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
@@ -280,8 +281,9 @@ def cox(
     df : DataFrame, one row per subject (or per subject-episode with ``cluster``).
     duration, event : follow-up time (non-negative) and event indicator (1 event, 0 censored).
     covariates : column name(s); numeric columns enter as they are, non-numeric ones
-        (object, string, category, bool) as dummies against the first level in sorted order,
-        named ``"col[T.level]"``.
+        (object, string, category, bool) as dummies against the first level (a
+        Categorical's first category, else the first in sorted order), named
+        ``"col[T.level]"``.
     cluster : optional column identifying clusters for the robust variance.
     ties : "efron" (default, as R) or "breslow".
     reference : optional ``{column: reference level}`` for categorical covariates, e.g.
@@ -292,9 +294,10 @@ def cox(
     Returns
     -------
     CoxResult
-        ``summary`` (index = covariate; coef, se, hr, hr_lower, hr_upper, z, p), ``coef``,
-        ``var``, ``naive_se``, ``loglik_null``, ``loglik``, ``iterations``, ``events``,
-        ``ties``, ``cluster`` and ``converged``.
+        ``summary`` (index = covariate; estimate = hazard ratio, se, lower, upper, statistic,
+        p, coef), ``coef``, ``var``, ``naive_se``, ``loglik_null``, ``loglik``,
+        ``iterations``, ``events``, ``ties``, ``cluster``, ``strata``, ``converged`` and
+        ``n_dropped`` (rows dropped for a missing value in a column used).
 
     Raises
     ------
@@ -315,7 +318,9 @@ def cox(
         raise StatsInputError(f"{where}: got no covariates; expected at least one column name")
     if ties not in ("efron", "breslow"):
         raise StatsInputError(f"{where}: got ties={ties!r}; expected 'efron' or 'breslow'")
-    require_columns(df, [duration, event, cluster, strata, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(
+        df, [duration, event, cluster, strata, *covariates], where
+    )
     if strata is not None and strata in covariates:
         raise StatsInputError(
             f"{where}: column {strata!r} is both a covariate and the strata; expected it in one "
@@ -329,7 +334,7 @@ def cox(
             f"{where}: column {event!r} has no events (all {len(df)} rows censored); expected at "
             "least one event"
         )
-    x, names = covariate_matrix(df, covariates, dict(reference or {}), where)
+    x, names = covariate_matrix(df, covariates, reference, where)
     if cluster is not None:
         clevels, ccodes = group_levels(df, cluster, where)
         for c in covariates:  # each arm (level of a categorical covariate) needs 2+ clusters
@@ -417,17 +422,19 @@ def cox(
         hr, hr_lower, hr_upper = np.exp(beta), np.exp(beta - _Z * se), np.exp(beta + _Z * se)
     summary = pd.DataFrame(
         {
-            "coef": beta,
+            "estimate": hr,
             "se": se,
-            "hr": hr,
-            "hr_lower": hr_lower,
-            "hr_upper": hr_upper,
-            "z": z,
+            "lower": hr_lower,
+            "upper": hr_upper,
+            "statistic": z,
             "p": 2 * sps.norm.sf(np.abs(z)),
+            "coef": beta,
         },
         index=pd.Index(names, name="covariate"),
     )
     return CoxResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"Cox proportional hazards ({ties} ties)"
         + (f", stratified by {strata!r}" if strata is not None else ""),
         n=len(df),
