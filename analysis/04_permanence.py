@@ -123,6 +123,7 @@ def body(run: Run) -> None:
         "tests",
         pd.DataFrame(tests).reindex(columns=["test", "statistic", "df", "p", "note"]),
         "Tests of equal incidence by arm",
+        [numbers],
     )
 
     models = []

@@ -163,15 +163,21 @@ class Run:
     #: warnings raised while the script runs; the statistics' ones go beside the next table
     caught: list[warnings.WarningMessage] = field(default_factory=list)
     _definition: TrialDefinition | None = None
+    _definition_read: bool = False
 
     # ----------------------------------------------------------- data
     def _when(self) -> dict[str, Any]:
         return {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
 
-    def definition(self) -> TrialDefinition:
-        """The trial definition (from the data freeze with ``--freeze``), read once."""
-        if self._definition is None:
-            trial = extract.bundle(self.db, self.actor, ["trial"], **self._when())["trial"]
+    def definition(self) -> TrialDefinition | None:
+        """The trial definition (from the data freeze with ``--freeze``), read once; None
+        from a freeze made before freezes held it (arms then in sorted order, said so)."""
+        if not self._definition_read:
+            self._definition_read = True
+            try:
+                trial = extract.bundle(self.db, self.actor, ["trial"], **self._when())["trial"]
+            except NoimError:
+                return None
             text = str(trial["definition"].iloc[0])
             self._definition = parse_definition(text, "trial definition", stored=True)
         return self._definition

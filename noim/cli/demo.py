@@ -182,10 +182,21 @@ def demo_command(
     )
     p = published.primary
     if "estimate" in p:
+        analysed = {
+            k.removeprefix("n_analysed_"): v for k, v in p.items() if k.startswith("n_analysed_")
+        }
+        randomised = {
+            k.removeprefix("n_randomised_"): v
+            for k, v in p.items()
+            if k.startswith("n_randomised_")
+        }
+        numbers = ", ".join(
+            f"{arm} {n} of {randomised.get(arm, '?')}" for arm, n in analysed.items()
+        )
         click.echo(
             f"Primary analysis (closed report): SDQ total difficulties at 30 months, "
             f"{p.get('comparison', 'difference')}: {p['estimate']:.2f} "
-            f"(95% CI {p['lower']:.2f} to {p['upper']:.2f})"
+            f"(95% CI {p['lower']:.2f} to {p['upper']:.2f}); children analysed: {numbers}"
         )
     click.echo(
         f"Data freeze {published.freeze_id} (sha256 {published.freeze_sha256[:12]}); interim "

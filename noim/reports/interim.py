@@ -44,6 +44,7 @@ from noim.reports.summaries import (
     direction_note,
     flow_counts,
     mean_sd_by,
+    numbers_note,
     order_arms,
     outcome_data,
     stats_warnings,
@@ -446,6 +447,11 @@ def _permanence(
         )
         sec.figures.append("cumulative_incidence")
         sec.notes.append("Aalen-Johansen estimates with 95% CI; other outcomes compete.")
+        if closed:
+            every = arm_counts(data)
+            sec.notes.append(
+                numbers_note(arm_counts(kids), every, every, sorted(every), "a permanence duration")
+            )
     else:
         sec.notes.append("No permanence decisions by the as-of date: no curves.")
     return sec

@@ -38,6 +38,7 @@ __all__ = [
     "n_pct",
     "not_estimable",
     "not_received_stage",
+    "numbers_note",
     "order_arms",
     "outcome_data",
     "receipt_counts",
