@@ -330,7 +330,7 @@ def test_missing_baseline_indicator_equals_lm_with_the_indicator_term(
     no_baseline: pd.DataFrame,
 ) -> None:
     r = stats.compare_arms(
-        no_baseline, "y", "arm", "base", ["sex", "site"], reference="SAU"
+        no_baseline, "y", "arm", "base", ["sex", "site"], reference={"arm": "SAU"}
     )  # baseline_missing="indicator" is the default
     assert r.baseline_missing == "indicator" and r.contrast == "NIM - SAU"
     assert r.n == {"SAU": 163, "NIM": 156} and r.n_dropped == 0
@@ -353,7 +353,7 @@ def test_missing_baseline_indicator_equals_lm_with_the_indicator_term(
     )  # fmt: skip
     assert rel(r.pvalue, 9.75620113560350e-03) < 1e-8
     robust = stats.compare_arms(
-        no_baseline, "y", "arm", "base", ["sex", "site"], "family", reference="SAU"
+        no_baseline, "y", "arm", "base", ["sex", "site"], "family", reference={"arm": "SAU"}
     )
     assert rel(robust.estimate, 1.5867436034139897) < 1e-10
     assert rel(robust.se, 0.7728508508447729) < 1e-10
@@ -365,14 +365,26 @@ def test_missing_baseline_indicator_equals_lm_with_the_indicator_term(
 
 def test_missing_baseline_mean_and_drop_equal_lm(no_baseline: pd.DataFrame) -> None:
     mean = stats.compare_arms(
-        no_baseline, "y", "arm", "base", ["sex", "site"], reference="SAU", baseline_missing="mean"
+        no_baseline,
+        "y",
+        "arm",
+        "base",
+        ["sex", "site"],
+        reference={"arm": "SAU"},
+        baseline_missing="mean",
     )
     assert "base_missing" not in mean.summary.index and sum(mean.n.values()) == 319
     assert rel(mean.estimate, 1.546450579949336) < 1e-10
     assert rel(mean.se, 0.6098345171349435) < 1e-10
     assert rel(mean.summary.loc["base", "estimate"], 0.532519817509531) < 1e-10
     drop = stats.compare_arms(
-        no_baseline, "y", "arm", "base", ["sex", "site"], reference="SAU", baseline_missing="drop"
+        no_baseline,
+        "y",
+        "arm",
+        "base",
+        ["sex", "site"],
+        reference={"arm": "SAU"},
+        baseline_missing="drop",
     )
     assert sum(drop.n.values()) == 239 and drop.dropped_by_column == {"base": 80}
     assert drop.n_outcome == {"SAU": 163, "NIM": 156}  # with the outcome, not all analysed
@@ -382,7 +394,7 @@ def test_missing_baseline_mean_and_drop_equal_lm(no_baseline: pd.DataFrame) -> N
 
 
 def test_missing_baseline_in_interaction_equals_anova_of_lm(no_baseline: pd.DataFrame) -> None:
-    r = stats.interaction(no_baseline, "y", "arm", "sex", "base", reference="SAU")
+    r = stats.interaction(no_baseline, "y", "arm", "sex", "base", reference={"arm": "SAU"})
     assert sum(r.n.values()) == 319 and sum(r.n_baseline_missing.values()) == 80
     assert r.contrast == "NIM - SAU"
     assert rel(r.statistic, 3.66709255003016) < 1e-9
@@ -419,7 +431,7 @@ def test_a_categorical_arm_gives_the_reference_as_its_first_category(
     # noim's analysis data list the control arm first, so the default is NIM - SAU
     ordered = clustered.assign(arm=pd.Categorical(clustered["arm"], categories=["SAU", "NIM"]))
     r = stats.compare_arms(ordered, "y", "arm", "base")
-    explicit = stats.compare_arms(clustered, "y", "arm", "base", reference="SAU")
+    explicit = stats.compare_arms(clustered, "y", "arm", "base", reference={"arm": "SAU"})
     assert r.contrast == "NIM - SAU" and list(r.n) == ["SAU", "NIM"]
     assert r.estimate == pytest.approx(explicit.estimate, rel=1e-12)
     assert stats.compare_arms(clustered, "y", "arm", "base").contrast == "SAU - NIM"  # sorted
