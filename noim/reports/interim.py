@@ -47,6 +47,7 @@ from noim.reports.summaries import (
     numbers_note,
     order_arms,
     outcome_data,
+    stats_warnings,
 )
 
 __all__ = [
@@ -297,9 +298,10 @@ def build(
     sections.append(sec)
 
     # ------------------------------------------------------------------ primary
-    sections.append(
-        _primary(outcome_data(kids, wide), closed, definition, arm_counts(kids), len(kids))
-    )
+    with stats_warnings() as warned:  # too few clusters: said beside the primary table
+        sec = _primary(outcome_data(kids, wide), closed, definition, arm_counts(kids), len(kids))
+    sec.notes += warned
+    sections.append(sec)
 
     if closed:
         for s_ in sections:
