@@ -85,8 +85,10 @@ def body(run: Run) -> None:
             ylabel="Cumulative probability of a decision",
         ),
     )
-    summary = km.summary.reset_index().rename(columns={km.summary.index.name or "index": "arm"})
-    for column in ("median", "median_lower", "median_upper"):
+    summary = km.summary.reset_index().rename(
+        columns={km.summary.index.name or "index": "arm", "estimate": "median"}
+    )
+    for column in ("median", "lower", "upper"):
         summary[column] = summary[column] / MONTH
     run.table(
         "time_to_permanence",
@@ -134,18 +136,28 @@ def body(run: Run) -> None:
         label = f"Fine-Gray: {CAUSES[cause]}"
         try:
             fg = stats.fine_gray(data, "duration", "event", ["arm", "site"], cause=cause)
-            models.append(_hazard_row(label, "subdistribution HR", fg.summary))
+            models.append(_hazard_row(label, "subdistribution HR", fg))
         except stats.StatsInputError as exc:
             models.append({"model": label, "note": f"not estimable: {exc}"})
     try:
         fit = stats.cox(data, "duration", "any", ["arm", "site"], cluster="family_id")
-        models.append(_hazard_row("Cox: any decision (robust SE by family)", "HR", fit.summary))
+        models.append(_hazard_row("Cox: any decision (robust SE by family)", "HR", fit))
     except stats.StatsInputError as exc:
         models.append({"model": "Cox: any decision", "note": f"not estimable: {exc}"})
     run.table(
         "hazard_ratios",
         pd.DataFrame(models).reindex(
-            columns=["model", "term", "measure", "ratio", "lower", "upper", "p", "note"]
+            columns=[
+                "model",
+                "term",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "n_dropped",
+                "note",
+            ]
         ),
         "Arm effect on the hazard of each outcome (adjusted for site)",
         [
@@ -157,9 +169,9 @@ def body(run: Run) -> None:
 
     tau = min(TAU_DAYS, float(data.groupby("arm")["duration"].max().min()))
     r = stats.rmst(data, "duration", "any", "arm", tau=tau)
-    per_arm = r.summary.rename(columns={"rmst": "estimate"}).assign(z=float("nan"), p=float("nan"))
+    per_arm = r.summary.assign(statistic=float("nan"), p=float("nan"))
     diff = r.difference.assign(n=len(data))
-    table = pd.concat([per_arm, diff])[["n", "estimate", "se", "lower", "upper", "z", "p"]]
+    table = pd.concat([per_arm, diff])[["n", "estimate", "se", "lower", "upper", "statistic", "p"]]
     table[["estimate", "se", "lower", "upper"]] = (
         table[["estimate", "se", "lower", "upper"]] / MONTH
     )
@@ -176,17 +188,19 @@ def body(run: Run) -> None:
     )
 
 
-def _hazard_row(label: str, measure: str, summary: pd.DataFrame) -> dict[str, object]:
+def _hazard_row(label: str, measure: str, result: stats.Result) -> dict[str, object]:
+    summary = result.summary
     term = next(t for t in summary.index if str(t).startswith("arm["))
     row = summary.loc[term]
     return {
         "model": label,
         "term": term,
         "measure": measure,
-        "ratio": row["hr"],
-        "lower": row["hr_lower"],
-        "upper": row["hr_upper"],
+        "estimate": row["estimate"],
+        "lower": row["lower"],
+        "upper": row["upper"],
         "p": row["p"],
+        "n_dropped": result.n_dropped,  # rows with a missing value (dropped and counted)
     }
 
 

@@ -15,7 +15,9 @@ from noim import stats
 from noim.reports import summaries
 
 
-def _effect_row(analysis: str, measure: str, effect: stats.binary.Effect) -> dict[str, object]:
+def _effect_row(
+    analysis: str, measure: str, effect: stats.binary.Effect, n_dropped: int
+) -> dict[str, object]:
     return {
         "analysis": analysis,
         "measure": measure,
@@ -24,6 +26,7 @@ def _effect_row(analysis: str, measure: str, effect: stats.binary.Effect) -> dic
         "upper": effect.upper,
         "p": effect.pvalue,
         "method": effect.method,
+        "n_dropped": n_dropped,  # rows with a missing value (noim.stats drops and counts them)
     }
 
 
@@ -82,7 +85,7 @@ def body(run: Run) -> None:
             r = stats.rate_ratio(
                 exposed, "moves", "arm", "days_in_care", model=model, cluster="family_id"
             )
-            row = _effect_row(label, "rate ratio", r.rate_ratio)
+            row = _effect_row(label, "rate ratio", r.rate_ratio, r.n_dropped)
             if r.theta is not None:
                 row["method"] = f"{row['method']}; theta = {r.theta:.3g}"
             rows.append(row)
@@ -97,7 +100,8 @@ def body(run: Run) -> None:
         try:
             b = stats.binary_by_arm(frame, outcome, "arm", cluster="family_id")
             for measure in ("risk_difference", "risk_ratio", "odds_ratio"):
-                rows.append(_effect_row(label, measure.replace("_", " "), getattr(b, measure)))
+                effect = getattr(b, measure)
+                rows.append(_effect_row(label, measure.replace("_", " "), effect, b.n_dropped))
         except stats.StatsInputError as exc:
             rows.append({"analysis": label, "method": f"not estimable: {exc}"})
     comparison = " - ".join(str(a) for a in levels)
@@ -106,7 +110,16 @@ def body(run: Run) -> None:
     run.table(
         "stability_effects",
         pd.DataFrame(rows).reindex(
-            columns=["analysis", "measure", "estimate", "lower", "upper", "p", "method"]
+            columns=[
+                "analysis",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "method",
+                "n_dropped",
+            ]
         ),
         f"Placement stability: arm effects ({comparison}; ratios {comparison.replace('-', '/')})",
         [

@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -175,6 +176,8 @@ class Run:
     sections: list[str] = field(default_factory=list)
     arm_coding: str = "unknown"
     _dummy: dict[str, str] | None = field(default=None, init=False, repr=False)
+    #: warnings raised while the script runs; the statistics' ones go beside the next table
+    caught: list[warnings.WarningMessage] = field(default_factory=list)
     _definition: TrialDefinition | None = None
     _definition_read: bool = False
 
@@ -290,7 +293,7 @@ class Run:
         csv_path, md_path = self._path(f"{name}.csv"), self._path(f"{name}.md")
         write_csv(frame, csv_path)  # text cells a spreadsheet would run as formulas neutralised
         text = f"## {title}\n\n{markdown(frame)}"
-        notes = list(notes)
+        notes = [*notes, *summaries.warning_notes(self.caught)]  # too few clusters, ...
         if notes:
             text += "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
         md_path.write_text(text, encoding="utf-8")
@@ -404,10 +407,15 @@ def main(body: Any, script: str, doc: str | None) -> None:
     """Run ``body(run)`` with the plumbing; a NoimError ends with ``error: ...`` (exit 1)."""
     run = start(script, doc)
     try:
-        body(run)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run.caught = caught
+            body(run)
     except NoimError as exc:
         run.db.dispose()
         raise SystemExit(f"error: {exc}") from None
+    for w in caught:  # warnings no table took: shown as usual
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     run.finish()
 
 

@@ -83,10 +83,20 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
         "04_permanence.py": {
             "permanence_events": ["outcome", *arms],
             "cumulative_incidence": ["arm", "outcome", "months", "estimate", "lower", "upper"],
-            "time_to_permanence": ["arm", "n", "events", "median", "median_lower", "median_upper"],
+            "time_to_permanence": ["arm", "n", "events", "median", "lower", "upper"],
             "tests": ["test", "statistic", "df", "p", "note"],
-            "hazard_ratios": ["model", "term", "measure", "ratio", "lower", "upper", "p", "note"],
-            "rmst": ["row", "n", "estimate", "se", "lower", "upper", "z", "p"],
+            "hazard_ratios": [
+                "model",
+                "term",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "n_dropped",
+                "note",
+            ],
+            "rmst": ["row", "n", "estimate", "se", "lower", "upper", "statistic", "p"],
         },
         "05_placement_stability.py": {
             "moves": [
@@ -107,6 +117,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
                 "upper",
                 "p",
                 "method",
+                "n_dropped",
             ],
         },
         "06_costs.py": {

@@ -216,9 +216,11 @@ def test_mi_compare_arms_leaves_out_outcomes_not_yet_due() -> None:
     # without due= the same rows are imputed: another result
     everyone = stats.mi_compare_arms(df, "y", "arm", rng=3, **kw)  # type: ignore[arg-type]
     assert everyone.n == len(df) and everyone.n_missing > r.n_missing
-    # a due column must say True or False for every row
-    for bad in (df["due"].astype(object).where(df.index != 4, None), df["due"].map(str)):
-        with pytest.raises(StatsInputError, match="'due'"):
-            stats.mi_compare_arms(df.assign(due=bad), "y", "arm", rng=3, due="due", m=2)
+    # a due column says True or False; a row without it is dropped, as any missing value
+    with pytest.raises(StatsInputError, match="'due' holds 'True'"):
+        stats.mi_compare_arms(df.assign(due=df["due"].map(str)), "y", "arm", rng=3, due="due", m=2)
+    unknown = df.assign(due=df["due"].astype(object).where(df.index != 4, None))
+    r4 = stats.mi_compare_arms(unknown, "y", "arm", rng=3, due="due", m=2)
+    assert (r4.n_dropped, r4.dropped_by_column) == (1, {"due": 1})
     with pytest.raises(StatsInputError, match="no column"):
         stats.mi_compare_arms(df, "y", "arm", rng=3, due="window_closed", m=2)

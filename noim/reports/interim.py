@@ -57,6 +57,7 @@ from noim.reports.summaries import (
     numbers_note,
     order_arms,
     outcome_data,
+    stats_warnings,
     status_counts,
 )
 
@@ -363,8 +364,8 @@ def build(
     sections.append(sec)
 
     # ------------------------------------------------------------------ primary
-    sections.append(
-        _primary(
+    with stats_warnings() as warned:  # too few clusters: said beside the primary table
+        sec = _primary(
             outcomes,
             closed,
             definition,
@@ -372,7 +373,8 @@ def build(
             len(kids),
             direction=dummy.DIRECTION if on_dummy else None,
         )
-    )
+    sec.notes += warned
+    sections.append(sec)
 
     if not closed:
         for s_ in sections:

@@ -8,7 +8,9 @@ pooled level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from functools import partial
 from typing import Any
@@ -44,7 +46,9 @@ __all__ = [
     "order_arms",
     "outcome_data",
     "receipt_counts",
+    "stats_warnings",
     "status_counts",
+    "warning_notes",
 ]
 
 #: the CONSORT row of the children in the primary analysis
@@ -418,3 +422,35 @@ def mean_sd_by(data: pd.DataFrame, columns: Sequence[str], group: str | None) ->
                 }
             )
     return pd.DataFrame(rows, columns=["variable", "arm", "n", "mean", "sd", "median"])
+
+
+def warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Take the ``noim.stats`` warnings out of ``caught`` as table notes, once each, in order.
+
+    Too few clusters (``FewClustersWarning``) and a Cox coefficient that may be infinite
+    (``CoxConvergenceWarning``) belong beside the table they concern ("Warning: ..."); other
+    warnings stay in ``caught``.
+    """
+    from noim.stats import FewClustersWarning
+    from noim.stats.cox import CoxConvergenceWarning
+
+    kinds = (FewClustersWarning, CoxConvergenceWarning)
+    notes: list[str] = []
+    for w in caught:
+        if issubclass(w.category, kinds) and f"Warning: {w.message}" not in notes:
+            notes.append(f"Warning: {w.message}")
+    caught[:] = [w for w in caught if not issubclass(w.category, kinds)]
+    return notes
+
+
+@contextmanager
+def stats_warnings() -> Iterator[list[str]]:
+    """``with stats_warnings() as notes:`` -- the statistics warnings raised inside become
+    ``notes`` (see ``warning_notes``) when the block ends; other warnings are re-issued."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield notes
+    notes += warning_notes(caught)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -3,7 +3,9 @@
 Four sections, each the count of everything outstanding and its first ``limit`` rows:
 
 * follow-up visits due and overdue, soonest first (``visits.due_statement``: the same
-  visits ``noim followups due`` lists);
+  visits ``noim followups due`` lists), each with the instruments still to enter at it
+  (``followup_forms``: the due and overdue cells of the child's status grid, so a page
+  links each one's entry form);
 * open data queries on the sites' records, oldest first (``queries.query_list_statement``:
   the same scope and blinding as ``noim query list``);
 * families registered but not yet randomised, each with what the randomisation gate
@@ -22,7 +24,8 @@ roles by the services that build them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,11 +33,12 @@ from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Allocation, Child, Family, Site
+from noim.db.models import Allocation, Assessment, Child, Family, Instrument, Site
 from noim.db.paging import first_rows
 from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
+from noim.domain.status_grid import forms_to_enter
 from noim.services.queries import QueryView, query_list_statement, query_views
 from noim.services.randomisation_core import asked_when_randomising, gate_report
 from noim.services.safety import SaeView, outstanding_saes
@@ -76,6 +80,9 @@ class WorkQueue:
     waiting_total: int
     saes: tuple[SaeView, ...]
     saes_total: int
+    #: the instruments still to enter at each listed follow-up, by visit id (the due and
+    #: overdue cells of the child's status grid; empty: only the visit itself to record)
+    followup_forms: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def work_queue(
@@ -116,12 +123,48 @@ def work_queue(
             waiting_total=waiting_total,
             saes=tuple(saes),
             saes_total=saes_total,
+            followup_forms=_forms_to_enter(s, followups, {v.id: v.child_id for v, *_ in due}),
         )
 
 
 def _count(s: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     """How many rows ``stmt`` selects (ordering dropped)."""
     return int(s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+
+
+def _forms_to_enter(
+    s: Session, followups: Sequence[DueVisit], children: dict[int, int]
+) -> dict[int, tuple[str, ...]]:
+    """The instruments still to enter at each follow-up (``forms_to_enter``), by visit id
+    (``children``: each visit's child id): two statements whatever the number of rows (at
+    most ``MAX_LIMIT``)."""
+    if not followups:
+        return {}
+    born: dict[int, date] = {}
+    entered: dict[tuple[int, str], set[str]] = {}
+    for child_id, dob, tp, code in s.execute(
+        select(Child.id, Child.date_of_birth, Assessment.timepoint_code, Instrument.code)
+        .outerjoin(
+            Assessment, and_(Assessment.child_id == Child.id, Assessment.voided_at.is_(None))
+        )
+        .outerjoin(Instrument, Instrument.id == Assessment.instrument_id)
+        .where(Child.id.in_(set(children.values())))
+    ):
+        born[child_id] = dob
+        if tp is not None:
+            entered.setdefault((child_id, tp), set()).add(code)
+    timepoints = {t.code: t for t in stored_definition(s).timepoints}
+    out: dict[int, tuple[str, ...]] = {}
+    for v in followups:
+        child_id = children[v.visit_id]
+        timepoint = timepoints.get(v.timepoint)
+        done = entered.get((child_id, v.timepoint), set())
+        out[v.visit_id] = (
+            ()
+            if timepoint is None
+            else forms_to_enter(timepoint, born[child_id], v.target_date, done)
+        )
+    return out
 
 
 def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[WaitingFamily], int]:

@@ -5,11 +5,12 @@
 
 * ``Intercept``;
 * the arm as a treatment contrast, ``arm[T.level]`` for the non-reference level
-  (reference = first level in sorted order, or ``reference=`` when given);
+  (reference = the first level: a Categorical's first category, else the first in sorted
+  order; or ``reference={"arm": level}``);
 * the baseline and numeric covariates under their own names;
 * categorical covariates (strings, categories, booleans) dummy coded against their first
-  level in sorted order, or the level given in ``covariate_reference={"site": "GLA"}``,
-  named ``col[T.level]`` as in ``stats.cox``;
+  level in the same order, or the level given in ``reference={"site": "GLA"}``, named
+  ``col[T.level]`` as in ``stats.cox``;
 * for ``interaction``: the subgroup column ``by`` (always categorical) and the products
   ``arm[T.b]:by[T.level]``.
 
@@ -31,7 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noim.stats._base import StatsInputError, group_levels, numeric_column, require_columns
+from noim.stats._base import (
+    StatsInputError,
+    check_clusters,
+    complete_cases,
+    group_levels,
+    numeric_column,
+    references,
+    require_columns,
+)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -72,19 +81,6 @@ def is_categorical(series: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
-def check_references(
-    references: Mapping[str, Any], allowed: Sequence[str], where: str, label: str
-) -> None:
-    """Every key of ``references`` (``label``: the keyword's name) is one of ``allowed``."""
-    unknown = [c for c in references if c not in allowed]
-    if unknown:
-        raise StatsInputError(
-            f"{where}: {label} names {', '.join(map(repr, unknown))}, which is not among the "
-            f"covariates {list(allowed)!r}; expected a mapping from a categorical covariate to "
-            "its reference level"
-        )
-
-
 def dummies(
     frame: pd.DataFrame, column: str, where: str, reference: Any
 ) -> tuple[list[str], FloatArray, list[Any], IntArray]:
@@ -111,15 +107,14 @@ def covariate_columns(
     where: str,
     *,
     references: Mapping[str, Any] | None = None,
-    label: str = "covariate_reference",
     refuse_constant: bool = False,
 ) -> tuple[list[str], list[FloatArray]]:
     """Names and column blocks of the covariates, in the order given.
 
     Numeric covariates enter as they are (under their own name); categorical ones (see
     ``is_categorical``) as ``dummies`` against ``references[col]`` or their first sorted
-    level.  ``references`` for a numeric covariate is refused (``label`` names the keyword
-    in the message); so is a constant numeric covariate when ``refuse_constant``.
+    level.  A reference for a numeric covariate is refused; so is a constant numeric
+    covariate when ``refuse_constant``.
     """
     refs = dict(references or {})
     names: list[str] = []
@@ -132,8 +127,8 @@ def covariate_columns(
             continue
         if c in refs:
             raise StatsInputError(
-                f"{where}: {label} gives a reference for numeric column {c!r}; expected "
-                "references only for categorical covariates"
+                f"{where}: reference gives a level for numeric column {c!r}; expected "
+                "references only for categorical columns"
             )
         x = numeric_column(frame, c, where)
         if refuse_constant and np.all(x == x[0]):
@@ -152,16 +147,16 @@ def arm_matrix(
     covariates: Sequence[str],
     where: str,
     *,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Model matrix of a GLM/GEE by arm (no complete-case step): ``Intercept``,
     ``arm[T.levels[1]]`` and the covariates as in ``covariate_columns``, as a DataFrame
-    indexed like ``df``."""
+    indexed like ``df``; ``reference`` gives the covariates' reference levels (the arm's, if
+    present, is ignored: ``levels`` are already ordered)."""
     if arm in covariates:
         raise StatsInputError(f"{where}: covariate {arm!r} is the arm; expected other columns")
-    names, blocks = covariate_columns(
-        df, covariates, where, references=covariate_reference, label="covariate_reference"
-    )
+    refs = {c: r for c, r in (reference or {}).items() if c != arm}
+    names, blocks = covariate_columns(df, covariates, where, references=refs)
     arm_col = (df[arm] == levels[1]).to_numpy(dtype=np.float64)[:, None]
     X = np.hstack([np.ones((len(df), 1)), arm_col, *blocks])
     return pd.DataFrame(X, index=df.index, columns=["Intercept", f"{arm}[T.{levels[1]}]", *names])
@@ -175,8 +170,7 @@ def build_design(
     baseline: str | None,
     covariates: Sequence[str],
     cluster: str | None,
-    reference: Any,
-    covariate_reference: Mapping[str, Any] | None,
+    reference: Mapping[str, Any] | None,
     where: str,
     by: str | None = None,
     baseline_missing: str = "drop",
@@ -202,22 +196,12 @@ def build_design(
                 "(outcome, arm, baseline, covariates, by and cluster are distinct)"
             )
         seen.add(c)
-    cov_ref = dict(covariate_reference or {})
-    check_references(cov_ref, covariates + ([by] if by else []), where, "covariate_reference")
+    refs = references(reference, [arm, *covariates, by], where)
 
     keep_missing = baseline if baseline is not None and baseline_missing != "drop" else None
     required = [c for c in used if c != keep_missing]
-    missing = df[required].isna()
-    keep = ~missing.any(axis=1).to_numpy()
-    dropped_by_column = {c: int(n) for c, n in missing.sum().items() if n}
-    n_dropped = int((~keep).sum())
-    frame = df.loc[keep, used]
-    if len(frame) == 0:
-        raise StatsInputError(
-            f"{where}: no complete rows: every row misses a value in "
-            + ", ".join(f"{c!r} ({n})" for c, n in dropped_by_column.items())
-            + "; expected at least one complete row"
-        )
+    kept, n_dropped, dropped_by_column = complete_cases(df, required, where)
+    frame = kept[used]
 
     y = numeric_column(frame, outcome, where)
     if np.ptp(y) == 0:
@@ -225,7 +209,7 @@ def build_design(
             f"{where}: outcome {outcome!r} is constant ({y[0]!r} in every complete row); "
             "expected an outcome that varies"
         )
-    arm_levels, arm_codes = group_levels(frame, arm, where, reference=reference, at_least=2)
+    arm_levels, arm_codes = group_levels(frame, arm, where, reference=refs.get(arm), at_least=2)
     if len(arm_levels) > 2:
         raise StatsInputError(
             f"{where}: arm column {arm!r} has {len(arm_levels)} levels "
@@ -237,7 +221,7 @@ def build_design(
     blocks: list[FloatArray] = [np.ones((len(y), 1)), arm_codes[:, None].astype(np.float64)]
 
     cov_names, cov_blocks = covariate_columns(
-        frame, covariates, where, references={c: r for c, r in cov_ref.items() if c != by}
+        frame, covariates, where, references={c: r for c, r in refs.items() if c not in (arm, by)}
     )
     names += cov_names
     blocks += cov_blocks
@@ -266,7 +250,7 @@ def build_design(
     by_codes: IntArray | None = None
     interaction_terms: list[str] = []
     if by is not None:
-        dn, block, by_levels, by_codes = dummies(frame, by, where, cov_ref.get(by))
+        dn, block, by_levels, by_codes = dummies(frame, by, where, refs.get(by))
         interaction_terms = [f"{arm_term}:{name}" for name in dn]
         names += dn + interaction_terms
         blocks += [block, block * arm_codes[:, None]]
@@ -275,15 +259,9 @@ def build_design(
     cluster_codes: IntArray | None = None
     n_clusters = 0
     if cluster is not None:
-        codes, uniques = pd.factorize(frame[cluster], sort=True)
+        codes, _ = pd.factorize(frame[cluster], sort=True)
         cluster_codes = np.asarray(codes, dtype=np.int64)
-        n_clusters = len(uniques)
-        if n_clusters < 2:
-            raise StatsInputError(
-                f"{where}: cluster column {cluster!r} has a single cluster ({uniques[0]!r}) in the "
-                "complete cases; expected at least 2 clusters (a clustered analysis needs "
-                "between-cluster variation; use cluster=None)"
-            )
+        n_clusters = check_clusters(cluster_codes, arm_codes, arm_levels, cluster, arm, where)
 
     _check_rank(X, names, where)
     with_outcome = df[arm].notna() & df[outcome].notna()
@@ -352,16 +330,14 @@ def cluster_sums(values: FloatArray, codes: IntArray, n_clusters: int) -> FloatA
 
 
 def covariate_matrix(
-    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
+    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any] | None, where: str
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], list[str]]:
     """The covariates of a regression without intercept (Cox, Fine–Gray) as one matrix.
 
     Numeric covariates as they are (a constant one is refused); categorical ones (dtype
-    not numeric, or bool) as dummies ``"c[T.L]"`` against their first sorted level or
-    ``reference[c]``.
+    not numeric, or bool) as dummies ``"c[T.L]"`` against their first level (a Categorical's
+    first category, else the first sorted) or ``reference[c]``.
     """
-    check_references(reference, covariates, where, "reference")
-    names, blocks = covariate_columns(
-        df, covariates, where, references=reference, label="reference", refuse_constant=True
-    )
+    refs = references(reference, covariates, where)
+    names, blocks = covariate_columns(df, covariates, where, references=refs, refuse_constant=True)
     return np.hstack(blocks), names

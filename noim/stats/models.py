@@ -122,8 +122,7 @@ def _design_fit(
     covariates: Sequence[str],
     cluster: str | None,
     method: str,
-    reference: Any,
-    covariate_reference: Mapping[str, Any] | None,
+    reference: Mapping[str, Any] | None,
     where: str,
     by: str | None = None,
     baseline_missing: str = DEFAULT_BASELINE_MISSING,
@@ -137,7 +136,6 @@ def _design_fit(
         covariates=covariates,
         cluster=cluster,
         reference=reference,
-        covariate_reference=covariate_reference,
         where=where,
         by=by,
         baseline_missing=baseline_missing,
@@ -249,8 +247,6 @@ class ArmComparison(Result):
     effect_size: float
     pooled_sd: float
     df: float | None
-    n_dropped: int
-    dropped_by_column: dict[str, int]
     extra: dict[str, float]
     n_outcome: dict[Any, int]
     baseline_missing: str
@@ -283,8 +279,7 @@ def compare_arms(
     cluster: str | None = None,
     method: str = "ancova",
     *,
-    reference: Any = None,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
     baseline_missing: str = DEFAULT_BASELINE_MISSING,
 ) -> ArmComparison:
     """Adjusted mean difference in ``outcome`` between the two levels of ``arm``.
@@ -302,15 +297,16 @@ def compare_arms(
     outcome, arm : column names; arm must have exactly two levels in the complete cases.
     baseline : the baseline measure of the outcome (numeric), or None.
     covariates : further columns; numeric ones enter linearly, others (strings, categories,
-        booleans) are dummy coded against their first level in sorted order, or against
-        ``covariate_reference[column]``; dummies are named ``column[T.level]``.
+        booleans) are dummy coded against their first level (a Categorical's first category,
+        else the first in sorted order), or against ``reference[column]``; dummies are named
+        ``column[T.level]``.
     cluster : column naming each row's cluster (family). Required for "mixed" and "gee";
         with "ancova" it gives cluster-robust (CR1) standard errors.
     method : "ancova" (OLS; t with n - p df, or G - 1 df when clustered), "mixed"
         (random intercept per cluster, REML; SEs from (X'V^-1 X)^-1 as lme4; normal z) or
         "gee" (exchangeable working correlation, geepack conventions, sandwich SE; z).
-    reference : the arm level to compare against (default: the first level, see above).
-    covariate_reference : reference level per categorical covariate, e.g. ``{"site": "GLA"}``.
+    reference : the reference level of the arm and of categorical covariates, e.g.
+        ``{"arm": "SAU", "site": "GLA"}`` (default: the first level, see above).
     baseline_missing : how rows with the outcome but no baseline are analysed (only with
         ``baseline``). "indicator" (the default): kept, the missing baselines set to the mean
         of the observed baselines of the rows analysed and a 0/1 term ``<baseline>_missing``
@@ -330,7 +326,7 @@ def compare_arms(
     (variance components, working correlation, number of clusters).
 
     Rows with a missing value in any other column used are dropped and counted (complete
-    cases).
+    cases, ``n_dropped``); infinite values are refused.
     """
     design, fit, table = _design_fit(
         df,
@@ -341,7 +337,6 @@ def compare_arms(
         cluster,
         method,
         reference,
-        covariate_reference,
         "compare_arms",
         baseline_missing=baseline_missing,
     )
@@ -410,8 +405,6 @@ class Interaction(Result):
     df_denom: float | None
     pvalue: float
     test: str  # "F" or "chi2"
-    n_dropped: int
-    dropped_by_column: dict[str, int]
     extra: dict[str, float]
     n_outcome: dict[Any, int]
     baseline_missing: str
@@ -446,22 +439,20 @@ def interaction(
     cluster: str | None = None,
     method: str = "ancova",
     *,
-    reference: Any = None,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
     baseline_missing: str = DEFAULT_BASELINE_MISSING,
 ) -> Interaction:
     """Subgroup analysis: the arm effect within each level of ``by`` and the interaction test.
 
     Model: ``compare_arms``'s model plus ``by`` (categorical, dummy coded against its first
-    level in sorted order or ``covariate_reference[by]``) and the products
+    level or ``reference[by]``) and the products
     ``arm[T.b]:by[T.level]``. The arm effect in subgroup l is b_arm + b_arm:by[l] (its SE from
     the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
     parameters as ``compare_arms``.
 
     Parameters
     ----------
-    df, outcome, arm, baseline, covariates, cluster, method, reference, covariate_reference
-    baseline_missing
+    df, outcome, arm, baseline, covariates, cluster, method, reference, baseline_missing
         As ``compare_arms`` (default "indicator": children without a baseline are kept).
     by : str
         The subgroup column (categorical, at least two levels in the complete cases).
@@ -489,7 +480,6 @@ def interaction(
         cluster,
         method,
         reference,
-        covariate_reference,
         "interaction",
         by=by,
         baseline_missing=baseline_missing,
