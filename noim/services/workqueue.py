@@ -174,18 +174,21 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
         ~exists().where(live, Child.eligibility_status != "ineligible"),
     )
     n_children = select(func.count(Child.id)).where(live).correlate(Family).scalar_subquery()
+    # the live families not yet randomised first (an anti-join on the allocations' unique
+    # index): the children's eligibility is then read for those few only, where one
+    # statement had PostgreSQL read every child of the trial for every family of the site
+    unallocated = select(Family.id).where(
+        Family.voided_at.is_(None), ~exists().where(Allocation.family_id == Family.id)
+    )
+    if site_ids is not None:
+        unallocated = unallocated.where(Family.site_id.in_(site_ids))
+    candidates = list(s.scalars(unallocated))
     stmt = (
         select(Family, Site, n_children)
         .join(Site, Site.id == Family.site_id)
-        .where(
-            Family.voided_at.is_(None),
-            ~exists().where(Allocation.family_id == Family.id),
-            ~all_ineligible,
-        )
+        .where(Family.id.in_(candidates), ~all_ineligible)
         .order_by(Family.registered_at, Family.id)
     )
-    if site_ids is not None:
-        stmt = stmt.where(Family.site_id.in_(site_ids))
     rows, total = first_rows(s, stmt, limit)
     if not rows:
         return [], total
