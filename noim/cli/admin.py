@@ -7,14 +7,15 @@ from typing import Any
 
 import click
 
+from noim.cli import commands
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_table,
 )
+from noim.cli.lazy import LazyGroup
 from noim.config import Settings, os_user
 from noim.db import migrate
 from noim.domain.codes import JURISDICTION_LABELS
@@ -26,7 +27,7 @@ from noim.services import audit as audit_service
 # --------------------------------------------------------------------------- init
 
 
-@noim_cli.command()
+@click.command()
 @click.option(
     "--database",
     "database_opt",
@@ -67,7 +68,7 @@ def init(
 # --------------------------------------------------------------------------- db
 
 
-@noim_cli.group()
+@click.group(cls=LazyGroup, lazy=commands.DB)
 def db() -> None:
     """Schema migrations and database status."""
 
@@ -163,7 +164,7 @@ def db_tables(state: CliState, as_json: bool) -> None:
 # --------------------------------------------------------------------------- users
 
 
-@noim_cli.group("users")
+@click.group("users", cls=LazyGroup, lazy=commands.USERS)
 def users_group() -> None:
     """Users, roles and site memberships (administrators)."""
 
@@ -280,7 +281,7 @@ def users_update(
 # --------------------------------------------------------------------------- trial
 
 
-@noim_cli.group("trial")
+@click.group("trial")
 def trial_group() -> None:
     """The trial definition."""
 
@@ -444,7 +445,7 @@ def trial_validate(file: str, as_json: bool) -> None:
 # --------------------------------------------------------------------------- audit
 
 
-@noim_cli.group("audit")
+@click.group("audit", cls=LazyGroup, lazy=commands.AUDIT)
 def audit_group() -> None:
     """The audit trail: verify it, anchor it, read a record's history."""
 

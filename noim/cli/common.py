@@ -9,23 +9,28 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 import noim
+from noim.cli.commands import ROOT
+from noim.cli.lazy import LazyGroup
 from noim.config import DATABASE_ENV, USER_ENV, Settings
-from noim.db import migrate
-from noim.db.errors import translate
-from noim.db.session import Database
 from noim.domain.exceptions import NoimError
-from noim.domain.roles import Actor
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from noim.db.session import Database
+    from noim.domain.roles import Actor
+
+# Start-up time (docs/cli.md): this module is imported by every command, `noim --help`
+# included, so it imports neither SQLAlchemy nor Alembic nor rich at its top; the
+# functions that need them import them.
 
 
-class NoimGroup(click.Group):
+class NoimGroup(LazyGroup):
     """Turns noim's errors into one line on stderr and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -35,17 +40,25 @@ class NoimGroup(click.Group):
             raise
         except NoimError as exc:
             fail(str(exc), exc.exit_code)
-        except DBAPIError as exc:
-            translated = translate(exc)
-            if translated is not None:
-                fail(str(translated), translated.exit_code)
-            if isinstance(exc, OperationalError):
-                fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
-            _internal(exc)
-        except SQLAlchemyError as exc:
-            _internal(exc)
         except Exception as exc:
+            _database_error(exc)
             _internal(exc)
+
+
+def _database_error(exc: Exception) -> None:
+    """Fail with the one-line message of a database error noim explains; else return."""
+    if "sqlalchemy" not in sys.modules:  # no database was opened: not a database error
+        return
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from noim.db.errors import translate
+
+    if isinstance(exc, DBAPIError):
+        translated = translate(exc)
+        if translated is not None:
+            fail(str(translated), translated.exit_code)
+        if isinstance(exc, OperationalError):
+            fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
 
 
 def _internal(exc: BaseException) -> NoReturn:
@@ -81,9 +94,13 @@ class CliState:
                     f"no database at {path}; create one with `noim init` or point to one with "
                     f"--database / {DATABASE_ENV}"
                 )
+            from noim.db.session import Database
+
             self._db = Database(settings.database_url)
         if check_schema:
-            migrate.require_current(self._db.engine)
+            from noim.db.revisions import require_current
+
+            require_current(self._db.engine)
         return self._db
 
     def actor(self) -> Actor:
@@ -99,7 +116,7 @@ class CliState:
             self._db.dispose()
 
 
-@click.group(cls=NoimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=NoimGroup, lazy=ROOT, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--database",
     metavar="URL",
@@ -124,6 +141,28 @@ def noim_cli(ctx: click.Context, database: str | None, user: str | None) -> None
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[date, Any]
+else:  # click < 8.3 has no generic ParamType
+    _ParamType = click.ParamType
+
+
+class DateType(_ParamType):
+    """An ISO date (YYYY-MM-DD)."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date; expected YYYY-MM-DD", param, ctx)
+
+
+DATE = DateType()
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -212,10 +251,14 @@ def print_json(value: Any) -> None:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=True, highlight=False)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_lines=False)
     for col in columns:
         table.add_column(col)

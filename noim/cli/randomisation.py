@@ -7,15 +7,14 @@ from pathlib import Path
 
 import click
 
-from noim.cli.common import CliState, json_option, noim_cli, pass_state, print_json, print_table
-from noim.cli.records import DATE, child_group
+from noim.cli.common import DATE, CliState, json_option, pass_state, print_json, print_table
 from noim.domain.randomisation_sim import simulate_trial
 from noim.domain.trialdef import load_definition
 from noim.services import consent, randomisation
 from noim.services.randomisation_batch import randomise_file
 
 
-@child_group.command("eligibility")
+@click.command("eligibility")
 @click.argument("child_id")
 @click.option("--eligible/--ineligible", required=True, help="The eligibility decision.")
 @click.option(
@@ -33,7 +32,7 @@ def child_eligibility(
     click.echo(f"{child_id.upper()}: {status}")
 
 
-@noim_cli.group("consent")
+@click.group("consent")
 def consent_group() -> None:
     """Consent for children to take part."""
 
@@ -85,7 +84,7 @@ def _parse_factors(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@noim_cli.command("randomise")
+@click.command("randomise")
 @click.argument("family_id", required=False)
 @click.option(
     "--factor",
@@ -136,7 +135,7 @@ def randomise_command(
         )
 
 
-@noim_cli.group("randomisation")
+@click.group("randomisation")
 def randomisation_group() -> None:
     """Randomisation set-up, allocations, balance, the sealed list and simulations."""
 
@@ -319,7 +318,7 @@ def randomisation_simulate(
     )
 
 
-@child_group.command("withdraw")
+@click.command("withdraw")
 @click.argument("child_id")
 @click.option(
     "--level",

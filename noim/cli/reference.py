@@ -28,8 +28,10 @@ def _walk(
     ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
     out = [(" ".join(path), cmd.get_help(ctx))]
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            out += _walk(cmd.commands[name], [*path, name], ctx)
+        for name in cmd.list_commands(ctx):  # imports every command (lazy groups)
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, f"{' '.join(path)} lists {name} but has no such command"
+            out += _walk(sub, [*path, name], ctx)
     return out
 
 

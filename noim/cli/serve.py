@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.common import CliState, noim_cli, pass_state
+from noim.cli.common import CliState, pass_state
 
 
-@noim_cli.command("serve")
+@click.command("serve")
 @click.option(
     "--host",
     default="127.0.0.1",
