@@ -17,12 +17,10 @@ from noim.cli.common import (
 )
 from noim.cli.lazy import LazyGroup
 from noim.config import Settings, os_user
-from noim.db import migrate
 from noim.domain.codes import JURISDICTION_LABELS
 from noim.domain.roles import Capability
 from noim.domain.trialdef import TrialDefinition, load_definition
-from noim.services import anchors, setup, users
-from noim.services import audit as audit_service
+from noim.services import setup, users
 
 # --------------------------------------------------------------------------- init
 
@@ -77,6 +75,8 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: CliState) -> None:
     """Upgrade the database schema to this version of noim (back it up first)."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     before = migrate.require_upgradable(database.engine)
     actor = users.resolve_actor(database, state.settings.user_name)
@@ -99,6 +99,8 @@ def db_upgrade(state: CliState) -> None:
 @pass_state
 def db_current(state: CliState, as_json: bool) -> None:
     """Show the database's schema revision and whether it matches this noim."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     current, code_head = migrate.status(database.engine)
     info = {
@@ -130,6 +132,8 @@ def db_current(state: CliState, as_json: bool) -> None:
 @pass_state
 def db_check(state: CliState, as_json: bool) -> None:
     """Compare the database schema with noim's models (like `alembic check`)."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     current, code_head = migrate.status(database.engine)
     with database.engine.connect() as conn:
@@ -153,6 +157,8 @@ def db_check(state: CliState, as_json: bool) -> None:
 @pass_state
 def db_tables(state: CliState, as_json: bool) -> None:
     """Row counts of every noim table."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     state.actor()  # must be a known user
     counts = migrate.table_counts(state.db().engine)
     if as_json:
@@ -468,6 +474,9 @@ def audit_verify(
     state: CliState, chain_only: bool, anchor_file: Path | None, as_json: bool
 ) -> None:
     """Verify the audit trail's hash chain and that the data agree with it (exit 1 if not)."""
+    from noim.services import anchors
+    from noim.services import audit as audit_service
+
     anchor = None
     if anchor_file is not None:
         anchor = anchors.parse(anchor_file.read_text(encoding="utf-8"), str(anchor_file))
@@ -570,6 +579,8 @@ def audit_verify(
 @pass_state
 def audit_show(state: CliState, table: str, key: str, as_json: bool) -> None:
     """List one record's history: who changed what, when, from what, to what, and why."""
+    from noim.services import audit as audit_service
+
     rows = audit_service.history(state.db(), state.actor(), table, key)
     if as_json:
         print_json(rows)

@@ -28,7 +28,7 @@ ROOT: dict[str, Lazy] = {
         "Run every set rule over the whole database (data managers, administrators).",
     ),
     "child": Lazy("noim.cli.records:child_group", "Children: the trial's participants."),
-    "consent": Lazy("noim.cli.randomisation:consent_group", "Consent for children to take part."),
+    "consent": Lazy("noim.cli.consent:consent_group", "Consent for children to take part."),
     "db": Lazy("noim.cli.admin:db", "Schema migrations and database status."),
     "demo": Lazy(
         "noim.cli.demo:demo_command",
@@ -131,7 +131,7 @@ CHILD: dict[str, Lazy] = {
         "List who cared for CHILD_ID on which dates, and the child's birth parents.",
     ),
     "eligibility": Lazy(
-        "noim.cli.randomisation:child_eligibility", "Record whether CHILD_ID is eligible."
+        "noim.cli.consent:child_eligibility", "Record whether CHILD_ID is eligible."
     ),
     "exclude": Lazy(
         "noim.cli.visits:child_exclude",
@@ -141,7 +141,7 @@ CHILD: dict[str, Lazy] = {
         "noim.cli.safety:child_lost", "Record that CHILD_ID (randomised) is lost to follow-up."
     ),
     "withdraw": Lazy(
-        "noim.cli.randomisation:child_withdraw",
+        "noim.cli.consent:child_withdraw",
         "Record CHILD_ID's withdrawal; unfinished visits become not required when follow-up ends.",
     ),
 }
