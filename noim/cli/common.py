@@ -79,6 +79,7 @@ class CliState:
     user: str | None
     _db: Database | None = None
     _actor: Actor | None = None
+    _schema_checked: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -97,10 +98,11 @@ class CliState:
             from noim.db.session import Database
 
             self._db = Database(settings.database_url)
-        if check_schema:
+        if check_schema and not self._schema_checked:
             from noim.db.revisions import require_current
 
             require_current(self._db.engine)
+            self._schema_checked = True
         return self._db
 
     def actor(self) -> Actor:

@@ -80,14 +80,36 @@ def database_revision(conn: Connection) -> str | None:
     """The revision the database is at (``None``: no noim schema), as Alembic reads it."""
     if not inspect(conn).has_table(VERSION_TABLE):
         return None
-    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return _one_revision(conn, _versions(conn))
+
+
+def _versions(conn: Connection) -> list[str]:
+    return [
+        str(v) for v in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()
+    ]
+
+
+def _one_revision(conn: Connection, rows: list[str]) -> str | None:
     if len(rows) > 1:
         where = conn.engine.url.render_as_string(hide_password=True)
         raise SchemaOutOfDate(
             f"database {where} is at {len(rows)} schema revisions ({', '.join(sorted(rows))}); "
             "expected one"
         )
-    return str(rows[0]) if rows else None
+    return rows[0] if rows else None
+
+
+def _gate_revision(engine: Engine) -> str | None:
+    """``database_revision`` in one query when the version table exists (every day)."""
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.connect() as conn:
+        try:
+            rows = _versions(conn)
+        except DBAPIError:  # no version table (or no database): ask the catalogue why
+            conn.rollback()
+            return database_revision(conn)
+        return _one_revision(conn, rows)
 
 
 def newer_than_this_noim(where: str, current: str) -> SchemaOutOfDate:
@@ -102,8 +124,7 @@ def newer_than_this_noim(where: str, current: str) -> SchemaOutOfDate:
 def require_current(engine: Engine) -> None:
     """Refuse a database whose schema is missing, behind or ahead of this noim."""
     where = engine.url.render_as_string(hide_password=True)
-    with engine.connect() as conn:
-        current = database_revision(conn)
+    current = _gate_revision(engine)
     if current is None:
         raise NotInitialised(f"database {where} has no noim schema; run `noim init` to create it")
     code_head = head()

@@ -530,6 +530,8 @@ CHECKS: dict[str, Check] = {
 
 def run_checks(s: Session, scope: Scope) -> list[Violation]:
     """Every set rule's violations among the children in ``scope`` (all when ``None``)."""
+    if scope is not None and not scope:
+        return []  # every check looks at the scope's children only (a family without any)
     out: list[Violation] = []
     for check in CHECKS.values():
         out += check(s, scope)
