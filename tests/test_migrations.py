@@ -38,10 +38,16 @@ def test_the_database_revision_read_with_sql_is_alembics(db: Database) -> None:
         assert revisions.database_revision(conn) == migrate.current_revision(conn)
         assert revisions.database_revision(conn) == revisions.head()
     with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
+    with pytest.raises(SchemaOutOfDate, match="at 2 schema revisions"):
+        revisions.require_current(db.engine)
+    with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM alembic_version"))
     with db.engine.connect() as conn:
         assert revisions.database_revision(conn) is None
         assert migrate.current_revision(conn) is None
+    with pytest.raises(NotInitialised, match="run `noim init`"):
+        revisions.require_current(db.engine)
 
 
 def test_empty_to_head_has_no_drift(empty_url: str) -> None:

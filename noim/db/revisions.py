@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from noim.domain.exceptions import NotInitialised, SchemaOutOfDate
 
@@ -57,8 +58,12 @@ def graph() -> dict[str, tuple[str, ...]]:
             out[revision] = ()
         elif isinstance(down, str):
             out[revision] = (down,)
+        elif isinstance(down, tuple | list):
+            out[revision] = tuple(str(d) for d in down)
         else:
-            out[revision] = tuple(str(d) for d in down)  # type: ignore[attr-defined]
+            raise RuntimeError(
+                f"{path}: down_revision is {down!r}; expected None, a string or a tuple"
+            )
     return out
 
 
@@ -101,8 +106,6 @@ def _one_revision(conn: Connection, rows: list[str]) -> str | None:
 
 def _gate_revision(engine: Engine) -> str | None:
     """``database_revision`` in one query when the version table exists (every day)."""
-    from sqlalchemy.exc import DBAPIError
-
     with engine.connect() as conn:
         try:
             rows = _versions(conn)
