@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
 from noim.db.models import Allocation, Child, Family, Site
+from noim.db.paging import first_rows
 from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
@@ -38,7 +39,7 @@ from noim.services.queries import QueryView, query_list_statement, query_views
 from noim.services.randomisation_core import asked_when_randomising, gate_report
 from noim.services.safety import SaeView, outstanding_saes
 from noim.services.setup import stored_definition
-from noim.services.visits import DueVisit, due_statement, due_views
+from noim.services.visits import DueVisit, due_rows, due_statement
 
 #: the most rows a section may ask for
 MAX_LIMIT = 500
@@ -96,8 +97,8 @@ def work_queue(
             sites = sites.where(Site.id.in_(site_ids))
         site_codes = tuple(s.scalars(sites))
         visits = due_statement(site_ids, today)
-        followups = due_views(s, visits.limit(limit), today)
-        followups_total = _count(s, visits)
+        due, followups_total = first_rows(s, visits, limit)
+        followups = due_rows(due, today)
         open_queries = query_list_statement(s, actor, site_ids, ["open"])
         queries = query_views(s, actor, s.scalars(open_queries.limit(limit)), today)
         queries_total = _count(s, open_queries)
@@ -142,8 +143,7 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
     )
     if site_ids is not None:
         stmt = stmt.where(Family.site_id.in_(site_ids))
-    rows = s.execute(stmt.limit(limit)).all()
-    total = _count(s, stmt)
+    rows, total = first_rows(s, stmt, limit)
     if not rows:
         return [], total
     definition = stored_definition(s)
