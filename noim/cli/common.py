@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -271,4 +272,11 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
 def main() -> None:
     """Entry point of the ``noim`` command."""
-    noim_cli(prog_name="noim")
+    try:
+        noim_cli(prog_name="noim")
+    finally:
+        # The process ends here.  Python's clean-up at exit would otherwise collect the
+        # whole heap (SQLAlchemy's mapped classes and their compiled state, about 100,000
+        # objects), a third of the CPU time of a one-record command; frozen objects are
+        # skipped (exit handlers still run, files are still flushed and closed).
+        gc.freeze()
