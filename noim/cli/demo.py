@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from noim.cli.common import fail, noim_cli, print_json, print_table
+from noim.cli.common import fail, print_json, print_table
 from noim.config import Settings
 from noim.db.session import Database
 from noim.domain.trialdef import load_definition
@@ -37,7 +37,7 @@ def _effects(values: tuple[str, ...]) -> demo.Effects:
     return demo.Effects(**given)
 
 
-@noim_cli.command("demo")
+@click.command("demo")
 @click.option(
     "--database",
     "database_opt",

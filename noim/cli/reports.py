@@ -7,14 +7,13 @@ from pathlib import Path
 
 import click
 
-from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
-from noim.cli.records import DATE
+from noim.cli.common import DATE, CliState, fail, json_option, pass_state, print_json
 
 #: as ``noim.reports.render.FORMATS`` (render loads matplotlib: only when a report is made)
 FORMATS = ("html", "pdf")
 
 
-@noim_cli.group("report")
+@click.group("report")
 def report_group() -> None:
     """Reports for the trial team and the Data Monitoring Committee."""
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from noim.cli.common import CliState, noim_cli, pass_state
+from noim.cli.common import CliState, pass_state
 
 
-@noim_cli.command("serve")
+@click.command("serve")
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -7,7 +7,6 @@ import click
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     reason_option,
@@ -15,7 +14,7 @@ from noim.cli.common import (
 from noim.services import voiding
 
 
-@noim_cli.command("void")
+@click.command("void")
 @click.argument("table", type=click.Choice(sorted(voiding.VOIDABLE)), metavar="TABLE")
 @click.argument("record_id", type=int)
 @reason_option("Why the record is voided (kept in the audit trail).")
