@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from noim.db.session import Database
-from noim.web.pages import error_page
+from noim.web.pages import ENV, error_page
 from noim.web.security import SecurityHeaders
 from noim.web.settings import WebSettings
 
@@ -63,7 +63,16 @@ def create_app(db: Database, settings: WebSettings | None = None) -> Starlette:
     )
     app.state.db = db
     app.state.settings = settings or WebSettings()
+    _compile_templates()
     return app
+
+
+def _compile_templates() -> None:
+    """Compile every page template now (once per process; Jinja keeps them), not on the
+    first request that renders it: that request waited 50 to 100 ms longer, and with
+    several server processes each process's first visitors paid it again."""
+    for name in ENV.list_templates(extensions=["html"]):
+        ENV.get_template(name)
 
 
 #: how ``noim serve --workers N`` hands its database and settings to its worker processes
