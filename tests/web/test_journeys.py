@@ -345,7 +345,7 @@ def test_query_journey(page: Page, server: str, db: Database, actors: Actors, ba
     waiting = page.get_by_role("table").filter(has_text="Still missing")
     assert "eligibility not confirmed" in waiting.inner_text()  # what the gate still needs
     queries = page.get_by_role("table").filter(has_text="Question")
-    queries.get_by_role("link", name=f"Query {query_id}").click()  # one click from home
+    queries.get_by_role("link", name=f"Query {query_id}", exact=True).click()  # one click from home
     page.wait_for_url(re.compile(rf"/queries/{query_id}$"))
     j.visit("coordinator-query")
     before = count(db, DataQuery)
