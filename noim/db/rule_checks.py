@@ -161,21 +161,22 @@ def _iso(d: date | None) -> str:
 # --------------------------------------------------------------------------- children
 
 
+def _child_dates() -> Select[*tuple[Any, ...]]:
+    """A child's ids, trial ID, site, date of birth and entry to care (the children's rules)."""
+    return select(
+        *_IDS,
+        Child.trial_id,
+        Family.site_id,
+        Child.date_of_birth,
+        Child.entered_care_on,
+    ).join(Family, Family.id == Child.family_id)
+
+
 def chd_010(s: Session, scope: Scope) -> list[Violation]:
     """Date of birth on or before entry to care."""
 
     def build(scoped: bool) -> Select[*tuple[Any, ...]]:
-        stmt = (
-            select(
-                *_IDS,
-                Child.trial_id,
-                Family.site_id,
-                Child.date_of_birth,
-                Child.entered_care_on,
-            )
-            .join(Family, Family.id == Child.family_id)
-            .where(*_live(Child), Child.date_of_birth > Child.entered_care_on)
-        )
+        stmt = _child_dates().where(*_live(Child), Child.date_of_birth > Child.entered_care_on)
         return _scoped(stmt, Child.id, scoped)
 
     rows = _execute(s, "CHD-010", build, scope)
@@ -200,20 +201,10 @@ def chd_011(s: Session, scope: Scope) -> list[Violation]:
     """Aged 0-60 months at entry to care (the SQL finds candidates by calendar month)."""
 
     def build(scoped: bool) -> Select[*tuple[Any, ...]]:
-        stmt = (
-            select(
-                *_IDS,
-                Child.trial_id,
-                Family.site_id,
-                Child.date_of_birth,
-                Child.entered_care_on,
-            )
-            .join(Family, Family.id == Child.family_id)
-            .where(
-                *_live(Child),
-                _month_index(Child.entered_care_on) - _month_index(Child.date_of_birth)
-                > MAX_AGE_MONTHS_AT_ENTRY,
-            )
+        stmt = _child_dates().where(
+            *_live(Child),
+            _month_index(Child.entered_care_on) - _month_index(Child.date_of_birth)
+            > MAX_AGE_MONTHS_AT_ENTRY,
         )
         return _scoped(stmt, Child.id, scoped)
 
