@@ -22,7 +22,7 @@ import pytest
 from noim.db.session import Database
 from noim.services import consent, freezes
 from tests.conftest import Actors
-from tests.factories import SmallTrial, small_trial
+from tests.factories import SmallTrial, small_trial_start
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS = ROOT / "analysis"
@@ -170,9 +170,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture
-def trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors)
+#: a test given ``trial`` starts from a copy of the 32-family trial (built once per run)
+prebuilt, db_url, trial = small_trial_start(32)
 
 
 @pytest.mark.sqlite_only
