@@ -2,10 +2,13 @@
 
 Primary analysis: ANCOVA adjusted for the baseline SDQ total and site, with cluster-robust
 standard errors by family (``stats.compare_arms(..., method="ancova", cluster="family_id")``).
-Sensitivity: the linear mixed model with a random intercept per family (REML) and the GEE
-(exchangeable).  Subgroup: the arm effect by sex with the interaction test.  Complete cases
-(children with the 30-month outcome and the baseline); multiple imputation is in
-07_sensitivity.py.
+Sensitivity: the linear mixed model with a random intercept per family (REML), the GEE
+(exchangeable), and the ANCOVA of the children with a baseline only.  Subgroup: the arm effect
+by sex with the interaction test.  Every child with the 30-month outcome is analysed: a child
+without a baseline SDQ (under two at baseline, or not assessed) keeps its place by the
+missing-indicator method (White & Thompson 2005; ``baseline_missing="indicator"``, the
+default).  Effects are intervention minus control (NIM - SAU).  Multiple imputation of the
+missing outcomes is in 07_sensitivity.py.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from _common import (
 )
 
 from noim import stats
+from noim.reports import summaries
 
 
 def body(run: Run) -> None:
@@ -37,18 +41,30 @@ def body(run: Run) -> None:
     if not by_arm:
         return
     model = {"outcome": PRIMARY, "arm": "arm", "baseline": PRIMARY_BASELINE}
+    randomised = run.randomised()
     rows = []
-    for label, method, cluster in (
-        ("primary: ANCOVA, robust SE by family", "ancova", "family_id"),
-        ("sensitivity: mixed model, random intercept per family", "mixed", "family_id"),
-        ("sensitivity: GEE, exchangeable by family", "gee", "family_id"),
-        ("sensitivity: ANCOVA, model-based SE", "ancova", None),
+    for label, method, cluster, missing in (
+        ("primary: ANCOVA, robust SE by family", "ancova", "family_id", "indicator"),
+        (
+            "sensitivity: mixed model, random intercept per family",
+            "mixed",
+            "family_id",
+            "indicator",
+        ),
+        ("sensitivity: GEE, exchangeable by family", "gee", "family_id", "indicator"),
+        ("sensitivity: ANCOVA, model-based SE", "ancova", None, "indicator"),
+        ("sensitivity: ANCOVA, children with a baseline only", "ancova", "family_id", "drop"),
     ):
         try:
             result = stats.compare_arms(
-                data, **model, covariates=["site"], cluster=cluster, method=method
+                data,
+                **model,
+                covariates=["site"],
+                cluster=cluster,
+                method=method,
+                baseline_missing=missing,
             )
-            rows.append(comparison_row(label, result))
+            rows.append(comparison_row(label, result, randomised))
         except stats.StatsInputError as exc:
             rows.append(not_estimable(label, exc))
     run.table(
@@ -56,8 +72,14 @@ def body(run: Run) -> None:
         pd.DataFrame(rows),
         "Adjusted mean difference in SDQ total difficulties at 30 months",
         [
-            "Adjusted for baseline SDQ total difficulties and site; estimate = comparison minus "
-            "reference arm (negative = fewer difficulties); 95% CI.",
+            run.direction() + " A negative estimate means fewer difficulties with the "
+            "intervention.",
+            "Adjusted for baseline SDQ total difficulties and site; 95% CI. Children without a "
+            "baseline SDQ are analysed with their baseline set to the mean and a "
+            "missing-indicator term (White & Thompson, Stat Med 2005;24:993-1007); "
+            "n_baseline_missing counts them. The last row drops them (complete cases).",
+            "Per arm: n_randomised (children randomised), n_outcome (with the 30-month SDQ), "
+            "n_analysed (in the model).",
             "effect_size: estimate / pooled SD of the outcome.",
         ],
     )
@@ -68,10 +90,16 @@ def body(run: Run) -> None:
         effects = inter.effects.reset_index().rename(
             columns={inter.effects.index.name or "index": "sex"}
         )
+        effects.insert(1, "comparison", inter.contrast)
         effects["interaction_p"] = inter.pvalue
         notes = [
+            run.direction(),
             f"Interaction arm x sex: Wald test on {inter.df_test} df, p = {inter.pvalue:.3f}.",
-            "ANCOVA with robust SE by family, adjusted for baseline and site.",
+            "ANCOVA with robust SE by family, adjusted for baseline (missing-indicator method) "
+            "and site.",
+            summaries.numbers_note(
+                randomised, inter.n_outcome, inter.n, list(reversed(inter.n)), "the 30-month SDQ"
+            ),
         ]
     except stats.StatsInputError as exc:
         effects = pd.DataFrame([{"sex": "", "estimate": float("nan")}])

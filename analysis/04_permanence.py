@@ -1,4 +1,4 @@
-"""Permanence: time from randomisation to the first permanence decision, by arm (ITT).
+"""Permanence: time from each child's time origin to the first permanence decision, by arm (ITT).
 
 Competing risks (return home, adoption, kinship / special guardianship, long-term foster care,
 other): Aalen–Johansen cumulative incidence of each outcome with Gray's test, and a Fine–Gray
@@ -6,6 +6,10 @@ model per outcome (subdistribution hazard ratio for arm, adjusted for site).  Ti
 permanence decision: Kaplan–Meier with the log-rank test, Cox hazard ratio (robust SE by
 family) and the difference in restricted mean time to permanence.  Figures with numbers at
 risk.  Censoring: end of follow-up (withdrawal, loss, end of schedule or the as-of date).
+Time origin: the later of the family's randomisation and the child's own entry (entry to
+care, or the date a child who joined the family later joined the trial); the permanence
+dataset gives each child's (``time_origin``, ``time_origin_reason``).  The figures' time
+axes and numbers at risk run every 6 months up to the longest follow-up.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ def body(run: Run) -> None:
     by_arm = run.two_arms(data)
     group = "arm" if by_arm else None
     data["any"] = (data["event"] > 0).astype(int)
-    keys = data["arm"] if by_arm else pd.Series("all", index=data.index)
+    # arms as columns in sorted order, as every by-arm table (not the analysis order)
+    keys = data["arm"].astype(object) if by_arm else pd.Series("all", index=data.index)
     counts = pd.crosstab(data["event"].map(CAUSES).fillna("censored"), keys)
     counts = counts.reindex(["censored", *CAUSES.values()], fill_value=0)
     counts = counts.rename_axis(index="outcome", columns=None).reset_index()
@@ -50,7 +55,8 @@ def body(run: Run) -> None:
             "beyond an arm's last follow-up time."
         ],
     )
-    risk = figures.numbers_at_risk(data, "duration", group, AT_MONTHS, scale=MONTH)
+    at_months = figures.covering(AT_MONTHS, float(data["duration"].max()) / MONTH)
+    risk = figures.numbers_at_risk(data, "duration", group, at_months, scale=MONTH)
     causes = [c for c in cif.causes if (data["event"] == c).any()]
     run.figure(
         "cumulative_incidence",
@@ -59,10 +65,10 @@ def body(run: Run) -> None:
             CAUSES,
             "Cumulative incidence of the first permanence decision",
             causes=causes,
-            at_times=AT_MONTHS,
+            at_times=at_months,
             at_risk=risk,
             scale=MONTH,
-            xlabel="Months since randomisation",
+            xlabel=summaries.TIME_AXIS,
         ),
     )
     km = stats.kaplan_meier(data, "duration", "any", group=group)
@@ -71,16 +77,18 @@ def body(run: Run) -> None:
         figures.km_figure(
             km,
             "Time to any permanence decision",
-            at_times=AT_MONTHS,
+            at_times=at_months,
             ci=True,
             failure=True,
             scale=MONTH,
-            xlabel="Months since randomisation",
+            xlabel=summaries.TIME_AXIS,
             ylabel="Cumulative probability of a decision",
         ),
     )
-    summary = km.summary.reset_index().rename(columns={km.summary.index.name or "index": "arm"})
-    for column in ("median", "median_lower", "median_upper"):
+    summary = km.summary.reset_index().rename(
+        columns={km.summary.index.name or "index": "arm", "estimate": "median"}
+    )
+    for column in ("median", "lower", "upper"):
         summary[column] = summary[column] / MONTH
     run.table(
         "time_to_permanence",
@@ -90,6 +98,10 @@ def body(run: Run) -> None:
     )
     if not by_arm:
         return
+    every = summaries.arm_counts(data)
+    numbers = summaries.numbers_note(
+        run.randomised(), every, every, list(reversed(run.arms(data))), "a permanence duration"
+    )
 
     tests = []
     for cause in causes:
@@ -116,6 +128,7 @@ def body(run: Run) -> None:
         "tests",
         pd.DataFrame(tests).reindex(columns=["test", "statistic", "df", "p", "note"]),
         "Tests of equal incidence by arm",
+        [numbers],
     )
 
     models = []
@@ -123,28 +136,42 @@ def body(run: Run) -> None:
         label = f"Fine-Gray: {CAUSES[cause]}"
         try:
             fg = stats.fine_gray(data, "duration", "event", ["arm", "site"], cause=cause)
-            models.append(_hazard_row(label, "subdistribution HR", fg.summary))
+            models.append(_hazard_row(label, "subdistribution HR", fg))
         except stats.StatsInputError as exc:
             models.append({"model": label, "note": f"not estimable: {exc}"})
     try:
         fit = stats.cox(data, "duration", "any", ["arm", "site"], cluster="family_id")
-        models.append(_hazard_row("Cox: any decision (robust SE by family)", "HR", fit.summary))
+        models.append(_hazard_row("Cox: any decision (robust SE by family)", "HR", fit))
     except stats.StatsInputError as exc:
         models.append({"model": "Cox: any decision", "note": f"not estimable: {exc}"})
     run.table(
         "hazard_ratios",
         pd.DataFrame(models).reindex(
-            columns=["model", "term", "measure", "ratio", "lower", "upper", "p", "note"]
+            columns=[
+                "model",
+                "term",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "n_dropped",
+                "note",
+            ]
         ),
         "Arm effect on the hazard of each outcome (adjusted for site)",
-        ["Fine-Gray: other outcomes compete (cmprsk::crr conventions)."],
+        [
+            run.direction(),
+            "Fine-Gray: other outcomes compete (cmprsk::crr conventions).",
+            numbers,
+        ],
     )
 
     tau = min(TAU_DAYS, float(data.groupby("arm")["duration"].max().min()))
     r = stats.rmst(data, "duration", "any", "arm", tau=tau)
-    per_arm = r.summary.rename(columns={"rmst": "estimate"}).assign(z=float("nan"), p=float("nan"))
+    per_arm = r.summary.assign(statistic=float("nan"), p=float("nan"))
     diff = r.difference.assign(n=len(data))
-    table = pd.concat([per_arm, diff])[["n", "estimate", "se", "lower", "upper", "z", "p"]]
+    table = pd.concat([per_arm, diff])[["n", "estimate", "se", "lower", "upper", "statistic", "p"]]
     table[["estimate", "se", "lower", "upper"]] = (
         table[["estimate", "se", "lower", "upper"]] / MONTH
     )
@@ -154,23 +181,26 @@ def body(run: Run) -> None:
         table,
         f"Restricted mean time to a permanence decision up to {tau / MONTH:.1f} months",
         [
-            "Months; one row per arm, then the difference (comparison minus reference) with "
-            "its normal 95% CI and p."
+            "Months; one row per arm, then the difference with its normal 95% CI and p.",
+            run.direction(),
+            numbers,
         ],
     )
 
 
-def _hazard_row(label: str, measure: str, summary: pd.DataFrame) -> dict[str, object]:
+def _hazard_row(label: str, measure: str, result: stats.Result) -> dict[str, object]:
+    summary = result.summary
     term = next(t for t in summary.index if str(t).startswith("arm["))
     row = summary.loc[term]
     return {
         "model": label,
         "term": term,
         "measure": measure,
-        "ratio": row["hr"],
-        "lower": row["hr_lower"],
-        "upper": row["hr_upper"],
+        "estimate": row["estimate"],
+        "lower": row["lower"],
+        "upper": row["upper"],
         "p": row["p"],
+        "n_dropped": result.n_dropped,  # rows with a missing value (dropped and counted)
     }
 
 

@@ -12,9 +12,12 @@ import pandas as pd
 from _common import Run, main
 
 from noim import stats
+from noim.reports import summaries
 
 
-def _effect_row(analysis: str, measure: str, effect: stats.binary.Effect) -> dict[str, object]:
+def _effect_row(
+    analysis: str, measure: str, effect: stats.binary.Effect, n_dropped: int
+) -> dict[str, object]:
     return {
         "analysis": analysis,
         "measure": measure,
@@ -23,6 +26,7 @@ def _effect_row(analysis: str, measure: str, effect: stats.binary.Effect) -> dic
         "upper": effect.upper,
         "p": effect.pvalue,
         "method": effect.method,
+        "n_dropped": n_dropped,  # rows with a missing value (noim.stats drops and counts them)
     }
 
 
@@ -68,6 +72,8 @@ def body(run: Run) -> None:
         return
 
     rows = []
+    randomised = run.randomised()
+    levels = list(reversed(run.arms(data)))
     exposed = data[data["days_in_care"] > 0]
     if len(exposed) < len(data):
         run.note(
@@ -79,7 +85,7 @@ def body(run: Run) -> None:
             r = stats.rate_ratio(
                 exposed, "moves", "arm", "days_in_care", model=model, cluster="family_id"
             )
-            row = _effect_row(label, "rate ratio", r.rate_ratio)
+            row = _effect_row(label, "rate ratio", r.rate_ratio, r.n_dropped)
             if r.theta is not None:
                 row["method"] = f"{row['method']}; theta = {r.theta:.3g}"
             rows.append(row)
@@ -94,20 +100,39 @@ def body(run: Run) -> None:
         try:
             b = stats.binary_by_arm(frame, outcome, "arm", cluster="family_id")
             for measure in ("risk_difference", "risk_ratio", "odds_ratio"):
-                rows.append(_effect_row(label, measure.replace("_", " "), getattr(b, measure)))
+                effect = getattr(b, measure)
+                rows.append(_effect_row(label, measure.replace("_", " "), effect, b.n_dropped))
         except stats.StatsInputError as exc:
             rows.append({"analysis": label, "method": f"not estimable: {exc}"})
-    comparison = " - ".join(reversed([str(a) for a in run.arms(data)]))
+    comparison = " - ".join(str(a) for a in levels)
+    returned = reentries[reentries["returned_home"]]
+    every, home = summaries.arm_counts(data), summaries.arm_counts(returned)
     run.table(
         "stability_effects",
         pd.DataFrame(rows).reindex(
-            columns=["analysis", "measure", "estimate", "lower", "upper", "p", "method"]
+            columns=[
+                "analysis",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "method",
+                "n_dropped",
+            ]
         ),
-        f"Placement stability: arm effects ({comparison}; ratios comparison / reference)",
+        f"Placement stability: arm effects ({comparison}; ratios {comparison.replace('-', '/')})",
         [
+            run.direction(),
             "Rate ratios: moves per day in care (exposure), robust SE by family.",
             "Binary outcomes: adjusted for clustering by family when the model converges, "
             "otherwise the unadjusted 2x2 estimate (the method column says which).",
+            "Moves: "
+            + summaries.numbers_note(
+                randomised, every, summaries.arm_counts(exposed), levels, "placement data"
+            ),
+            "Two or more moves: " + summaries.numbers_note(randomised, every, every, levels),
+            "Re-entry: " + summaries.numbers_note(randomised, home, home, levels, "a return home"),
         ],
     )
 

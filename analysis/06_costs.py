@@ -3,7 +3,8 @@
 Costs: quantity x unit cost of every service-use record by the end of follow-up (not
 discounted, not pro-rated).  Costs by arm are an unblinded analysis: for a blinded reader
 the services the trial definition marks as revealing the arm (the intervention team's
-sessions) are left out of every cost, and the tables say so.  Difference in mean cost (comparison minus reference arm) with a
+sessions) are left out of every cost, and the tables say so.  Difference in mean cost
+(intervention minus control, NIM - SAU) with a
 cluster bootstrap by family, stratified by arm (percentile, BCa and normal 95% intervals),
 seeded with ``--seed`` so reruns give the same intervals.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 from _common import Run, main
 
 from noim import stats
+from noim.reports import summaries
 
 N_BOOT = 2000
 
@@ -36,7 +38,7 @@ def body(run: Run) -> None:
         }
     )
     notes = [f"Unit cost price year(s): {prices or 'none'}."]
-    if data["arm_revealing_cost"].isna().all() and run.arm_coding == "masked":
+    if data["arm_revealing_cost"].isna().all() and run.arm_coding in ("masked", "dummy"):
         notes.append(
             "Blinded: the services that reveal the arm (trial definition, [economics] "
             "arm_revealing_services) are left out of these costs."
@@ -68,7 +70,17 @@ def body(run: Run) -> None:
         "cost_difference",
         table,
         f"Difference in mean cost per child ({currency})",
-        [f"Cluster bootstrap by family within arm, {result.n_boot} replicates, seed {run.seed}."],
+        [
+            run.direction(),
+            f"Cluster bootstrap by family within arm, {result.n_boot} replicates, seed {run.seed}.",
+            summaries.numbers_note(
+                run.randomised(),
+                summaries.arm_counts(data, data["total_cost"].notna()),
+                summaries.arm_counts(data, data["total_cost"].notna()),
+                [comparison, ref],
+                "a cost",
+            ),
+        ],
     )
 
 

@@ -4,7 +4,9 @@
    predictive mean matching within arm, baseline SDQ and site as predictors; m = 20,
    seeded with ``--seed``), each completed data set analysed by the primary ANCOVA (robust
    SE by family), pooled with Rubin's rules (Barnard-Rubin df), beside the complete-case
-   analysis of the same model.
+   analysis of the same model.  Only children whose 30-month outcome window has closed (or
+   whose outcome is observed) are imputed: a child whose 30-month visit is not yet due is
+   "not yet reached", neither imputed nor counted missing (``noim.extract.followup``).
 2. The primary ANCOVA (baseline, site; robust SE by family) in the per-protocol set.
 """
 
@@ -14,6 +16,7 @@ import pandas as pd
 from _common import (
     PRIMARY,
     PRIMARY_BASELINE,
+    PRIMARY_DUE,
     Run,
     comparison_row,
     main,
@@ -22,22 +25,28 @@ from _common import (
 )
 
 from noim import stats
+from noim.reports import summaries
 
 M = 20
 
 
 def body(run: Run) -> None:
     data = outcome_data(run)
-    missing = pd.DataFrame(
-        {
-            "variable": [PRIMARY_BASELINE, PRIMARY],
-            "observed": [int(data[c].notna().sum()) for c in (PRIMARY_BASELINE, PRIMARY)],
-            "missing": [int(data[c].isna().sum()) for c in (PRIMARY_BASELINE, PRIMARY)],
-        }
+    by_arm = run.two_arms(data)
+    missing = summaries.status_counts(data, "arm" if by_arm else None)
+    run.table(
+        "missing",
+        missing,
+        "Missing primary outcome data (ITT set)",
+        [
+            f"On {run.as_of.isoformat()}: missing = no score and the visit is due (its window "
+            "has closed, or it was completed); not yet reached = no score and the visit is "
+            "not yet due: neither missing nor imputed."
+        ],
     )
-    run.table("missing", missing, "Missing primary outcome data (ITT set)")
-    if not run.two_arms(data):
+    if not by_arm:
         return
+    waiting = int((~data[PRIMARY_DUE]).sum())
     rows = []
     try:
         mi = stats.mi_compare_arms(
@@ -49,6 +58,7 @@ def body(run: Run) -> None:
             m=M,
             rng=run.seed,
             cluster="family_id",
+            due=PRIMARY_DUE,
         )
         ref, comparison = mi.levels
         for label, est, se, (lo, hi), p, n, extra in (
@@ -95,15 +105,27 @@ def body(run: Run) -> None:
         [
             f"Imputation within arm by predictive mean matching; seed {run.seed}. The primary "
             "ANCOVA (arm, baseline, site; robust SE by family) in each completed data set; "
-            "Rubin's rules with G - 1 complete-data df."
+            "Rubin's rules with G - 1 complete-data df.",
+            f"{waiting} ITT child(ren) whose 30-month visit is not yet due are not yet reached: "
+            "not imputed and not in n.",
+            run.direction(),
+            "Complete case: children with the outcome and a baseline. "
+            + summaries.numbers_note(
+                run.randomised(),
+                summaries.arm_counts(data, data[PRIMARY].notna()),
+                summaries.arm_counts(data, data[[PRIMARY, PRIMARY_BASELINE]].notna().all(axis=1)),
+                list(reversed(run.arms(data))),
+                "the 30-month SDQ",
+            ),
         ],
     )
     model = {"outcome": PRIMARY, "arm": "arm", "baseline": PRIMARY_BASELINE, "covariates": ["site"]}
     sets = []
+    randomised = run.randomised()
     for label, frame in (("ITT (primary)", data), ("per-protocol", data[data["per_protocol"]])):
         try:
             result = stats.compare_arms(frame, **model, cluster="family_id", method="ancova")
-            sets.append(comparison_row(label, result))
+            sets.append(comparison_row(label, result, randomised))
         except stats.StatsInputError as exc:
             sets.append(not_estimable(label, exc))
     run.table(
@@ -112,7 +134,11 @@ def body(run: Run) -> None:
         "Primary ANCOVA in the ITT and per-protocol sets",
         [
             "Per-protocol: ITT, not excluded after randomisation, no major deviation, not "
-            "withdrawn from the intervention."
+            "withdrawn from the intervention.",
+            run.direction(),
+            "Children without a baseline SDQ are kept (missing-indicator method, as the "
+            "primary analysis). Per arm: n_randomised, n_outcome (with the 30-month SDQ, in "
+            "the set), n_analysed.",
         ],
     )
 

@@ -13,7 +13,12 @@ A script does::
 noim CLI resolves it: ``--user``, else ``NOIM_USER``, else the operating-system user),
 opens the database (refusing one whose schema is not current), resolves the actor (who
 needs the ``analyse`` capability: extraction refuses anyone else) and creates the output
-folder.  ``table`` writes ``<name>.csv`` and ``<name>.md``; ``figure`` writes ``<name>.png``
+folder.
+
+A blinded actor (no ``see_arm`` capability) runs on **dummy arms** (``noim.extract.dummy``):
+every dataset's ``arm`` (the family's masked code) is replaced by a seeded two-arm coding of
+the families (``--dummy-seed``), and every output says "DUMMY ARMS: not the allocation".
+An actor who may see arms gets the allocated arms through the same code.  ``table`` writes ``<name>.csv`` and ``<name>.md``; ``figure`` writes ``<name>.png``
 and ``<name>.svg``; ``finish`` writes ``provenance.json`` (database URL with the password
 hidden, noim version, as-of date, the data freeze read (id, label, content hash) or
 null for live data, script, who ran it and whether arms were masked, and the
@@ -30,6 +35,7 @@ import hashlib
 import json
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,12 +51,15 @@ from noim.config import Settings
 from noim.db import migrate
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
-from noim.domain.roles import Actor
+from noim.domain.roles import Actor, Capability
+from noim.domain.trialdef import TrialDefinition, parse_definition
+from noim.extract import dummy
 from noim.reports import figures, summaries
 from noim.reports.csvsafe import write_csv
 from noim.reports.summaries import (
     PRIMARY,
     PRIMARY_BASELINE,
+    PRIMARY_DUE,
     comparison_row,
     mean_sd_by,
     not_estimable,
@@ -89,6 +98,13 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"seed of random procedures ({DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--dummy-seed",
+        type=int,
+        default=dummy.DEFAULT_SEED,
+        help="seed of the dummy arm coding a blinded user runs on "
+        f"({dummy.DEFAULT_SEED}; ignored for roles that see the arms)",
     )
     return parser.parse_args(argv)
 
@@ -155,22 +171,76 @@ class Run:
     seed: int
     database_url: str
     freeze: FreezeInfo | None = None
+    dummy_seed: int = dummy.DEFAULT_SEED
     outputs: list[Path] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     arm_coding: str = "unknown"
+    _dummy: dict[str, str] | None = field(default=None, init=False, repr=False)
+    #: warnings raised while the script runs; the statistics' ones go beside the next table
+    caught: list[warnings.WarningMessage] = field(default_factory=list)
+    _definition: TrialDefinition | None = None
+    _definition_read: bool = False
+
+    @property
+    def dummy(self) -> bool:
+        """Whether this run is on dummy arms: the actor may not see the arms."""
+        return not self.actor.can(Capability.SEE_ARM)
 
     # ----------------------------------------------------------- data
+    def _when(self) -> dict[str, Any]:
+        return {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
+
+    def _read(self, name: str, **kwargs: Any) -> pd.DataFrame:
+        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **self._when(), **kwargs)
+        return df
+
+    def definition(self) -> TrialDefinition | None:
+        """The trial definition (from the data freeze with ``--freeze``), read once; None
+        from a freeze made before freezes held it (arms then in sorted order, said so)."""
+        if not self._definition_read:
+            self._definition_read = True
+            try:
+                trial = extract.bundle(self.db, self.actor, ["trial"], **self._when())["trial"]
+            except NoimError:
+                return None
+            text = str(trial["definition"].iloc[0])
+            self._definition = parse_definition(text, "trial definition", stored=True)
+        return self._definition
+
+    def dummy_coding(self) -> dict[str, str]:
+        """The families' dummy arms (``noim.extract.dummy.coding``), made once per run from
+        the ``children`` dataset as this (blinded) actor extracts it: family IDs and sites."""
+        if self._dummy is None:
+            self._dummy = dummy.coding(self._read("children"), self.dummy_seed)
+        return self._dummy
+
     def extract(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """``noim.extract.<name>(db, actor, as_of=...)`` (``freeze=ID`` with ``--freeze``),
-        noting how arms were coded."""
-        when: dict[str, Any] = (
-            {"freeze": self.freeze.id} if self.freeze is not None else {"as_of": self.as_of}
-        )
-        df: pd.DataFrame = getattr(extract, name)(self.db, self.actor, **when, **kwargs)
+        noting how arms were coded; allocated arms are ordered control arm first
+        (``summaries.order_arms``), so every comparison is intervention minus control; for a
+        blinded actor the masked codes in ``arm`` are replaced by the dummy arms
+        (``DUMMY-A`` first, in the place of the control arm)."""
+        df = self._read(name, **kwargs)
         if "arm_masked" in df.columns and len(df):
             masked = bool(df["arm_masked"].all())
             self.arm_coding = "masked" if masked else "allocated"
+            if not masked:
+                df = summaries.order_arms(df, self.definition())
+        if self.dummy and "arm" in df.columns:
+            df = dummy.apply(df, self.dummy_coding())
+            self.arm_coding = "dummy"
         return df
+
+    def randomised(self) -> dict[Any, int]:
+        """Children randomised per arm (the ``children`` dataset, every row)."""
+        return summaries.arm_counts(self.extract("children"))
+
+    def direction(self) -> str:
+        """The note saying which arm is subtracted from which (``summaries.direction_note``;
+        on dummy arms, ``noim.extract.dummy.DIRECTION``)."""
+        if self.dummy:
+            return dummy.DIRECTION
+        return summaries.direction_note(self.definition())
 
     def itt(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of ``df`` whose child is in the ITT set."""
@@ -179,8 +249,13 @@ class Run:
         return df[df["child_id"].isin(ids)].reset_index(drop=True)
 
     def arms(self, df: pd.DataFrame) -> list[Any]:
-        """The arm levels present (sorted): allocated codes, or masked codes for blinded roles."""
-        return sorted(df["arm"].dropna().unique().tolist())
+        """The arm levels present: allocated codes in analysis order (control arm first), or
+        masked codes (sorted) for blinded roles."""
+        arm = df["arm"]
+        if isinstance(arm.dtype, pd.CategoricalDtype):
+            present = set(arm.dropna().tolist())
+            return [c for c in arm.cat.categories.tolist() if c in present]
+        return sorted(arm.dropna().unique().tolist())
 
     def two_arms(self, df: pd.DataFrame) -> bool:
         """Whether arm comparisons can run: exactly two arm levels.  Otherwise (masked codes,
@@ -191,9 +266,9 @@ class Run:
         if not levels:
             self.note(f"No randomised children in these data by {self.as_of.isoformat()}.")
             return False
+        codes = {"masked": "masked codes", "dummy": "dummy arms"}.get(self.arm_coding, "arm codes")
         self.note(
-            f"The `arm` column has {len(levels)} level(s) "
-            f"({'masked codes' if self.arm_coding == 'masked' else 'arm codes'}); comparisons by "
+            f"The `arm` column has {len(levels)} level(s) ({codes}); comparisons by "
             "arm need exactly two, so only pooled (all children) results are reported here."
         )
         return False
@@ -207,12 +282,18 @@ class Run:
         self.sections.append(text.strip() + "\n")
 
     def table(self, name: str, df: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> None:
-        """Write ``<name>.csv`` and ``<name>.md`` (title, table, notes) and add it to report.md."""
+        """Write ``<name>.csv`` and ``<name>.md`` (title, table, notes) and add it to report.md.
+
+        On dummy arms the title is prefixed with the label and the table starts with an
+        ``arm_coding`` column holding it (``noim.extract.dummy.label_table``)."""
         frame = df.reset_index(drop=True)
+        if self.dummy:
+            frame = dummy.label_table(frame)
+            title = f"[{dummy.DUMMY_LABEL}] {title}"
         csv_path, md_path = self._path(f"{name}.csv"), self._path(f"{name}.md")
         write_csv(frame, csv_path)  # text cells a spreadsheet would run as formulas neutralised
         text = f"## {title}\n\n{markdown(frame)}"
-        notes = list(notes)
+        notes = [*notes, *summaries.warning_notes(self.caught)]  # too few clusters, ...
         if notes:
             text += "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
         md_path.write_text(text, encoding="utf-8")
@@ -220,7 +301,9 @@ class Run:
         self.sections.append(text)
 
     def figure(self, name: str, fig: Any) -> None:
-        """Write ``<name>.png`` and ``<name>.svg``."""
+        """Write ``<name>.png`` and ``<name>.svg`` (on dummy arms, labelled as such)."""
+        if self.dummy:
+            figures.label(fig, dummy.DUMMY_LABEL)
         self.outputs += figures.save(fig, self._path(name))
         self.sections.append(f"![{name}]({name}.png)\n")
 
@@ -229,14 +312,18 @@ class Run:
         coding = {
             "masked": "masked arm codes (blinded role): `arm` carries no arm information",
             "allocated": "allocated arm codes (unblinded role)",
+            "dummy": f"dummy arms (blinded role). {dummy.describe(self.dummy_seed)}",
         }.get(self.arm_coding, "no arm codes (no randomised children in the data read)")
+        if self.dummy and self.arm_coding != "dummy":
+            coding += f". {dummy.DUMMY_LABEL}: a blinded run uses dummy arms"
         source = (
             f"data freeze {self.freeze.id} ({self.freeze.label}, sha256 "
             f"{self.freeze.content_sha256}), data as of {self.as_of.isoformat()}"
             if self.freeze is not None
             else f"live data as of {self.as_of.isoformat()} (no data freeze)"
         )
-        head = f"# {self.title}\n\nScript `{self.script}`, {source}; run on {coding}.\n"
+        title = f"[{dummy.DUMMY_LABEL}] {self.title}" if self.dummy else self.title
+        head = f"# {title}\n\nScript `{self.script}`, {source}; run on {coding}.\n"
         report = self._path("report.md")
         report.write_text("\n".join([head, *self.sections]), encoding="utf-8")
         self.outputs.append(report)
@@ -258,6 +345,8 @@ class Run:
             "user": self.actor.name,
             "role": str(self.actor.role),
             "arm_coding": self.arm_coding,
+            "arm_label": dummy.DUMMY_LABEL if self.dummy else None,
+            "dummy_seed": self.dummy_seed if self.dummy else None,
             "seed": self.seed,
             "python": sys.version.split()[0],
             "run_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
@@ -309,6 +398,7 @@ def start(script: str, doc: str | None, argv: Sequence[str] | None = None) -> Ru
         freeze=frozen,
         out=args.out,
         seed=args.seed,
+        dummy_seed=args.dummy_seed,
         database_url=settings.database_url,
     )
 
@@ -317,10 +407,15 @@ def main(body: Any, script: str, doc: str | None) -> None:
     """Run ``body(run)`` with the plumbing; a NoimError ends with ``error: ...`` (exit 1)."""
     run = start(script, doc)
     try:
-        body(run)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run.caught = caught
+            body(run)
     except NoimError as exc:
         run.db.dispose()
         raise SystemExit(f"error: {exc}") from None
+    for w in caught:  # warnings no table took: shown as usual
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     run.finish()
 
 
@@ -331,6 +426,7 @@ __all__ = [
     "MONTH",
     "PRIMARY",
     "PRIMARY_BASELINE",
+    "PRIMARY_DUE",
     "Run",
     "comparison_row",
     "main",
@@ -343,5 +439,8 @@ __all__ = [
 
 def outcome_data(run: Run) -> pd.DataFrame:
     """One row per child in the ITT set: the wide scores (carer) with sex, site and the
-    analysis-set flags (``noim.reports.summaries.outcome_data``)."""
-    return summaries.outcome_data(run.extract("children"), run.extract("scores", wide=True))
+    analysis-set flags, and each child's primary outcome status (observed, missing or not
+    yet reached: ``noim.reports.summaries.outcome_data`` with the ``visits`` dataset)."""
+    return summaries.outcome_data(
+        run.extract("children"), run.extract("scores", wide=True), run.extract("visits"), run.as_of
+    )

@@ -29,7 +29,8 @@ run serves a copy (SQLite backup / ``CREATE DATABASE ... TEMPLATE``), so the kep
 written to; the copy is brought to the current schema (``noim db upgrade``) first.
 
 Run: ``.venv/bin/python benchmarks/web.py [--families 10000] [--users 1,10,50] [--duration 20]
-[--backends sqlite,postgresql] [--postgresql URL] [--reuse DIR] [--think S]``; quick runs: ``--families 400``.
+[--backends sqlite,postgresql] [--postgresql URL] [--reuse DIR] [--think S] [--workers N]``;
+quick runs: ``--families 400``.
 """
 
 from __future__ import annotations
@@ -191,15 +192,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    """The ids of the processes ``pid`` started (uvicorn's workers)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 class Server:
     """``noim serve`` on a free loopback port, as a subprocess."""
 
-    def __init__(self, url: str, log: Path) -> None:
+    def __init__(self, url: str, log: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         self.proc = subprocess.Popen(
-            [*NOIM, "--database", url, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                *NOIM,
+                "--database",
+                url,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -216,12 +237,15 @@ class Server:
         raise SystemExit(f"noim serve did not answer within {timeout:.0f} s")
 
     def cpu_seconds(self) -> float:
-        """The server process's user + system CPU time so far (Linux /proc)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the server and its worker processes (Linux /proc)."""
+        total = 0.0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return float("nan")
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -701,7 +725,7 @@ def run_backend(
     levels = sorted({int(u) for u in args.users.split(",")})
     with served_copy(source, work, pg_url) as url:
         demo = demo_records(url)
-        server = Server(url, work / f"serve-{backend}.log")
+        server = Server(url, work / f"serve-{backend}.log", args.workers)
         coords: list[Coordinator] = []
         try:
             server.wait()
@@ -714,6 +738,7 @@ def run_backend(
             logins = [c.login() * 1000 for c in coords]
             result: dict[str, Any] = {
                 "backend": backend,
+                "workers": args.workers,
                 "think_s": args.think,
                 "login_ms": {f"p{p}": round(percentile(logins, p), 1) for p in (50, 95)},
                 "levels": [],
@@ -733,7 +758,10 @@ def run_backend(
 
 
 def print_backend(r: dict[str, Any], families: int) -> None:
-    print(f"\n== {r['backend']}, {families:,} families (login p50 {r['login_ms']['p50']} ms)")
+    print(
+        f"\n== {r['backend']}, {families:,} families, {r['workers']} server process(es) "
+        f"(login p50 {r['login_ms']['p50']} ms)"
+    )
     if r.get("think_s"):
         print(f"   users pause {r['think_s']} s on average before each request")
     for level in r["levels"]:
@@ -802,6 +830,12 @@ def main() -> None:
         help="mean seconds a user pauses before each request (exponential; default 0: "
         "back to back, the server saturated)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (noim serve --workers; default 1)",
+    )
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     load = os.getloadavg()[0]
@@ -826,7 +860,9 @@ def main() -> None:
     for backend, verdict in goal.items():
         if isinstance(verdict, dict):
             print(
-                f"target p95 < {TARGET_MS:.0f} ms at {TARGET_USERS} users, {backend}: "
+                f"target p95 < {TARGET_MS:.0f} ms at {TARGET_USERS} users "
+                f"({'back to back' if not args.think else f'pausing {args.think:g} s on average'},"
+                f" {args.workers} server process(es)), {backend}: "
                 f"{'met' if verdict['met'] else 'NOT met'} (overall p95 "
                 f"{verdict['overall_p95_ms']} ms; pages at or above: "
                 f"{', '.join(verdict['pages_at_or_above']) or 'none'})"
@@ -836,6 +872,7 @@ def main() -> None:
         "families": args.families,
         "duration_s": args.duration,
         "think_s": args.think,
+        "workers": args.workers,
         "cpus": os.cpu_count(),
         "load_at_start": round(load, 2),
         "target": goal,

@@ -201,6 +201,10 @@ def tour() -> list[tuple[str, list[Step]]]:
                     "NOIM_USER=unblinded_stat noim report interim --closed --freeze {freeze} "
                     "--out reports/closed"
                 ),
+                Step(
+                    "NOIM_USER=statistician noim report interim --closed --dummy-arms "
+                    "--freeze {freeze} --out reports/dummy"
+                ),
                 Step("NOIM_USER=statistician noim freeze verify {freeze}"),
             ],
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +98,8 @@ class SmallTrial:
     arms: dict[str, str]
     children: dict[str, list[str]]
     as_of: date
+    #: children with no baseline SDQ (``small_trial(no_baseline_under_months=...)``)
+    no_baseline: list[str] = field(default_factory=list)
 
 
 def _randomised_on(day: date) -> datetime:
@@ -105,7 +107,13 @@ def _randomised_on(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
 
 
-def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 5) -> SmallTrial:
+def small_trial(
+    db: Database,
+    actors: Actors,
+    n_families: int = 32,
+    seed: int = 5,
+    no_baseline_under_months: int | None = None,
+) -> SmallTrial:
     """A seeded randomised trial built through the services, for the analysis scripts.
 
     ``n_families`` families at GLA and CRO (one or two children each, both sexes),
@@ -113,7 +121,9 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
     decision for most children (every outcome, returns home with some re-entries),
     SDQ at baseline and 30 months (some 30-month ones missing), service use, two
     withdrawals from follow-up, a loss to follow-up, a post-randomisation exclusion, a
-    major deviation and a screening log.  Built by the test users (``actors``).
+    major deviation and a screening log.  Built by the test users (``actors``).  With
+    ``no_baseline_under_months``, children younger than that at entry to care get no baseline
+    SDQ (babies have none), as the real trial (the same random draws, so the rest is alike).
     """
     import numpy as np
 
@@ -159,6 +169,7 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
     outcomes = ["return_home", "adoption", "kinship", "long_term_foster"]
     arms: dict[str, str] = {}
     kids: dict[str, list[str]] = {}
+    no_baseline: list[str] = []
     start = date(2023, 1, 9)
     for i in range(n_families):
         site = "GLA" if i % 2 == 0 else "CRO"
@@ -176,13 +187,16 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
         )
         screening.enrol(db, coord, entry.id, fam.trial_id)
         n_kids = 1 + int(rng.random() < 0.4)
+        ages = []
         for _ in range(n_kids):
             age = int(rng.integers(1, 55))
+            ages.append(age)
             sex = "female" if rng.random() < 0.5 else "male"
             families.add_child(
                 db, coord, fam.trial_id, add_months(entered, -age), sex, entered, today=TODAY
             )
         ids = [c.trial_id for c in families.get_family(db, coord, fam.trial_id).children]
+        age_of = dict(zip(ids, ages, strict=True))
         for child in ids:
             consent.decide_eligibility(db, coord, child, True, screened)
             consent.record_consent(db, coord, child, "local_authority", "v3", screened)
@@ -207,9 +221,12 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
                     legal.record_event(db, coord, child, "any.reentry", back, today=decided_by)
             items = rng.integers(0, 3, size=25)
             base = dict(enumerate(items.tolist(), 1))
-            assessments.record_assessment(
-                db, research, child, "baseline", "sdq", r_day + timedelta(days=10), base
-            )
+            if no_baseline_under_months is not None and age_of[child] < no_baseline_under_months:
+                no_baseline.append(child)
+            else:
+                assessments.record_assessment(
+                    db, research, child, "baseline", "sdq", r_day + timedelta(days=10), base
+                )
             if rng.random() < 0.8:
                 shift = rng.integers(-1, 1 if treated else 2, size=25)
                 later = dict(enumerate(np.clip(items + shift, 0, 2).tolist(), 1))
@@ -244,20 +261,25 @@ def small_trial(db: Database, actors: Actors, n_families: int = 32, seed: int = 
             safety.add_deviation(
                 db, coord, fam.trial_id, r_day + timedelta(days=60), "visit", "major", "missed"
             )
-    return SmallTrial(arms, kids, date(2026, 10, 31))
+    return SmallTrial(arms, kids, date(2026, 10, 31), no_baseline)
 
 
 # --------------------------------------------------------------------------- the example files' families
-def small_trial_start(n_families: int, *, fixture: str = "trial") -> tuple[Any, Any, Any]:
-    """``starting_from`` a ``small_trial`` of ``n_families`` families: the fixtures
-    ``prebuilt``, ``db_url`` and ``fixture`` (the ``SmallTrial``) for a module whose tests
-    asking for ``fixture`` start from a copy of it, built once per run and backend and
-    shared by every module of the same size::
+def small_trial_start(
+    n_families: int, *, fixture: str = "trial", **options: Any
+) -> tuple[Any, Any, Any]:
+    """``starting_from`` a ``small_trial`` of ``n_families`` families (and ``options``): the
+    fixtures ``prebuilt``, ``db_url`` and ``fixture`` (the ``SmallTrial``) for a module whose
+    tests asking for ``fixture`` start from a copy of it, built once per run and backend and
+    shared by every module asking for the same trial::
 
         prebuilt, db_url, trial = small_trial_start(16)
     """
-    build = functools.partial(small_trial, n_families=n_families)
-    return starting_from(f"small_trial_{n_families}", build, fixture=fixture)
+    build = functools.partial(small_trial, n_families=n_families, **options)
+    key = "_".join(
+        ["small_trial", str(n_families), *(f"{k}_{options[k]}" for k in sorted(options))]
+    )
+    return starting_from(key, build, fixture=fixture)
 
 
 def frozen_small_trial(db: Database, actors: Actors) -> int:

@@ -3,8 +3,9 @@
 One SQLite database is built through the services (tests.factories.small_trial); every
 script then runs as a subprocess, as a statistician would run it (two at a time), and again
 in this process (``runpy``, sparing the imports): unblinded (the tables and figures must be
-byte-identical to the subprocess run's) and blinded (masked arm codes: pooled results, said
-in the report).
+byte-identical to the subprocess run's) and blinded (dummy arms: every table and section
+made on a seeded dummy two-arm coding, every output labelled "DUMMY ARMS: not the
+allocation", and no statement of the blinded run fetches an arm).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from noim.db.session import Database
+from noim.domain.trialdef import default_definition
+from noim.extract import dummy
 from noim.services import consent, freezes
 from tests.conftest import Actors
 from tests.factories import SmallTrial, small_trial_start
@@ -28,20 +33,30 @@ ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS = ROOT / "analysis"
 SCRIPTS = sorted(p.name for p in ANALYSIS.glob("[0-9][0-9]_*.py"))
 
-COMPARISON = [
-    "analysis",
-    "method",
-    "comparison",
-    "n_reference",
-    "n_comparison",
-    "estimate",
-    "lower",
-    "upper",
-    "se",
-    "p",
-    "effect_size",
-    "n_dropped",
-]
+
+def comparison_columns(arms: list[str]) -> list[str]:
+    """The columns of an arm comparison table: per arm (intervention first) the children
+    randomised, with the outcome and analysed."""
+    intervention, control = arms[0], arms[1]  # NIM, SAU (sorted; the definition names SAU)
+    if control == dummy.DUMMY_ARMS[1]:  # dummy arms: DUMMY-A in the place of the control arm
+        intervention, control = control, intervention
+    numbers = [
+        f"n_{w}_{a}" for w in ("randomised", "outcome", "analysed") for a in (intervention, control)
+    ]
+    return [
+        "analysis",
+        "method",
+        "comparison",
+        *numbers,
+        "estimate",
+        "lower",
+        "upper",
+        "se",
+        "p",
+        "effect_size",
+        "n_baseline_missing",
+        "n_dropped",
+    ]
 
 
 def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
@@ -51,9 +66,10 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
         "02_baseline.py": {"baseline": ["characteristic", *arms, "all"]},
         "03_primary.py": {
             "primary_descriptive": ["variable", "arm", "n", "mean", "sd", "median"],
-            "primary": COMPARISON,
+            "primary": comparison_columns(arms),
             "primary_by_sex": [
                 "sex",
+                "comparison",
                 "estimate",
                 "se",
                 "lower",
@@ -67,10 +83,20 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
         "04_permanence.py": {
             "permanence_events": ["outcome", *arms],
             "cumulative_incidence": ["arm", "outcome", "months", "estimate", "lower", "upper"],
-            "time_to_permanence": ["arm", "n", "events", "median", "median_lower", "median_upper"],
+            "time_to_permanence": ["arm", "n", "events", "median", "lower", "upper"],
             "tests": ["test", "statistic", "df", "p", "note"],
-            "hazard_ratios": ["model", "term", "measure", "ratio", "lower", "upper", "p", "note"],
-            "rmst": ["row", "n", "estimate", "se", "lower", "upper", "z", "p"],
+            "hazard_ratios": [
+                "model",
+                "term",
+                "measure",
+                "estimate",
+                "lower",
+                "upper",
+                "p",
+                "n_dropped",
+                "note",
+            ],
+            "rmst": ["row", "n", "estimate", "se", "lower", "upper", "statistic", "p"],
         },
         "05_placement_stability.py": {
             "moves": [
@@ -91,6 +117,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
                 "upper",
                 "p",
                 "method",
+                "n_dropped",
             ],
         },
         "06_costs.py": {
@@ -105,7 +132,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
             ],
         },
         "07_sensitivity.py": {
-            "missing": ["variable", "observed", "missing"],
+            "missing": ["variable", "arm", "observed", "missing", "not_yet_reached"],
             "multiple_imputation": [
                 "analysis",
                 "comparison",
@@ -117,7 +144,7 @@ def expected_tables(arms: list[str]) -> dict[str, dict[str, list[str]]]:
                 "p",
                 "note",
             ],
-            "per_protocol": COMPARISON,
+            "per_protocol": comparison_columns(arms),
         },
     }
 
@@ -170,8 +197,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-#: a test given ``trial`` starts from a copy of the 32-family trial (built once per run)
-prebuilt, db_url, trial = small_trial_start(32)
+#: a test given ``trial`` starts from a copy of the 32-family trial (built once per run);
+#: its babies have no baseline SDQ
+prebuilt, db_url, trial = small_trial_start(32, no_baseline_under_months=24)
 
 
 @pytest.mark.sqlite_only
@@ -185,9 +213,19 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
         )
     for script, proc in zip(SCRIPTS, done, strict=True):
         assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}"
+    statements: list[str] = []  # every SQL statement of the blinded runs
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
     for script in SCRIPTS:
         run_here(script, db_url, tmp_path / "b" / script, "unblinded_stat", monkeypatch)
-        run_here(script, db_url, tmp_path / "blind" / script, "statistician", monkeypatch)
+        event.listen(Engine, "before_cursor_execute", before)
+        try:
+            run_here(script, db_url, tmp_path / "blind" / script, "statistician", monkeypatch)
+        finally:
+            event.remove(Engine, "before_cursor_execute", before)
+    assert statements and not [s for s in statements if "arm_code" in s or "arms.name" in s]
 
     arms = sorted(set(trial.arms.values()))
     n_children = sum(len(v) for v in trial.children.values())
@@ -211,28 +249,104 @@ def test_every_script_runs_blinded_and_unblinded_and_reruns_identically(
         written = {p.name for p in a.iterdir()} - {"provenance.json"}
         assert set(provenance["files"]) == written
         assert "allocated arm codes" in (a / "report.md").read_text()
-        # blinded: masked codes, one per family, so pooled results only, and said so
+        assert dummy.DUMMY_LABEL not in (a / "report.md").read_text()
+        # blinded: the same tables and figures on the dummy arms, every one labelled
         blind = tmp_path / "blind" / script
         report = (blind / "report.md").read_text()
-        assert "masked arm codes" in report and "only pooled" in report
-        assert json.loads((blind / "provenance.json").read_text())["arm_coding"] == "masked"
-        assert not any(arm in report for arm in arms)
+        assert report.startswith(f"# [{dummy.DUMMY_LABEL}] ") and "only pooled" not in report
+        assert report.count(dummy.DUMMY_LABEL) >= 1 + len(tables)
+        provenance = json.loads((blind / "provenance.json").read_text())
+        assert provenance["arm_coding"] == "dummy" and provenance["arm_label"] == dummy.DUMMY_LABEL
+        assert provenance["dummy_seed"] == dummy.DEFAULT_SEED
+        for name, header in expected_tables(list(dummy.DUMMY_ARMS))[script].items():
+            rows = read_csv(blind / f"{name}.csv")
+            assert list(rows[0]) == ["arm_coding", *header], f"{script}: {name}.csv"
+            assert {r["arm_coding"] for r in rows} == {dummy.DUMMY_LABEL}
+            assert (blind / f"{name}.md").read_text().startswith(f"## [{dummy.DUMMY_LABEL}] ")
+        for stem in FIGURES.get(script, []):
+            assert f"<!-- {dummy.DUMMY_LABEL}" in (blind / f"{stem}.svg").read_text()
+        outputs = [p for p in blind.iterdir() if p.suffix in (".csv", ".md", ".json")]
+        assert not [p.name for p in outputs if real_arm_named(p.read_text())]
 
     # a few numbers that must agree across the scripts and with the trial built
     flow = {r["stage"]: r for r in read_csv(tmp_path / "a" / "01_consort.py" / "flow.csv")}
     assert int(flow["children randomised"]["total"]) == n_children
     assert int(flow["families randomised"]["total"]) == len(trial.arms)
     primary = read_csv(tmp_path / "a" / "03_primary.py" / "primary.csv")
-    analysed = int(primary[0]["n_reference"]) + int(primary[0]["n_comparison"])
-    assert analysed == int(flow["analysed (ITT, SDQ at baseline and 30m)"]["total"])
-    assert primary[0]["comparison"] == f"{arms[1]} - {arms[0]}"
+    # every child with the outcome is analysed, babies without a baseline SDQ too
+    # (missing-indicator method), intervention minus control, per arm numbers stated
+    assert trial.no_baseline and primary[0]["comparison"] == "NIM - SAU"
+    row, dropped = primary[0], primary[-1]
+    assert int(row["n_baseline_missing"]) > 0 and int(dropped["n_baseline_missing"]) == 0
+    for arm in arms:
+        assert int(row[f"n_randomised_{arm}"]) == int(flow["children randomised"][arm])
+        assert int(row[f"n_outcome_{arm}"]) == int(row[f"n_analysed_{arm}"])
+        assert int(row[f"n_analysed_{arm}"]) == int(
+            flow["analysed (ITT, SDQ at 30m; primary analysis)"][arm]
+        )
+        assert int(dropped[f"n_analysed_{arm}"]) <= int(row[f"n_analysed_{arm}"])
+    assert sum(int(dropped[f"n_analysed_{a}"]) for a in arms) == sum(
+        int(row[f"n_analysed_{a}"]) for a in arms
+    ) - int(row["n_baseline_missing"])
+    text = (tmp_path / "a" / "03_primary.py" / "primary.md").read_text()
+    assert "intervention minus control (NIM - SAU)" in text and "control arm, SAU," in text
+    assert "White & Thompson" in text
     events = read_csv(tmp_path / "a" / "04_permanence.py" / "permanence_events.csv")
     assert sum(int(r[arm]) for r in events for arm in arms) == int(flow["in the ITT set"]["total"])
     mi = read_csv(tmp_path / "a" / "07_sensitivity.py" / "multiple_imputation.csv")
-    # the complete case of 07 is the primary ANCOVA of 03 (robust SE by family)
+    # the complete case of 07 is 03's ANCOVA of the children with a baseline (robust SE)
     assert [float(mi[1][k]) for k in ("estimate", "se")] == pytest.approx(
-        [float(primary[0][k]) for k in ("estimate", "se")], rel=1e-8
+        [float(dropped[k]) for k in ("estimate", "se")], rel=1e-8
     )
+    assert mi[0]["comparison"] == "NIM - SAU"
+    pp = read_csv(tmp_path / "a" / "07_sensitivity.py" / "per_protocol.csv")
+    assert pp[0]["estimate"] == row["estimate"] and pp[0]["comparison"] == "NIM - SAU"
+    cost = read_csv(tmp_path / "a" / "06_costs.py" / "cost_difference.csv")
+    assert {r["comparison"] for r in cost} == {"NIM - SAU"}
+    for script, table in (
+        ("04_permanence.py", "hazard_ratios"),
+        ("04_permanence.py", "rmst"),
+        ("05_placement_stability.py", "stability_effects"),
+        ("06_costs.py", "cost_difference"),
+        ("07_sensitivity.py", "multiple_imputation"),
+    ):
+        md = (tmp_path / "a" / script / f"{table}.md").read_text()
+        assert "intervention minus control (NIM - SAU" in md, (script, table)
+        assert "randomised / with " in md, (script, table)
+    hazards = read_csv(tmp_path / "a" / "04_permanence.py" / "hazard_ratios.csv")
+    assert {r["term"] for r in hazards if r["term"]} == {"arm[T.NIM]"}
+    rmst = read_csv(tmp_path / "a" / "04_permanence.py" / "rmst.csv")
+    assert rmst[-1]["row"] == "NIM - SAU"
+    # not yet due is not missing: the 30m outcomes of the families randomised last are not
+    # yet due on 2026-10-31 (window 28-34 months); they are neither missing nor imputed
+    status = read_csv(tmp_path / "a" / "07_sensitivity.py" / "missing.csv")
+    outcome = {r["arm"]: r for r in status if r["variable"] == "sdq_total_difficulties_30m"}
+    waiting = sum(int(r["not_yet_reached"]) for r in outcome.values())
+    missing = sum(int(r["missing"]) for r in outcome.values())
+    itt = int(flow["in the ITT set"]["total"])
+    assert waiting > 0 and missing > 0
+    assert waiting + missing + sum(int(r["observed"]) for r in outcome.values()) == itt
+    assert int(flow["ITT, 30m outcome not yet reached (visit not yet due)"]["total"]) == waiting
+    assert int(flow["ITT, 30m outcome missing (visit due)"]["total"]) == missing
+    assert int(mi[0]["n"]) == itt - waiting
+    # blinded: dummy arms balanced in families, and a comparison of the two dummy arms,
+    # with the dummy direction note where the allocated run names the arms
+    blind = {r["stage"]: r for r in read_csv(tmp_path / "blind" / "01_consort.py" / "flow.csv")}
+    per_arm = [int(blind["families randomised"][a]) for a in dummy.DUMMY_ARMS]
+    assert sum(per_arm) == len(trial.arms) and abs(per_arm[0] - per_arm[1]) <= 1
+    fake = read_csv(tmp_path / "blind" / "03_primary.py" / "primary.csv")
+    assert fake[0]["comparison"] == "DUMMY-B - DUMMY-A" and float(fake[0]["se"]) > 0
+    md = (tmp_path / "blind" / "07_sensitivity.py" / "multiple_imputation.md").read_text()
+    assert dummy.DIRECTION in md
+
+
+def real_arm_named(text: str) -> list[str]:
+    """The arm codes (whole words) and arm names of the trial definition found in ``text``."""
+    import re
+
+    arms = default_definition().arms
+    codes = [a.code for a in arms if re.search(rf"(?<![A-Za-z0-9]){a.code}(?![A-Za-z0-9])", text)]
+    return codes + [a.name for a in arms if a.name.lower() in text.lower()]
 
 
 def test_refused_without_the_analyse_capability(db_url: str, tmp_path: Path) -> None:

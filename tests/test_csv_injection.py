@@ -149,7 +149,16 @@ def test_analysis_tables_are_written_safely(
     finally:
         sys.path.remove(str(ROOT / "analysis"))
     run = Run(
-        "test", "test", db, actors["statistician"], AS_OF, tmp_path, seed=1, database_url=db_url
+        "test", "test", db, actors["unblinded_stat"], AS_OF, tmp_path, seed=1, database_url=db_url
     )
     run.table("t", pd.DataFrame({"stage": ["=1+1", "ok"], "n": [-1, 2]}), "A table")
     assert (tmp_path / "t.csv").read_text().splitlines() == ["stage,n", "'=1+1,-1", "ok,2"]
+    # a blinded run's tables start with the dummy-arms label, written as safely
+    blind = Run(
+        "test", "test", db, actors["statistician"], AS_OF, tmp_path, seed=1, database_url=db_url
+    )
+    blind.table("b", pd.DataFrame({"stage": ["=1+1"], "n": [-1]}), "A table")
+    assert (tmp_path / "b.csv").read_text().splitlines() == [
+        "arm_coding,stage,n",
+        "DUMMY ARMS: not the allocation,'=1+1,-1",
+    ]

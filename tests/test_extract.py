@@ -25,6 +25,7 @@ from noim.services import (
     consent,
     economics,
     exclusions,
+    families,
     legal,
     placements,
     randomisation,
@@ -255,6 +256,86 @@ def test_permanence(db: Database, actors: Actors, trial: Trial) -> None:
     # censoring date before a1's decision
     early = rows(extract.permanence(db, actors["admin"], as_of=d("2024-12-31")), trial)
     assert (early["a1"]["event"], early["a1"]["duration"]) == (0, (d("2024-12-31") - R).days)
+
+
+def test_time_origin_of_children_who_join_after_randomisation(
+    db: Database, actors: Actors, trial: Trial
+) -> None:
+    """A sibling born after the family's randomisation, one entering care later, and one in
+    care before it who joined the trial later still: each child's permanence time starts at
+    its own origin, the latest of the randomisation, its entry to care and the date it
+    joined; never before its birth, its entry to care or its joining."""
+    gla, family = actors["coord_gla"], trial.families["A"]  # A: randomised on R, 2024-04-01
+    born = families.add_child(db, gla, family, d("2024-09-10"), "female", d("2024-09-12"))
+    later = families.add_child(db, gla, family, d("2023-05-01"), "male", d("2025-02-01"))
+    joined = families.add_child(db, gla, family, d("2022-11-01"), "male", d("2024-01-15"))
+    assert born.joined_after_randomisation and joined.joined_after_randomisation
+    consent.record_consent(db, gla, later.trial_id, "local_authority", "v3", d("2025-02-01"))
+    consent.record_consent(db, gla, joined.trial_id, "local_authority", "v3", d("2024-06-20"))
+    # an earlier consent of another scope is not joining the trial
+    consent.record_consent(
+        db, gla, joined.trial_id, "local_authority", "v1", d("2024-05-01"), scope="data_linkage"
+    )
+    legal.record_event(db, gla, born.trial_id, "sc.return_home", d("2025-03-01"))
+    df = extract.permanence(db, actors["statistician"], as_of=AS_OF)
+    got = {r["child_id"]: r for r in df.to_dict("records")}
+    origin = {k: (got[k]["time_origin"], got[k]["time_origin_reason"]) for k in got}
+    assert origin[trial.kids["a1"]] == (ts("2024-04-01"), "randomisation")
+    assert origin[born.trial_id] == (ts("2024-09-12"), "entry_to_care")  # born after R
+    assert origin[later.trial_id] == (ts("2025-02-01"), "entry_to_care")  # consent that day
+    assert origin[joined.trial_id] == (ts("2024-06-20"), "joined_trial")  # in care before R
+    b = got[born.trial_id]  # the return home 170 days after its entry to care, not 334
+    assert (b["event"], b["duration"]) == (1, (d("2025-03-01") - d("2024-09-12")).days)
+    assert got[later.trial_id]["duration"] == (AS_OF - d("2025-02-01")).days
+    assert got[joined.trial_id]["duration"] == (AS_OF - d("2024-06-20")).days
+    assert got[trial.kids["a1"]]["duration"] == 289  # unchanged: from R
+    assert (df["time_origin"] >= df["randomised_on"]).all()
+    assert (df["time_origin"] >= df["entered_care_on"]).all()
+    assert (df["duration"] <= (df["end_of_follow_up"] - df["time_origin"]).dt.days.clip(0)).all()
+    # read as of a date before the later child entered care: not yet at risk (0, censored)
+    early = rows_by_id(extract.permanence(db, actors["statistician"], as_of=d("2024-12-31")))
+    assert (early[later.trial_id]["duration"], early[later.trial_id]["event"]) == (0, 0)
+    # nor had the third joined on 2024-06-01: its origin is then the randomisation
+    june = rows_by_id(extract.permanence(db, actors["statistician"], as_of=d("2024-06-01")))
+    assert june[joined.trial_id]["time_origin_reason"] == "randomisation"
+
+
+def rows_by_id(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {r["child_id"]: r for r in df.to_dict("records")}
+
+
+def test_primary_outcome_not_yet_due_is_not_missing(
+    db: Database, actors: Actors, trial: Trial
+) -> None:
+    """On AS_OF the 30-month window (28-34 months after R: 2026-08-01 to 2027-02-01) is open:
+    only a1 has the outcome and the others are not yet reached (even b2, withdrawn from
+    follow-up, and e1, excluded: their visits are not required, but not yet due); once the
+    window has closed they are missing."""
+    from noim.reports import summaries
+
+    who = actors["statistician"]
+
+    def status(on: date) -> dict[str, tuple[str, str, bool]]:
+        data = summaries.outcome_data(
+            extract.children(db, who, as_of=on),
+            extract.scores(db, who, as_of=on, wide=True),
+            extract.visits(db, who, as_of=on),
+            on,
+        )
+        named = rows(data, trial)
+        return {
+            k: (r[summaries.BASELINE_STATUS], r[summaries.PRIMARY_STATUS], r[summaries.PRIMARY_DUE])
+            for k, r in named.items()
+        }
+
+    now = status(AS_OF)
+    assert now["a1"] == ("observed", "observed", True)
+    for k in ("b1", "b2", "c1", "e1"):  # d1 withdrew from data use: not in the ITT set
+        assert now[k][1:] == ("not yet reached", False), k
+    assert now["b2"][0] == "missing"  # its baseline window closed long ago, no carer SDQ
+    later = status(d("2027-03-01"))
+    assert later["a1"][1] == "observed"
+    assert {later[k][1:] for k in ("b1", "b2", "c1", "e1")} == {("missing", True)}
 
 
 def test_scores_long_and_wide(db: Database, actors: Actors, trial: Trial) -> None:

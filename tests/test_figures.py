@@ -59,7 +59,48 @@ def test_km_figure_without_group_and_all_censored() -> None:
     fig = figures.km_figure(stats.kaplan_meier(df, "t", "e"), at_times=[0, 4])
     _, y = fig.axes[0].get_lines()[0].get_data()
     assert set(y) == {1.0}
-    assert risk_texts(fig) == ["3", "2"]
+    assert risk_texts(fig) == ["3", "2", "1"]  # the ticks run on to 8, the last time
+
+
+def test_axes_and_numbers_at_risk_cover_the_data() -> None:
+    """A curve never runs past the last labelled tick: ticks given every 6 months up to 30
+    are extended by 6 up to the longest follow-up (59.5 months here: a child at risk for
+    1,810 days), with the numbers at risk under each."""
+    assert figures.covering([0, 6, 12, 18, 24, 30], 59.5) == [
+        0,
+        6,
+        12,
+        18,
+        24,
+        30,
+        36,
+        42,
+        48,
+        54,
+        60,
+    ]
+    assert figures.covering([0, 6, 12], 12.0) == [0, 6, 12]
+    assert figures.covering([0, 6, 12], 3.0) == [0, 6, 12]  # never shortened
+    assert figures.covering([0], 50.0) == [0]
+    month = figures.DAYS_PER_MONTH
+    df = pd.DataFrame({"t": [100, 400, 900, 1810], "e": [1, 0, 1, 0], "c": [1, 0, 2, 0]})
+    km = figures.km_figure(
+        stats.kaplan_meier(df, "t", "e"), at_times=[0, 6, 12, 18, 24, 30], scale=month
+    )
+    ax = km.axes[0]
+    ticks = list(ax.get_xticks())
+    assert ticks[-1] == 60 and ax.get_xlim()[1] >= 1810 / month
+    assert max(ax.get_lines()[0].get_data()[0]) <= ticks[-1]
+    assert risk_texts(km) == ["4", "3", "3", "2", "2", "1", "1", "1", "1", "1", "0"]
+    cif = stats.cumulative_incidence(df, "t", "c")
+    times = figures.covering([0, 12, 24], 1810 / month)
+    at = figures.numbers_at_risk(df, "t", None, times, scale=month)
+    fig = figures.cif_figure(cif, at_times=[0, 12, 24], at_risk=at, scale=month)
+    assert list(fig.axes[0].get_xticks()) == [0, 12, 24, 36, 48, 60]
+    assert risk_texts(fig) == ["4", "3", "2", "1", "1", "0"]
+    # the curve is carried to the last follow-up (59.5 months), inside the axis
+    assert max(fig.axes[0].get_lines()[0].get_data()[0]) == pytest.approx(1810 / month)
+    assert fig.axes[0].get_xlim()[1] >= 60
 
 
 def test_cif_figure_panels_and_exact_numbers_at_risk(frame: pd.DataFrame) -> None:
@@ -84,7 +125,7 @@ def test_scale_shows_days_as_months(frame: pd.DataFrame) -> None:
     fig = figures.km_figure(km, scale=30.0, at_times=[0, 3])
     x, _ = fig.axes[0].get_lines()[0].get_data()
     assert list(x) == [0, 1, 2, 3, 4, 5, 6]
-    assert risk_texts(fig) == ["8", "4"]
+    assert risk_texts(fig) == ["8", "4", "1"]  # ticks 0, 3 and 6 (the last time)
 
 
 def test_save_writes_png_and_identical_svg(frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from noim.db import migrate
+from noim.db import migrate, revisions
 from noim.db.base import Base
 from noim.db.session import Database, make_engine
 from noim.domain.exceptions import NotInitialised, SchemaOutOfDate
@@ -18,6 +18,36 @@ from tests.factories import family_with_children
 
 def test_single_head() -> None:
     assert len(migrate.heads()) == 1
+
+
+def test_the_revisions_read_without_alembic_are_alembics() -> None:
+    """The gate's view of the revision files (noim.db.revisions) is Alembic's."""
+    alembic_graph: dict[str, tuple[str, ...]] = {}
+    for rev in migrate.script().walk_revisions():
+        down = rev.down_revision
+        alembic_graph[rev.revision] = (
+            () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        )
+    assert revisions.graph() == alembic_graph
+    assert [revisions.head()] == list(migrate.script().get_heads()) == migrate.heads()
+    assert revisions.known() == set(alembic_graph) == migrate.known_revisions()
+
+
+def test_the_database_revision_read_with_sql_is_alembics(db: Database) -> None:
+    with db.engine.connect() as conn:
+        assert revisions.database_revision(conn) == migrate.current_revision(conn)
+        assert revisions.database_revision(conn) == revisions.head()
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
+    with pytest.raises(SchemaOutOfDate, match="at 2 schema revisions"):
+        revisions.require_current(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    with db.engine.connect() as conn:
+        assert revisions.database_revision(conn) is None
+        assert migrate.current_revision(conn) is None
+    with pytest.raises(NotInitialised, match="run `noim init`"):
+        revisions.require_current(db.engine)
 
 
 def test_empty_to_head_has_no_drift(empty_url: str) -> None:
@@ -85,7 +115,7 @@ def test_gate_refuses_a_database_behind_the_code(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrate.require_current(db.engine)  # up to date: fine
-    monkeypatch.setattr(migrate, "head", lambda: "9999_future")
+    monkeypatch.setattr(revisions, "head", lambda: "9999_future")
     with pytest.raises(SchemaOutOfDate, match="run `noim db upgrade`"):
         migrate.require_current(db.engine)
 

@@ -1,9 +1,10 @@
 """``noim report interim``: the open (pooled) and closed (by arm) interim reports.
 
 One small trial (tests.factories.small_trial) per test, a copy of one built once per run; the
-reports are built through the service (``noim.reports.render.produce``) and the CLI.  The open report's HTML, PDF (text of
-its decompressed content streams), JSON and CSV files are searched for every arm code and
-label of the trial definition.
+reports are built through the service (``noim.reports.render.produce``) and the CLI.  The open
+report's HTML, PDF (text of its decompressed content streams), JSON and CSV files are searched
+for every arm code and label of the trial definition.  A test that reads no PDF asks for none
+(``NO_PDF``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ LATER = date(2027, 6, 30)  # after the families randomised today
 
 #: a test given ``trial`` starts from a copy of one 16-family trial (built once per run and
 #: backend), the others from the initialised test database
-prebuilt, db_url, trial = small_trial_start(16)
-#: the modules starting from it run in one worker: it builds the trial while the other runs
-#: other tests (rather than both waiting for it)
-pytestmark = pytest.mark.xdist_group("small_trial_16")
+prebuilt, db_url, trial = small_trial_start(16, no_baseline_under_months=24)
+#: the module runs in one worker: it builds the trial while the other runs other tests
+#: (rather than both waiting for it)
+pytestmark = pytest.mark.xdist_group("reports_trial")
 
 
 def arm_words() -> tuple[set[str], set[str]]:
@@ -135,15 +136,26 @@ def test_closed_report_by_arm(
         c = consort["randomised"][arm]
         assert c["families randomised"] == len(fams)
         assert c["children randomised"] == sum(len(trial.children[f]) for f in fams)
-        assert c["analysed (ITT, SDQ at baseline and 30m)"] <= c["in the ITT set"]
+        assert c["analysed (ITT, SDQ at 30m; primary analysis)"] <= c["in the ITT set"]
         assert c["in the ITT set"] <= c["children randomised"]
     assert consort["screened"] == consort["eligible"] + consort["not_eligible"]
     assert consort["consented_enrolled"] == len(trial.arms)
     flow = (tmp_path / "flow.csv").read_text().splitlines()
     assert flow[0] == ",".join(["stage", *arms, "total"])
-    primary = (tmp_path / "primary_analysis.csv").read_text()
-    assert f"{arms[1]} - {arms[0]}" in primary and "ANCOVA" in primary
-    assert "Allocated to" in (tmp_path / "report.html").read_text()
+    # the primary analysis: every child with the outcome (babies without a baseline SDQ by
+    # the missing-indicator method), intervention minus control, per arm numbers stated
+    primary = pd.read_csv(tmp_path / "primary_analysis.csv").iloc[0]
+    assert primary["comparison"] == "NIM - SAU" and "ANCOVA" in primary["method"]
+    assert trial.no_baseline and primary["n_baseline_missing"] > 0
+    for arm in arms:
+        c = consort["randomised"][arm]
+        assert primary[f"n_randomised_{arm}"] == c["children randomised"]
+        assert primary[f"n_analysed_{arm}"] == c["analysed (ITT, SDQ at 30m; primary analysis)"]
+        assert primary[f"n_outcome_{arm}"] == primary[f"n_analysed_{arm}"]
+    html = (tmp_path / "report.html").read_text()
+    assert "Allocated to" in html and "SAU - NIM" not in html
+    assert "Effects are intervention minus control (NIM - SAU)" in html
+    assert "negative estimate means fewer difficulties with the intervention" in html
 
 
 @pytest.mark.parametrize("who", ["statistician", "datamanager", "coord_gla", "research_gla"])
@@ -152,6 +164,9 @@ def test_closed_report_refused_for_blinded_roles(
 ) -> None:
     with pytest.raises(PermissionDenied, match="read_closed_report"):
         render.produce(db, actors[who], closed=True, out=tmp_path)
+    if who != "statistician":  # dummy arms are for the blinded analyst only
+        with pytest.raises(PermissionDenied, match="read_closed_report"):
+            render.produce(db, actors[who], closed=True, out=tmp_path, dummy_arms=True)
     assert not tmp_path.joinpath("report.json").exists()
 
 
@@ -194,6 +209,18 @@ def test_cli_interim_json_and_refusal(
     result = runner.invoke(noim_cli, [*base, "statistician", *closed])
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert "read_closed_report" in result.output
+    # on dummy arms the blinded statistician gets it, and it says so
+    dummy = [*closed, "--dummy-arms", "--dummy-seed", "3", "--format", "html", "--json"]
+    result = runner.invoke(noim_cli, [*base, "statistician", *dummy])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["report"] == "closed interim report [DUMMY ARMS: not the allocation]"
+    assert data["dummy_seed"] == 3 and sorted(data["consort"]["randomised"]) == [
+        "DUMMY-A",
+        "DUMMY-B",
+    ]
+    result = runner.invoke(noim_cli, [*base, "statistician", *args, "--dummy-arms"])
+    assert result.exit_code == 1 and "go with --closed" in result.output
     result = runner.invoke(noim_cli, [*base, "dmc_chair", "report", "interim", "--out", "x"])
     assert result.exit_code == 1 and "--open or --closed" in result.output
 
@@ -416,9 +443,22 @@ def test_the_open_report_never_fetches_an_arm(
     db: Database, actors: Actors, trial: SmallTrial
 ) -> None:
     """Live, the open report's datasets are built as its blinded reader sees them: masked
-    codes, no statement selects an allocated arm (the closed report's does)."""
+    codes, no statement selects an allocated arm (the closed report's does); nor does the
+    blinded statistician's closed report on dummy arms."""
     from noim.reports.interim import build
 
+    statements: list[str] = []
+
+    def listen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        report = build(db, actors["statistician"], closed=True, as_of=AS_OF, dummy_arms=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert report.dummy and statements
+    assert not [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
     for closed in (False, True):
         statements: list[str] = []
 
@@ -432,3 +472,95 @@ def test_the_open_report_never_fetches_an_arm(
             event.remove(db.engine, "before_cursor_execute", before)
         fetched = [s for s in statements if "allocations.arm_code" in s or "arms.name" in s]
         assert bool(fetched) == closed, closed
+
+
+def test_closed_report_on_dummy_arms_for_the_blinded_statistician(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """A blinded statistician asking for the closed report on dummy arms gets every section
+    of it on seeded dummy arms: each table starts with the label column, each section title,
+    the figures, the HTML, PDF and JSON say "DUMMY ARMS: not the allocation", and no arm
+    code, name or arm team appears.  The unblinded statistician gets the same tables on the
+    real arms from the same call."""
+    from noim.extract import dummy
+
+    fake, paths = render.produce(
+        db, actors["statistician"], closed=True, out=tmp_path / "d", as_of=AS_OF, dummy_arms=True
+    )
+    real, _ = render.produce(  # only its JSON and tables are read
+        db,
+        actors["unblinded_stat"],
+        closed=True,
+        out=tmp_path / "r",
+        formats=(),
+        as_of=AS_OF,
+        dummy_arms=True,
+    )
+    label = dummy.DUMMY_LABEL
+    assert fake.closed and fake.dummy and fake.dummy_seed == dummy.DEFAULT_SEED
+    assert not real.dummy and real.header()["arm_coding"] == "allocated"
+    codes, labels = arm_words()
+    for path in paths:
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        assert found(text, codes, labels) == [], path.name
+        if path.suffix == ".csv":  # every row labelled (a table without rows: its header)
+            first = pd.read_csv(path, dtype=str, keep_default_na=False)
+            assert first.columns[0] == "arm_coding", path.name
+            assert set(first["arm_coding"]) == ({label} if len(first) else set()), path.name
+        else:
+            assert label in text, path.name
+    data = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert data["arm_coding"] == "dummy" and data["arm_label"] == label
+    consort = data["consort"]
+    assert sorted(consort["randomised"]) == list(dummy.DUMMY_ARMS)
+    per_arm = [consort["randomised"][a]["families randomised"] for a in dummy.DUMMY_ARMS]
+    assert sum(per_arm) == len(trial.arms) and abs(per_arm[0] - per_arm[1]) <= 1
+    assert consort["arms"] == dict.fromkeys(dummy.DUMMY_ARMS, label)
+    assert all(sec.title.startswith(f"[{label}] ") for sec in fake.sections)
+    assert all(label in fig.get_suptitle() for fig in fake.figures.values())
+    primary = fake.tables()["primary_analysis"]
+    assert primary["comparison"].tolist() == ["DUMMY-B - DUMMY-A"]
+    # the real arms through the same code: the same tables with the same columns
+    arms = sorted(set(trial.arms.values()))
+    any_arm = re.compile("|".join(map(re.escape, [*dummy.DUMMY_ARMS, *arms])))
+
+    def columns(table: pd.DataFrame) -> list[str]:  # the arms' names aside
+        return [any_arm.sub("ARM", str(c)) for c in table.columns if c != "arm_coding"]
+
+    assert fake.tables().keys() == real.tables().keys()
+    for name, table in fake.tables().items():
+        assert columns(table) == columns(real.tables()[name]), name
+    assert (
+        sorted(json.loads((tmp_path / "r" / "report.json").read_text())["consort"]["randomised"])
+        == arms
+    )
+
+
+def test_retention_and_primary_status_count_not_yet_due_apart(
+    db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
+) -> None:
+    """On 2026-02-01 the families randomised last have their 30-month visits not yet due: the
+    retention table counts them apart (visits = not yet due + due) and the primary outcome
+    status table calls their outcomes not yet reached, not missing."""
+    on = date(2026, 2, 1)
+    user = actors["unblinded_stat"]  # only the report's tables are read
+    report = render.produce(db, user, closed=True, out=tmp_path, formats=(), as_of=on)[0]
+    tables = report.tables()
+    ret = tables["retention"]
+    assert (ret["visits"] == ret["not_yet_due"] + ret["due"]).all()
+    parts = ret["completed"] + ret["missed"] + ret["not_required"] + ret["overdue"]
+    assert (ret["due"] == parts).all()
+    assert (ret["due_with_form"] <= ret["due"]).all()
+    late = ret[ret["timepoint"] == "30m"]
+    assert late["not_yet_due"].sum() > 0
+    status = tables["primary_status"]
+    outcome = status[status["variable"] == "sdq_total_difficulties_30m"]
+    flow = tables["flow"].set_index("stage")
+    assert (
+        outcome["not_yet_reached"].sum()
+        == flow.loc["ITT, 30m outcome not yet reached (visit not yet due)", "total"]
+    )
+    assert (
+        outcome[["observed", "missing", "not_yet_reached"]].to_numpy().sum()
+        == flow.loc["in the ITT set", "total"]
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from noim.db import rule_runner, touched
-from noim.db.base import utcnow
+from noim.db.base import Base, utcnow
 from noim.db.models import (
     AuditHead,
     Carer,
@@ -26,7 +26,7 @@ from noim.db.models import (
     LegalProceedings,
     Placement,
 )
-from noim.db.rule_checks import CHECKS
+from noim.db.rule_checks import CHECKS, READS
 from noim.db.session import Database
 from noim.domain.exceptions import PermissionDenied, ValidationError
 from noim.domain.rules import RULE_ID, RULE_LIST, RULES, SET, parse_registry
@@ -437,7 +437,9 @@ def test_a_write_that_touches_no_child_runs_no_rule(
     calls: list[Any] = []
     real = rule_runner.run_checks
     monkeypatch.setattr(
-        rule_runner, "run_checks", lambda s, scope: calls.append(scope) or real(s, scope)
+        rule_runner,
+        "run_checks",
+        lambda s, scope, written=None: calls.append(scope) or real(s, scope, written),
     )
     users.add_user(db, actors["admin"], "new_dm", "data_manager", ())
     assert calls == []
@@ -458,6 +460,59 @@ def test_the_scope_covers_families_and_assessments(db: Database, actors: Actors)
         assert rule_runner.scope_of(s, touched.Touched(families={int(family_id)})) == ids
         big = touched.Touched(children=set(range(1, rule_runner.WHOLE_DATABASE_ABOVE + 2)))
         assert rule_runner.scope_of(s, big) is None
+
+
+def _tables_in(sql: str) -> set[str]:
+    """The tables of noim's schema that ``sql`` names."""
+    return {t for t in Base.metadata.tables if re.search(rf"\b{t}\b", sql)}
+
+
+def test_each_rule_declares_every_written_table_it_reads(db: Database, actors: Actors) -> None:
+    """``READS`` decides which rules a write runs: a table missing there would let a write
+    through unchecked, so it is compared with the SQL each check really runs."""
+    from sqlalchemy import event
+
+    assert set(READS) == set(CHECKS)
+    _trial_id, cid = a_child(db, actors)
+    seen: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        for rule, check in CHECKS.items():
+            for scope in (None, frozenset({cid})):
+                seen.clear()
+                with db.read() as s:
+                    check(s, scope)
+                read = set().union(*(_tables_in(sql) for sql in seen))
+                # every table the check reads that a unit of work can write is declared
+                writable = {t for t in read if touched.links_to_children(Base.metadata.tables[t])}
+                assert writable <= READS[rule], (rule, writable - READS[rule])
+                assert {"children", "families"} <= read
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+
+
+def test_a_write_runs_only_the_rules_that_read_what_it_wrote(
+    db: Database, actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    for rule, check in list(CHECKS.items()):
+        monkeypatch.setitem(
+            CHECKS, rule, lambda s, scope, _r=rule, _c=check: ran.append(_r) or _c(s, scope)
+        )
+    _trial_id, cid = a_child(db, actors)
+    assert set(ran) == set(CHECKS)  # a new family and child: every rule reads them
+    ran.clear()
+    place(db, actors, cid, (ENTRY, None))
+    assert sorted(ran) == ["PLC-010", "PLC-011"]
+    # and a placement that overlaps another is still refused
+    ran.clear()
+    with pytest.raises(ValidationError, match="PLC-010"):
+        place(db, actors, cid, (ENTRY + timedelta(days=10), None))
+    assert sorted(ran) == ["PLC-010", "PLC-011"]
 
 
 def _break_behind_noims_back(db: Database, child_id: int, dob: date) -> None:

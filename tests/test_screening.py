@@ -166,6 +166,44 @@ def test_screening_is_site_scoped(db: Database, actors: Actors) -> None:
         screening.add_entry(db, actors["research_gla"], "GLA", DAY, 1, True)
 
 
+def test_an_entry_a_live_family_was_registered_from_is_not_voided(
+    db: Database, actors: Actors
+) -> None:
+    coord = actors["coord_gla"]
+    entry = screening.add_entry(db, coord, "GLA", DAY, 1, True)
+    fam = families.register_family(db, coord, "GLA")
+    screening.enrol(db, coord, entry.id, fam.trial_id)
+    history = audit.history(db, actors["admin"], "screening_log", str(entry.id))
+    with pytest.raises(ValidationError) as err:
+        voiding.void_record(db, coord, "screening_log", entry.id, "screened twice")
+    assert rule_ids(err) == {"SCR-014"} and f"family {fam.trial_id}" in str(err.value)
+    assert audit.history(db, actors["admin"], "screening_log", str(entry.id)) == history
+    assert not screening.get_entry(db, coord, entry.id).voided
+    families.void_family(db, coord, fam.trial_id, "registered in error")
+    first = voiding.void_record(db, coord, "screening_log", entry.id, "screened twice")
+    assert not first.already_voided and screening.get_entry(db, coord, entry.id).voided
+    voided = audit.history(db, actors["admin"], "screening_log", str(entry.id))
+    assert {(r.action, r.reason) for r in voided[len(history) :]} == {("void", "screened twice")}
+    again = voiding.void_record(db, coord, "screening_log", entry.id, "again")
+    assert again.already_voided and again.reason == "screened twice"
+    assert audit.history(db, actors["admin"], "screening_log", str(entry.id)) == voided
+
+
+def test_one_entry_is_read_at_the_users_sites(db: Database, actors: Actors) -> None:
+    entry = screening.add_entry(db, actors["coord_gla"], "GLA", DAY, 2, False, "too old")
+    got = screening.get_entry(db, actors["datamanager"], entry.id)
+    assert (got.id, got.site, got.n_children, got.ineligible_reason) == (
+        entry.id,
+        "GLA",
+        2,
+        "too old",
+    )
+    with pytest.raises(PermissionDenied):
+        screening.get_entry(db, actors["coord_cro"], entry.id)
+    with pytest.raises(NotFound):
+        screening.get_entry(db, actors["coord_gla"], entry.id + 1000)
+
+
 def test_screening_commands(db_url: str) -> None:
     base = ("--database", db_url, "--user", "coord_gla")
     added = run(

@@ -129,7 +129,7 @@ def test_covariates_without_cluster_against_glm(data: pd.DataFrame) -> None:
 
 
 def test_reference_level_flips_the_comparison(data: pd.DataFrame) -> None:
-    r = stats.binary_by_arm(data, "stable", "arm", reference="nim")
+    r = stats.binary_by_arm(data, "stable", "arm", reference={"arm": "nim"})
     close(r.risk_difference.estimate, -0.225709542256)
     close(r.odds_ratio.estimate, 1 / 2.547425474255)
     assert r.summary["term"].iloc[0] == "arm[T.control]"
@@ -172,7 +172,9 @@ def test_no_variation_is_refused() -> None:
 
 def test_single_cluster_per_arm_is_refused(data: pd.DataFrame) -> None:
     one = data.assign(family=np.where(data["arm"] == "nim", 1, data["family"]))
-    with pytest.raises(StatsInputError, match="expected at least two clusters in each arm"):
+    with pytest.raises(
+        StatsInputError, match="expected at least 2 clusters in each level of 'arm'"
+    ):
         stats.binary_by_arm(one, "stable", "arm", cluster="family")
 
 
@@ -183,10 +185,6 @@ def test_bad_inputs(data: pd.DataFrame) -> None:
         stats.binary_by_arm(data.assign(arm=np.arange(len(data)) % 3), "stable", "arm")
     with pytest.raises(StatsInputError, match="expected at least 2"):
         stats.binary_by_arm(data.assign(arm="nim"), "stable", "arm")
-    with pytest.raises(StatsInputError, match="missing value"):
-        stats.binary_by_arm(
-            data.assign(stable=np.where(data.index == 3, np.nan, data["stable"])), "stable", "arm"
-        )
     with pytest.raises(StatsInputError, match="no column"):
         stats.binary_by_arm(data, "stable", "arm", covariates=["weight"])
 

@@ -192,3 +192,35 @@ def test_mi_compare_arms_default_is_compare_arms_ancova_with_cluster() -> None:
     assert r.summary.loc["complete case", "df"] == cc["family"].nunique() - 1
     with pytest.raises(StatsInputError, match="no column"):
         stats.mi_compare_arms(df, "y", "arm", m=2, rng=1, cluster="site")
+
+
+def test_mi_compare_arms_leaves_out_outcomes_not_yet_due() -> None:
+    """Missing is not the same as not yet due: with ``due=``, a row whose outcome window has
+    not closed and whose outcome is missing is neither imputed nor analysed nor counted
+    missing; the result is that of the same analysis of the due rows only (same seed)."""
+    df = trial().assign(family=lambda d: np.arange(len(d)) // 2)
+    rng = np.random.default_rng(11)
+    df["due"] = rng.random(len(df)) < 0.75  # a quarter of the children not yet due ...
+    df.loc[~df["due"] & (rng.random(len(df)) < 0.3), "y"] = 42.0  # ... some seen early
+    waiting = ~df["due"] & df["y"].isna()
+    kw = {"baseline": "baseline", "covariates": ["sex"], "m": 5, "cluster": "family"}
+    r = stats.mi_compare_arms(df, "y", "arm", rng=3, due="due", **kw)  # type: ignore[arg-type]
+    reached = df[~waiting]
+    ref = stats.mi_compare_arms(reached, "y", "arm", rng=3, **kw)  # type: ignore[arg-type]
+    assert r.n_not_yet_reached == int(waiting.sum()) > 0
+    assert r.n == len(reached) and r.n_missing == ref.n_missing
+    assert r.n_missing == int(reached[["y", "baseline"]].isna().any(axis=1).sum())
+    assert (r.estimate, r.se, r.df) == (ref.estimate, ref.se, ref.df)
+    assert r.complete_case == ref.complete_case
+    assert "not yet reached" in str(r) and "not yet reached" not in str(ref)
+    # without due= the same rows are imputed: another result
+    everyone = stats.mi_compare_arms(df, "y", "arm", rng=3, **kw)  # type: ignore[arg-type]
+    assert everyone.n == len(df) and everyone.n_missing > r.n_missing
+    # a due column says True or False; a row without it is dropped, as any missing value
+    with pytest.raises(StatsInputError, match="'due' holds 'True'"):
+        stats.mi_compare_arms(df.assign(due=df["due"].map(str)), "y", "arm", rng=3, due="due", m=2)
+    unknown = df.assign(due=df["due"].astype(object).where(df.index != 4, None))
+    r4 = stats.mi_compare_arms(unknown, "y", "arm", rng=3, due="due", m=2)
+    assert (r4.n_dropped, r4.dropped_by_column) == (1, {"due": 1})
+    with pytest.raises(StatsInputError, match="no column"):
+        stats.mi_compare_arms(df, "y", "arm", rng=3, due="window_closed", m=2)

@@ -92,7 +92,9 @@ def test_anorexia_ancova_equals_published_lm(anorexia: pd.DataFrame) -> None:
 
 def test_reference_flips_the_difference(anorexia: pd.DataFrame) -> None:
     a = stats.compare_arms(anorexia, "Postwt", "Treat", baseline="Prewt")
-    b = stats.compare_arms(anorexia, "Postwt", "Treat", baseline="Prewt", reference="Cont")
+    b = stats.compare_arms(
+        anorexia, "Postwt", "Treat", baseline="Prewt", reference={"Treat": "Cont"}
+    )
     assert b.comparison == "CBT"
     assert b.estimate == pytest.approx(-a.estimate, rel=1e-12)
     assert b.se == pytest.approx(a.se, rel=1e-12)
@@ -107,7 +109,7 @@ def test_effect_size_is_estimate_over_pooled_raw_sd(anorexia: pd.DataFrame) -> N
     assert r.pooled_sd == pytest.approx(pooled, rel=1e-12)
     assert r.effect_size == pytest.approx(r.estimate / pooled, rel=1e-12)
     text = str(r)
-    assert "Cont - CBT: -4.24411" in text and "n = 55 (CBT: 29, Cont: 26)" in text
+    assert "Cont - CBT: -4.24411" in text and "n analysed = 55 (CBT: 29, Cont: 26)" in text
     assert "ANCOVA (OLS)" in text and "effect size" in text
 
 
@@ -258,9 +260,7 @@ def test_interaction_mixed_wald_equals_lme4(clustered: pd.DataFrame) -> None:
 
 
 def test_interaction_with_three_level_subgroup(clustered: pd.DataFrame) -> None:
-    r = stats.interaction(
-        clustered, "y", "arm", "site", "base", covariate_reference={"site": "GLA"}
-    )
+    r = stats.interaction(clustered, "y", "arm", "site", "base", reference={"site": "GLA"})
     assert list(r.effects.index) == ["GLA", "CRO", "LDN"]
     assert r.df_test == 2 and r.test == "F"
     # in the reference subgroup the arm effect is the arm coefficient itself
@@ -273,7 +273,7 @@ def test_interaction_with_three_level_subgroup(clustered: pd.DataFrame) -> None:
 def test_categorical_covariate_reference(clustered: pd.DataFrame) -> None:
     a = stats.compare_arms(clustered, "y", "arm", "base", ["sex", "site"])
     b = stats.compare_arms(
-        clustered, "y", "arm", "base", ["sex", "site"], covariate_reference={"site": "GLA"}
+        clustered, "y", "arm", "base", ["sex", "site"], reference={"site": "GLA"}
     )
     assert "site[T.GLA]" in a.summary.index and "site[T.CRO]" in b.summary.index
     assert "site[T.GLA]" not in b.summary.index
@@ -281,11 +281,12 @@ def test_categorical_covariate_reference(clustered: pd.DataFrame) -> None:
     assert b.summary.loc["site[T.CRO]", "estimate"] == pytest.approx(
         -a.summary.loc["site[T.GLA]", "estimate"], rel=1e-10
     )
-    with pytest.raises(StatsInputError, match="covariate_reference names 'region'"):
-        stats.compare_arms(clustered, "y", "arm", covariate_reference={"region": "x"})
+    with pytest.raises(StatsInputError, match="reference names 'region'"):
+        stats.compare_arms(clustered, "y", "arm", reference={"region": "x"})
     with pytest.raises(StatsInputError, match="'WAL' is not a level of 'site'"):
-        stats.compare_arms(clustered, "y", "arm", covariates=["site"],
-                           covariate_reference={"site": "WAL"})  # fmt: skip
+        stats.compare_arms(clustered, "y", "arm", covariates=["site"], reference={"site": "WAL"})
+    with pytest.raises(StatsInputError, match="expected a mapping from a column to its reference"):
+        stats.compare_arms(clustered, "y", "arm", reference="SAU")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("method", ["ancova", "mixed", "gee"])
@@ -302,13 +303,149 @@ def test_missing_values_are_dropped_and_reported(clustered: pd.DataFrame, method
     assert "4 row(s) with missing values dropped (complete cases): y 3, site 2" in str(r)
 
 
+# --- a partly missing baseline (White & Thompson 2005) -------------------------------------------
+#
+# R 4.x, d <- read.csv("models_clustered.csv") with 80 of its 319 baselines removed:
+#   d$base[seq(2, nrow(d), by = 4)] <- NA
+#   d$arm <- relevel(factor(d$arm), ref = "SAU")
+#   d$base_missing <- as.numeric(is.na(d$base))
+#   d$bf <- ifelse(is.na(d$base), mean(d$base, na.rm = TRUE), d$base)   # mean 20.1766945606695
+#   fi <- lm(y ~ arm + bf + base_missing + sex + site, data = d)          # "indicator"
+#   coeftest(fi, vcov = vcovCL(fi, cluster = ~family, type = "HC1"), df = G - 1)
+#   lm(y ~ arm + ifelse(is.na(base), 0, base) + is.na(base) + sex + site)  # same arm effect
+#   fm <- lm(y ~ arm + bf + sex + site, data = d)                         # "mean"
+#   fd <- lm(y ~ arm + base + sex + site, data = d)                       # "drop" (239 rows)
+#   a0 <- lm(y ~ arm + sex + bf + base_missing); a1 <- lm(y ~ arm * sex + bf + base_missing)
+#   anova(a0, a1); L'b and sqrt(L' vcov(a1) L) for armNIM + armNIM:sexM
+
+
+@pytest.fixture
+def no_baseline(clustered: pd.DataFrame) -> pd.DataFrame:
+    holes = clustered.copy()
+    holes.loc[holes.index % 4 == 1, "base"] = np.nan  # R rows 2, 6, 10, ...
+    return holes
+
+
+def test_missing_baseline_indicator_equals_lm_with_the_indicator_term(
+    no_baseline: pd.DataFrame,
+) -> None:
+    r = stats.compare_arms(
+        no_baseline, "y", "arm", "base", ["sex", "site"], reference={"arm": "SAU"}
+    )  # baseline_missing="indicator" is the default
+    assert r.baseline_missing == "indicator" and r.contrast == "NIM - SAU"
+    assert r.n == {"SAU": 163, "NIM": 156} and r.n_dropped == 0
+    assert r.n_outcome == r.n and sum(r.n_baseline_missing.values()) == 80
+    table = r.summary
+    assert list(table.index) == [
+        "Intercept", "arm[T.NIM]", "base", "base_missing", "sex[T.M]", "site[T.GLA]", "site[T.LDN]"
+    ]  # fmt: skip
+    assert_close(
+        table["estimate"],
+        [4.747039827445556, 1.586743603413990, 0.532853276559261, -0.865690120406834,
+         0.864541913398069, 0.598759833172224, -1.127242281762995],
+        1e-10,
+    )  # fmt: skip
+    assert_close(
+        table["se"],
+        [1.5130747302794123, 0.6102047021500439, 0.0656185546395214, 0.7022108728697647,
+         0.6127338549489371, 0.7680845485911788, 0.7729573336666911],
+        1e-10,
+    )  # fmt: skip
+    assert rel(r.pvalue, 9.75620113560350e-03) < 1e-8
+    robust = stats.compare_arms(
+        no_baseline, "y", "arm", "base", ["sex", "site"], "family", reference={"arm": "SAU"}
+    )
+    assert rel(robust.estimate, 1.5867436034139897) < 1e-10
+    assert rel(robust.se, 0.7728508508447729) < 1e-10
+    assert rel(robust.pvalue, 0.0417010159028554) < 1e-8
+    text = str(robust)
+    assert "80 row(s) without a baseline" in text and "missing-indicator term" in text
+    assert "NIM - SAU: 1.58674" in text
+
+
+def test_missing_baseline_mean_and_drop_equal_lm(no_baseline: pd.DataFrame) -> None:
+    mean = stats.compare_arms(
+        no_baseline,
+        "y",
+        "arm",
+        "base",
+        ["sex", "site"],
+        reference={"arm": "SAU"},
+        baseline_missing="mean",
+    )
+    assert "base_missing" not in mean.summary.index and sum(mean.n.values()) == 319
+    assert rel(mean.estimate, 1.546450579949336) < 1e-10
+    assert rel(mean.se, 0.6098345171349435) < 1e-10
+    assert rel(mean.summary.loc["base", "estimate"], 0.532519817509531) < 1e-10
+    drop = stats.compare_arms(
+        no_baseline,
+        "y",
+        "arm",
+        "base",
+        ["sex", "site"],
+        reference={"arm": "SAU"},
+        baseline_missing="drop",
+    )
+    assert sum(drop.n.values()) == 239 and drop.dropped_by_column == {"base": 80}
+    assert drop.n_outcome == {"SAU": 163, "NIM": 156}  # with the outcome, not all analysed
+    assert sum(drop.n_baseline_missing.values()) == 0
+    assert rel(drop.estimate, 1.608404710143930) < 1e-10
+    assert rel(drop.se, 0.652009969416583) < 1e-10
+
+
+def test_missing_baseline_in_interaction_equals_anova_of_lm(no_baseline: pd.DataFrame) -> None:
+    r = stats.interaction(no_baseline, "y", "arm", "sex", "base", reference={"arm": "SAU"})
+    assert sum(r.n.values()) == 319 and sum(r.n_baseline_missing.values()) == 80
+    assert r.contrast == "NIM - SAU"
+    assert rel(r.statistic, 3.66709255003016) < 1e-9
+    assert rel(r.pvalue, 0.0564081700719577) < 1e-8
+    assert rel(r.effects.loc["M", "estimate"], 2.74700160477298) < 1e-10
+    assert rel(r.effects.loc["M", "se"], 0.84141771057610) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["mixed", "gee"])
+def test_missing_baseline_is_kept_by_every_method(no_baseline: pd.DataFrame, method: str) -> None:
+    r = stats.compare_arms(no_baseline, "y", "arm", "base", ["sex"], "family", method)
+    assert sum(r.n.values()) == 319 and "base_missing" in r.summary.index
+    complete = no_baseline.dropna()
+    cc = stats.compare_arms(complete, "y", "arm", "base", ["sex"], "family", method)
+    assert sum(cc.n.values()) == 239 and "base_missing" not in cc.summary.index
+
+
+def test_missing_baseline_refusals(no_baseline: pd.DataFrame) -> None:
+    with pytest.raises(StatsInputError, match="baseline_missing='impute'; expected one of"):
+        stats.compare_arms(no_baseline, "y", "arm", "base", baseline_missing="impute")
+    none = no_baseline.assign(base=np.nan)
+    with pytest.raises(StatsInputError, match="baseline 'base' is missing in every one of the 319"):
+        stats.compare_arms(none, "y", "arm", "base")
+    # no baseline missing: the indicator method is the complete-case analysis
+    full = stats.compare_arms(no_baseline.dropna(), "y", "arm", "base")
+    dropped = stats.compare_arms(no_baseline, "y", "arm", "base", baseline_missing="drop")
+    assert full.estimate == pytest.approx(dropped.estimate, rel=1e-12)
+    assert "base_missing" not in full.summary.index
+
+
+def test_a_categorical_arm_gives_the_reference_as_its_first_category(
+    clustered: pd.DataFrame,
+) -> None:
+    # noim's analysis data list the control arm first, so the default is NIM - SAU
+    ordered = clustered.assign(arm=pd.Categorical(clustered["arm"], categories=["SAU", "NIM"]))
+    r = stats.compare_arms(ordered, "y", "arm", "base")
+    explicit = stats.compare_arms(clustered, "y", "arm", "base", reference={"arm": "SAU"})
+    assert r.contrast == "NIM - SAU" and list(r.n) == ["SAU", "NIM"]
+    assert r.estimate == pytest.approx(explicit.estimate, rel=1e-12)
+    assert stats.compare_arms(clustered, "y", "arm", "base").contrast == "SAU - NIM"  # sorted
+
+
 # --- edge cases -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["ancova", "mixed", "gee"])
 def test_single_cluster_is_refused(clustered: pd.DataFrame, method: str) -> None:
     one = clustered.assign(family="F001")
-    with pytest.raises(StatsInputError, match="single cluster \\('F001'\\)"):
+    with pytest.raises(
+        StatsInputError, match="expected at least 2 clusters in each level of 'arm'"
+    ):
         stats.compare_arms(one, "y", "arm", "base", cluster="family", method=method)
 
 

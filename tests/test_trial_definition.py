@@ -150,6 +150,39 @@ def test_invalid_definition_names_key_value_and_expectation(
     assert str(info.value).startswith("invalid trial definition bad.toml:")
 
 
+def test_the_control_arm_is_named_and_comes_first() -> None:
+    assert default_definition().control_arm == default_definition().arm("SAU")
+    assert default_definition().arm_order() == ["SAU", "NIM"]
+    example = builtin_definition("example")
+    assert example.control_arm is not None and example.control_arm.code == "CTL"
+    assert example.arm_order() == ["CTL", "INT"]
+
+
+CONTROL = "control = true  # the comparator: effects are reported as intervention minus control"
+
+
+def test_exactly_one_control_arm_is_required() -> None:
+    assert CONTROL in NIM
+    with pytest.raises(TrialDefinitionError, match="key arms: no arm has control = true; "):
+        parse_definition(NIM.replace(CONTROL, ""), "new.toml")
+    two = NIM.replace("ratio = 1\n", "ratio = 1\ncontrol = true\n", 1)
+    with pytest.raises(TrialDefinitionError, match="key arms: control = true on NIM, SAU; "):
+        parse_definition(two, "new.toml")
+    with pytest.raises(TrialDefinitionError, match=r"key arms\[1\].control: got 'yes'"):
+        parse_definition(NIM.replace("control = true", "control = 'yes'"), "new.toml")
+
+
+def test_a_stored_definition_that_predates_the_control_key_is_read() -> None:
+    # a definition stored (database, data freeze) before the key existed: the arm served only
+    # by comparator teams is the control; with no teams, no control arm is named
+    legacy = parse_definition(NIM.replace(CONTROL, ""), "database", stored=True)
+    assert legacy.control_arm is not None and legacy.control_arm.code == "SAU"
+    example = builtin_definition("example").text.replace(CONTROL, "")
+    unnamed = parse_definition(example, "database", stored=True)
+    assert unnamed.control_arm is None
+    assert unnamed.arm_order() == ["INT", "CTL"]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = NIM.replace('jurisdiction = "scotland"', 'jurisdiction = "x"').replace(
         'offset = "30m"', 'offset = "x"'

@@ -7,26 +7,25 @@ from typing import Any
 
 import click
 
+from noim.cli import commands
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_table,
 )
+from noim.cli.lazy import LazyGroup
 from noim.config import Settings, os_user
-from noim.db import migrate
 from noim.domain.codes import JURISDICTION_LABELS
 from noim.domain.roles import Capability
 from noim.domain.trialdef import TrialDefinition, load_definition
-from noim.services import anchors, setup, users
-from noim.services import audit as audit_service
+from noim.services import setup, users
 
 # --------------------------------------------------------------------------- init
 
 
-@noim_cli.command()
+@click.command()
 @click.option(
     "--database",
     "database_opt",
@@ -67,7 +66,7 @@ def init(
 # --------------------------------------------------------------------------- db
 
 
-@noim_cli.group()
+@click.group(cls=LazyGroup, lazy=commands.DB)
 def db() -> None:
     """Schema migrations and database status."""
 
@@ -76,6 +75,8 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: CliState) -> None:
     """Upgrade the database schema to this version of noim (back it up first)."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     before = migrate.require_upgradable(database.engine)
     actor = users.resolve_actor(database, state.settings.user_name)
@@ -98,6 +99,8 @@ def db_upgrade(state: CliState) -> None:
 @pass_state
 def db_current(state: CliState, as_json: bool) -> None:
     """Show the database's schema revision and whether it matches this noim."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     current, code_head = migrate.status(database.engine)
     info = {
@@ -129,6 +132,8 @@ def db_current(state: CliState, as_json: bool) -> None:
 @pass_state
 def db_check(state: CliState, as_json: bool) -> None:
     """Compare the database schema with noim's models (like `alembic check`)."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     database = state.db(check_schema=False)
     current, code_head = migrate.status(database.engine)
     with database.engine.connect() as conn:
@@ -152,6 +157,8 @@ def db_check(state: CliState, as_json: bool) -> None:
 @pass_state
 def db_tables(state: CliState, as_json: bool) -> None:
     """Row counts of every noim table."""
+    from noim.db import migrate  # Alembic: only the db commands need it
+
     state.actor()  # must be a known user
     counts = migrate.table_counts(state.db().engine)
     if as_json:
@@ -163,7 +170,7 @@ def db_tables(state: CliState, as_json: bool) -> None:
 # --------------------------------------------------------------------------- users
 
 
-@noim_cli.group("users")
+@click.group("users", cls=LazyGroup, lazy=commands.USERS)
 def users_group() -> None:
     """Users, roles and site memberships (administrators)."""
 
@@ -280,7 +287,7 @@ def users_update(
 # --------------------------------------------------------------------------- trial
 
 
-@noim_cli.group("trial")
+@click.group("trial")
 def trial_group() -> None:
     """The trial definition."""
 
@@ -311,7 +318,14 @@ def definition_summary(d: TrialDefinition) -> dict[str, Any]:
             for s in d.sites
         ],
         "arms": [
-            {"code": a.code, "name": a.name, "ratio": a.ratio, "labels": a.labels} for a in d.arms
+            {
+                "code": a.code,
+                "name": a.name,
+                "ratio": a.ratio,
+                "labels": a.labels,
+                "control": a.control,
+            }
+            for a in d.arms
         ],
         "randomisation": {
             "unit": d.randomisation.unit,
@@ -376,9 +390,15 @@ def print_definition(d: TrialDefinition, blinded: bool = False) -> None:
     )
     print_table(
         "Arms",
-        ["arm", "name", "ratio", "local names"],
+        ["arm", "name", "ratio", "local names", "control"],
         [
-            (a.code, a.name, a.ratio, "; ".join(f"{k}: {v}" for k, v in a.labels.items()))
+            (
+                a.code,
+                a.name,
+                a.ratio,
+                "; ".join(f"{k}: {v}" for k, v in a.labels.items()),
+                "yes" if a.control else "",
+            )
             for a in d.arms
         ],
     )
@@ -444,7 +464,7 @@ def trial_validate(file: str, as_json: bool) -> None:
 # --------------------------------------------------------------------------- audit
 
 
-@noim_cli.group("audit")
+@click.group("audit", cls=LazyGroup, lazy=commands.AUDIT)
 def audit_group() -> None:
     """The audit trail: verify it, anchor it, read a record's history."""
 
@@ -467,6 +487,9 @@ def audit_verify(
     state: CliState, chain_only: bool, anchor_file: Path | None, as_json: bool
 ) -> None:
     """Verify the audit trail's hash chain and that the data agree with it (exit 1 if not)."""
+    from noim.services import anchors
+    from noim.services import audit as audit_service
+
     anchor = None
     if anchor_file is not None:
         anchor = anchors.parse(anchor_file.read_text(encoding="utf-8"), str(anchor_file))
@@ -569,6 +592,8 @@ def audit_verify(
 @pass_state
 def audit_show(state: CliState, table: str, key: str, as_json: bool) -> None:
     """List one record's history: who changed what, when, from what, to what, and why."""
+    from noim.services import audit as audit_service
+
     rows = audit_service.history(state.db(), state.actor(), table, key)
     if as_json:
         print_json(rows)

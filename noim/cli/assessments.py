@@ -7,15 +7,14 @@ from datetime import date
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_table,
     reason_option,
     show_record,
 )
-from noim.cli.records import DATE
 from noim.services import assessments
 from noim.services.assessments import AssessmentView
 
@@ -57,7 +56,7 @@ def _show(view: AssessmentView) -> None:
     )
 
 
-@noim_cli.group("assessment")
+@click.group("assessment")
 def assessment_group() -> None:
     """Assessments: item responses and the scores derived from them."""
 

@@ -8,17 +8,16 @@ from typing import Any
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     changes_given,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_record,
     print_table,
     reason_option,
 )
-from noim.cli.records import DATE
 from noim.domain.codes import (
     JURISDICTIONS,
     PERMANENCE_OUTCOME_LABELS,
@@ -45,7 +44,7 @@ def _placement_line(p: PlacementView) -> str:
     return f"placement {p.id} of {p.child}: {p.placement_type} from {p.start_date}{until}{carer}{la}{void}"
 
 
-@noim_cli.group("placement")
+@click.group("placement")
 def placement_group() -> None:
     """Placements: where each child lives, and its moves."""
 
@@ -200,7 +199,7 @@ def _event_line(e: EventView) -> str:
     return f"legal event {e.id} of {e.child}: {e.event_type} ({e.label}) on {e.event_date}{within}{outcome}{void}"
 
 
-@noim_cli.group("legal")
+@click.group("legal")
 def legal_group() -> None:
     """Legal proceedings, events and court / hearing decisions; permanence."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from noim.cli.common import fail, noim_cli, print_json, print_table
+from noim.cli.common import fail, print_json, print_table
 from noim.config import Settings
 from noim.db.session import Database
 from noim.domain.trialdef import load_definition
@@ -37,7 +37,7 @@ def _effects(values: tuple[str, ...]) -> demo.Effects:
     return demo.Effects(**given)
 
 
-@noim_cli.command("demo")
+@click.command("demo")
 @click.option(
     "--database",
     "database_opt",
@@ -182,10 +182,21 @@ def demo_command(
     )
     p = published.primary
     if "estimate" in p:
+        analysed = {
+            k.removeprefix("n_analysed_"): v for k, v in p.items() if k.startswith("n_analysed_")
+        }
+        randomised = {
+            k.removeprefix("n_randomised_"): v
+            for k, v in p.items()
+            if k.startswith("n_randomised_")
+        }
+        numbers = ", ".join(
+            f"{arm} {n} of {randomised.get(arm, '?')}" for arm, n in analysed.items()
+        )
         click.echo(
             f"Primary analysis (closed report): SDQ total difficulties at 30 months, "
             f"{p.get('comparison', 'difference')}: {p['estimate']:.2f} "
-            f"(95% CI {p['lower']:.2f} to {p['upper']:.2f})"
+            f"(95% CI {p['lower']:.2f} to {p['upper']:.2f}); children analysed: {numbers}"
         )
     click.echo(
         f"Data freeze {published.freeze_id} (sha256 {published.freeze_sha256[:12]}); interim "

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
     print_table,
 )
-from noim.cli.records import DATE
 from noim.services import economics
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class DecimalType(_ParamType):
 DECIMAL = DecimalType()
 
 
-@noim_cli.group("unit-cost")
+@click.group("unit-cost")
 def unit_cost_group() -> None:
     """Unit costs: the price of one unit of each service (data manager, administrators)."""
 
@@ -102,7 +101,7 @@ def unit_cost_list(state: CliState, as_json: bool) -> None:
     )
 
 
-@noim_cli.group("service-use")
+@click.group("service-use")
 def service_use_group() -> None:
     """Services a child used, costed from the unit costs."""
 

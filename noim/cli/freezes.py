@@ -7,7 +7,6 @@ import click
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
@@ -17,7 +16,7 @@ from noim.services import freezes
 from noim.services.freezes import FreezeInfo
 
 
-@noim_cli.group("freeze")
+@click.group("freeze")
 def freeze_group() -> None:
     """Data freezes: consistent, hashed snapshots of every dataset the analyses and the
     interim reports read (see docs/data-freezes.md)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
+from noim.cli.common import CliState, fail, json_option, pass_state, print_json
 from noim.domain.exceptions import ImportRejected
 from noim.services import imports
 from noim.services.imports.base import Progress as ProgressCallback
@@ -39,7 +39,7 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
-@noim_cli.command("import")
+@click.command("import")
 @click.argument("kind", type=click.Choice(imports.KIND_NAMES))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")

@@ -7,14 +7,13 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from noim.cli.admin import audit_group, db
 from noim.cli.common import CliState, fail, json_option, pass_state
 from noim.config import Settings
 from noim.db import roles
 from noim.services import anchors
 
 
-@audit_group.command("anchor")
+@click.command("anchor")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -48,7 +47,7 @@ def audit_anchor(state: CliState, out: Path | None, as_json: bool) -> None:
         )
 
 
-@db.command("roles")
+@click.command("roles")
 @click.option(
     "--owner",
     default="noim_owner",

@@ -7,9 +7,9 @@ from datetime import date
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_list,
     print_record,
@@ -17,13 +17,12 @@ from noim.cli.common import (
     show_record,
     site_option,
 )
-from noim.cli.records import DATE
 from noim.domain.codes import INTERVENTION_NOT_RECEIVED_REASONS
 from noim.services import intervention
 from noim.services.intervention import FamilyReceipt, ReceiptView
 
 
-@noim_cli.group("intervention")
+@click.group("intervention")
 def intervention_group() -> None:
     """Receipt of the allocated intervention (one current record per randomised family)."""
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import click
 
-from noim.cli.admin import users_group
 from noim.cli.common import CliState, json_option, pass_state, print_json
 from noim.services import auth
 
 
-@users_group.command("password")
+@click.command("password")
 @click.argument("name")
 @json_option
 @pass_state
@@ -27,7 +26,7 @@ def users_password(state: CliState, name: str, as_json: bool) -> None:
         click.echo(f"One-time password for {name} (shown once; changed at next login): {password}")
 
 
-@users_group.command("logout")
+@click.command("logout")
 @click.argument("name")
 @json_option
 @pass_state
@@ -40,7 +39,7 @@ def users_logout(state: CliState, name: str, as_json: bool) -> None:
         click.echo(f"Ended {count} session(s) of {name}")
 
 
-@users_group.command("second-factor")
+@click.command("second-factor")
 @click.argument("role")
 @click.option(
     "--required/--optional",
@@ -60,7 +59,7 @@ def users_second_factor(state: CliState, role: str, required: bool, as_json: boo
         click.echo(f"Second factor {'required' if required else 'optional'} for role {role}")
 
 
-@users_group.command("remove-second-factor")
+@click.command("remove-second-factor")
 @click.argument("name")
 @json_option
 @pass_state

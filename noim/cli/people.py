@@ -7,9 +7,9 @@ from datetime import date
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
@@ -19,7 +19,6 @@ from noim.cli.common import (
     site_option,
 )
 from noim.cli.identity import change_options, identity_command
-from noim.cli.records import DATE, child_group
 from noim.domain.codes import CARER_RELATIONSHIPS, CARER_TYPES, PARENT_ROLES
 from noim.services import people
 from noim.services.people import CarerLinkView, ParentLinkView
@@ -57,7 +56,7 @@ def _identity_options(f: click.decorators.FC) -> click.decorators.FC:
 # --------------------------------------------------------------------------- birth parents
 
 
-@noim_cli.group("parent")
+@click.group("parent")
 def parent_group() -> None:
     """Birth parents of a family and their links to its children."""
 
@@ -174,7 +173,7 @@ def parent_identity(
 # --------------------------------------------------------------------------- carers
 
 
-@noim_cli.group("carer")
+@click.group("carer")
 def carer_group() -> None:
     """Carers (foster, kinship, adoptive, residential) and the children they care for."""
 
@@ -264,7 +263,7 @@ def carer_identity(
     identity_command(state, "carer", carer_id, fields, reason, erase, as_json)
 
 
-@child_group.command("carers")
+@click.command("carers")
 @click.argument("child_id")
 @click.option("--all", "include_voided", is_flag=True, help="Include voided links.")
 @json_option

@@ -7,7 +7,6 @@ import click
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_record,
@@ -36,7 +35,7 @@ def _print_query(q: QueryView) -> None:
         click.echo(f"  {m.posted_at:%Y-%m-%d %H:%M} {m.author or 'noim'}{change}: {m.body}")
 
 
-@noim_cli.group("queries")
+@click.group("queries")
 def queries_group() -> None:
     """Data queries: raised by rules or by hand, answered by sites, resolved by data managers."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from noim.cli import commands
 from noim.cli.common import (
+    DATE,
     CliState,
     changes_given,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
@@ -22,30 +23,9 @@ from noim.cli.common import (
     site_option,
 )
 from noim.cli.identity import change_options, identity_command
+from noim.cli.lazy import LazyGroup
 from noim.services import families
 from noim.services.families import FamilyView
-
-if TYPE_CHECKING:
-    _ParamType = click.ParamType[date, Any]
-else:  # click < 8.3 has no generic ParamType
-    _ParamType = click.ParamType
-
-
-class DateType(_ParamType):
-    """An ISO date (YYYY-MM-DD)."""
-
-    name = "date"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a date; expected YYYY-MM-DD", param, ctx)
-
-
-DATE = DateType()
 
 
 def _print_family(f: FamilyView) -> None:
@@ -74,7 +54,7 @@ def _print_family(f: FamilyView) -> None:
         )
 
 
-@noim_cli.group("family")
+@click.group("family", cls=LazyGroup, lazy=commands.FAMILY)
 def family_group() -> None:
     """Families: the randomised clusters."""
 
@@ -146,7 +126,7 @@ def family_void(state: CliState, family_id: str, reason: str) -> None:
     click.echo(f"Voided family {view.trial_id} and its {len(view.children)} child(ren)")
 
 
-@noim_cli.group("child")
+@click.group("child", cls=LazyGroup, lazy=commands.CHILD)
 def child_group() -> None:
     """Children: the trial's participants."""
 

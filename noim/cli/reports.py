@@ -7,14 +7,13 @@ from pathlib import Path
 
 import click
 
-from noim.cli.common import CliState, fail, json_option, noim_cli, pass_state, print_json
-from noim.cli.records import DATE
+from noim.cli.common import DATE, CliState, fail, json_option, pass_state, print_json
 
 #: as ``noim.reports.render.FORMATS`` (render loads matplotlib: only when a report is made)
 FORMATS = ("html", "pdf")
 
 
-@noim_cli.group("report")
+@click.group("report")
 def report_group() -> None:
     """Reports for the trial team and the Data Monitoring Committee."""
 
@@ -33,7 +32,7 @@ def _formats(text: str) -> list[str]:
     "--closed",
     "kind",
     flag_value="closed",
-    help="The closed report: results by arm (needs read_closed_report).",
+    help="The closed report: results by arm (needs read_closed_report, or --dummy-arms).",
 )
 @click.option(
     "--freeze",
@@ -42,6 +41,18 @@ def _formats(text: str) -> list[str]:
     "before reports were frozen is refused.",
 )
 @click.option("--as-of", type=DATE, help="Censoring date, YYYY-MM-DD (default: today).")
+@click.option(
+    "--dummy-arms",
+    is_flag=True,
+    help="With --closed: a blinded statistician gets the closed report on seeded dummy arms, "
+    "every output labelled 'DUMMY ARMS: not the allocation'; roles that read the closed "
+    "report get the real arms.",
+)
+@click.option(
+    "--dummy-seed",
+    type=int,
+    help="Seed of the dummy arms (default fixed); with --dummy-arms.",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option(
     "--format",
@@ -57,6 +68,8 @@ def interim(
     kind: str | None,
     freeze: str | None,
     as_of: date | None,
+    dummy_arms: bool,
+    dummy_seed: int | None,
     out: Path,
     formats: str,
     as_json: bool,
@@ -66,10 +79,18 @@ def interim(
     The report holds the CONSORT flow, recruitment against target by site, baseline
     characteristics, retention and form completeness, overdue visits, open data queries,
     SAEs and deviations, permanence (cumulative incidence) and the primary outcome.  The
-    tables are also written as CSV and the whole report as report.json.
+    tables are also written as CSV and the whole report as report.json.  With
+    --closed --dummy-arms a blinded statistician gets the closed report on seeded dummy arms
+    (--dummy-seed), every output labelled "DUMMY ARMS: not the allocation", to test it
+    before unblinding; the same command gives roles that read the closed report the real
+    arms.
     """
     if kind is None:
         fail("say which report: --open or --closed")
+    if (dummy_arms or dummy_seed is not None) and kind != "closed":
+        fail("--dummy-arms and --dummy-seed go with --closed (the open report is pooled)")
+    if dummy_seed is not None and not dummy_arms:
+        fail("--dummy-seed goes with --dummy-arms")
     from noim.reports import render
 
     report, paths = render.produce(
@@ -80,11 +101,13 @@ def interim(
         formats=_formats(formats),
         freeze=freeze,
         as_of=as_of,
+        dummy_arms=dummy_arms,
+        dummy_seed=dummy_seed,
     )
     if as_json:
         print_json({**render.report_json(report), "files": [str(p) for p in paths]})
         return
     click.echo(
-        f"{report.kind} interim report of {report.trial_name} (data as of "
+        f"{report.header()['report']} of {report.trial_name} (data as of "
         f"{report.as_of.isoformat()}, {report.header()['source']}): {len(paths)} files in {out}"
     )

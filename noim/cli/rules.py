@@ -7,7 +7,6 @@ import click
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
@@ -16,7 +15,7 @@ from noim.cli.common import (
 from noim.services import rules
 
 
-@noim_cli.group("rules")
+@click.group("rules")
 def rules_group() -> None:
     """The validation rules noim applies."""
 
@@ -40,7 +39,7 @@ def rules_list(kind: str | None, as_json: bool) -> None:
     )
 
 
-@noim_cli.command("check")
+@click.command("check")
 @json_option
 @pass_state
 def check(state: CliState, as_json: bool) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     apply_options,
     given,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
@@ -20,7 +20,6 @@ from noim.cli.common import (
     reason_option,
     site_option,
 )
-from noim.cli.records import DATE, child_group
 from noim.domain.codes import DEVIATION_SEVERITIES, SAE_CATEGORIES, SAE_OUTCOMES, SAE_RELATEDNESS
 from noim.services import safety
 from noim.services.safety import SaeView
@@ -50,7 +49,7 @@ def _sae_options(required: bool) -> list[Any]:
     ]
 
 
-@noim_cli.group("sae")
+@click.group("sae")
 def sae_group() -> None:
     """Serious adverse events (listed without arms)."""
 
@@ -142,7 +141,7 @@ def sae_list(state: CliState, site: str | None, as_json: bool) -> None:
     )
 
 
-@noim_cli.group("deviation")
+@click.group("deviation")
 def deviation_group() -> None:
     """Protocol deviations."""
 
@@ -212,7 +211,7 @@ def deviation_list(state: CliState, site: str | None, as_json: bool) -> None:
     )
 
 
-@child_group.command("lost")
+@click.command("lost")
 @click.argument("child_id")
 @click.option(
     "--declared", "declared_on", type=DATE, required=True, help="Date declared lost (YYYY-MM-DD)."

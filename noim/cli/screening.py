@@ -7,15 +7,14 @@ from datetime import date
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_table,
     site_option,
 )
-from noim.cli.records import DATE
 from noim.services import screening
 from noim.services.screening import ScreeningEntryView
 
@@ -30,7 +29,7 @@ def _echo_entry(view: ScreeningEntryView, verb: str) -> None:
     )
 
 
-@noim_cli.group("screening")
+@click.group("screening")
 def screening_group() -> None:
     """The screening log: families screened, eligible, declined and enrolled."""
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from noim.cli.common import CliState, noim_cli, pass_state
+from noim.cli.common import CliState, pass_state
 
 
-@noim_cli.command("serve")
+@click.command("serve")
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -36,6 +38,14 @@ from noim.cli.common import CliState, noim_cli, pass_state
     help="A session ends this long after login.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes. On PostgreSQL, one per core uses them all; SQLite is best "
+    "served by one (its writers then wait in one queue).",
+)
+@click.option(
     "--secure-cookies/--no-secure-cookies",
     default=None,
     help="The session cookie's Secure flag (default: set unless serving on loopback).",
@@ -47,6 +57,7 @@ def serve(
     port: int,
     idle_minutes: int,
     absolute_hours: int,
+    workers: int,
     secure_cookies: bool | None,
 ) -> None:
     """Serve the web application: coordinators, data manager, statisticians and DMC log in.
@@ -54,30 +65,40 @@ def serve(
     Every user logs in with their own password (an administrator sets a one-time one with
     `noim users password NAME`). The demo's users all have the password "noim demo trial".
     """
+    import os
     from datetime import timedelta
 
     import uvicorn
 
-    from noim.web.app import create_app
+    from noim.web.app import CONFIG_ENV, config_for_workers, create_app
     from noim.web.settings import WebSettings
 
     db = state.db()
+    if db.dialect == "sqlite":
+        db.refresh_statistics()  # SQLite keeps none unless asked (Database.refresh_statistics)
     settings = WebSettings(
         idle_timeout=timedelta(minutes=idle_minutes),
         absolute_timeout=timedelta(hours=absolute_hours),
         secure_cookies=secure_cookies,
     )
-    app = create_app(db, settings)
     click.echo(
         f"noim: serving {db.engine.url.render_as_string(hide_password=True)} "
-        f"at http://{host}:{port}/ (Ctrl-C stops)"
+        f"at http://{host}:{port}/ with {workers} process{'es' if workers > 1 else ''} "
+        "(Ctrl-C stops)"
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "proxy_headers": True,
+        "forwarded_allow_ips": "127.0.0.1",
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(db, settings), **options)
+        return
+    # each worker process builds its own application (and connection pool) from the
+    # environment: uvicorn imports the factory by name in every process it starts
+    os.environ[CONFIG_ENV] = config_for_workers(db, settings)
+    db.dispose()
+    uvicorn.run("noim.web.app:app_from_env", factory=True, workers=workers, **options)

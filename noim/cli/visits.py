@@ -9,25 +9,24 @@ from datetime import date
 import click
 
 from noim.cli.common import (
+    DATE,
     CliState,
     F,
     apply_options,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     print_list,
     reason_option,
     site_option,
 )
-from noim.cli.records import DATE, child_group, family_group
 from noim.domain.schedule import OPEN_STATUSES
 from noim.services import exclusions, visits
 from noim.services.exclusions import ExclusionView
 from noim.services.visits import VisitView
 
 
-@noim_cli.group("followups")
+@click.group("followups")
 def followups_group() -> None:
     """Follow-up visits scheduled from the trial definition."""
 
@@ -74,7 +73,7 @@ def followups_due(
     )
 
 
-@noim_cli.group("visit")
+@click.group("visit")
 def visit_group() -> None:
     """One child's follow-up visits: list them and record what happened."""
 
@@ -187,7 +186,7 @@ _identified_on = click.option(
 )
 
 
-@child_group.command("exclude")
+@click.command("exclude")
 @click.argument("child_id")
 @_identified_on
 @reason_option("Why the child is ineligible.")
@@ -201,7 +200,7 @@ def child_exclude(
     _print_exclusion(view, as_json)
 
 
-@family_group.command("exclude")
+@click.command("exclude")
 @click.argument("family_id")
 @_identified_on
 @reason_option("Why the family is ineligible.")

@@ -7,7 +7,6 @@ import click
 from noim.cli.common import (
     CliState,
     json_option,
-    noim_cli,
     pass_state,
     print_json,
     reason_option,
@@ -15,7 +14,7 @@ from noim.cli.common import (
 from noim.services import voiding
 
 
-@noim_cli.command("void")
+@click.command("void")
 @click.argument("table", type=click.Choice(sorted(voiding.VOIDABLE)), metavar="TABLE")
 @click.argument("record_id", type=int)
 @reason_option("Why the record is voided (kept in the audit trail).")
@@ -27,7 +26,10 @@ def void(state: CliState, table: str, record_id: int, reason: str, as_json: bool
     TABLE is one of: screening_log, birth_parents, carers, child_birth_parents,
     child_carers, serious_adverse_events, protocol_deviations,
     intervention_receipts, losses_to_follow_up, service_use (the names
-    `noim audit show` uses).
+    `noim audit show` uses).  A record still in use is refused: a birth
+    parent or carer named by live links, consents or assessments (PPL-017), a
+    screening entry a live family was registered from (SCR-014).  Voiding a
+    void record again changes nothing.
     """
     view = voiding.void_record(state.db(), state.actor(), table, record_id, reason)
     if as_json:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from sqlalchemy import Select, String, cast, select
+from sqlalchemy import Select, String, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from noim.db.models import ServiceUse, Trial, UnitCost
@@ -37,7 +37,7 @@ def _parsed(text: str) -> TrialDefinition:
     """The definition held in ``text`` (frozen: parsed once per process, not per page)."""
     from noim.domain.trialdef_parse import parse_definition
 
-    return parse_definition(text, "database")
+    return parse_definition(text, "database", stored=True)
 
 
 def arm_revealing_services(s: Session) -> frozenset[str]:
@@ -77,6 +77,17 @@ def hidden_query_keys(s: Session) -> Select[str]:
     return select(cast(ServiceUse.id, String)).where(
         ServiceUse.unit_cost_id.in_(revealing_unit_costs(s))
     )
+
+
+#: the parameter of ``hidden_query_keys_bound``: the codes of ``arm_revealing_services``
+HIDDEN_SERVICES = "hidden_services"
+
+
+def hidden_query_keys_bound() -> Select[str]:
+    """``hidden_query_keys`` for a statement built once: the codes of the arm-revealing
+    services are bound when it runs (parameter ``HIDDEN_SERVICES``)."""
+    costs = select(UnitCost.id).where(UnitCost.code.in_(bindparam(HIDDEN_SERVICES, expanding=True)))
+    return select(cast(ServiceUse.id, String)).where(ServiceUse.unit_cost_id.in_(costs))
 
 
 ARM_MASK = "[arm masked]"

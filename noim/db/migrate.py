@@ -2,6 +2,8 @@
 
 The Alembic environment and revisions live in ``schema/`` in a checkout and in
 ``noim/_schema`` inside an installed wheel; ``script_location()`` finds either.
+The gate every command passes, ``require_current``, lives in ``noim.db.revisions``
+(it needs no Alembic) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -21,23 +22,14 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
 from noim.config import DATABASE_ENV, normalise_url
-from noim.db import data_loss
+from noim.db import data_loss, revisions
 from noim.db.base import Base, UTCDateTime
-from noim.domain.exceptions import NotInitialised, SchemaOutOfDate
+from noim.db.revisions import VERSION_TABLE, newer_than_this_noim
 
-VERSION_TABLE = "alembic_version"
-
-
-def script_location() -> Path:
-    """Folder of the Alembic environment: packaged copy first, then the checkout's ``schema/``."""
-    here = Path(__file__).resolve().parent.parent  # .../noim
-    packaged = here / "_schema"
-    if (packaged / "env.py").exists():
-        return packaged
-    checkout = here.parent / "schema"
-    if (checkout / "env.py").exists():
-        return checkout
-    raise RuntimeError(f"noim's migrations are missing: neither {packaged} nor {checkout} exists")
+# the gate every command passes, which needs no Alembic
+from noim.db.revisions import require_current as require_current
+from noim.db.revisions import script_location as script_location
+from noim.domain.exceptions import NotInitialised
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -148,10 +140,8 @@ def heads() -> list[str]:
 
 
 def head() -> str:
-    found = heads()
-    if len(found) != 1:
-        raise RuntimeError(f"noim's migrations have {len(found)} heads ({found}); expected one")
-    return found[0]
+    """This noim's head revision (``noim.db.revisions``; a test checks it is Alembic's)."""
+    return revisions.head()
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -159,17 +149,8 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def known_revisions() -> set[str]:
-    """Every revision this noim's migrations define."""
-    return {rev.revision for rev in script().walk_revisions()}
-
-
-def newer_than_this_noim(where: str, current: str) -> SchemaOutOfDate:
-    """The error for a database at ``current``, a revision this noim does not know."""
-    return SchemaOutOfDate(
-        f"database {where} is at schema revision {current}, which this noim does not know "
-        f"(the newest revision it knows is {head()}): the database was written by a newer "
-        "noim; upgrade noim to use it (this noim cannot downgrade it)"
-    )
+    """Every revision this noim's migrations define (``noim.db.revisions``)."""
+    return revisions.known()
 
 
 def require_known(conn: Connection) -> None:
@@ -217,22 +198,6 @@ def require_upgradable(engine: Engine) -> str:
     if current not in known_revisions():
         raise newer_than_this_noim(where, current)
     return current
-
-
-def require_current(engine: Engine) -> None:
-    """Refuse a database whose schema is missing, behind or ahead of this noim."""
-    where = engine.url.render_as_string(hide_password=True)
-    current, code_head = status(engine)
-    if current is None:
-        raise NotInitialised(f"database {where} has no noim schema; run `noim init` to create it")
-    if current == code_head:
-        return
-    if current in known_revisions():
-        raise SchemaOutOfDate(
-            f"database {where} is at schema revision {current} but this noim needs {code_head}; "
-            "back it up, then run `noim db upgrade`"
-        )
-    raise newer_than_this_noim(where, current)
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

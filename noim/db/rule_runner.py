@@ -1,9 +1,10 @@
 """Running the set rules in a unit of work, and opening data queries for what they find.
 
 ``before_commit`` is called by ``Database.write`` just before it commits: it runs
-every set rule over the children the unit of work touched (``noim.db.touched``),
-or over the whole database when it touched more than ``WHOLE_DATABASE_ABOVE``
-of them (a bulk import).  A new hard violation refuses the whole unit of work
+every set rule that reads a table the unit of work wrote (``rule_checks.READS``) over
+the children it touched (``noim.db.touched``), or over the whole database when it
+touched more than ``WHOLE_DATABASE_ABOVE`` of them (a bulk import).  A violation that
+was already there, in a table the unit of work did not write, is left to ``noim check``.  A new hard violation refuses the whole unit of work
 (``ValidationError``, one problem per violation); a new soft violation opens a
 data query in the same transaction (audited).  A unit of work that touched no
 child runs no rule.
@@ -146,7 +147,7 @@ def before_commit(s: Session) -> None:
     if not len(t):
         return
     scope = scope_of(s, t)
-    violations = run_checks(s, scope)
+    violations = run_checks(s, scope, t.tables)
     if not violations:
         return
     known = known_filter(s, violations)

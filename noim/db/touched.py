@@ -4,7 +4,8 @@ Every inserted or updated row passes through the audit writer (ORM flushes,
 ``insert_rows``, ``update_rows``); it hands the rows here.  A row links to
 children through ``child_id`` (or is a child), ``family_id`` (or is a family:
 all its children) or ``assessment_id`` (the assessment's child).  Rows of
-tables with no such link touch no child.  Nothing is queried here: family and
+tables with no such link touch no child.  The names of the tables written are kept too:
+a set rule that reads none of them cannot have found anything new.  Nothing is queried here: family and
 assessment ids are resolved to children in one query when the rules run.
 """
 
@@ -25,6 +26,8 @@ class Touched:
     children: set[int] = field(default_factory=set)
     families: set[int] = field(default_factory=set)
     assessments: set[int] = field(default_factory=set)
+    #: the tables of those rows (the set rules that read none of them need not run)
+    tables: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.children) + len(self.families) + len(self.assessments)
@@ -53,14 +56,21 @@ def _links(table: Table) -> tuple[str | None, str | None, str | None]:
     return links
 
 
+def links_to_children(table: Table) -> bool:
+    """Whether rows of ``table`` link to children (only those are noted, and run rules)."""
+    return any(col is not None for col in _links(table))
+
+
 def note(session: Session, table: Table, rows: Collection[Mapping[str, Any]]) -> None:
     """Record the children (families, assessments) that ``rows`` of ``table`` link to."""
     if "tx_id" not in session.info:  # not a write unit of work
         return
-    child_col, family_col, assessment_col = _links(table)
-    if child_col is None and family_col is None and assessment_col is None:
+    if not links_to_children(table):
         return
+    child_col, family_col, assessment_col = _links(table)
     touched: Touched = session.info.setdefault(_KEY, Touched())
+    if rows:
+        touched.tables.add(table.name)
     for col, bucket in (
         (child_col, touched.children),
         (family_col, touched.families),

@@ -237,6 +237,7 @@ SCR-010 hard inline screening_log.family_id  an entry and family not already lin
 SCR-011 hard inline screening_log.family_id  a family that is not voided
 SCR-012 hard inline screening_log.family_id  a family registered on or after screening
 SCR-013 hard inline screening_log.-  a screening log filter from the list
+SCR-014 hard inline screening_log.voided_at  an entry no live family was registered from, to void
 SRV-001 hard inline unit_costs.code  a unit-cost code of letters, digits, . _ -
 SRV-002 hard inline unit_costs.code  a unit-cost code not already used
 SRV-003 hard inline unit_costs.service  service and unit described (not empty)

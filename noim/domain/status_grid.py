@@ -22,7 +22,7 @@ window closes and ``overdue`` after: the data still has to be entered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -139,6 +139,23 @@ def _age_rule(si: ScheduledInstrument, age: int) -> str | None:
         span = f"{lo or 0}-{hi} months" if hi is not None else f"from {lo} months"
         return f"age {age} months: {si.instrument} is for {span}"
     return None
+
+
+def forms_to_enter(
+    tp: TimepointDef, date_of_birth: date, target_date: date, entered: Collection[str]
+) -> tuple[str, ...]:
+    """The instruments still to enter at a visit still to do (its window open: the due and
+    overdue cells of its row of the grid): scheduled at ``tp`` for the child's age on the
+    visit's ``target_date`` (as ``build_grid`` decides for a visit not done) and not among
+    the instruments ``entered`` at the timepoint, in the order the timepoint lists them."""
+    age = months_between(date_of_birth, target_date)
+    return tuple(
+        dict.fromkeys(
+            si.instrument
+            for si in tp.instruments
+            if si.instrument not in entered and _age_rule(si, age) is None
+        )
+    )
 
 
 def _open_status(window_start: date, window_end: date, today: date) -> str:

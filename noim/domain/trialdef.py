@@ -62,6 +62,8 @@ class ArmDef:
     name: str
     ratio: int
     labels: dict[str, str]  # site code -> local label
+    #: the control (comparator) arm: effects are reported as intervention minus control
+    control: bool = False
 
     def label_at(self, site_code: str) -> str:
         return self.labels.get(site_code, self.name)
@@ -160,6 +162,19 @@ class TrialDefinition:
                 return a
         raise KeyError(code)
 
+    @property
+    def control_arm(self) -> ArmDef | None:
+        """The control arm (``control = true``; SAU in NIM), or None in a definition stored
+        before the key existed that does not name one (see docs/trial-definition.md)."""
+        return next((a for a in self.arms if a.control), None)
+
+    def arm_order(self) -> list[str]:
+        """Arm codes in analysis order: the control arm first (the reference of every
+        comparison, so effects are intervention minus control), then the others as listed."""
+        control = self.control_arm
+        first = [control.code] if control is not None else []
+        return first + [a.code for a in self.arms if a is not control]
+
     def factor(self, code: str) -> FactorDef:
         for f in self.factors:
             if f.code == code:
@@ -218,8 +233,11 @@ def default_definition() -> TrialDefinition:
     return builtin_definition("nim")
 
 
-def parse_definition(text: str, source: str = "<string>") -> TrialDefinition:
-    """Parse and validate a trial definition held in ``text`` (see ``noim.domain.trialdef_parse``)."""
+def parse_definition(
+    text: str, source: str = "<string>", *, stored: bool = False
+) -> TrialDefinition:
+    """Parse and validate a trial definition held in ``text`` (see ``noim.domain.trialdef_parse``;
+    ``stored=True`` for a definition read back from a database or a data freeze)."""
     from noim.domain.trialdef_parse import parse_definition as parse
 
-    return parse(text, source)
+    return parse(text, source, stored=stored)

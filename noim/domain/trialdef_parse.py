@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from noim.domain.codes import (
@@ -168,8 +169,16 @@ def _duplicates(codes: list[str], path: str, r: _Reader, what: str) -> None:
         seen.add(c)
 
 
-def parse_definition(text: str, source: str = "<string>") -> TrialDefinition:
-    """Parse and validate a trial definition held in ``text``; report every problem at once."""
+def parse_definition(
+    text: str, source: str = "<string>", *, stored: bool = False
+) -> TrialDefinition:
+    """Parse and validate a trial definition held in ``text``; report every problem at once.
+
+    ``stored``: the text was read back from a database or a data freeze, where it may predate
+    a rule; a definition without ``control = true`` on an arm is then accepted (the control
+    arm taken from the teams, or none: ``TrialDefinition.control_arm`` is None), while a new
+    definition (``noim init``, ``noim trial validate``) must name it.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -182,7 +191,7 @@ def parse_definition(text: str, source: str = "<string>") -> TrialDefinition:
     )
     trial = _trial(r, data)
     sites = _sites(r, data)
-    arms = _arms(r, data, sites)
+    arms = _arms(r, data, sites, stored)
     factors = _factors(r, data, sites)
     randomisation = _randomisation(r, data, arms, factors)
     timepoints = _timepoints(r, data)
@@ -354,7 +363,37 @@ def _sites(r: _Reader, data: dict[str, Any]) -> list[SiteDef]:
     return sites
 
 
-def _arms(r: _Reader, data: dict[str, Any], sites: list[SiteDef]) -> list[ArmDef]:
+def _control(r: _Reader, arms: list[ArmDef], sites: list[SiteDef], stored: bool) -> list[ArmDef]:
+    """Exactly one arm is the control (``control = true``).  A stored definition written
+    before the key existed names none: its control arm is then the one arm served only by
+    ``comparator`` teams, if there is one, else none (``TrialDefinition.control_arm`` None)."""
+    marked = [a.code for a in arms if a.control]
+    expected = (
+        "expected exactly one arm with control = true (the comparator, e.g. SAU): effects are "
+        "reported as intervention minus control"
+    )
+    if len(marked) > 1:
+        r.problems.append(f"key arms: control = true on {', '.join(marked)}; {expected}")
+        return arms
+    if marked:
+        return arms
+    if not stored:
+        r.problems.append(f"key arms: no arm has control = true; {expected}")
+        return arms
+    kinds: dict[str, set[str]] = {}
+    for site in sites:
+        for team in site.teams:
+            if team.arm is not None:
+                kinds.setdefault(team.arm, set()).add(team.kind)
+    comparators = [a for a in arms if kinds.get(a.code) == {"comparator"}]
+    if len(comparators) != 1:
+        return arms
+    return [replace(a, control=True) if a is comparators[0] else a for a in arms]
+
+
+def _arms(
+    r: _Reader, data: dict[str, Any], sites: list[SiteDef], stored: bool = False
+) -> list[ArmDef]:
     site_codes = {s.code for s in sites}
     arms: list[ArmDef] = []
     raw_arms = r.array(data, "arms", "")
@@ -363,7 +402,7 @@ def _arms(r: _Reader, data: dict[str, Any], sites: list[SiteDef]) -> list[ArmDef
         if not isinstance(a, dict):
             r.problem(p, a, "a table")
             continue
-        r.unknown_keys(a, {"code", "name", "ratio", "labels"}, p)
+        r.unknown_keys(a, {"code", "name", "ratio", "labels", "control"}, p)
         labels = r.table(a, "labels", p, required=False)
         clean_labels: dict[str, str] = {}
         for site_code, label in labels.items():
@@ -392,10 +431,20 @@ def _arms(r: _Reader, data: dict[str, Any], sites: list[SiteDef]) -> list[ArmDef
                     check=_positive,
                 ),
                 labels=clean_labels,
+                control=r.value(
+                    a,
+                    "control",
+                    p,
+                    bool,
+                    "true (the control arm, e.g. SAU) or false",
+                    required=False,
+                    default=False,
+                ),
             )
         )
     if len(raw_arms) < 2:
         r.problem("arms", len(raw_arms), "at least two [[arms]] entries")
+    arms = _control(r, arms, sites, stored) if len(raw_arms) >= 2 else arms
     _duplicates([a.code for a in arms], "arms", r, "arm")
     arm_codes = {a.code for a in arms}
     for i, s in enumerate(sites):

@@ -19,13 +19,14 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from noim.db.blinding import arm_revealing_services
 from noim.db.models import (
     Allocation,
     Assessment,
     Child,
+    Consent,
     DecisionType,
     DerivedScore,
     Instrument,
@@ -208,14 +209,47 @@ def permanence(
     return _dataset(db, actor, "permanence", _permanence, freeze, as_of)
 
 
+def _joined_on(s: Any, actor: Actor, cutoff: Cutoff) -> dict[int, date]:
+    """The date each child who joined its family after the randomisation joined the trial:
+    its first live participation consent dated by ``as_of`` (1 statement)."""
+    return dict(
+        s.execute(
+            select(Consent.child_id, func.min(Consent.consented_on))
+            .join(Child, Child.id == Consent.child_id)
+            .where(
+                Consent.child_id.in_(scope_ids(actor, cutoff)),
+                Child.joined_after_randomisation.is_(True),
+                Consent.voided_at.is_(None),
+                Consent.scope == "participation",
+                Consent.consented_on <= cutoff.as_of,
+            )
+            .group_by(Consent.child_id)
+        ).all()
+    )
+
+
+def time_origin(k: Kid, joined_on: date | None) -> tuple[date, str]:
+    """A child's time origin and which date it is: the latest of the family's randomisation,
+    the child's entry to care (never before birth: entry to care is never before it) and
+    the date a late joiner joined the trial (ties: the earlier reason in that order)."""
+    origin, reason = k.randomised_on, "randomisation"
+    if k.entered_care_on > origin:
+        origin, reason = k.entered_care_on, "entry_to_care"
+    if joined_on is not None and k.joined_after_randomisation and joined_on > origin:
+        origin, reason = joined_on, "joined_trial"
+    return origin, reason
+
+
 def _permanence(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
     kids = analysable(cohort(s, actor, cutoff))
     events = _events(s, actor, cutoff)
+    joined = _joined_on(s, actor, cutoff)
     cols: dict[str, list[Any]] = {
         n: [] for n in ("decision_on", "decision_type", "outcome", "event", "duration")
     }
     cols.update(days_from_entry=[], decided_before_randomisation=[])
-    for k in kids:
+    origins = [time_origin(k, joined.get(k.id)) for k in kids]
+    for k, (origin, _why) in zip(kids, origins, strict=True):
         first = summarise(events.get(k.id, [])).first_permanence
         happened = first is not None and first.event_date <= k.end_of_follow_up
         on = first.event_date if first is not None and happened else k.end_of_follow_up
@@ -224,13 +258,15 @@ def _permanence(s: Any, actor: Actor, cutoff: Cutoff) -> pd.DataFrame:
         cols["decision_type"].append(first.code if first is not None and happened else None)
         cols["outcome"].append(outcome)
         cols["event"].append(PERMANENCE_EVENT_CODES[outcome] if outcome else 0)
-        cols["duration"].append(max(0, days(on, k.randomised_on)))
+        cols["duration"].append(max(0, days(on, origin)))
         cols["days_from_entry"].append(max(0, days(on, k.entered_care_on)))
         cols["decided_before_randomisation"].append(happened and on < k.randomised_on)
     data = keys(kids, not sees_arm(actor))
     data.update(
         randomised_on=[k.randomised_on for k in kids],
         entered_care_on=[k.entered_care_on for k in kids],
+        time_origin=[o for o, _why in origins],
+        time_origin_reason=[why for _o, why in origins],
         end_of_follow_up=[k.end_of_follow_up for k in kids],
         **cols,
     )

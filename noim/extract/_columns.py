@@ -206,6 +206,22 @@ PERMANENCE = Dataset(
         *_KEYS,
         RANDOMISED_ON,
         ENTERED_CARE_ON,
+        _c(
+            "time_origin",
+            "datetime64[ns]",
+            "The child's time origin, where `duration` starts: the latest of the family's "
+            "randomisation, the child's entry to care and, for a child who joined the family "
+            "after its randomisation, the date it joined the trial (its first live "
+            "participation consent dated by `as_of`). So no duration starts before the "
+            "child's birth, its entry to care or its joining.",
+        ),
+        _c(
+            "time_origin_reason",
+            "string",
+            "Which date `time_origin` is: `randomisation`, `entry_to_care` (the child entered "
+            "care after the family was randomised, e.g. a sibling born later) or "
+            "`joined_trial` (the child joined later still).",
+        ),
         END_OF_FOLLOW_UP,
         _c(
             "decision_on",
@@ -230,8 +246,9 @@ PERMANENCE = Dataset(
         _c(
             "duration",
             "int64",
-            "Days from randomisation to the decision (event) or to `end_of_follow_up` "
-            "(censored); never negative: a decision before randomisation gives 0.",
+            "Days from `time_origin` to the decision (event) or to `end_of_follow_up` "
+            "(censored); never negative: a decision before the time origin gives 0, and so "
+            "does a child whose follow-up ends before its time origin (censored at 0).",
         ),
         _c(
             "days_from_entry",

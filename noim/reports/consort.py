@@ -14,8 +14,9 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from noim.extract.dummy import DUMMY_ARMS
 from noim.reports.figures import literal
-from noim.reports.summaries import RECEIPT_STAGES
+from noim.reports.summaries import ANALYSED, RECEIPT_STAGES
 
 __all__ = ["consort_figure"]
 
@@ -89,7 +90,13 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
     for k, (level, c) in enumerate(groups.items()):
         x = width * (k + 0.5)
         _arrow(ax, 0.5, 0.83, x, 0.78)
-        name = "All randomised" if level == "all" else f"Allocated to {level}"
+        name = (
+            "All randomised"
+            if level == "all"
+            else f"{level} (dummy arm)"
+            if level in DUMMY_ARMS
+            else f"Allocated to {level}"
+        )
         _box(
             ax,
             x,
@@ -120,7 +127,6 @@ def consort_figure(consort: dict[str, Any], timepoints: Sequence[str]) -> Figure
             x,
             0.19,
             f"Analysis\nITT set n = {c.get('in the ITT set', 0)}\n"
-            f"analysed (primary, complete cases) n = "
-            f"{c.get('analysed (ITT, SDQ at baseline and 30m)', 0)}",
+            f"analysed (primary: SDQ at 30m) n = {c.get(ANALYSED, 0)}",
         )
     return fig

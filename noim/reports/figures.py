@@ -26,7 +26,16 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["DAYS_PER_MONTH", "cif_figure", "km_figure", "literal", "numbers_at_risk", "save"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "cif_figure",
+    "covering",
+    "km_figure",
+    "label",
+    "literal",
+    "numbers_at_risk",
+    "save",
+]
 
 #: days in an average month, for showing day counts as months
 DAYS_PER_MONTH = 30.4375
@@ -101,6 +110,19 @@ def _default_times(max_time: float) -> list[float]:
     return [float(x) for x in np.arange(0, max_time + step / 2, step) if x <= max_time]
 
 
+def covering(times: Sequence[float], max_time: float) -> list[float]:
+    """``times`` extended by their last step until they reach ``max_time``: the axis ticks,
+    and the numbers at risk printed under them, then cover every follow-up time (no curve
+    runs on past the last labelled tick)."""
+    out = [float(t) for t in times]
+    if len(out) < 2 or out[-1] - out[-2] <= 0:
+        return out
+    step = out[-1] - out[-2]
+    while out[-1] < max_time - 1e-9 * max(1.0, abs(max_time)):
+        out.append(out[-1] + step)
+    return out
+
+
 def _label(labels: Mapping[Any, str] | None, level: Any) -> str:
     return str(labels.get(level, level)) if labels else str(level)
 
@@ -170,7 +192,8 @@ def km_figure(
     km_result : the result of ``stats.kaplan_meier`` (its ``table`` is drawn).
     title : figure title.
     at_times : displayed times at which to print the numbers at risk (default: about six
-        round ticks over the follow-up).
+        round ticks over the follow-up); extended by their last step to cover the longest
+        follow-up time (``covering``).
     ci : draw the 95% confidence bands (shaded).
     failure : draw 1 − S(t) (cumulative probability of the event) instead of S(t).
     scale : times are divided by it for display (``DAYS_PER_MONTH`` shows days as months).
@@ -203,7 +226,7 @@ def km_figure(
                 markersize=6,
                 color=colour,
             )
-    times = list(at_times) if at_times is not None else _default_times(max_time)
+    times = covering(at_times, max_time) if at_times is not None else _default_times(max_time)
     counts = _at_risk_from_table(table, levels, times, scale)
     _finish(ax, title, xlabel, ylabel or ("Cumulative probability" if failure else "Survival"))
     ax.set_xticks(times)
@@ -236,11 +259,13 @@ def cif_figure(
     cif_result : the result of ``stats.cumulative_incidence`` (its ``table`` is drawn).
     cause_labels : display names of the causes (``{1: "Return home", ...}``).
     causes : which causes to draw (default: every cause in the table).
-    at_times : displayed times at which to print the numbers at risk.
-    at_risk : numbers at risk (index = group levels, columns = ``at_times``), e.g. from
-        ``numbers_at_risk(df, "duration", "arm", times, scale)``.  Without it they are read
-        from the step table, which lists event times only: the count at the next event
-        time, which misses subjects censored in between (give ``at_risk`` for exact ones).
+    at_times : displayed times at which to print the numbers at risk; extended by their
+        last step to cover the longest follow-up time (``covering``).
+    at_risk : numbers at risk (index = group levels, columns = the displayed times), e.g.
+        from ``numbers_at_risk(df, "duration", "arm", covering(times, longest), scale)``.
+        Without it (or for a displayed time it lacks) they are read from the step table,
+        which lists event times only: the count at the next event time, which misses
+        subjects censored in between (give ``at_risk`` for exact ones).
     ci : draw the 95% confidence bands (shaded).
     scale, labels, xlabel, ylabel : as for ``km_figure``.
     """
@@ -250,10 +275,15 @@ def cif_figure(
     colours = [_COLOURS[i % len(_COLOURS)] for i in range(len(levels))]
     fig, axes, risks = _new_figure(len(chosen), len(levels), width)
     max_time = float(table["time"].max()) / scale if len(table) else 0.0
-    times = list(at_times) if at_times is not None else _default_times(max_time)
-    if at_risk is None:
+    last_times = getattr(cif_result, "last_time", {}) or {}
+    max_time = max([max_time, *(float(t) / scale for t in last_times.values())])
+    times = covering(at_times, max_time) if at_times is not None else _default_times(max_time)
+    missing = [t for t in times if at_risk is None or t not in at_risk.columns]
+    if missing:
         first = table[table["cause"] == chosen[0]] if chosen else table
-        at_risk = _at_risk_from_table(first, levels, times, scale)
+        read = _at_risk_from_table(first, levels, times, scale)
+        at_risk = read if at_risk is None else at_risk.reindex(columns=times).fillna(read)
+    assert at_risk is not None
     for ax, risk, cause in zip(axes, risks, chosen, strict=True):
         for i, (level, colour) in enumerate(zip(levels, colours, strict=True)):
             part = table[(table["group"] == level) & (table["cause"] == cause)]
@@ -297,6 +327,20 @@ def _finish(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
     ax.grid(True, color="#dddddd", linewidth=0.5)
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
+
+
+def label(fig: Figure, text: str) -> Figure:
+    """Put ``text`` at the top of ``fig`` in bold red (e.g. "DUMMY ARMS: not the allocation"
+    on a figure drawn on dummy arms): the figure's title becomes ``text`` above the title it
+    had.  Returns ``fig``."""
+    title = fig.get_suptitle()
+    fig.suptitle(
+        literal(text) + (f"\n{title}" if title else ""),
+        color="#b00020",
+        weight="bold",
+        fontsize=11,
+    )
+    return fig
 
 
 def save(fig: Figure, path_stem: str | Path, dpi: int = 150) -> list[Path]:

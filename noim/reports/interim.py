@@ -16,6 +16,14 @@ The extracts run on behalf of a read-only *report reader*: the same user as a tr
 statistician (open report: blinded, masked arm codes, which are then dropped) or an
 unblinded statistician (closed report).  The open report is pooled: no column, row, label
 or figure in it names an arm.
+
+With ``dummy_arms=True`` (``noim report interim --closed --dummy-arms``) a blinded
+statistician (``analyse`` without ``see_arm``) gets the closed report on **dummy arms**
+(``noim.extract.dummy``): every section of it, by a seeded dummy two-arm coding of the
+families made from the masked extraction, with the open report's protections (free text
+redacted, no arm name) and every table, figure and header labelled "DUMMY ARMS: not the
+allocation".  Roles that may read the closed report get the allocated arms from the same
+call: the real arms replace the dummy ones with nothing changed.
 """
 
 from __future__ import annotations
@@ -31,18 +39,26 @@ from noim import extract, stats
 from noim.db.session import Database
 from noim.domain.exceptions import NoimError
 from noim.domain.roles import Actor, Capability, Role
-from noim.domain.trialdef import parse_definition
+from noim.domain.trialdef import TrialDefinition, parse_definition
+from noim.extract import dummy
 from noim.extract._base import FreezeNotSupported
 from noim.reports import operational as ops
 from noim.reports.summaries import (
     CAUSES,
     PRIMARY,
     PRIMARY_BASELINE,
+    TIME_AXIS,
+    arm_counts,
     baseline_table,
     comparison_row,
+    direction_note,
     flow_counts,
     mean_sd_by,
+    numbers_note,
+    order_arms,
     outcome_data,
+    stats_warnings,
+    status_counts,
 )
 
 __all__ = [
@@ -96,18 +112,30 @@ class InterimReport:
     consort: dict[str, Any]
     sections: list[Section]
     figures: dict[str, Any]  # name -> matplotlib Figure
+    #: the seed of the dummy arms when the closed report was built on them (blinded reader)
+    dummy_seed: int | None = None
 
     @property
     def closed(self) -> bool:
         return self.kind == "closed"
+
+    @property
+    def dummy(self) -> bool:
+        """Built on dummy arms (a blinded reader's closed report), not the allocation."""
+        return self.dummy_seed is not None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: t for sec in self.sections for name, t in sec.tables.items()}
 
     def header(self) -> dict[str, Any]:
         source = f"data freeze {self.freeze}" if self.freeze else "live data (no freeze)"
+        coding = "dummy" if self.dummy else ("allocated" if self.closed else "pooled")
         return {
-            "report": f"{self.kind} interim report",
+            "report": f"{self.kind} interim report"
+            + (f" [{dummy.DUMMY_LABEL}]" if self.dummy else ""),
+            "arm_coding": coding,
+            "arm_label": dummy.DUMMY_LABEL if self.dummy else None,
+            "dummy_seed": self.dummy_seed,
             "trial": self.trial_name,
             "registration": self.registration,
             "as_of": self.as_of.isoformat(),
@@ -116,15 +144,38 @@ class InterimReport:
         }
 
 
-def report_reader(actor: Actor, closed: bool) -> Actor:
+def report_reader(actor: Actor, closed: bool, dummy_arms: bool = False) -> Actor:
     """Check the capability and return the read-only actor the extracts run as."""
-    if closed:
+    return _reader(actor, closed, dummy_arms)[0]
+
+
+def on_dummy_arms(actor: Actor, closed: bool, dummy_arms: bool) -> bool:
+    """Whether ``actor``'s report is the closed one on dummy arms: asked for (``closed`` and
+    ``dummy_arms``) by a blinded analyst (the ``analyse`` capability, neither ``see_arm`` nor
+    ``read_closed_report``)."""
+    return (
+        closed
+        and dummy_arms
+        and not actor.can(Capability.READ_CLOSED_REPORT)
+        and not actor.can(Capability.SEE_ARM)
+        and actor.can(Capability.ANALYSE)
+    )
+
+
+def _reader(actor: Actor, closed: bool, dummy_arms: bool) -> tuple[Actor, bool]:
+    """The read-only actor the extracts run as, and whether the report is on dummy arms.
+
+    A blinded reader (masked codes, never an arm) for the open report and for the closed
+    report on dummy arms; an unblinded one for the closed report."""
+    if on_dummy_arms(actor, closed, dummy_arms):
+        role, fake = Role.STATISTICIAN, True
+    elif closed:
         actor.require(Capability.READ_CLOSED_REPORT, "read the closed interim report")
-        role = Role.UNBLINDED_STATISTICIAN
+        role, fake = Role.UNBLINDED_STATISTICIAN, False
     else:
         actor.require(Capability.READ_OPEN_REPORT, "read the open interim report")
-        role = Role.STATISTICIAN
-    return Actor(name=actor.name, role=role, user_id=actor.user_id)
+        role, fake = Role.STATISTICIAN, False
+    return Actor(name=actor.name, role=role, user_id=actor.user_id), fake
 
 
 def build(
@@ -134,9 +185,15 @@ def build(
     closed: bool,
     freeze: str | None = None,
     as_of: date | None = None,
+    dummy_arms: bool = False,
+    dummy_seed: int = dummy.DEFAULT_SEED,
 ) -> InterimReport:
-    """Assemble the open (pooled) or closed (by arm) interim report."""
-    reader = report_reader(actor, closed)
+    """Assemble the open (pooled) or closed (by arm) interim report.
+
+    ``dummy_arms``: a blinded analyst's closed report is built on dummy arms seeded with
+    ``dummy_seed`` (module docstring); roles that read the closed report get the real arms,
+    and the open report is pooled whatever it says."""
+    reader, on_dummy = _reader(actor, closed, dummy_arms)
     if freeze is not None:
         as_of = _freeze_date(db, reader, freeze, as_of)
     else:
@@ -150,7 +207,13 @@ def build(
         **({"freeze": freeze} if freeze is not None else {"as_of": as_of}),
     )
     kids, wide, long, perm = (data[n] for n in ("children", "scores_wide", "scores", "permanence"))
-    definition = parse_definition(str(data["trial"]["definition"].iloc[0]), "trial definition")
+    if on_dummy:  # the masked codes replaced by the dummy coding of the families
+        coding = dummy.coding(kids, dummy_seed)
+        kids, wide, long, perm = (dummy.apply(f, coding) for f in (kids, wide, long, perm))
+    redact = not closed or on_dummy  # what a blinded reader gets: no arm name, free text redacted
+    definition = parse_definition(
+        str(data["trial"]["definition"].iloc[0]), "trial definition", stored=True
+    )
     arm_names = {a.code: a.name for a in definition.arms}
     targets = {site.code: site.target_families for site in definition.sites}
     timepoints = [str(tp) for tp in data["timepoints"]["code"]]
@@ -167,6 +230,7 @@ def build(
     if not closed:
         for frame in (kids, wide, long, perm):
             frame["arm"] = ALL
+    if redact:
         arm_names = {}
     group = "arm"
     arm_of = dict(zip(kids["child_id"], kids["arm"], strict=True))
@@ -176,7 +240,8 @@ def build(
     sections: list[Section] = []
 
     # ------------------------------------------------------------------ CONSORT
-    flow = flow_counts(kids, long, wide, outcome_data(kids, wide), group)
+    outcomes = outcome_data(kids, wide, data["visits"], as_of)
+    flow = flow_counts(kids, long, wide, outcomes, group)
     consort: dict[str, Any] = {
         "screened": screening["screened"],
         "eligible": screening["eligible"],
@@ -187,7 +252,7 @@ def build(
         "randomised": {str(k): v for k, v in flow.items()},
         "withdrawn_and_lost_reasons": _exit_reasons(exits, arm_of),
     }
-    if not closed:
+    if redact:
         consort = _scrub(consort, arm_words)
     from noim.reports.consort import consort_figure
 
@@ -250,12 +315,16 @@ def build(
     per_tp = forms.groupby(["timepoint", "site"]).agg(
         forms=("child_id", "size"),
         completed_forms=("completed", "sum"),
-        children_with_form=("child_id", "nunique"),
     )
-    ret = visits.merge(per_tp.reset_index(), on=["timepoint", "site"], how="left").fillna(0)
-    for col in ("forms", "completed_forms", "children_with_form"):
+    keys = ["timepoint", "site"]
+    ret = visits.merge(per_tp.reset_index(), on=keys, how="left")
+    ret = ret.merge(ops.due_with_form(data["visits"], forms, as_of), on=keys, how="left")
+    ret = ret.fillna(0)
+    for col in ("forms", "completed_forms", "due_with_form"):
         ret[col] = ret[col].astype("int64")
-    ret["retention_pct"] = (100 * ret["completed"] / ret["due"].where(ret["due"] > 0)).round(1)
+    due = ret["due"].where(ret["due"] > 0)
+    ret["retention_pct"] = (100 * ret["completed"] / due).round(1)
+    ret["data_completeness_pct"] = (100 * ret["due_with_form"] / due).round(1)
     ret["form_completeness_pct"] = (
         100 * ret["completed_forms"] / ret["forms"].where(ret["forms"] > 0)
     ).round(1)
@@ -267,9 +336,13 @@ def build(
     sec.tables["retention"] = ret.reset_index(drop=True)
     sec.tables["open_queries"] = queries
     sec.notes += [
-        "Due: visits whose window has closed by the as-of date (or completed earlier); overdue: "
-        "still scheduled after the window closed.",
-        "Form completeness: forms marked complete among forms recorded.",
+        "Due: visits whose window has closed by the as-of date (or completed earlier); not yet "
+        "due: the others, which are neither missed, overdue nor missing (visits = not yet due + "
+        "due; due = completed + missed + not required + overdue); overdue: due and still "
+        "scheduled.",
+        "Retention: completed among due. Data completeness: due visits whose child has a form "
+        "at that timepoint, among due. Form completeness: forms marked complete among forms "
+        "recorded.",
     ]
     sections.append(sec)
 
@@ -291,21 +364,36 @@ def build(
     sections.append(sec)
 
     # ------------------------------------------------------------------ primary
-    sections.append(_primary(outcome_data(kids, wide), closed))
+    with stats_warnings() as warned:  # too few clusters: said beside the primary table
+        sec = _primary(
+            outcomes,
+            closed,
+            definition,
+            arm_counts(kids),
+            len(kids),
+            direction=dummy.DIRECTION if on_dummy else None,
+        )
+    sec.notes += warned
+    sections.append(sec)
 
-    if closed:
-        for s_ in sections:
-            for name, t in s_.tables.items():
-                s_.tables[name] = t.rename(columns={a: f"{a}" for a in arm_names})
-    else:
+    if not closed:
         for s_ in sections:
             for name, t in s_.tables.items():
                 if "arm" in t.columns:
                     s_.tables[name] = t.drop(columns=["arm"])
     consort["arms"] = dict(arm_names.items()) if closed else {}
-    if not closed:  # free text (reasons) must not name an arm either
+    if redact:  # free text (reasons) must not name an arm either
         for s_ in sections:
             s_.tables = {n: _scrub_frame(t, arm_words) for n, t in s_.tables.items()}
+    if on_dummy:  # every table, section, figure and the arms say it is not the allocation
+        consort["arms"] = dict.fromkeys(dummy.DUMMY_ARMS, dummy.DUMMY_LABEL)
+        for s_ in sections:
+            s_.title = f"[{dummy.DUMMY_LABEL}] {s_.title}"
+            s_.tables = {n: dummy.label_table(t) for n, t in s_.tables.items()}
+        from noim.reports.figures import label
+
+        for fig in figures.values():
+            label(fig, dummy.DUMMY_LABEL)
     return InterimReport(
         kind="closed" if closed else "open",
         trial_name=str(data["trial"]["short_name"].iloc[0]),
@@ -316,6 +404,7 @@ def build(
         consort=consort,
         sections=sections,
         figures=figures,
+        dummy_seed=dummy_seed if on_dummy else None,
     )
 
 
@@ -423,7 +512,7 @@ def _permanence(
         table = at[cols].rename(columns={"group": "arm"})
         sec.tables["cumulative_incidence"] = table.reset_index(drop=True)
         causes = [c for c in cif.causes if (data["event"] == c).any()]
-        times = [0, 6, 12, 18, 24, 30]
+        times = figures.covering([0, 6, 12, 18, 24, 30], float(data["duration"].max()) / month)
         risk = figures.numbers_at_risk(data, "duration", group, times, scale=month)
         figs["cumulative_incidence"] = figures.cif_figure(
             cif,
@@ -433,23 +522,44 @@ def _permanence(
             at_times=times,
             at_risk=risk,
             scale=month,
-            xlabel="Months since randomisation",
+            xlabel=TIME_AXIS,
         )
         sec.figures.append("cumulative_incidence")
         sec.notes.append("Aalen-Johansen estimates with 95% CI; other outcomes compete.")
+        if closed:
+            every = arm_counts(data)
+            sec.notes.append(
+                numbers_note(arm_counts(kids), every, every, sorted(every), "a permanence duration")
+            )
     else:
         sec.notes.append("No permanence decisions by the as-of date: no curves.")
     return sec
 
 
-def _primary(data: pd.DataFrame, closed: bool) -> Section:
+def _primary(
+    data: pd.DataFrame,
+    closed: bool,
+    definition: TrialDefinition,
+    randomised: dict[Any, int],
+    n_randomised: int,
+    direction: str | None = None,
+) -> Section:
+    """The primary analysis as ``analysis/03_primary.py`` runs it: every child with the
+    outcome, a missing baseline handled by the missing-indicator method (the default of
+    ``stats.compare_arms``), intervention minus control (``direction``: the note saying so,
+    by default ``direction_note(definition)``; the dummy arms' on dummy arms)."""
     sec = Section("primary", "Primary outcome: SDQ total difficulties at 30 months")
     desc = mean_sd_by(data, [PRIMARY_BASELINE, PRIMARY], "arm")
     sec.tables["primary_summary"] = desc
+    sec.tables["primary_status"] = status_counts(data, "arm")
+    sec.notes.append(
+        "ITT children whose score is observed, missing (no score, visit due) or not yet "
+        "reached (no score, visit not yet due: neither missing nor imputed)."
+    )
     if closed:
         try:
             result = stats.compare_arms(
-                data,
+                order_arms(data, definition),
                 outcome=PRIMARY,
                 arm="arm",
                 baseline=PRIMARY_BASELINE,
@@ -457,14 +567,20 @@ def _primary(data: pd.DataFrame, closed: bool) -> Section:
                 cluster="family_id",
                 method="ancova",
             )
-            row = comparison_row("primary: ANCOVA, robust SE by family", result)
+            row = comparison_row("primary: ANCOVA, robust SE by family", result, randomised)
         except stats.StatsInputError as exc:
             row = {"analysis": "primary: ANCOVA", "method": f"not estimable: {exc}"}
         sec.tables["primary_analysis"] = pd.DataFrame([row])
-        sec.notes.append(
-            "ANCOVA adjusted for baseline SDQ total difficulties and site, robust SE by family; "
-            "estimate = comparison minus reference arm with its 95% CI."
-        )
+        sec.notes += [
+            (direction or direction_note(definition))
+            + " A negative estimate means fewer difficulties with the intervention.",
+            "ANCOVA adjusted for baseline SDQ total difficulties and site, robust SE by family, "
+            "95% CI. Children without a baseline SDQ are analysed with their baseline set to "
+            "the mean and a missing-indicator term (White & Thompson, Stat Med "
+            "2005;24:993-1007); n_baseline_missing counts them.",
+            "Per arm: n_randomised (children randomised), n_outcome (with the 30-month SDQ), "
+            "n_analysed (in the model).",
+        ]
     else:
         x = data[PRIMARY].dropna().astype(float)
         se = float(x.std(ddof=1) / len(x) ** 0.5) if len(x) > 1 else float("nan")
@@ -473,7 +589,9 @@ def _primary(data: pd.DataFrame, closed: bool) -> Section:
             [
                 {
                     "analysis": "pooled mean at 30 months (open report: no comparison)",
-                    "n": len(x),
+                    "n_randomised": n_randomised,
+                    "n_outcome": len(x),
+                    "n_analysed": len(x),
                     "estimate": mean,
                     "lower": mean - 1.96 * se,
                     "upper": mean + 1.96 * se,

@@ -12,6 +12,7 @@ from datetime import date
 import pandas as pd
 
 from noim.domain.trialdef import TrialDefinition
+from noim.extract.followup import visit_due
 
 #: age bands of open data queries, in days since raised
 QUERY_AGES = ((0, 30, "0-30 days"), (31, 90, "31-90 days"), (91, 10**9, "over 90 days"))
@@ -40,32 +41,53 @@ def not_eligible_reasons(screening: pd.DataFrame) -> dict[str, int]:
 
 
 def visit_table(visits: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Per timepoint and site: visits, due, completed, missed and overdue on ``as_of``.
+    """Per timepoint and site: visits, not yet due, due, and the due ones completed, missed,
+    not required and overdue on ``as_of``.
 
-    Completed = completed on or before ``as_of`` (a later completion counts as still
-    scheduled then); due = window closed before ``as_of``, or completed; overdue = still
-    scheduled after the window closed.
+    Due = window closed before ``as_of``, or completed on or before it
+    (``noim.extract.followup.visit_due``: the rule the missing-data tables and multiple
+    imputation use); a visit not yet due is neither missed nor overdue, whatever its stored
+    status (a visit recorded missed or not required while its window is open counts once
+    it closes).  Completed = completed on or before ``as_of`` (a later completion counts as
+    still scheduled then); overdue = due, still scheduled.  So ``visits = not_yet_due +
+    due`` and ``due = completed + missed + not_required + overdue``.
     """
+    due = visit_due(visits, as_of).to_numpy()
     day = pd.Timestamp(as_of)
-    closed = visits["window_end"] < day
-    done = (visits["status"] == "completed") & (visits["completed_on"] <= day)
-    scheduled = (visits["status"] == "scheduled") | ((visits["status"] == "completed") & ~done)
+    status = visits["status"].astype(object)
+    done = ((status == "completed") & (visits["completed_on"] <= day)).fillna(False)
+    done = done.astype(bool).to_numpy()
+    missed = due & (status == "missed").to_numpy()
+    waived = due & (status == "not_required").to_numpy()
     counts = pd.DataFrame(
         {
             "timepoint": visits["timepoint"].astype(object),
             "site": visits["site"].astype(object),
             "visits": 1,
-            "due": (closed | done).astype("int64"),
+            "not_yet_due": (~due).astype("int64"),
+            "due": due.astype("int64"),
             "completed": done.astype("int64"),
-            "missed": (visits["status"] == "missed").astype("int64"),
-            "overdue": (scheduled & closed).astype("int64"),
+            "missed": missed.astype("int64"),
+            "not_required": waived.astype("int64"),
+            "overdue": (due & ~done & ~missed & ~waived).astype("int64"),
         }
     )
-    cols = ["timepoint", "site", "visits", "due", "completed", "missed", "overdue"]
+    cols = list(counts.columns)
     if not len(counts):
         return pd.DataFrame(columns=cols).astype(dict.fromkeys(cols[2:], "int64"))
     table = counts.groupby(["timepoint", "site"], sort=True).sum().reset_index()
     return table[cols].astype(dict.fromkeys(cols[2:], "int64"))
+
+
+def due_with_form(visits: pd.DataFrame, forms: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Per timepoint and site: due visits (``visit_table``'s rule) whose child has at least
+    one form recorded at that timepoint (``forms``: child_id, timepoint) - the numerator of
+    data completeness, whose denominator is the due visits."""
+    due = visits[visit_due(visits, as_of).to_numpy()]
+    seen = forms[["child_id", "timepoint"]].astype(object).drop_duplicates()
+    hit = due[["child_id", "timepoint", "site"]].astype(object).merge(seen, how="inner")
+    counts = hit.groupby(["timepoint", "site"]).size().rename("due_with_form").reset_index()
+    return counts.astype({"due_with_form": "int64"})
 
 
 def open_query_ages(queries: pd.DataFrame, as_of: date) -> pd.DataFrame:

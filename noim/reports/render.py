@@ -103,6 +103,7 @@ TITLES = {
     "permanence_events": "First permanence decision by outcome",
     "cumulative_incidence": "Cumulative incidence of each permanence outcome (12, 24, 30 months)",
     "primary_summary": "SDQ total difficulties at baseline and 30 months (observed)",
+    "primary_status": "SDQ total difficulties: observed, missing, not yet reached (ITT)",
     "primary_analysis": "Primary analysis (95% CI)",
 }
 
@@ -112,6 +113,10 @@ def _title(name: str) -> str:
 
 
 def _scope(report: InterimReport) -> str:
+    if report.dummy_seed is not None:
+        from noim.extract.dummy import describe
+
+        return "CLOSED report layout on DUMMY ARMS. " + describe(report.dummy_seed)
     if report.closed:
         arms = "; ".join(f"{k} = {v}" for k, v in report.consort.get("arms", {}).items())
         return (
@@ -238,9 +243,14 @@ def produce(
     formats: Iterable[str] = FORMATS,
     freeze: str | None = None,
     as_of: Any = None,
+    dummy_arms: bool = False,
+    dummy_seed: int | None = None,
 ) -> tuple[InterimReport, list[Path]]:
     """Build the interim report (``noim.reports.interim.build``) and write it to ``out``."""
     from noim.reports.interim import build
 
-    report = build(db, actor, closed=closed, freeze=freeze, as_of=as_of)
+    seeded = {} if dummy_seed is None else {"dummy_seed": dummy_seed}
+    report = build(
+        db, actor, closed=closed, freeze=freeze, as_of=as_of, dummy_arms=dummy_arms, **seeded
+    )
     return report, write(report, out, formats)

@@ -8,36 +8,58 @@ pooled level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
 from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from noim.domain.codes import INTERVENTION_NOT_RECEIVED_LABELS, INTERVENTION_NOT_RECEIVED_REASONS
-from noim.extract import PERMANENCE_EVENT_CODES
+from noim.domain.trialdef import TrialDefinition
+from noim.extract import PERMANENCE_EVENT_CODES, followup
 
 __all__ = [
+    "ANALYSED",
     "CAUSES",
     "PRIMARY",
     "PRIMARY_BASELINE",
+    "PRIMARY_DUE",
+    "PRIMARY_STATUS",
     "RECEIPT_STAGES",
     "SDQ_BASELINE",
+    "TIME_AXIS",
+    "arm_counts",
+    "arm_numbers",
     "baseline_table",
     "comparison_row",
+    "direction_note",
     "flow_counts",
     "mean_sd",
     "mean_sd_by",
     "n_pct",
     "not_estimable",
     "not_received_stage",
+    "numbers_note",
+    "order_arms",
     "outcome_data",
     "receipt_counts",
+    "stats_warnings",
+    "status_counts",
+    "warning_notes",
 ]
 
+#: the CONSORT row of the children in the primary analysis
+ANALYSED = "analysed (ITT, SDQ at 30m; primary analysis)"
 #: the primary outcome and its baseline (carer-reported SDQ total difficulties)
 PRIMARY = "sdq_total_difficulties_30m"
 PRIMARY_BASELINE = "sdq_total_difficulties_baseline"
+#: their timepoints, and the columns ``outcome_data`` adds with the visits: each child's
+#: status (observed / missing / not yet reached) and whether the primary outcome is due
+PRIMARY_TIMEPOINT, BASELINE_TIMEPOINT = "30m", "baseline"
+PRIMARY_STATUS, BASELINE_STATUS, PRIMARY_DUE = "primary_status", "baseline_status", "primary_due"
 
 PERMANENCE_LABELS = {
     "return_home": "Return home",
@@ -48,6 +70,8 @@ PERMANENCE_LABELS = {
 }
 #: event code of the permanence dataset -> label
 CAUSES = {code: PERMANENCE_LABELS[name] for name, code in PERMANENCE_EVENT_CODES.items()}
+#: the time axis of the permanence figures (durations run from each child's time origin)
+TIME_AXIS = "Months from the time origin (randomisation, or the child's later entry)"
 
 SDQ_BASELINE = (
     ("sdq_total_difficulties_baseline", "SDQ total difficulties"),
@@ -59,9 +83,19 @@ SDQ_BASELINE = (
 )
 
 
-def outcome_data(kids: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
+def outcome_data(
+    kids: pd.DataFrame,
+    wide: pd.DataFrame,
+    visits: pd.DataFrame | None = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
     """One row per child in the ITT set: the wide scores (carer) with sex, site, arm and the
-    analysis-set flags; the primary outcome and its baseline columns always present."""
+    analysis-set flags; the primary outcome and its baseline columns always present.
+
+    With the ``visits`` dataset and the as-of date, also each child's ``primary_status`` and
+    ``baseline_status`` (``observed``, ``missing`` or ``not yet reached``:
+    ``noim.extract.followup``) and ``primary_due`` (the primary outcome is observed or its
+    visit is due: the children multiple imputation may impute)."""
     cols = ["child_id", "sex", "per_protocol", "age_at_entry_months"]
     data = kids.loc[kids["itt"], cols].merge(wide, on="child_id", how="left")
     for column in (PRIMARY, PRIMARY_BASELINE):
@@ -70,7 +104,34 @@ def outcome_data(kids: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
     # the children's own arm and site (the wide scores hold them only for scored children)
     extra = kids[["child_id", "family_id", "site", "arm"]]
     data = data.drop(columns=[c for c in ("family_id", "site", "arm") if c in data.columns])
-    return data.merge(extra, on="child_id", how="left").reset_index(drop=True)
+    data = data.merge(extra, on="child_id", how="left").reset_index(drop=True)
+    if visits is not None and as_of is not None:
+        for name, column, timepoint in (
+            (PRIMARY_STATUS, PRIMARY, PRIMARY_TIMEPOINT),
+            (BASELINE_STATUS, PRIMARY_BASELINE, BASELINE_TIMEPOINT),
+        ):
+            data[name] = followup.outcome_status(data, column, visits, timepoint, as_of)
+        data[PRIMARY_DUE] = data[PRIMARY_STATUS] != followup.NOT_YET_REACHED
+    return data
+
+
+def status_counts(data: pd.DataFrame, group: str | None) -> pd.DataFrame:
+    """Children whose primary outcome (and baseline) is observed, missing or not yet reached,
+    by ``group`` (``outcome_data(..., visits, as_of)``): one row per variable and level."""
+    keys = data[group] if group else pd.Series("all", index=data.index)
+    rows = []
+    for variable, name in ((PRIMARY_BASELINE, BASELINE_STATUS), (PRIMARY, PRIMARY_STATUS)):
+        for level in sorted(keys.unique().tolist()):
+            part = data.loc[keys == level, name]
+            rows.append(
+                {
+                    "variable": variable,
+                    "arm": level,
+                    **{s.replace(" ", "_"): int((part == s).sum()) for s in followup.STATUSES},
+                }
+            )
+    columns = ["variable", "arm", *(s.replace(" ", "_") for s in followup.STATUSES)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def flow_counts(
@@ -83,7 +144,11 @@ def flow_counts(
     """CONSORT counts of children after randomisation: level of ``group`` -> stage -> n.
 
     Followed up = an SDQ (carer) at that timepoint; analysed = in the ITT set with the
-    primary outcome and its baseline observed (``outcomes`` is ``outcome_data(...)``).
+    primary outcome observed (``outcomes`` is ``outcome_data(...)``): the primary analysis
+    keeps children without a baseline (missing-indicator method).
+    When ``outcomes`` holds the statuses (``outcome_data(..., visits, as_of)``), the ITT
+    children whose primary outcome is missing (visit due) and not yet reached (visit not yet
+    due) are counted apart.
     Receipt of the allocated intervention comes from the recorded receipts
     (``receipt_counts``), in children and in families.
     """
@@ -115,10 +180,16 @@ def flow_counts(
         rows[f"followed up at {timepoint} (SDQ)"] = seen.map(arm_of).value_counts()
     rows["in the ITT set"] = kids.groupby(keys)["itt"].sum()
     rows["in the per-protocol set"] = kids.groupby(keys)["per_protocol"].sum()
-    complete = outcomes.dropna(subset=[PRIMARY, PRIMARY_BASELINE])
-    rows["analysed (ITT, SDQ at baseline and 30m)"] = (
-        complete["child_id"].map(arm_of).value_counts()
-    )
+    if PRIMARY_STATUS in outcomes.columns:  # ITT children: not yet due is not missing
+        status = outcomes[PRIMARY_STATUS]
+        arms = outcomes["child_id"].map(arm_of)
+        for label, value in (
+            ("ITT, 30m outcome missing (visit due)", followup.MISSING),
+            ("ITT, 30m outcome not yet reached (visit not yet due)", followup.NOT_YET_REACHED),
+        ):
+            rows[label] = arms[status == value].value_counts()
+    complete = outcomes.dropna(subset=[PRIMARY])
+    rows[ANALYSED] = complete["child_id"].map(arm_of).value_counts()
     return {lv: {stage: int(s.get(lv, 0)) for stage, s in rows.items()} for lv in levels}
 
 
@@ -217,21 +288,113 @@ def baseline_table(kids: pd.DataFrame, wide: pd.DataFrame, by_arm: bool) -> pd.D
     return pd.DataFrame(rows)
 
 
-def comparison_row(analysis: str, result: Any) -> dict[str, Any]:
-    """A ``stats.ArmComparison`` as one table row (reference first in the n columns)."""
-    (ref, n_ref), (cmp_, n_cmp) = list(result.n.items())
+def order_arms(df: pd.DataFrame, definition: TrialDefinition | None) -> pd.DataFrame:
+    """``df`` with ``arm`` as a pandas Categorical in the trial's analysis order: the control
+    arm first (``TrialDefinition.arm_order``), so every ``noim.stats`` comparison takes it as
+    the reference and effects are intervention minus control (NIM - SAU), ratios
+    intervention / control.
+
+    Unchanged when ``df`` has no ``arm`` column, when the definition names no control arm,
+    or when ``arm`` holds other values than the trial's arm codes (masked codes for blinded
+    roles).
+    """
+    if definition is None or definition.control_arm is None or "arm" not in df.columns:
+        return df
+    order = definition.arm_order()
+    if not set(df["arm"].dropna().tolist()) <= set(order):
+        return df
+    return df.assign(arm=pd.Categorical(df["arm"].astype(object), categories=order))
+
+
+def direction_note(definition: TrialDefinition | None) -> str:
+    """The sentence every table of arm effects carries: which arm is subtracted from which."""
+    control = definition.control_arm if definition is not None else None
+    if definition is None or control is None:
+        return (
+            "The trial definition names no control arm: each effect is the second arm minus "
+            "(or over) the first in sorted order, as the comparison column says."
+        )
+    others = [a.code for a in definition.arms if a is not control]
+    minus = ", ".join(f"{code} - {control.code}" for code in others)
+    over = ", ".join(f"{code} / {control.code}" for code in others)
+    return (
+        f"Effects are intervention minus control ({minus}), ratios intervention over control "
+        f"({over}); the control arm, {control.code}, is named in the trial definition."
+    )
+
+
+def arm_counts(frame: pd.DataFrame, rows: pd.Series | None = None) -> dict[Any, int]:
+    """Rows of ``frame`` per arm (only the rows where ``rows`` is true, when given)."""
+    part = frame if rows is None else frame[rows.to_numpy(dtype=bool)]
+    counts = part["arm"].value_counts()
+    return {level: int(counts.get(level, 0)) for level in set(frame["arm"].dropna().tolist())}
+
+
+def arm_numbers(
+    randomised: Mapping[Any, int],
+    with_outcome: Mapping[Any, int],
+    analysed: Mapping[Any, int],
+    levels: Sequence[Any],
+) -> dict[str, int]:
+    """The per-arm numbers every primary and secondary table states, as columns
+    ``n_randomised_<arm>``, ``n_outcome_<arm>``, ``n_analysed_<arm>`` (``levels`` in the
+    order of the comparison: intervention, then control)."""
+    out: dict[str, int] = {}
+    for what, counts in (
+        ("randomised", randomised),
+        ("outcome", with_outcome),
+        ("analysed", analysed),
+    ):
+        for level in levels:
+            out[f"n_{what}_{level}"] = int(counts.get(level, 0))
+    return out
+
+
+def numbers_note(
+    randomised: Mapping[Any, int],
+    with_outcome: Mapping[Any, int],
+    analysed: Mapping[Any, int],
+    levels: Sequence[Any],
+    outcome: str = "the outcome",
+) -> str:
+    """``arm_numbers`` as a sentence, for tables with one set of numbers."""
+    parts = [
+        f"{level} {randomised.get(level, 0)} / {with_outcome.get(level, 0)} / "
+        f"{analysed.get(level, 0)}"
+        for level in levels
+    ]
+    return f"Children randomised / with {outcome} / analysed, per arm: " + "; ".join(parts) + "."
+
+
+def comparison_row(
+    analysis: str, result: Any, randomised: Mapping[Any, int] | None = None
+) -> dict[str, Any]:
+    """A ``stats.ArmComparison`` as one table row: the direction (``comparison``, e.g.
+    ``NIM - SAU``), and per arm (comparison arm first) the children randomised (from
+    ``randomised``, else the rows with an arm in the data given), with the outcome and
+    analysed."""
+    ref, cmp_ = list(result.n)
+    levels = [cmp_, ref]
+    numbers = arm_numbers(
+        randomised if randomised is not None else {},
+        result.n_outcome,
+        result.n,
+        levels,
+    )
+    if randomised is None:
+        numbers = {k: v for k, v in numbers.items() if not k.startswith("n_randomised_")}
     return {
         "analysis": analysis,
         "method": result.method,
-        "comparison": f"{cmp_} - {ref}",
-        "n_reference": n_ref,
-        "n_comparison": n_cmp,
+        "comparison": result.contrast,
+        **numbers,
         "estimate": result.estimate,
         "lower": result.ci[0],
         "upper": result.ci[1],
         "se": result.se,
         "p": result.pvalue,
         "effect_size": result.effect_size,
+        "n_baseline_missing": sum(result.n_baseline_missing.values()),
         "n_dropped": result.n_dropped,
     }
 
@@ -259,3 +422,35 @@ def mean_sd_by(data: pd.DataFrame, columns: Sequence[str], group: str | None) ->
                 }
             )
     return pd.DataFrame(rows, columns=["variable", "arm", "n", "mean", "sd", "median"])
+
+
+def warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Take the ``noim.stats`` warnings out of ``caught`` as table notes, once each, in order.
+
+    Too few clusters (``FewClustersWarning``) and a Cox coefficient that may be infinite
+    (``CoxConvergenceWarning``) belong beside the table they concern ("Warning: ..."); other
+    warnings stay in ``caught``.
+    """
+    from noim.stats import FewClustersWarning
+    from noim.stats.cox import CoxConvergenceWarning
+
+    kinds = (FewClustersWarning, CoxConvergenceWarning)
+    notes: list[str] = []
+    for w in caught:
+        if issubclass(w.category, kinds) and f"Warning: {w.message}" not in notes:
+            notes.append(f"Warning: {w.message}")
+    caught[:] = [w for w in caught if not issubclass(w.category, kinds)]
+    return notes
+
+
+@contextmanager
+def stats_warnings() -> Iterator[list[str]]:
+    """``with stats_warnings() as notes:`` -- the statistics warnings raised inside become
+    ``notes`` (see ``warning_notes``) when the block ends; other warnings are re-issued."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield notes
+    notes += warning_notes(caught)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -252,6 +253,16 @@ def _info(row: WebSession, actor: Actor) -> SessionInfo:
     )
 
 
+@functools.cache
+def _session_and_user() -> Select[WebSession, User]:
+    """The session of a token's hash and its user (built once: every request runs it)."""
+    return (
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == bindparam("token_hash"))
+    )
+
+
 def session_for(
     db: Database,
     token: str | None,
@@ -270,11 +281,7 @@ def session_for(
     digest = token_hash(token)
     actor: Actor | None = None
     with db.read() as s:  # the session, its user and the user's sites: one unit of work
-        found = s.execute(
-            select(WebSession, User)
-            .join(User, User.id == WebSession.user_id)
-            .where(WebSession.token_hash == digest)
-        ).one_or_none()
+        found = s.execute(_session_and_user(), {"token_hash": digest}).one_or_none()
         if found is not None:
             if found[1].active:
                 actor = users.actor_of(s, found[1])

@@ -300,6 +300,7 @@ def build_demo(
                     ],
                 ),
             )
+        db.refresh_statistics()
         return _result(db, admin, as_of, len(plans) + len(others))
     finally:
         db.dispose()

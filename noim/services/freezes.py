@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from noim.db import freeze_verify, migrate
+from noim.db import freeze_verify, revisions
 from noim.db.base import utcnow
 from noim.db.freeze_verify import FreezeCheck
 from noim.db.models import AuditHead, DataFreeze, DataFreezeDataset, User
@@ -107,7 +107,7 @@ def create_freeze(
     with db.write(actor, reason=f"data freeze {text}".strip(), isolation="REPEATABLE READ") as s:
         conn = s.connection()
         audit_seq = int(s.scalar(select(AuditHead.last_seq).where(AuditHead.id == 1)) or 0)
-        revision = migrate.current_revision(conn) or ""
+        revision = revisions.database_revision(conn) or ""
         created_at = utcnow()
         as_of = created_at.date()
         frames = extract.snapshot(s, as_of, datasets)

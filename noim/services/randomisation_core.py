@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections import defaultdict
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.audit import insert_rows
@@ -309,13 +310,25 @@ class Ready:
 
 
 def minimisation_counts(s: Session, factors: Sequence[str]) -> dict[tuple[str, str, str], int]:
-    """Allocations by (factor, level, arm): one aggregate query per factor, not a row per allocation."""
+    """Allocations by (factor, level, arm): one aggregate query over the combinations.
+
+    The allocations are grouped by their factor levels as stored (a few dozen distinct
+    combinations, whatever the number of families) and arm; each combination's levels are
+    then read here.  One pass over the allocations (3 ms at 10,000 families), where one
+    aggregate per factor, each extracting its level from every row, took 20 ms or more,
+    under the write lock.
+    """
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for f in factors:
-        level = Allocation.factors[f].as_string()
-        for value, arm_code, n in s.execute(
-            select(level, Allocation.arm_code, func.count()).group_by(level, Allocation.arm_code)
-        ):
+    combination = cast(Allocation.factors, String)
+    rows = s.execute(
+        select(combination, Allocation.arm_code, func.count()).group_by(
+            combination, Allocation.arm_code
+        )
+    )
+    for stored, arm_code, n in rows:
+        levels = json.loads(stored) if stored else {}
+        for f in factors:
+            value = levels.get(f)
             if value is not None:
                 counts[(f, str(value), str(arm_code))] += int(n)
     return counts

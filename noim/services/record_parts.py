@@ -32,7 +32,12 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import BindParameter
 
 from noim.db.base import Base
-from noim.db.blinding import hidden_query_keys, sees_arm
+from noim.db.blinding import (
+    HIDDEN_SERVICES,
+    arm_revealing_services,
+    hidden_query_keys_bound,
+    sees_arm,
+)
 from noim.db.models import (
     Assessment,
     BirthParentIdentity,
@@ -140,13 +145,34 @@ class QueryRow:
     age_days: int
 
 
+#: the bound parameter of the page's children in the statements below
+IDS = "page_children"
+
+
+def _of_page(child_col: Any) -> ColumnElement[bool]:
+    """``child_col`` among the page's children (bound when the statement runs: ``IDS``)."""
+    found: ColumnElement[bool] = child_col.in_(bindparam(IDS, expanding=True))
+    return found
+
+
+def _ids(ids: Sequence[int]) -> dict[str, list[int]]:
+    return {IDS: list(ids)}
+
+
+# Each section's statement is built once per process (``functools.cache``): building one
+# (and its SQLAlchemy cache key) cost twice as much as running it for a family's children.
+
+
+@functools.cache
+def _visits() -> Select[FollowUpVisit]:
+    return select(FollowUpVisit).where(
+        _of_page(FollowUpVisit.child_id), FollowUpVisit.voided_at.is_(None)
+    )
+
+
 def visits(s: Session, ids: Sequence[int], mask: Mask) -> dict[int, list[VisitFacts]]:
     out: dict[int, list[VisitFacts]] = {i: [] for i in ids}
-    for v in s.scalars(
-        select(FollowUpVisit).where(
-            FollowUpVisit.child_id.in_(ids), FollowUpVisit.voided_at.is_(None)
-        )
-    ):
+    for v in s.scalars(_visits(), _ids(ids)):
         out[v.child_id].append(
             VisitFacts(
                 v.id,
@@ -162,9 +188,9 @@ def visits(s: Session, ids: Sequence[int], mask: Mask) -> dict[int, list[VisitFa
     return out
 
 
-def assessments(s: Session, ids: Sequence[int]) -> dict[int, list[AssessmentFacts]]:
-    out: dict[int, list[AssessmentFacts]] = {i: [] for i in ids}
-    for aid, child_id, tp, code, on in s.execute(
+@functools.cache
+def _assessments() -> Select[int, int, str, str, date]:
+    return (
         select(
             Assessment.id,
             Assessment.child_id,
@@ -173,22 +199,32 @@ def assessments(s: Session, ids: Sequence[int]) -> dict[int, list[AssessmentFact
             Assessment.assessed_on,
         )
         .join(Instrument, Instrument.id == Assessment.instrument_id)
-        .where(Assessment.child_id.in_(ids), Assessment.voided_at.is_(None))
-    ):
+        .where(_of_page(Assessment.child_id), Assessment.voided_at.is_(None))
+    )
+
+
+def assessments(s: Session, ids: Sequence[int]) -> dict[int, list[AssessmentFacts]]:
+    out: dict[int, list[AssessmentFacts]] = {i: [] for i in ids}
+    for aid, child_id, tp, code, on in s.execute(_assessments(), _ids(ids)):
         out[child_id].append(AssessmentFacts(aid, tp, code, on))
     return out
+
+
+@functools.cache
+def _placements() -> Select[Placement, str]:
+    return (
+        select(Placement, LocalAuthority.code)
+        .outerjoin(LocalAuthority, LocalAuthority.id == Placement.local_authority_id)
+        .where(_of_page(Placement.child_id))
+        .order_by(Placement.start_date, Placement.id)
+    )
 
 
 def placements(
     s: Session, ids: Sequence[int], names: dict[int, str]
 ) -> dict[int, list[PlacementView]]:
     out: dict[int, list[PlacementView]] = {i: [] for i in ids}
-    for p, la in s.execute(
-        select(Placement, LocalAuthority.code)
-        .outerjoin(LocalAuthority, LocalAuthority.id == Placement.local_authority_id)
-        .where(Placement.child_id.in_(ids))
-        .order_by(Placement.start_date, Placement.id)
-    ):
+    for p, la in s.execute(_placements(), _ids(ids)):
         out[p.child_id].append(
             PlacementView(
                 p.id,
@@ -205,15 +241,20 @@ def placements(
     return out
 
 
+@functools.cache
+def _proceedings() -> Select[LegalProceedings]:
+    return (
+        select(LegalProceedings)
+        .where(_of_page(LegalProceedings.child_id))
+        .order_by(LegalProceedings.started_on, LegalProceedings.id)
+    )
+
+
 def proceedings(
     s: Session, ids: Sequence[int], names: dict[int, str], mask: Mask
 ) -> dict[int, list[ProceedingsView]]:
     out: dict[int, list[ProceedingsView]] = {i: [] for i in ids}
-    for p in s.scalars(
-        select(LegalProceedings)
-        .where(LegalProceedings.child_id.in_(ids))
-        .order_by(LegalProceedings.started_on, LegalProceedings.id)
-    ):
+    for p in s.scalars(_proceedings(), _ids(ids)):
         out[p.child_id].append(
             ProceedingsView(
                 p.id,
@@ -229,12 +270,17 @@ def proceedings(
     return out
 
 
+@functools.cache
+def _events() -> Select[LegalEvent]:
+    return select(LegalEvent).where(_of_page(LegalEvent.child_id))
+
+
 def events(
     s: Session, ids: Sequence[int], names: dict[int, str], types: dict[str, TypeRow], mask: Mask
 ) -> dict[int, list[EventView]]:
     """Legal events and decisions with the jurisdiction's labels, in date order."""
     out: dict[int, list[EventView]] = {i: [] for i in ids}
-    rows = s.scalars(select(LegalEvent).where(LegalEvent.child_id.in_(ids))).all()
+    rows = s.scalars(_events(), _ids(ids)).all()
     for e in sorted(rows, key=lambda e: (e.event_date, types[e.event_type_code].sort_order, e.id)):
         t = types[e.event_type_code]
         outcome = t.permanence_outcome
@@ -256,13 +302,18 @@ def events(
     return out
 
 
+@functools.cache
+def _consents() -> Select[Consent]:
+    return (
+        select(Consent)
+        .where(_of_page(Consent.child_id), Consent.voided_at.is_(None))
+        .order_by(Consent.consented_on, Consent.id)
+    )
+
+
 def consents(s: Session, ids: Sequence[int], names: dict[int, str]) -> dict[int, list[ConsentRow]]:
     out: dict[int, list[ConsentRow]] = {i: [] for i in ids}
-    for c in s.scalars(
-        select(Consent)
-        .where(Consent.child_id.in_(ids), Consent.voided_at.is_(None))
-        .order_by(Consent.consented_on, Consent.id)
-    ):
+    for c in s.scalars(_consents(), _ids(ids)):
         out[c.child_id].append(
             ConsentRow(
                 c.id, names[c.child_id], c.consenter_type, c.form_version, c.consented_on, c.scope
@@ -271,15 +322,20 @@ def consents(s: Session, ids: Sequence[int], names: dict[int, str]) -> dict[int,
     return out
 
 
+@functools.cache
+def _withdrawals() -> Select[Withdrawal]:
+    return (
+        select(Withdrawal)
+        .where(_of_page(Withdrawal.child_id))
+        .order_by(Withdrawal.withdrawn_on, Withdrawal.id)
+    )
+
+
 def withdrawals(
     s: Session, ids: Sequence[int], names: dict[int, str], mask: Mask
 ) -> dict[int, list[WithdrawalRow]]:
     out: dict[int, list[WithdrawalRow]] = {i: [] for i in ids}
-    for w in s.scalars(
-        select(Withdrawal)
-        .where(Withdrawal.child_id.in_(ids))
-        .order_by(Withdrawal.withdrawn_on, Withdrawal.id)
-    ):
+    for w in s.scalars(_withdrawals(), _ids(ids)):
         out[w.child_id].append(
             WithdrawalRow(
                 w.id,
@@ -295,15 +351,20 @@ def withdrawals(
     return out
 
 
+@functools.cache
+def _losses() -> Select[LossToFollowUp]:
+    return (
+        select(LossToFollowUp)
+        .where(_of_page(LossToFollowUp.child_id))
+        .order_by(LossToFollowUp.declared_on, LossToFollowUp.id)
+    )
+
+
 def losses(
     s: Session, ids: Sequence[int], names: dict[int, str], mask: Mask
 ) -> dict[int, list[LossRow]]:
     out: dict[int, list[LossRow]] = {i: [] for i in ids}
-    for x in s.scalars(
-        select(LossToFollowUp)
-        .where(LossToFollowUp.child_id.in_(ids))
-        .order_by(LossToFollowUp.declared_on, LossToFollowUp.id)
-    ):
+    for x in s.scalars(_losses(), _ids(ids)):
         out[x.child_id].append(
             LossRow(
                 x.id,
@@ -335,12 +396,17 @@ def exclusions(s: Session, family_id: int, names: dict[int, str], mask: Mask) ->
     ]
 
 
+@functools.cache
+def _child_identities() -> Select[ChildIdentity]:
+    return select(ChildIdentity).where(_of_page(ChildIdentity.child_id))
+
+
 def child_identities(s: Session, ids: Sequence[int]) -> dict[int, ChildIdentityView]:
     return {
         i.child_id: ChildIdentityView(
             i.given_name, i.family_name, i.social_work_ref, i.health_number
         )
-        for i in s.scalars(select(ChildIdentity).where(ChildIdentity.child_id.in_(ids)))
+        for i in s.scalars(_child_identities(), _ids(ids))
     }
 
 
@@ -424,6 +490,28 @@ def _record_keys(with_family: bool) -> Select[str, str, int]:
     return select(*u.c)
 
 
+@functools.lru_cache(maxsize=4)
+def _queries_statement(with_family: bool, blinded: bool) -> Select[DataQuery, int]:
+    """The data queries on a record's rows (``_record_keys``), built once per process: the
+    children, family, site and (``blinded``) the hidden services are bound when it runs."""
+    u = _record_keys(with_family).subquery("r")
+    table_col, key_col, child_col = u.c.t, u.c.k, u.c.child_id
+    stmt = (
+        select(DataQuery, child_col)
+        .join(u, and_(DataQuery.table_name == table_col, DataQuery.row_key == key_col))
+        .where(DataQuery.site_id == bindparam("record_site"))
+        .order_by(DataQuery.raised_at, DataQuery.id)
+    )
+    if blinded:
+        stmt = stmt.where(
+            ~and_(
+                DataQuery.table_name == "service_use",
+                DataQuery.row_key.in_(hidden_query_keys_bound()),
+            )
+        )
+    return stmt
+
+
 def queries(
     s: Session,
     actor: Actor,
@@ -437,21 +525,15 @@ def queries(
 ) -> list[QueryRow]:
     """Data queries on the children's records (and the family's), oldest first; a blinded
     reader never gets one on a record hidden from them (arm-revealing service use)."""
-    u = _record_keys(family_id is not None).subquery("r")
-    table_col, key_col, child_col = u.c.t, u.c.k, u.c.child_id
-    stmt = (
-        select(DataQuery, child_col)
-        .join(u, and_(DataQuery.table_name == table_col, DataQuery.row_key == key_col))
-        .where(DataQuery.site_id == site_id)
-        .order_by(DataQuery.raised_at, DataQuery.id)
-    )
-    if not sees_arm(actor):
-        stmt = stmt.where(
-            ~and_(
-                DataQuery.table_name == "service_use",
-                DataQuery.row_key.in_(hidden_query_keys(s)),
-            )
-        )
+    params: dict[str, Any] = {
+        "record_children": list(child_ids),
+        "record_family": family_id,
+        "record_site": site_id,
+    }
+    blinded = not sees_arm(actor)
+    if blinded:
+        params[HIDDEN_SERVICES] = sorted(arm_revealing_services(s))
+    stmt = _queries_statement(family_id is not None, blinded)
     return [
         QueryRow(
             id=q.id,
@@ -467,7 +549,5 @@ def queries(
             raised_at=q.raised_at,
             age_days=(today - q.raised_at.date()).days,
         )
-        for q, child_id in s.execute(
-            stmt, {"record_children": list(child_ids), "record_family": family_id}
-        )
+        for q, child_id in s.execute(stmt, params)
     ]

@@ -422,6 +422,14 @@ def list_entries(
         )
 
 
+def get_entry(db: Database, actor: Actor, entry_id: int) -> ScreeningEntryView:
+    """One entry of the screening log (at the actor's sites), voided or not."""
+    actor.require(Capability.READ_TRIAL_DATA, "read the screening log")
+    with db.read(actor) as s:
+        _entry_for(s, actor, entry_id, "read screening entry")
+        return _views(s, ScreeningEntry.id == entry_id)[0]
+
+
 def screening_counts(s: Session, site_ids: list[int] | None = None) -> ScreeningCounts:
     """Counts of live screening entries (at ``site_ids``; every site when None), in one query."""
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from noim import instruments
 from noim.config import Settings
-from noim.db import migrate
 from noim.db.base import utcnow
 from noim.db.models import (
     Arm,
@@ -62,6 +60,8 @@ def initialise(url: str, definition: TrialDefinition, admin_name: str) -> InitRe
 
     Refuses a database that already holds a trial.
     """
+    from noim.db import migrate  # Alembic: only for the commands that migrate
+
     validate_user_name(admin_name)
     _prepare_sqlite_folder(url)
     db = Database(url, engine=make_engine(url))
@@ -102,6 +102,8 @@ def sync_reference_data(s: Session) -> int:
     Adds what is missing and updates what changed (audited); returns the number
     of rows added or changed.  Run by ``noim init`` and ``noim db upgrade``.
     """
+    from noim import instruments  # numpy: not for the many services that read the definition
+
     changed = 0
     roles = {r.code: r for r in s.scalars(select(RoleRow))}
     for spec in ROLE_SPECS.values():
@@ -250,4 +252,4 @@ def stored_definition(s: Session) -> TrialDefinition:
 def _parsed(text: str, sha256: str) -> TrialDefinition:
     """``text`` parsed once per process (a page reads the definition on every request; the
     definition is frozen dataclasses, so one parse is shared safely)."""
-    return parse_definition(text, f"database (sha256 {sha256[:12]})")
+    return parse_definition(text, f"database (sha256 {sha256[:12]})", stored=True)

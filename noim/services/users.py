@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
@@ -64,13 +65,19 @@ def resolve_actor(db: Database, name: str) -> Actor:
         return actor_of(s, user)
 
 
-def actor_of(s: Session, user: User) -> Actor:
-    """The Actor of ``user`` (checked active by the caller), its live sites read in ``s``."""
-    rows = s.execute(
+@functools.cache
+def _user_sites() -> Select[int, str]:
+    """A user's live sites (built once: every web request runs it)."""
+    return (
         select(Site.id, Site.code)
         .join(UserSite, UserSite.site_id == Site.id)
-        .where(UserSite.user_id == user.id, UserSite.voided_at.is_(None))
-    ).all()
+        .where(UserSite.user_id == bindparam("user_id"), UserSite.voided_at.is_(None))
+    )
+
+
+def actor_of(s: Session, user: User) -> Actor:
+    """The Actor of ``user`` (checked active by the caller), its live sites read in ``s``."""
+    rows = s.execute(_user_sites(), {"user_id": user.id}).all()
     return Actor(
         name=user.name,
         role=Role(user.role_code),

@@ -9,7 +9,7 @@ change visits in the same transaction as their own records.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -592,6 +592,11 @@ def due_views(
     s: Session, stmt: Select[FollowUpVisit, str, str, str], today: date
 ) -> list[DueVisit]:
     """The rows of a ``due_statement`` (possibly limited) as ``DueVisit``."""
+    return due_rows(s.execute(stmt).tuples(), today)
+
+
+def due_rows(rows: Iterable[tuple[Any, ...]], today: date) -> list[DueVisit]:
+    """Rows of a ``due_statement`` (visit, child, family, site) as ``DueVisit``."""
     return [
         DueVisit(
             child=child,
@@ -604,5 +609,5 @@ def due_views(
             status=visit_status(v.status, v.window_start, v.window_end, v.completed_on, today),
             visit_id=v.id,
         )
-        for v, child, family, site_code in s.execute(stmt)
+        for v, child, family, site_code in rows
     ]

@@ -133,8 +133,28 @@ def void_record(db: Database, actor: Actor, table: str, record_id: int, reason: 
 
 
 def _still_used(s: Session, table: str, record_id: int, record: str) -> list[Problem]:
-    """A birth parent or carer still named by live records is not voided (void those first)."""
+    """A birth parent or carer still named by live records is not voided (void those first);
+    nor is a screening entry a live family was registered from (the family's screening, in
+    the CONSORT counts)."""
     uses: list[tuple[str, type[Base], Any]]
+    if table == "screening_log":
+        family = s.scalar(
+            select(Family.trial_id)
+            .join(ScreeningEntry, ScreeningEntry.family_id == Family.id)
+            .where(ScreeningEntry.id == record_id, Family.voided_at.is_(None))
+        )
+        if family is None:
+            return []
+        return [
+            Problem(
+                record,
+                "family_id",
+                family,
+                "SCR-014",
+                f"an entry no live family was registered from (family {family} was: "
+                "void the family first)",
+            )
+        ]
     if table == "birth_parents":
         uses = [
             ("child_birth_parents", ChildBirthParent, ChildBirthParent.birth_parent_id),

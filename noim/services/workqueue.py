@@ -3,7 +3,9 @@
 Four sections, each the count of everything outstanding and its first ``limit`` rows:
 
 * follow-up visits due and overdue, soonest first (``visits.due_statement``: the same
-  visits ``noim followups due`` lists);
+  visits ``noim followups due`` lists), each with the instruments still to enter at it
+  (``followup_forms``: the due and overdue cells of the child's status grid, so a page
+  links each one's entry form);
 * open data queries on the sites' records, oldest first (``queries.query_list_statement``:
   the same scope and blinding as ``noim query list``);
 * families registered but not yet randomised, each with what the randomisation gate
@@ -22,7 +24,8 @@ roles by the services that build them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,15 +33,17 @@ from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from noim.db.base import utcnow
-from noim.db.models import Allocation, Child, Family, Site
+from noim.db.models import Allocation, Assessment, Child, Family, Instrument, Site
+from noim.db.paging import first_rows
 from noim.db.session import Database
 from noim.domain.exceptions import Problem, ValidationError
 from noim.domain.roles import Actor, Capability
+from noim.domain.status_grid import forms_to_enter
 from noim.services.queries import QueryView, query_list_statement, query_views
 from noim.services.randomisation_core import asked_when_randomising, gate_report
 from noim.services.safety import SaeView, outstanding_saes
 from noim.services.setup import stored_definition
-from noim.services.visits import DueVisit, due_statement, due_views
+from noim.services.visits import DueVisit, due_rows, due_statement
 
 #: the most rows a section may ask for
 MAX_LIMIT = 500
@@ -75,6 +80,9 @@ class WorkQueue:
     waiting_total: int
     saes: tuple[SaeView, ...]
     saes_total: int
+    #: the instruments still to enter at each listed follow-up, by visit id (the due and
+    #: overdue cells of the child's status grid; empty: only the visit itself to record)
+    followup_forms: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def work_queue(
@@ -96,8 +104,8 @@ def work_queue(
             sites = sites.where(Site.id.in_(site_ids))
         site_codes = tuple(s.scalars(sites))
         visits = due_statement(site_ids, today)
-        followups = due_views(s, visits.limit(limit), today)
-        followups_total = _count(s, visits)
+        due, followups_total = first_rows(s, visits, limit)
+        followups = due_rows(due, today)
         open_queries = query_list_statement(s, actor, site_ids, ["open"])
         queries = query_views(s, actor, s.scalars(open_queries.limit(limit)), today)
         queries_total = _count(s, open_queries)
@@ -115,12 +123,48 @@ def work_queue(
             waiting_total=waiting_total,
             saes=tuple(saes),
             saes_total=saes_total,
+            followup_forms=_forms_to_enter(s, followups, {v.id: v.child_id for v, *_ in due}),
         )
 
 
 def _count(s: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     """How many rows ``stmt`` selects (ordering dropped)."""
     return int(s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+
+
+def _forms_to_enter(
+    s: Session, followups: Sequence[DueVisit], children: dict[int, int]
+) -> dict[int, tuple[str, ...]]:
+    """The instruments still to enter at each follow-up (``forms_to_enter``), by visit id
+    (``children``: each visit's child id): two statements whatever the number of rows (at
+    most ``MAX_LIMIT``)."""
+    if not followups:
+        return {}
+    born: dict[int, date] = {}
+    entered: dict[tuple[int, str], set[str]] = {}
+    for child_id, dob, tp, code in s.execute(
+        select(Child.id, Child.date_of_birth, Assessment.timepoint_code, Instrument.code)
+        .outerjoin(
+            Assessment, and_(Assessment.child_id == Child.id, Assessment.voided_at.is_(None))
+        )
+        .outerjoin(Instrument, Instrument.id == Assessment.instrument_id)
+        .where(Child.id.in_(set(children.values())))
+    ):
+        born[child_id] = dob
+        if tp is not None:
+            entered.setdefault((child_id, tp), set()).add(code)
+    timepoints = {t.code: t for t in stored_definition(s).timepoints}
+    out: dict[int, tuple[str, ...]] = {}
+    for v in followups:
+        child_id = children[v.visit_id]
+        timepoint = timepoints.get(v.timepoint)
+        done = entered.get((child_id, v.timepoint), set())
+        out[v.visit_id] = (
+            ()
+            if timepoint is None
+            else forms_to_enter(timepoint, born[child_id], v.target_date, done)
+        )
+    return out
 
 
 def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[WaitingFamily], int]:
@@ -130,20 +174,22 @@ def _waiting(s: Session, site_ids: list[int] | None, limit: int) -> tuple[list[W
         ~exists().where(live, Child.eligibility_status != "ineligible"),
     )
     n_children = select(func.count(Child.id)).where(live).correlate(Family).scalar_subquery()
+    # the live families not yet randomised first (an anti-join on the allocations' unique
+    # index): the children's eligibility is then read for those few only, where one
+    # statement had PostgreSQL read every child of the trial for every family of the site
+    unallocated = select(Family.id).where(
+        Family.voided_at.is_(None), ~exists().where(Allocation.family_id == Family.id)
+    )
+    if site_ids is not None:
+        unallocated = unallocated.where(Family.site_id.in_(site_ids))
+    candidates = list(s.scalars(unallocated))
     stmt = (
         select(Family, Site, n_children)
         .join(Site, Site.id == Family.site_id)
-        .where(
-            Family.voided_at.is_(None),
-            ~exists().where(Allocation.family_id == Family.id),
-            ~all_ineligible,
-        )
+        .where(Family.id.in_(candidates), ~all_ineligible)
         .order_by(Family.registered_at, Family.id)
     )
-    if site_ids is not None:
-        stmt = stmt.where(Family.site_id.in_(site_ids))
-    rows = s.execute(stmt.limit(limit)).all()
-    total = _count(s, stmt)
+    rows, total = first_rows(s, stmt, limit)
     if not rows:
         return [], total
     definition = stored_definition(s)

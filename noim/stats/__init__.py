@@ -7,7 +7,13 @@ models, estimators and references.
 
 from __future__ import annotations
 
-from noim.stats._base import Result, StatsInputError
+from noim.stats._base import (
+    MIN_CLUSTERS_PER_ARM,
+    RECOMMENDED_CLUSTERS,
+    FewClustersWarning,
+    Result,
+    StatsInputError,
+)
 from noim.stats.binary import binary_by_arm
 from noim.stats.competing import CumulativeIncidence, GrayTest, cumulative_incidence, gray_test
 from noim.stats.costs import cost_difference
@@ -19,8 +25,11 @@ from noim.stats.models import ArmComparison, Interaction, compare_arms, interact
 from noim.stats.survival import kaplan_meier, logrank, rmst
 
 __all__ = [
+    "MIN_CLUSTERS_PER_ARM",
+    "RECOMMENDED_CLUSTERS",
     "ArmComparison",
     "CumulativeIncidence",
+    "FewClustersWarning",
     "FineGrayResult",
     "GrayTest",
     "Interaction",

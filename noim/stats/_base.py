@@ -8,8 +8,9 @@ a readable ``str``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,62 @@ class StatsInputError(NoimError, ValueError):
     ``compare_arms: column 'y' holds 'high' (row 3); expected numbers``. A ``NoimError``
     (the CLI prints it as one line) and a ``ValueError``.
     """
+
+
+def complete_cases(
+    df: pd.DataFrame, columns: Sequence[str | None], where: str
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows of ``df`` with a value in every one of ``columns`` (None entries skipped).
+
+    noim's one missing-value policy: every estimator drops the rows with a missing value
+    (None, NaN, NaT, pd.NA) in a column it uses, as R's ``na.omit``, and reports how many
+    (``n_dropped``, ``dropped_by_column``; ``str(result)`` prints them).  Returns the rows kept
+    (``df`` itself when none is missing; the index is kept, so errors name the original
+    rows), the number dropped and the missing values per column.  No row left is refused.
+    """
+    require_columns(df, columns, where)
+    used = list(dict.fromkeys(c for c in columns if c is not None))
+    missing = df[used].isna()
+    counts = missing.sum()
+    if not counts.any():
+        return df, 0, {}
+    keep = ~missing.any(axis=1).to_numpy()
+    by_column = {str(c): int(n) for c, n in counts.items() if n}
+    if not keep.any():
+        raise StatsInputError(
+            f"{where}: no complete rows: every row misses a value in "
+            + ", ".join(f"{c!r} ({n})" for c, n in by_column.items())
+            + "; expected at least one complete row"
+        )
+    return df.loc[keep], int((~keep).sum()), by_column
+
+
+def references(
+    reference: Mapping[str, Any] | None, allowed: Sequence[str | None], where: str
+) -> dict[str, Any]:
+    """``reference`` checked: a mapping ``{column: reference level}`` over ``allowed`` columns.
+
+    noim spells reference levels one way in every function: ``reference={"arm": "SAU",
+    "site": "GLA"}`` names the reference level of the arm, of a categorical covariate or of a
+    group column.  A column left out keeps its default order (a Categorical's categories,
+    else sorted).
+    """
+    if reference is None:
+        return {}
+    if not isinstance(reference, Mapping):
+        raise StatsInputError(
+            f"{where}: got reference={reference!r}; expected a mapping from a column to its "
+            "reference level, e.g. reference={'arm': 'SAU'}"
+        )
+    names = [c for c in allowed if c is not None]
+    unknown = [c for c in reference if c not in names]
+    if unknown:
+        raise StatsInputError(
+            f"{where}: reference names {', '.join(map(repr, unknown))}, which is not among the "
+            f"columns {names!r}; expected a mapping from a categorical column (arm, covariate, "
+            "group) to its reference level"
+        )
+    return dict(reference)
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str) -> None:
@@ -45,7 +102,8 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str | None], where: str)
 def numeric_column(
     df: pd.DataFrame, column: str, where: str, *, minimum: float | None = None
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """``df[column]`` as float64, refusing missing values, non-numbers and values below ``minimum``."""
+    """``df[column]`` as float64, refusing missing and infinite values, non-numbers and values
+    below ``minimum``."""
     series = df[column]
     try:
         values = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
@@ -60,6 +118,13 @@ def numeric_column(
         raise StatsInputError(
             f"{where}: column {column!r} has {int(missing.sum())} missing value(s) (first at row "
             f"{series.index[int(np.argmax(missing))]!r}); expected none (drop or impute them first)"
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        i = int(np.argmax(infinite))
+        raise StatsInputError(
+            f"{where}: column {column!r} holds {float(values[i])!r} (row {series.index[i]!r}; "
+            f"{int(infinite.sum())} infinite value(s)); expected finite numbers"
         )
     if minimum is not None and (values < minimum).any():
         i = int(np.argmax(values < minimum))
@@ -92,7 +157,12 @@ def event_column(
 def group_levels(
     df: pd.DataFrame, column: str, where: str, *, reference: Any = None, at_least: int = 1
 ) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Sorted levels of ``df[column]`` (``reference`` first when given) and each row's level index."""
+    """Levels of ``df[column]`` (``reference`` first when given) and each row's level index.
+
+    The order is that of a pandas ``Categorical``'s categories (as R's factor levels: noim's
+    analysis data give ``arm`` the control arm first, from the trial definition), else
+    sorted; only levels present in the data count.
+    """
     series = df[column]
     if series.isna().any():
         raise StatsInputError(
@@ -103,7 +173,11 @@ def group_levels(
     # Python loop over rows.
     first_seen, uniques = pd.factorize(series, sort=False)
     distinct = pd.Index(uniques).tolist()
-    levels = sorted(distinct, key=lambda v: (str(type(v)), v))
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(distinct)
+        levels = [c for c in series.cat.categories.tolist() if c in present]
+    else:
+        levels = sorted(distinct, key=lambda v: (str(type(v)), v))
     if reference is not None:
         if reference not in levels:
             raise StatsInputError(
@@ -126,7 +200,8 @@ def group_levels(
 def two_arms(
     df: pd.DataFrame, arm: str, where: str, reference: Any
 ) -> tuple[list[Any], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Exactly two arm levels (``reference`` first, else sorted) and each row's 0/1 arm code."""
+    """Exactly two arm levels (``reference`` first, else in ``group_levels`` order) and each
+    row's 0/1 arm code."""
     levels, codes = group_levels(df, arm, where, reference=reference, at_least=2)
     if len(levels) != 2:
         raise StatsInputError(
@@ -134,6 +209,68 @@ def two_arms(
             "expected exactly two arms"
         )
     return levels, codes
+
+
+#: Fewest clusters in each arm (each level of the compared column) for any clustered analysis:
+#: cluster-robust (sandwich) SEs, GEE, random intercepts, the cluster bootstrap.  Below it the
+#: analysis is refused (with one cluster in an arm the sandwich SE of the arm effect is ~0).
+MIN_CLUSTERS_PER_ARM = 2
+#: Fewest clusters in total for which cluster-robust inference is trusted; below it a
+#: ``FewClustersWarning`` is issued (SEs too small, p too small: Cameron & Miller 2015;
+#: Leyrat et al. 2018 recommend small-sample corrections below 40 clusters).
+RECOMMENDED_CLUSTERS = 40
+
+
+class FewClustersWarning(UserWarning):
+    """A clustered analysis with fewer than ``RECOMMENDED_CLUSTERS`` clusters in total."""
+
+
+def check_clusters(
+    cluster_codes: np.ndarray[Any, Any],
+    group_codes: np.ndarray[Any, Any] | None,
+    levels: Sequence[Any],
+    cluster: str,
+    group: str | None,
+    where: str,
+) -> int:
+    """The number of clusters, refusing fewer than ``MIN_CLUSTERS_PER_ARM`` in a level of ``group``.
+
+    ``cluster_codes`` and ``group_codes`` code each row's cluster and level (0..k-1 of
+    ``levels``; ``group_codes`` None: every row in one group).  Every clustered analysis calls
+    this, so the refusal reads the same everywhere; fewer than ``RECOMMENDED_CLUSTERS``
+    clusters in total give a ``FewClustersWarning``.
+    """
+    clusters = np.asarray(cluster_codes, dtype=np.int64)
+    n_clusters = int(np.unique(clusters).size)
+    if group_codes is None:
+        if n_clusters < MIN_CLUSTERS_PER_ARM:
+            raise StatsInputError(
+                f"{where}: column {cluster!r} has {n_clusters} cluster; expected at least "
+                f"{MIN_CLUSTERS_PER_ARM} clusters for a clustered analysis; use cluster=None"
+            )
+    else:
+        width = int(clusters.max()) + 1
+        pairs = np.unique(np.asarray(group_codes, dtype=np.int64) * width + clusters)
+        per_level = np.bincount(pairs // width, minlength=len(levels))
+        if per_level.min() < MIN_CLUSTERS_PER_ARM:
+            counts = ", ".join(
+                f"{int(n)} in {lv!r}" for lv, n in zip(levels, per_level, strict=True)
+            )
+            raise StatsInputError(
+                f"{where}: column {cluster!r} has {counts} (clusters per level of {group!r}); "
+                f"expected at least {MIN_CLUSTERS_PER_ARM} clusters in each level of {group!r} "
+                "for a clustered analysis (with one cluster in an arm the arm effect's "
+                "cluster-robust SE is about 0); use cluster=None"
+            )
+    if n_clusters < RECOMMENDED_CLUSTERS:
+        warnings.warn(
+            f"{where}: {n_clusters} clusters of {cluster!r}; clustered standard errors are too "
+            f"small with fewer than {RECOMMENDED_CLUSTERS} clusters (p-values too small): "
+            "interpret with caution",
+            FewClustersWarning,
+            stacklevel=3,
+        )
+    return n_clusters
 
 
 def generator(rng: np.random.Generator | int | None, where: str) -> np.random.Generator:
@@ -188,15 +325,37 @@ class Result:
     n : int
         Number of observations used (a dict per arm in the arm comparisons).
     summary : DataFrame
-        The estimates, one row per term or group; ``str(result)`` prints it.
+        The estimates, one row per term or group; ``str(result)`` prints it.  Estimates,
+        standard errors, 95% limits, test statistics and p-values are always in the columns
+        ``estimate``, ``se``, ``lower``, ``upper``, ``statistic`` and ``p``.
+    n_dropped, dropped_by_column : int, dict
+        Rows dropped for a missing value in a column used, in total and per column.
     """
 
     method: str
     n: int
     summary: pd.DataFrame
+    n_dropped: int = field(default=0, kw_only=True)
+    dropped_by_column: dict[str, int] = field(default_factory=dict, kw_only=True)
+
+    def dropped_text(self) -> str:
+        """The line ``str(result)`` prints when rows were dropped for missing values ("" if none)."""
+        if not self.n_dropped:
+            return ""
+        return (
+            f"{self.n_dropped} row(s) with missing values dropped (complete cases): "
+            + ", ".join(f"{k} {v}" for k, v in self.dropped_by_column.items())
+        )
+
+    def _with_dropped(self, text: str) -> str:
+        dropped = self.dropped_text()
+        if not dropped:
+            return text
+        head, _, rest = text.partition("\n")
+        return f"{head}\n{dropped}" + (f"\n{rest}" if rest else "")
 
     def __str__(self) -> str:
-        return f"{self.method} (n = {self.n})\n{table_text(self.summary)}"
+        return self._with_dropped(f"{self.method} (n = {self.n})\n{table_text(self.summary)}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.method}, n = {self.n}>"

@@ -10,7 +10,7 @@ no cluster, by binomial GLM.  See docs/analysis-methods.md, "Binary outcomes".
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +30,11 @@ from noim.stats._base import (
     Effect,
     Result,
     StatsInputError,
+    check_clusters,
+    complete_cases,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     two_arms,
 )
 from noim.stats.design import arm_matrix
@@ -85,13 +87,18 @@ def _table(
     return out, corrected
 
 
+#: Fitted risks this close to 0 or 1 mean (quasi-)separation: the coefficients run to infinity.
+SEPARATION_TOL = 1e-8
+
+
 def _fit(
     y: np.ndarray[Any, Any],
     x: pd.DataFrame,
     groups: np.ndarray[Any, Any] | None,
     link: Any,
 ) -> tuple[float, float, bool]:
-    """Arm coefficient and its SE; False when the fit failed or did not converge."""
+    """Arm coefficient and its SE; False when the fit failed, did not converge or separated
+    (a fitted risk within ``SEPARATION_TOL`` of 0 or 1)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DomainWarning)  # identity/log links on binomial: intended
         family = sm.families.Binomial(link=link)
@@ -120,23 +127,60 @@ def _fit(
     se = float(res.bse.iloc[1])
     mu = np.asarray(res.fittedvalues, dtype=float)
     ok = bool(
-        np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > 0).all() and (mu < 1).all()
+        np.isfinite(beta)
+        and np.isfinite(se)
+        and se > 0
+        and (mu > SEPARATION_TOL).all()
+        and (mu < 1 - SEPARATION_TOL).all()
     )
     return beta, se, ok
 
 
+def _separated(
+    y: np.ndarray[Any, Any], codes: np.ndarray[Any, Any], levels: Sequence[Any]
+) -> dict[str, str]:
+    """The measures an arm with no events (RR, OR) or only events (OR) makes infinite or 0."""
+    n = np.bincount(codes, minlength=2)
+    events = np.bincount(codes, weights=y, minlength=2)
+    out: dict[str, str] = {}
+    for j in (0, 1):
+        if events[j] == 0:
+            reason = f"no events in arm {levels[j]!r}"
+            out.setdefault("risk_ratio", reason)
+            out.setdefault("odds_ratio", reason)
+        elif events[j] == n[j]:
+            out.setdefault("odds_ratio", f"every row of arm {levels[j]!r} is an event")
+    return out
+
+
 def _adjusted(
-    y: np.ndarray[Any, Any], x: pd.DataFrame, groups: np.ndarray[Any, Any] | None, where: str
+    y: np.ndarray[Any, Any],
+    x: pd.DataFrame,
+    groups: np.ndarray[Any, Any] | None,
+    where: str,
+    separated: dict[str, str],
 ) -> dict[str, Effect]:
     fam = sm.families
     kind = "GEE exchangeable, robust SE" if groups is not None else "binomial GLM"
     out: dict[str, Effect] = {}
+    nan = float("nan")
     links: list[tuple[str, Any]] = [
         ("risk_difference", fam.links.Identity()),
         ("risk_ratio", fam.links.Log()),
         ("odds_ratio", fam.links.Logit()),
     ]
     for measure, link in links:
+        if measure in separated:  # the MLE is infinite: no number to report (Albert & Anderson)
+            out[measure] = Effect(
+                nan,
+                nan,
+                nan,
+                nan,
+                nan,
+                f"not estimable: separation ({separated[measure]}; the adjusted "
+                f"{measure.replace('_', ' ')} is 0 or infinite)",
+            )
+            continue
         beta, se, ok = _fit(y, x, groups, link)
         label = f"{kind}, binomial {type(link).__name__.lower()} link"
         if not ok and measure == "risk_ratio":
@@ -144,9 +188,13 @@ def _adjusted(
             beta, se, ok = _fit_poisson_rr(y, x, groups)
             label = f"{kind if groups is not None else 'Poisson GLM, robust SE'}, Poisson log link (log-binomial did not converge)"
         if not ok:  # documented, flagged result: NaN with the reason in .method and .notes
-            nan = float("nan")
             out[measure] = Effect(
-                nan, nan, nan, nan, nan, f"not estimable: {label} did not converge"
+                nan,
+                nan,
+                nan,
+                nan,
+                nan,
+                f"not estimable: {label} did not converge or separated (fitted risks at 0 or 1)",
             )
             continue
         out[measure] = _wald(beta, se, measure != "risk_difference", label)
@@ -166,7 +214,9 @@ def _fit_poisson_rr(
                 y, x, groups=groups, family=fam, cov_struct=sm.cov_struct.Exchangeable()
             ).fit(ddof_scale=0, maxiter=200, ctol=1e-10)
     beta, se = float(res.params.iloc[1]), float(res.bse.iloc[1])
-    return beta, se, bool(np.isfinite(beta) and np.isfinite(se) and se > 0)
+    mu = np.asarray(res.fittedvalues, dtype=float)
+    ok = np.isfinite(beta) and np.isfinite(se) and se > 0 and (mu > SEPARATION_TOL).all()
+    return beta, se, bool(ok)
 
 
 @dataclass(frozen=True, repr=False)
@@ -207,7 +257,7 @@ def binary_by_arm(
     arm: str,
     cluster: str | None = None,
     covariates: Sequence[str] = (),
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> BinaryResult:
     """Compare a 0/1 outcome between two arms: risk difference, risk ratio, odds ratio.
 
@@ -232,16 +282,20 @@ def binary_by_arm(
     df : DataFrame
         One row per child.
     outcome : str
-        The 0/1 outcome (no missing values).
+        The 0/1 outcome.
     arm : str
         The arm column, exactly two levels.
     cluster : str, optional
         The cluster column (family): GEE with the robust SE.
     covariates : sequence of str
         Adjustment columns, coded as in every ``noim.stats`` model: numeric ones as they are,
-        others dummy coded ``col[T.level]`` against their first level in sorted order.
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+        others dummy coded ``col[T.level]`` against their first level (a Categorical's first
+        category, else the first in sorted order) or ``reference[col]``.
+    reference : mapping, optional
+        Reference levels of the arm and categorical covariates, e.g. ``{"arm": "SAU"}``
+        (default: the first level).
+
+    Rows with a missing value in a column used are dropped and counted (``n_dropped``).
 
     Returns
     -------
@@ -254,47 +308,46 @@ def binary_by_arm(
     Raises
     ------
     StatsInputError
-        An outcome that is not 0/1 or is missing, not exactly two arms, no variation within
+        An outcome that is not 0/1, not exactly two arms, no variation within
         either arm, fewer than two clusters in an arm, a categorical covariate with one level.
     """
     where = "binary_by_arm"
-    require_columns(df, [outcome, arm, cluster, *covariates], where)
+    refs = references(reference, [arm, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(
+        df, [outcome, arm, cluster, *covariates], where
+    )
     y = numeric_column(df, outcome, where)
     if not np.isin(y, (0.0, 1.0)).all():
         bad = int(np.argmax(~np.isin(y, (0.0, 1.0))))
         raise StatsInputError(
             f"{where}: column {outcome!r} holds {y[bad]!r} (row {df.index[bad]!r}); expected 0 or 1"
         )
-    levels, codes = two_arms(df, arm, where, reference)
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
     unadjusted, haldane = _table(y, codes, where)
     adjusted = None
     groups = None
     if cluster is not None:
         _, groups = group_levels(df, cluster, where)
-        per_arm = [np.unique(groups[codes == j]).size for j in (0, 1)]
-        if min(per_arm) < 2:
-            raise StatsInputError(
-                f"{where}: column {cluster!r} has {per_arm[0]} and {per_arm[1]} cluster(s) in arms "
-                f"{levels[0]!r} and {levels[1]!r}; expected at least two clusters in each arm "
-                "for a cluster-robust SE"
-            )
+        check_clusters(groups, codes, levels, cluster, arm, where)
     if cluster is not None or covariates:
-        x = arm_matrix(df, arm, levels, covariates, where)
-        adjusted = _adjusted(y, x, groups, where)
+        x = arm_matrix(df, arm, levels, covariates, where, reference=refs)
+        adjusted = _adjusted(y, x, groups, where, _separated(y, codes, levels))
     rows = []
     term = f"{arm}[T.{levels[1]}]"
     for analysis, effects in (("unadjusted", unadjusted), ("adjusted", adjusted)):
         for measure, eff in (effects or {}).items():
+            scaled = eff.estimate if measure == "risk_difference" else np.log(eff.estimate)
             rows.append(
                 {
                     "analysis": analysis,
                     "measure": measure,
                     "term": term,
                     "estimate": eff.estimate,
+                    "se": eff.se,
                     "lower": eff.lower,
                     "upper": eff.upper,
+                    "statistic": scaled / eff.se,
                     "p": eff.pvalue,
-                    "se": eff.se,
                     "method": eff.method,
                 }
             )
@@ -309,12 +362,14 @@ def binary_by_arm(
     if haldane:
         notes.append("a cell of the 2x2 table is zero: 0.5 added to every cell for RR and OR")
     for measure, eff in (adjusted or {}).items():
-        if "did not converge" in eff.method:
+        if eff.method.startswith("not estimable"):
             notes.append(f"adjusted {measure.replace('_', ' ')}: {eff.method}")
     method = "binary outcome by arm: 2x2 table"
     if adjusted is not None:
         method += "; GEE (exchangeable, robust SE)" if cluster is not None else "; binomial GLM"
     return BinaryResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=method,
         n=len(df),
         summary=summary,

@@ -13,7 +13,7 @@ See docs/analysis-methods.md ("Competing risks") for the formulas and references
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,11 @@ from scipy import stats as sps
 from noim.stats._base import (
     Result,
     StatsInputError,
+    complete_cases,
     event_column,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
 )
 
 Array = np.ndarray[Any, np.dtype[Any]]  # float64 arrays (bincount results type as int)
@@ -155,7 +156,12 @@ class CumulativeIncidence(Result):
 
 
 def cumulative_incidence(
-    df: pd.DataFrame, duration: str, event: str, group: str | None = None
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
 ) -> CumulativeIncidence:
     """Aalen–Johansen cumulative incidence of each cause, by group.
 
@@ -164,7 +170,9 @@ def cumulative_incidence(
     df : tidy DataFrame, one row per subject.
     duration : column of follow-up times (non-negative numbers).
     event : column with 0 = censored and 1..K = the cause of the (first) event.
-    group : optional column; one curve per level (sorted) and cause.
+    group : optional column; one curve per level (a Categorical's order, else sorted) and
+        cause.
+    reference : optional ``{group: level}`` to list first.
 
     Returns
     -------
@@ -173,9 +181,13 @@ def cumulative_incidence(
         Variance: ``cmprsk::cuminc``'s estimator.  Confidence limits (95%) use cmprsk's
         log(-log) transform: F^exp(±1.96 sd / (F log F)); at F = 0 or 1 they equal F.
         Causes are 1..max(event); a cause without events in a group has a zero curve.
+        ``summary`` per group and cause: n, events, last_time, estimate, se, variance, lower,
+        upper at the group's last time.  Rows with a missing value in a column used are
+        dropped and counted (``n_dropped``).
     """
     where = "cumulative_incidence"
-    require_columns(df, [duration, event, group], where)
+    refs = references(reference, [group], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [duration, event, group], where)
     time = numeric_column(df, duration, where, minimum=0.0)
     cause = event_column(df, event, where, causes=True)
     n_causes = int(cause.max())
@@ -188,7 +200,7 @@ def cumulative_incidence(
         levels: list[Any] = ["all"]
         codes = np.zeros(len(df), dtype=np.int64)
     else:
-        levels, codes = group_levels(df, group, where)
+        levels, codes = group_levels(df, group, where, reference=refs.get(group))
     causes = tuple(range(1, n_causes + 1))
     columns: dict[str, list[Any]] = {c: [] for c in _TABLE_COLUMNS}
     summary = []
@@ -225,6 +237,7 @@ def cumulative_incidence(
                     "events": int(c.events[ki].sum()),
                     "last_time": last[g],
                     "estimate": float(est[-1]),
+                    "se": float(np.sqrt(v[-1])),
                     "variance": float(v[-1]),
                     "lower": float(lo[-1]),
                     "upper": float(hi[-1]),
@@ -237,6 +250,8 @@ def cumulative_incidence(
     data["group"] = pd.Categorical.from_codes(data["group"], categories=levels)
     table = pd.DataFrame(data, copy=False)  # no block consolidation: the columns are new
     return CumulativeIncidence(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method="Aalen-Johansen cumulative incidence (variance as cmprsk::cuminc, log(-log) 95% CI)",
         n=len(df),
         summary=pd.DataFrame(summary).set_index(["group", "cause"]),
@@ -325,6 +340,8 @@ def gray_test(
     group: str,
     cause: int = 1,
     strata: str | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
 ) -> GrayTest:
     """Gray's (1988) test that the cumulative incidence of ``cause`` is equal across groups.
 
@@ -336,12 +353,16 @@ def gray_test(
     Gray's asymptotic estimator evaluated under the null hypothesis, discretised as
     ``cmprsk::cuminc`` does (ties included), so the statistic equals cmprsk's ``Tests``;
     see docs/analysis-methods.md.  Causes other than ``cause`` are pooled as competing.
+    ``reference={group: level}`` lists that level first (``score``; the test does not depend
+    on the order).  ``summary``: statistic, df, p.  Rows with a missing value in a column
+    used are dropped and counted (``n_dropped``).
     """
     where = "gray_test"
-    require_columns(df, [duration, event, group, strata], where)
+    refs = references(reference, [group], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [duration, event, group, strata], where)
     time = numeric_column(df, duration, where, minimum=0.0)
     causes = event_column(df, event, where, causes=True)
-    levels, codes = group_levels(df, group, where, at_least=2)
+    levels, codes = group_levels(df, group, where, reference=refs.get(group), at_least=2)
     if not isinstance(cause, (int, np.integer)) or cause < 1:
         raise StatsInputError(f"{where}: got cause={cause!r}; expected a whole number 1..k")
     if not (causes == cause).any():
@@ -373,10 +394,12 @@ def gray_test(
     dof = g - 1
     pvalue = float(sps.chi2.sf(stat, dof))
     summary = pd.DataFrame(
-        {"statistic": [stat], "df": [dof], "pvalue": [pvalue]},
+        {"statistic": [stat], "df": [dof], "p": [pvalue]},
         index=pd.Index([cause], name="cause"),
     )
     return GrayTest(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"Gray's test (rho = 0) of cause {cause} across {group!r}"
         + (f", stratified by {strata!r}" if strata else ""),
         n=len(df),

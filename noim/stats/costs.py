@@ -8,6 +8,7 @@ intervals; a normal-theory interval alongside. See docs/analysis-methods.md, "Co
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,12 @@ from noim.stats._base import (
     Z975,
     Result,
     StatsInputError,
+    check_clusters,
+    complete_cases,
     generator,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     two_arms,
 )
 
@@ -31,7 +34,11 @@ CHUNK_CELLS = 1 << 22  # at most ~4M drawn indices in memory at once
 
 @dataclass(frozen=True, repr=False)
 class CostResult(Result):
-    """Mean cost per arm and the difference (second arm minus first) with bootstrap CIs."""
+    """Mean cost per arm and the difference (second arm minus first) with bootstrap CIs.
+
+    ``influence`` holds the jackknife influence values of the units (reference arm first)
+    and ``acceleration`` the BCa acceleration computed from them.
+    """
 
     levels: tuple[Any, Any]
     means: pd.Series
@@ -42,6 +49,8 @@ class CostResult(Result):
     se: float
     n_boot: int
     replicates: np.ndarray[Any, np.dtype[np.float64]]
+    influence: np.ndarray[Any, np.dtype[np.float64]]
+    acceleration: float
 
 
 def _unit_sums(
@@ -71,7 +80,7 @@ def cost_difference(
     cluster: str | None = None,
     n_boot: int = 2000,
     rng: np.random.Generator | int | None = None,
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> CostResult:
     """Mean cost by arm and the difference mean_1 - mean_0 with bootstrap 95% CIs.
 
@@ -79,19 +88,22 @@ def cost_difference(
     resampled with replacement within that arm (stratified, cluster bootstrap), and each
     replicate's arm mean is sum of resampled unit cost sums / sum of their sizes (the
     per-child mean). ``ci`` is the percentile interval (2.5% and 97.5% quantiles of the
-    replicates, numpy's linear interpolation); ``ci_bca`` is Efron's BCa interval with
-    bias z0 = Phi^-1(share of replicates below the estimate) and acceleration from the
-    leave-one-unit-out jackknife; ``ci_normal`` is d +- 1.96 sqrt(V0 + V1) with
+    replicates interpolated on the normal scale, ``norm_inter``, as R's ``boot.ci``);
+    ``ci_bca`` is Efron's BCa interval (``bca_interval``) with bias
+    z0 = Phi^-1(share of replicates below the estimate) and acceleration from the
+    leave-one-unit-out jackknife (``jackknife_influence``), equal to
+    ``boot.ci(boot(..., strata = arm), type = "bca")`` given the same replicates; ``ci_normal`` is d +- 1.96 sqrt(V0 + V1) with
     V_a = G_a / (G_a - 1) sum_c (S_c - mean_a N_c)^2 / N_a^2 (s^2/n without clusters).
     ``se`` is the replicates' SD. ``rng``: numpy Generator or int seed (required).
-    Costs must be observed (no NaN) and non-negative; each arm needs two or more units.
+    Costs must be finite and non-negative; each arm needs two or more units. Rows with a
+    missing value in a column used are dropped and counted (``n_dropped``).
 
     Parameters
     ----------
     df : DataFrame
         One row per child.
     cost : str
-        The cost column (>= 0, no missing values).
+        The cost column (>= 0).
     arm : str
         The arm column, exactly two levels.
     cluster : str, optional
@@ -100,8 +112,9 @@ def cost_difference(
         Bootstrap replicates (at least 100).
     rng : numpy.random.Generator or int
         The source of randomness (required).
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+    reference : mapping, optional
+        The reference arm level, ``{"arm": "SAU"}`` (default: the first level, a
+        Categorical's first category, else the first in sorted order).
 
     Returns
     -------
@@ -112,17 +125,22 @@ def cost_difference(
     Raises
     ------
     StatsInputError
-        Negative or missing costs, not exactly two arms, fewer than two units in an arm,
+        Negative or infinite costs, not exactly two arms, fewer than two units in an arm,
         ``n_boot`` < 100, no ``rng``.
     """
     where = "cost_difference"
     gen = generator(rng, where)
-    require_columns(df, [cost, arm, cluster], where)
+    refs = references(reference, [arm], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [cost, arm, cluster], where)
     if n_boot < 100:
         raise StatsInputError(f"{where}: n_boot = {n_boot}; expected at least 100 replicates")
     y = numeric_column(df, cost, where, minimum=0.0)
-    levels, codes = two_arms(df, arm, where, reference)
-    unit = np.arange(len(df)) if cluster is None else group_levels(df, cluster, where)[1]
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
+    if cluster is None:
+        unit = np.arange(len(df))
+    else:
+        unit = group_levels(df, cluster, where)[1]
+        check_clusters(unit, codes, levels, cluster, arm, where)
     sums, sizes, boots = [], [], []
     for j in (0, 1):
         rows = codes == j
@@ -138,7 +156,7 @@ def cost_difference(
     means = np.array([sums[j].sum() / sizes[j].sum() for j in (0, 1)])
     est = float(means[1] - means[0])
     reps = boots[1] - boots[0]
-    lo, hi = (float(v) for v in np.quantile(reps, [0.025, 0.975]))
+    lo, hi = (float(v) for v in norm_inter(reps, [0.025, 0.975]))
     var = [
         len(sums[j])
         / (len(sums[j]) - 1)
@@ -147,18 +165,19 @@ def cost_difference(
         for j in (0, 1)
     ]
     half = Z975 * float(np.sqrt(var[0] + var[1]))
-    bca = _bca(reps, est, sums, sizes, (lo, hi))
+    influence = jackknife_influence(sums, sizes)
+    bca = bca_interval(reps, est, influence)
     n_arm = [int(sizes[j].sum()) for j in (0, 1)]
     units = [len(sums[j]) for j in (0, 1)]
     term = f"{arm}[T.{levels[1]}]"
     summary = pd.DataFrame(
         {
             "estimate": [means[0], means[1], est],
+            "se": [np.sqrt(var[0]), np.sqrt(var[1]), float(np.std(reps, ddof=1))],
             "lower": [np.nan, np.nan, lo],
             "upper": [np.nan, np.nan, hi],
             "bca_lower": [np.nan, np.nan, bca[0]],
             "bca_upper": [np.nan, np.nan, bca[1]],
-            "se": [np.sqrt(var[0]), np.sqrt(var[1]), float(np.std(reps, ddof=1))],
             "n": [n_arm[0], n_arm[1], sum(n_arm)],
             "units": [units[0], units[1], sum(units)],
         },
@@ -166,6 +185,8 @@ def cost_difference(
     )
     boot = "cluster bootstrap" if cluster is not None else "bootstrap"
     return CostResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"mean {cost!r} by arm, difference with {boot} CI (n_boot = {n_boot}; percentile, BCa)",
         n=len(df),
         summary=summary,
@@ -178,32 +199,93 @@ def cost_difference(
         se=float(np.std(reps, ddof=1)),
         n_boot=n_boot,
         replicates=reps,
+        influence=influence,
+        acceleration=acceleration(influence),
     )
 
 
-def _bca(
-    reps: np.ndarray[Any, Any],
-    est: float,
-    sums: list[np.ndarray[Any, Any]],
-    sizes: list[np.ndarray[Any, Any]],
-    percentile: tuple[float, float],
-) -> tuple[float, float]:
-    """BCa limits (Efron 1987); the percentile limits when the replicates do not vary."""
-    below = float(np.mean(reps < est))
-    if np.ptp(reps) == 0 or below in (0.0, 1.0):
-        return percentile
-    z0 = float(sps.norm.ppf(below))
-    # acceleration from jackknife influence values within each arm (stratified bootstrap):
-    # L_ji = (G_j - 1)(mean_i theta_(ji) - theta_(ji)); a = sum (L/G)^3 / (6 (sum (L/G)^2)^1.5)
-    terms = []
-    for j in (0, 1):
+def norm_inter(
+    replicates: np.ndarray[Any, Any], alpha: Sequence[float] | np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Quantiles of the replicates interpolated on the normal quantile scale, as R's
+    ``boot:::norm.inter`` (Davison & Hinkley 1997, eq. 5.8).
+
+    With the R finite replicates sorted, t*_(1) <= ... <= t*_(R), and k = floor((R + 1) alpha):
+    t*_(k) when (R + 1) alpha is whole, the extreme order statistic when k is 0 or R, else
+    t*_(k) + (Phi^-1(alpha) - Phi^-1(k/(R+1))) / (Phi^-1((k+1)/(R+1)) - Phi^-1(k/(R+1)))
+    (t*_(k+1) - t*_(k)).
+    """
+    t = np.sort(np.asarray(replicates, dtype=float)[np.isfinite(replicates)])
+    r = len(t)
+    a = np.asarray(alpha, dtype=float)
+    rk = (r + 1) * a
+    k = np.trunc(rk).astype(np.int64)
+    out = np.empty(len(a))
+    for i in range(len(a)):  # two limits
+        if k[i] == rk[i] and 0 < k[i] <= r:
+            out[i] = t[k[i] - 1]
+        elif k[i] <= 0:
+            out[i] = t[0]
+        elif k[i] >= r:
+            out[i] = t[r - 1]
+        else:
+            lo, hi = sps.norm.ppf([k[i] / (r + 1), (k[i] + 1) / (r + 1)])
+            w = (sps.norm.ppf(a[i]) - lo) / (hi - lo)
+            out[i] = t[k[i] - 1] + w * (t[k[i]] - t[k[i] - 1])
+    return out
+
+
+def jackknife_influence(
+    sums: Sequence[np.ndarray[Any, Any]], sizes: Sequence[np.ndarray[Any, Any]]
+) -> np.ndarray[Any, Any]:
+    """Jackknife influence values of d = mean_1 - mean_0 for each unit, reference arm first.
+
+    Leaving unit i out of its arm j (stratified: the other arm is unchanged),
+    L_i = (G_j - 1)(d - d_(-i)), which is +(G_1 - 1)(mean_1 - mean_1(-i)) in the compared arm
+    and -(G_0 - 1)(mean_0 - mean_0(-i)) in the reference arm: R's
+    ``empinf(b, type = "jack")`` for ``boot(..., strata = arm)``.  Without clusters
+    L_i = +-(y_i - mean_j), the exact influence values of the difference in means.
+    """
+    out = []
+    for j, sign in ((0, -1.0), (1, 1.0)):
         g = len(sums[j])
-        loo = (sums[j].sum() - sums[j]) / (sizes[j].sum() - sizes[j])
-        terms.append((g - 1) * (loo.mean() - loo) / g)
-    dev = np.concatenate(terms)
-    denom = 6.0 * float(np.sum(dev**2)) ** 1.5
-    a = float(np.sum(dev**3)) / denom if denom > 0 else 0.0
-    z = sps.norm.ppf([0.025, 0.975])
+        total, size = sums[j].sum(), sizes[j].sum()
+        loo = (total - sums[j]) / (size - sizes[j])
+        out.append(sign * (g - 1) * (total / size - loo))
+    return np.concatenate(out)
+
+
+def bca_interval(
+    replicates: np.ndarray[Any, Any],
+    estimate: float,
+    influence: np.ndarray[Any, Any],
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Efron's BCa limits from bootstrap replicates, as R's ``boot.ci(type = "bca", L = influence)``.
+
+    z0 = Phi^-1(share of replicates below the estimate), acceleration
+    a = sum L^3 / (6 (sum L^2)^(3/2)), limits at the adjusted levels
+    Phi(z0 + (z0 + z_alpha) / (1 - a (z0 + z_alpha))) read by ``norm_inter``.  When the
+    replicates do not straddle the estimate (z0 infinite, where R stops with an error) the
+    percentile limits are returned.
+    """
+    t = np.asarray(replicates, dtype=float)
+    t = t[np.isfinite(t)]
+    alpha = np.array([(1 - level) / 2, (1 + level) / 2])
+    below = float(np.mean(t < estimate))
+    if below in (0.0, 1.0):
+        lo, hi = norm_inter(t, alpha)
+        return (float(lo), float(hi))
+    z0 = float(sps.norm.ppf(below))
+    a = acceleration(influence)
+    z = sps.norm.ppf(alpha)
     adj = sps.norm.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)))
-    lo, hi = np.quantile(reps, adj)
+    lo, hi = norm_inter(t, adj)
     return (float(lo), float(hi))
+
+
+def acceleration(influence: np.ndarray[Any, Any]) -> float:
+    """The BCa acceleration sum L^3 / (6 (sum L^2)^(3/2)) (0 when every L is 0)."""
+    L = np.asarray(influence, dtype=float)
+    denom = 6.0 * float(np.sum(L**2)) ** 1.5
+    return float(np.sum(L**3)) / denom if denom > 0 else 0.0

@@ -12,7 +12,7 @@ See docs/analysis-methods.md, "Counts".
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +27,11 @@ from noim.stats._base import (
     Effect,
     Result,
     StatsInputError,
+    check_clusters,
+    complete_cases,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     two_arms,
 )
 from noim.stats.design import arm_matrix, cluster_sums
@@ -121,7 +123,7 @@ def rate_ratio(
     model: str = "poisson",
     covariates: Sequence[str] = (),
     cluster: str | None = None,
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> RateResult:
     """Rate ratio of counts (e.g. placement moves) per unit exposure (e.g. days in care).
 
@@ -131,8 +133,10 @@ def rate_ratio(
     theta by ML (``.theta``); if the ML theta is infinite (no overdispersion) an error asks
     for the Poisson model. ``cluster``: robust sandwich SE (no small-sample factor).
     Covariates: numeric as they are, others dummy-coded ``col[T.level]`` against the first
-    sorted level. ``.summary``: index = term; columns coef, se, rate_ratio, lower, upper,
-    z, p.
+    level (a Categorical's first category, else the first sorted) or ``reference[col]``.
+    ``.summary``: index = term; columns estimate (the rate ratio exp(b)), se (of b, log
+    scale), lower, upper (rate ratio scale), statistic (z), p, coef (b). Rows with a
+    missing value in a column used are dropped and counted (``n_dropped``).
 
     Parameters
     ----------
@@ -150,8 +154,9 @@ def rate_ratio(
         Adjustment columns (numeric as they are, others ``col[T.level]`` dummies).
     cluster : str, optional
         The cluster column: sandwich SE summed by cluster.
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+    reference : mapping, optional
+        Reference levels of the arm and categorical covariates, e.g. ``{"arm": "SAU"}``
+        (default: the first level).
 
     Returns
     -------
@@ -163,13 +168,16 @@ def rate_ratio(
     Raises
     ------
     StatsInputError
-        Negative, non-integer or missing counts, exposure <= 0, an arm without events, a single
+        Negative or non-integer counts, exposure <= 0, infinite values, an arm without events, a single
         cluster, no overdispersion with ``model="negbin"``, an unknown model.
     """
     where = "rate_ratio"
     if model not in MODELS:
         raise StatsInputError(f"{where}: model {model!r}; expected one of {', '.join(MODELS)}")
-    require_columns(df, [outcome, arm, exposure, cluster, *covariates], where)
+    refs = references(reference, [arm, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(
+        df, [outcome, arm, exposure, cluster, *covariates], where
+    )
     y = numeric_column(df, outcome, where, minimum=0)
     if (y != np.floor(y)).any():
         i = int(np.argmax(y != np.floor(y)))
@@ -183,7 +191,7 @@ def rate_ratio(
             f"{where}: column {exposure!r} holds {t[i]!r} (row {df.index[i]!r}); "
             "expected a positive exposure"
         )
-    levels, codes = two_arms(df, arm, where, reference)
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
     events = np.bincount(codes, weights=y, minlength=2)
     if (events == 0).any():
         j = int(np.argmin(events))
@@ -194,12 +202,8 @@ def rate_ratio(
     groups = None
     if cluster is not None:
         _, groups = group_levels(df, cluster, where)
-        if np.unique(groups).size < 2:
-            raise StatsInputError(
-                f"{where}: column {cluster!r} has a single cluster; expected at least two "
-                "for a cluster-robust SE"
-            )
-    x = arm_matrix(df, arm, levels, covariates, where)
+        check_clusters(groups, codes, levels, cluster, arm, where)
+    x = arm_matrix(df, arm, levels, covariates, where, reference=refs)
     offset = np.log(t)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -214,13 +218,13 @@ def rate_ratio(
     z = params / se
     summary = pd.DataFrame(
         {
-            "coef": params,
+            "estimate": np.exp(params),
             "se": se,
-            "rate_ratio": np.exp(params),
             "lower": np.exp(params - Z975 * se),
             "upper": np.exp(params + Z975 * se),
-            "z": z,
+            "statistic": z,
             "p": 2.0 * sps.norm.sf(np.abs(z)),
+            "coef": params,
         },
         index=pd.Index(x.columns, name="term"),
     )
@@ -229,7 +233,7 @@ def rate_ratio(
     )
     term = x.columns[1]
     eff = Effect(
-        float(summary.at[term, "rate_ratio"]),
+        float(summary.at[term, "estimate"]),
         float(summary.at[term, "lower"]),
         float(summary.at[term, "upper"]),
         float(summary.at[term, "p"]),
@@ -247,6 +251,8 @@ def rate_ratio(
         index=pd.Index(levels, name=arm),
     )
     return RateResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"rate ratio of {outcome!r} per {exposure!r}: {label}",
         n=len(df),
         summary=summary,

@@ -23,13 +23,14 @@ from scipy import stats as sps
 from noim.stats._base import (
     Result,
     StatsInputError,
+    check_clusters,
+    complete_cases,
     event_column,
     group_levels,
     numeric_column,
-    require_columns,
     table_text,
 )
-from noim.stats.design import covariate_matrix
+from noim.stats.design import covariate_matrix, is_categorical
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -170,12 +171,57 @@ def _score_residuals(s: _Sorted, fit: _Fit) -> Array:
     )
 
 
+@dataclass(frozen=True)
+class _Strata:
+    """The data split by stratum (R's ``strata()``): one sorted part per stratum with events,
+    and the rows of ``df`` each part holds, in its sorted order."""
+
+    parts: list[_Sorted]
+    rows: list[IntArray]
+
+
+@dataclass(frozen=True)
+class _StrataFit:
+    loglik: float
+    score: Array
+    info: Array
+    fits: list[_Fit]
+
+
+def _prepare_strata(
+    times: Array, events: Array, x: Array, ties: str, codes: IntArray, n_strata: int
+) -> _Strata:
+    """Sort each stratum by time (strata without events add nothing to the likelihood)."""
+    parts, rows = [], []
+    for k in range(n_strata):  # loop over strata (a handful: sites), not rows
+        idx = np.flatnonzero(codes == k)
+        if not events[idx].any():
+            continue
+        s, order = _prepare(times[idx], events[idx], x[idx], ties)
+        parts.append(s)
+        rows.append(idx[order])
+    return _Strata(parts, rows)
+
+
+def _evaluate_strata(st: _Strata, beta: Array) -> _StrataFit:
+    """The stratified partial likelihood: log-likelihood, score and information summed over
+    strata, each stratum with its own risk sets (its own baseline hazard)."""
+    fits = [_evaluate(s, beta) for s in st.parts]
+    return _StrataFit(
+        loglik=float(sum(f.loglik for f in fits)),
+        score=np.sum([f.score for f in fits], axis=0),
+        info=np.sum([f.info for f in fits], axis=0),
+        fits=fits,
+    )
+
+
 @dataclass(frozen=True, repr=False)
 class CoxResult(Result):
     """A fitted Cox model.
 
-    ``summary``: index = covariate (dummies named ``"col[T.level]"``), columns coef, se, hr,
-    hr_lower, hr_upper (95 %), z, p; se is the robust (sandwich) one when ``cluster`` was
+    ``summary``: index = covariate (dummies named ``"col[T.level]"``), columns estimate
+    (the hazard ratio exp(coef)), se (of coef, log scale), lower, upper (95 %, hazard-ratio
+    scale), statistic (z), p, coef; se is the robust (sandwich) one when ``cluster`` was
     given (``naive_se`` keeps the model-based one).  ``var`` the variance matrix used,
     ``loglik_null`` / ``loglik`` the partial log-likelihood at beta = 0 and at the estimate,
     ``iterations`` Newton–Raphson iterations, ``ties`` the tie method, ``events`` the number
@@ -192,11 +238,12 @@ class CoxResult(Result):
     events: int
     cluster: str | None
     converged: bool
+    strata: str | None = None
 
     def __str__(self) -> str:
         se = "robust (sandwich) se by " + self.cluster if self.cluster else "model-based se"
         lr = 2 * (self.loglik - self.loglik_null)
-        return (
+        return self._with_dropped(
             f"{self.method} (n = {self.n}, events = {self.events}), ties = {self.ties}, {se}\n"
             f"{table_text(self.summary)}\n"
             f"log-likelihood null {self.loglik_null:.6f}, fitted {self.loglik:.6f} "
@@ -212,6 +259,7 @@ def cox(
     cluster: str | None = None,
     ties: str = "efron",
     reference: Mapping[str, Any] | None = None,
+    strata: str | None = None,
 ) -> CoxResult:
     """Cox proportional hazards regression, as R's ``coxph`` (Newton–Raphson, Efron ties by default).
 
@@ -224,26 +272,32 @@ def cox(
     at most 1e-9 (R's ``coxph.control``).  Model-based variance: the inverse information.
     With ``cluster`` the robust variance :math:`V B'B V` (B = score residuals summed by
     cluster, with Efron's weighting for ties; R's ``coxph(..., cluster = id)``) and z, p and
-    CI use the robust se.
+    CI use the robust se.  With ``strata`` each stratum has its own baseline hazard
+    :math:`h_{0s}(t)`: risk sets are formed within strata and the partial likelihood is the
+    sum over strata (R's ``coxph(Surv(t, e) ~ x + strata(s))``).
 
     Parameters
     ----------
     df : DataFrame, one row per subject (or per subject-episode with ``cluster``).
     duration, event : follow-up time (non-negative) and event indicator (1 event, 0 censored).
     covariates : column name(s); numeric columns enter as they are, non-numeric ones
-        (object, string, category, bool) as dummies against the first level in sorted order,
-        named ``"col[T.level]"``.
+        (object, string, category, bool) as dummies against the first level (a
+        Categorical's first category, else the first in sorted order), named
+        ``"col[T.level]"``.
     cluster : optional column identifying clusters for the robust variance.
     ties : "efron" (default, as R) or "breslow".
     reference : optional ``{column: reference level}`` for categorical covariates, e.g.
         ``{"arm": "SAU"}``.
+    strata : optional column whose levels get separate baseline hazards (R's ``strata()``);
+        not a covariate (no coefficient).  Strata without events add nothing.
 
     Returns
     -------
     CoxResult
-        ``summary`` (index = covariate; coef, se, hr, hr_lower, hr_upper, z, p), ``coef``,
-        ``var``, ``naive_se``, ``loglik_null``, ``loglik``, ``iterations``, ``events``,
-        ``ties``, ``cluster`` and ``converged``.
+        ``summary`` (index = covariate; estimate = hazard ratio, se, lower, upper, statistic,
+        p, coef), ``coef``, ``var``, ``naive_se``, ``loglik_null``, ``loglik``,
+        ``iterations``, ``events``, ``ties``, ``cluster``, ``strata``, ``converged`` and
+        ``n_dropped`` (rows dropped for a missing value in a column used).
 
     Raises
     ------
@@ -264,7 +318,14 @@ def cox(
         raise StatsInputError(f"{where}: got no covariates; expected at least one column name")
     if ties not in ("efron", "breslow"):
         raise StatsInputError(f"{where}: got ties={ties!r}; expected 'efron' or 'breslow'")
-    require_columns(df, [duration, event, cluster, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(
+        df, [duration, event, cluster, strata, *covariates], where
+    )
+    if strata is not None and strata in covariates:
+        raise StatsInputError(
+            f"{where}: column {strata!r} is both a covariate and the strata; expected it in one "
+            "role (a stratum's own baseline hazard absorbs any effect of the column)"
+        )
     times = numeric_column(df, duration, where, minimum=0.0)
     events = event_column(df, event, where)
     n_events = int(events.sum())
@@ -273,8 +334,21 @@ def cox(
             f"{where}: column {event!r} has no events (all {len(df)} rows censored); expected at "
             "least one event"
         )
-    x, names = covariate_matrix(df, covariates, dict(reference or {}), where)
-    s, order = _prepare(times, events.astype(float), x, ties)
+    x, names = covariate_matrix(df, covariates, reference, where)
+    if cluster is not None:
+        clevels, ccodes = group_levels(df, cluster, where)
+        for c in covariates:  # each arm (level of a categorical covariate) needs 2+ clusters
+            if is_categorical(df[c]):
+                levels, codes = group_levels(df, c, where, reference=(reference or {}).get(c))
+                check_clusters(ccodes, codes, levels, cluster, c, where)
+        if not any(is_categorical(df[c]) for c in covariates):
+            check_clusters(ccodes, None, [], cluster, None, where)
+    if strata is None:
+        n_strata, scodes = 1, np.zeros(len(df), dtype=np.int64)
+    else:
+        slevels, scodes = group_levels(df, strata, where)
+        n_strata = len(slevels)
+    s = _prepare_strata(times, events.astype(float), x, ties, scodes, n_strata)
     p = x.shape[1]
 
     def solve(info: Array, rhs: Array) -> Array:
@@ -288,7 +362,7 @@ def cox(
         return np.asarray(np.linalg.solve(chol.T, np.linalg.solve(chol, rhs)), dtype=np.float64)
 
     beta = np.zeros(p)
-    fit0 = _evaluate(s, beta)
+    fit0 = _evaluate_strata(s, beta)
     loglik0 = fit0.loglik
     step = solve(fit0.info, fit0.score)
     new = beta + step
@@ -297,7 +371,7 @@ def cox(
     converged = False
     iterations = 0
     for iterations in range(1, MAX_ITER + 1):
-        trial = _evaluate(s, new)
+        trial = _evaluate_strata(s, new)
         if abs(trial.loglik - current.loglik) <= EPS * abs(trial.loglik) and not halving:
             beta, current, converged = new, trial, True
             break
@@ -332,14 +406,10 @@ def cox(
         )
     naive_se = np.sqrt(np.diag(var))
     if cluster is not None:
-        clevels, ccodes = group_levels(df, cluster, where)
-        if len(clevels) < 2:
-            raise StatsInputError(
-                f"{where}: column {cluster!r} has one cluster ({clevels[0]!r}); expected at least two "
-                "clusters for a robust variance"
-            )
-        resid = _score_residuals(s, current)
-        codes = ccodes[order]
+        resid = np.concatenate(
+            [_score_residuals(part, f) for part, f in zip(s.parts, current.fits, strict=True)]
+        )
+        codes = ccodes[np.concatenate(s.rows)]
         summed = np.stack(
             [np.bincount(codes, weights=resid[:, j], minlength=len(clevels)) for j in range(p)],
             axis=1,
@@ -352,18 +422,21 @@ def cox(
         hr, hr_lower, hr_upper = np.exp(beta), np.exp(beta - _Z * se), np.exp(beta + _Z * se)
     summary = pd.DataFrame(
         {
-            "coef": beta,
+            "estimate": hr,
             "se": se,
-            "hr": hr,
-            "hr_lower": hr_lower,
-            "hr_upper": hr_upper,
-            "z": z,
+            "lower": hr_lower,
+            "upper": hr_upper,
+            "statistic": z,
             "p": 2 * sps.norm.sf(np.abs(z)),
+            "coef": beta,
         },
         index=pd.Index(names, name="covariate"),
     )
     return CoxResult(
-        method=f"Cox proportional hazards ({ties} ties)",
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
+        method=f"Cox proportional hazards ({ties} ties)"
+        + (f", stratified by {strata!r}" if strata is not None else ""),
         n=len(df),
         summary=summary,
         coef=pd.Series(beta, index=names, name="coef"),
@@ -376,4 +449,5 @@ def cox(
         events=n_events,
         cluster=cluster,
         converged=converged and not diverging,
+        strata=strata,
     )

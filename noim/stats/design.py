@@ -5,16 +5,22 @@
 
 * ``Intercept``;
 * the arm as a treatment contrast, ``arm[T.level]`` for the non-reference level
-  (reference = first level in sorted order, or ``reference=`` when given);
+  (reference = the first level: a Categorical's first category, else the first in sorted
+  order; or ``reference={"arm": level}``);
 * the baseline and numeric covariates under their own names;
 * categorical covariates (strings, categories, booleans) dummy coded against their first
-  level in sorted order, or the level given in ``covariate_reference={"site": "GLA"}``,
-  named ``col[T.level]`` as in ``stats.cox``;
+  level in the same order, or the level given in ``reference={"site": "GLA"}``, named
+  ``col[T.level]`` as in ``stats.cox``;
 * for ``interaction``: the subgroup column ``by`` (always categorical) and the products
   ``arm[T.b]:by[T.level]``.
 
 Rows with a missing value in any column used are dropped (complete-case analysis); how many
-were dropped, per column, is returned so results can report it — never silently.
+were dropped, per column, is returned so results can report it — never silently.  The
+baseline is the exception unless ``baseline_missing="drop"``: a child without a baseline
+stays in the analysis, its baseline set to the mean of the observed baselines of the rows
+analysed, with a missing-indicator term ``<baseline>_missing`` (``"indicator"``) or without
+(``"mean"``); both are valid adjustments in a randomised trial (White & Thompson, Stat Med
+2005;24:993-1007).
 """
 
 from __future__ import annotations
@@ -26,10 +32,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noim.stats._base import StatsInputError, group_levels, numeric_column, require_columns
+from noim.stats._base import (
+    StatsInputError,
+    check_clusters,
+    complete_cases,
+    group_levels,
+    numeric_column,
+    references,
+    require_columns,
+)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+#: how a missing baseline is handled: missing-indicator method, mean imputation, or drop the row
+BASELINE_MISSING = ("indicator", "mean", "drop")
+#: the default of ``compare_arms`` and ``interaction`` (and so of the scripts and reports)
+DEFAULT_BASELINE_MISSING = "indicator"
 
 
 @dataclass(frozen=True)
@@ -49,24 +68,17 @@ class Design:
     by_levels: list[Any] = field(default_factory=list)
     by_codes: IntArray | None = None
     interaction_terms: list[str] = field(default_factory=list)
+    #: per arm level (reference first): rows with the outcome observed, among the rows given
+    n_outcome: dict[Any, int] = field(default_factory=dict)
+    #: how a missing baseline was handled (``BASELINE_MISSING``), and which kept rows had one
+    baseline_missing: str = "drop"
+    baseline_filled: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+    baseline_fill: float | None = None  # the mean the missing baselines were set to
 
 
 def is_categorical(series: pd.Series) -> bool:
     """Dummy coded (not entered as a number): strings, objects, categories and booleans."""
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-
-
-def check_references(
-    references: Mapping[str, Any], allowed: Sequence[str], where: str, label: str
-) -> None:
-    """Every key of ``references`` (``label``: the keyword's name) is one of ``allowed``."""
-    unknown = [c for c in references if c not in allowed]
-    if unknown:
-        raise StatsInputError(
-            f"{where}: {label} names {', '.join(map(repr, unknown))}, which is not among the "
-            f"covariates {list(allowed)!r}; expected a mapping from a categorical covariate to "
-            "its reference level"
-        )
 
 
 def dummies(
@@ -95,15 +107,14 @@ def covariate_columns(
     where: str,
     *,
     references: Mapping[str, Any] | None = None,
-    label: str = "covariate_reference",
     refuse_constant: bool = False,
 ) -> tuple[list[str], list[FloatArray]]:
     """Names and column blocks of the covariates, in the order given.
 
     Numeric covariates enter as they are (under their own name); categorical ones (see
     ``is_categorical``) as ``dummies`` against ``references[col]`` or their first sorted
-    level.  ``references`` for a numeric covariate is refused (``label`` names the keyword
-    in the message); so is a constant numeric covariate when ``refuse_constant``.
+    level.  A reference for a numeric covariate is refused; so is a constant numeric
+    covariate when ``refuse_constant``.
     """
     refs = dict(references or {})
     names: list[str] = []
@@ -116,8 +127,8 @@ def covariate_columns(
             continue
         if c in refs:
             raise StatsInputError(
-                f"{where}: {label} gives a reference for numeric column {c!r}; expected "
-                "references only for categorical covariates"
+                f"{where}: reference gives a level for numeric column {c!r}; expected "
+                "references only for categorical columns"
             )
         x = numeric_column(frame, c, where)
         if refuse_constant and np.all(x == x[0]):
@@ -136,16 +147,16 @@ def arm_matrix(
     covariates: Sequence[str],
     where: str,
     *,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Model matrix of a GLM/GEE by arm (no complete-case step): ``Intercept``,
     ``arm[T.levels[1]]`` and the covariates as in ``covariate_columns``, as a DataFrame
-    indexed like ``df``."""
+    indexed like ``df``; ``reference`` gives the covariates' reference levels (the arm's, if
+    present, is ignored: ``levels`` are already ordered)."""
     if arm in covariates:
         raise StatsInputError(f"{where}: covariate {arm!r} is the arm; expected other columns")
-    names, blocks = covariate_columns(
-        df, covariates, where, references=covariate_reference, label="covariate_reference"
-    )
+    refs = {c: r for c, r in (reference or {}).items() if c != arm}
+    names, blocks = covariate_columns(df, covariates, where, references=refs)
     arm_col = (df[arm] == levels[1]).to_numpy(dtype=np.float64)[:, None]
     X = np.hstack([np.ones((len(df), 1)), arm_col, *blocks])
     return pd.DataFrame(X, index=df.index, columns=["Intercept", f"{arm}[T.{levels[1]}]", *names])
@@ -159,12 +170,18 @@ def build_design(
     baseline: str | None,
     covariates: Sequence[str],
     cluster: str | None,
-    reference: Any,
-    covariate_reference: Mapping[str, Any] | None,
+    reference: Mapping[str, Any] | None,
     where: str,
     by: str | None = None,
+    baseline_missing: str = "drop",
 ) -> Design:
-    """Complete cases of the columns used, then the design matrix (see the module docstring)."""
+    """Complete cases of the columns used (but the baseline, unless ``baseline_missing`` is
+    "drop"), then the design matrix (see the module docstring)."""
+    if baseline_missing not in BASELINE_MISSING:
+        raise StatsInputError(
+            f"{where}: baseline_missing={baseline_missing!r}; expected one of "
+            + ", ".join(map(repr, BASELINE_MISSING))
+        )
     if isinstance(covariates, str):
         covariates = (covariates,)
     covariates = list(covariates)
@@ -179,20 +196,12 @@ def build_design(
                 "(outcome, arm, baseline, covariates, by and cluster are distinct)"
             )
         seen.add(c)
-    cov_ref = dict(covariate_reference or {})
-    check_references(cov_ref, covariates + ([by] if by else []), where, "covariate_reference")
+    refs = references(reference, [arm, *covariates, by], where)
 
-    missing = df[used].isna()
-    keep = ~missing.any(axis=1).to_numpy()
-    dropped_by_column = {c: int(n) for c, n in missing.sum().items() if n}
-    n_dropped = int((~keep).sum())
-    frame = df.loc[keep, used]
-    if len(frame) == 0:
-        raise StatsInputError(
-            f"{where}: no complete rows: every row misses a value in "
-            + ", ".join(f"{c!r} ({n})" for c, n in dropped_by_column.items())
-            + "; expected at least one complete row"
-        )
+    keep_missing = baseline if baseline is not None and baseline_missing != "drop" else None
+    required = [c for c in used if c != keep_missing]
+    kept, n_dropped, dropped_by_column = complete_cases(df, required, where)
+    frame = kept[used]
 
     y = numeric_column(frame, outcome, where)
     if np.ptp(y) == 0:
@@ -200,7 +209,7 @@ def build_design(
             f"{where}: outcome {outcome!r} is constant ({y[0]!r} in every complete row); "
             "expected an outcome that varies"
         )
-    arm_levels, arm_codes = group_levels(frame, arm, where, reference=reference, at_least=2)
+    arm_levels, arm_codes = group_levels(frame, arm, where, reference=refs.get(arm), at_least=2)
     if len(arm_levels) > 2:
         raise StatsInputError(
             f"{where}: arm column {arm!r} has {len(arm_levels)} levels "
@@ -212,19 +221,36 @@ def build_design(
     blocks: list[FloatArray] = [np.ones((len(y), 1)), arm_codes[:, None].astype(np.float64)]
 
     cov_names, cov_blocks = covariate_columns(
-        frame, covariates, where, references={c: r for c, r in cov_ref.items() if c != by}
+        frame, covariates, where, references={c: r for c, r in refs.items() if c not in (arm, by)}
     )
     names += cov_names
     blocks += cov_blocks
+    filled: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+    fill: float | None = None
     if baseline is not None:
+        filled = frame[baseline].isna().to_numpy()
+        observed = numeric_column(frame.loc[~filled], baseline, where) if (~filled).any() else None
+        if observed is None:
+            raise StatsInputError(
+                f"{where}: baseline {baseline!r} is missing in every one of the {len(frame)} "
+                "row(s) analysed; expected some observed baselines (or baseline=None)"
+            )
+        x = observed
+        if filled.any():
+            fill = float(observed.mean())
+            x = np.full(len(frame), fill)
+            x[~filled] = observed
         names.insert(2, baseline)
-        blocks.insert(2, numeric_column(frame, baseline, where)[:, None])
+        blocks.insert(2, x[:, None])
+        if baseline_missing == "indicator" and filled.any():
+            names.insert(3, f"{baseline}_missing")
+            blocks.insert(3, filled.astype(np.float64)[:, None])
 
     by_levels: list[Any] = []
     by_codes: IntArray | None = None
     interaction_terms: list[str] = []
     if by is not None:
-        dn, block, by_levels, by_codes = dummies(frame, by, where, cov_ref.get(by))
+        dn, block, by_levels, by_codes = dummies(frame, by, where, refs.get(by))
         interaction_terms = [f"{arm_term}:{name}" for name in dn]
         names += dn + interaction_terms
         blocks += [block, block * arm_codes[:, None]]
@@ -233,17 +259,13 @@ def build_design(
     cluster_codes: IntArray | None = None
     n_clusters = 0
     if cluster is not None:
-        codes, uniques = pd.factorize(frame[cluster], sort=True)
+        codes, _ = pd.factorize(frame[cluster], sort=True)
         cluster_codes = np.asarray(codes, dtype=np.int64)
-        n_clusters = len(uniques)
-        if n_clusters < 2:
-            raise StatsInputError(
-                f"{where}: cluster column {cluster!r} has a single cluster ({uniques[0]!r}) in the "
-                "complete cases; expected at least 2 clusters (a clustered analysis needs "
-                "between-cluster variation; use cluster=None)"
-            )
+        n_clusters = check_clusters(cluster_codes, arm_codes, arm_levels, cluster, arm, where)
 
     _check_rank(X, names, where)
+    with_outcome = df[arm].notna() & df[outcome].notna()
+    outcome_counts = df.loc[with_outcome, arm].value_counts()
     return Design(
         y=y,
         X=X,
@@ -258,6 +280,10 @@ def build_design(
         by_levels=by_levels,
         by_codes=by_codes,
         interaction_terms=interaction_terms,
+        n_outcome={level: int(outcome_counts.get(level, 0)) for level in arm_levels},
+        baseline_missing=baseline_missing if baseline is not None else "drop",
+        baseline_filled=filled,
+        baseline_fill=fill,
     )
 
 
@@ -304,16 +330,14 @@ def cluster_sums(values: FloatArray, codes: IntArray, n_clusters: int) -> FloatA
 
 
 def covariate_matrix(
-    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any], where: str
+    df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any] | None, where: str
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], list[str]]:
     """The covariates of a regression without intercept (Cox, Fine–Gray) as one matrix.
 
     Numeric covariates as they are (a constant one is refused); categorical ones (dtype
-    not numeric, or bool) as dummies ``"c[T.L]"`` against their first sorted level or
-    ``reference[c]``.
+    not numeric, or bool) as dummies ``"c[T.L]"`` against their first level (a Categorical's
+    first category, else the first sorted) or ``reference[c]``.
     """
-    check_references(reference, covariates, where, "reference")
-    names, blocks = covariate_columns(
-        df, covariates, where, references=reference, label="reference", refuse_constant=True
-    )
+    refs = references(reference, covariates, where)
+    names, blocks = covariate_columns(df, covariates, where, references=refs, refuse_constant=True)
     return np.hstack(blocks), names

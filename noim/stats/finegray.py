@@ -27,9 +27,9 @@ from scipy import stats as sps
 from noim.stats._base import (
     Result,
     StatsInputError,
+    complete_cases,
     event_column,
     numeric_column,
-    require_columns,
 )
 from noim.stats.design import covariate_matrix
 
@@ -197,9 +197,10 @@ def _sandwich_meat(data: _Data, beta: Array) -> Array:
 class FineGrayResult(Result):
     """A fitted Fine–Gray model.
 
-    ``summary``: index = covariate (dummies ``"col[T.level]"``), columns coef, se, hr,
-    hr_lower, hr_upper (95 %), z, p, as ``stats.cox``; hr is the subdistribution hazard
-    ratio and se the sandwich one including the censoring-weight term (``cmprsk::crr``).
+    ``summary``: index = covariate (dummies ``"col[T.level]"``), columns estimate, se,
+    lower, upper (95 %), statistic (z), p, coef, as ``stats.cox``; estimate is the
+    subdistribution hazard ratio exp(coef) and se (log scale) the sandwich one including the
+    censoring-weight term (``cmprsk::crr``).
     ``var`` the variance matrix, ``naive_var`` the inverse information, ``events`` the
     number of events of ``cause``, ``competing`` of other causes, ``iterations``.
     """
@@ -214,7 +215,7 @@ class FineGrayResult(Result):
 
     def __str__(self) -> str:
         with pd.option_context("display.width", 120, "display.max_columns", 20):
-            return (
+            return self._with_dropped(
                 f"{self.method} (n = {self.n}, events of cause {self.cause} = {self.events}, "
                 f"competing = {self.competing}), sandwich se with censoring-weight term\n"
                 f"{self.summary.to_string()}"
@@ -237,19 +238,22 @@ def fine_gray(
     duration : column of follow-up times (non-negative).
     event : column with 0 = censored, 1..k = cause of the event.
     covariates : columns; numeric as they are, categorical (non-numeric dtype) as dummies
-        against the first sorted level, named ``"col[T.level]"``.
+        against the first level (a Categorical's first category, else the first sorted),
+        named ``"col[T.level]"``.
     cause : the cause whose cumulative incidence is modelled; the others compete.
     reference : optional ``{column: reference level}`` for categorical covariates.
 
     Returns
     -------
-    FineGrayResult with ``summary`` (coef, se, hr, hr_lower, hr_upper, z, p), equal to
-    ``cmprsk::crr`` (Breslow ties, censoring weights G(t-), sandwich variance).
+    FineGrayResult with ``summary`` (estimate = subdistribution hazard ratio, se, lower,
+    upper, statistic, p, coef), equal to ``cmprsk::crr`` (Breslow ties, censoring weights
+    G(t-), sandwich variance).  Rows with a missing value in a column used are dropped and
+    counted (``n_dropped``).
     """
     where = "fine_gray"
     if isinstance(covariates, str):
         covariates = [covariates]
-    require_columns(df, [duration, event, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [duration, event, *covariates], where)
     time = numeric_column(df, duration, where, minimum=0.0)
     causes = event_column(df, event, where, causes=True)
     if not isinstance(cause, (int, np.integer)) or cause < 1:
@@ -260,7 +264,7 @@ def fine_gray(
             f"{where}: column {event!r} has no events of cause {cause} (causes present: "
             f"{sorted(set(causes.tolist()) - {0})}); expected at least one to fit"
         )
-    z, names = covariate_matrix(df, covariates, dict(reference or {}), where)
+    z, names = covariate_matrix(df, covariates, reference, where)
     data = _prepare(time, causes, z, cause)
     beta, info, iterations = _newton(data, names, where)
     inv_info = np.linalg.inv(info)
@@ -269,17 +273,19 @@ def fine_gray(
     zval = beta / se
     summary = pd.DataFrame(
         {
-            "coef": beta,
+            "estimate": np.exp(beta),
             "se": se,
-            "hr": np.exp(beta),
-            "hr_lower": np.exp(beta - _Z * se),
-            "hr_upper": np.exp(beta + _Z * se),
-            "z": zval,
+            "lower": np.exp(beta - _Z * se),
+            "upper": np.exp(beta + _Z * se),
+            "statistic": zval,
             "p": 2.0 * sps.norm.sf(np.abs(zval)),
+            "coef": beta,
         },
         index=pd.Index(names, name="covariate"),
     )
     return FineGrayResult(
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
         method=f"Fine-Gray subdistribution hazards model for cause {cause}",
         n=len(df),
         summary=summary,

@@ -11,7 +11,7 @@ the complete-case analysis alongside.  See docs/analysis-methods.md, "Missing da
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,10 @@ from scipy import stats as sps
 from noim.stats._base import (
     Result,
     StatsInputError,
+    complete_cases,
     generator,
     group_levels,
+    references,
     require_columns,
     two_arms,
 )
@@ -166,6 +168,14 @@ def impute(
                 "expected missing values only in numeric columns (PMM imputes numbers)"
             )
     values = df[numeric].to_numpy(dtype=float)
+    infinite = np.isinf(values)
+    if infinite.any():
+        i, j = (int(v[0]) for v in np.nonzero(infinite))
+        raise StatsInputError(
+            f"{where}: column {numeric[j]!r} holds {float(values[i, j])!r} (row {df.index[i]!r}; "
+            f"{int(infinite[:, j].sum())} infinite value(s)); expected finite numbers or missing "
+            "values to impute"
+        )
     missing = np.isnan(values)
     if categorical:
         extra = pd.concat(
@@ -333,7 +343,7 @@ def ancova_arm_effect(
     baseline: str | None,
     covariates: Sequence[str],
     cluster: str | None = None,
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> Analyse:
     """The default analysis: ``compare_arms(..., method="ancova")`` on one data set.
 
@@ -383,6 +393,18 @@ class MIResult(Result):
     pooled: Pooled
     complete_case: CompleteCase
     n_missing: int
+    #: rows left out because their outcome is not yet due (``due=``): neither imputed nor
+    #: counted in ``n_missing``
+    n_not_yet_reached: int = 0
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.n_not_yet_reached:
+            text += (
+                f"\n{self.n_not_yet_reached} row(s) not yet reached (outcome not yet due): "
+                "not imputed, not analysed"
+            )
+        return text
 
 
 def mi_compare_arms(
@@ -394,8 +416,10 @@ def mi_compare_arms(
     m: int = 20,
     rng: np.random.Generator | int | None = None,
     analyse: Analyse | None = None,
-    reference: Any = None,
+    reference: Mapping[str, Any] | None = None,
     cluster: str | None = None,
+    *,
+    due: str | None = None,
 ) -> MIResult:
     """Arm effect on ``outcome`` under multiple imputation, complete case as sensitivity.
 
@@ -408,9 +432,10 @@ def mi_compare_arms(
     (R's ``lm``), or the cluster-robust CR1 SE when ``cluster`` is given. The same
     ``analyse`` on the rows with every model column observed is the complete-case estimate
     (t interval on n_cc - k df; with ``cluster``, G_cc - 1 df as ``compare_arms``, and the
-    complete-data df of the Barnard–Rubin formula is G - 1). The arm's second level in
-    sorted order (or the one that is not ``reference``) is compared with the first.
-    ``cluster`` must be observed in every row; it is not imputed.
+    complete-data df of the Barnard–Rubin formula is G - 1). The arm's second level (as
+    ``compare_arms``: a Categorical's order, else sorted; or the one that is not
+    ``reference["arm"]``) is compared with the first. Rows missing the arm or the cluster
+    (neither is imputed) are dropped and counted in ``n_dropped``.
 
     Parameters
     ----------
@@ -429,37 +454,53 @@ def mi_compare_arms(
         The source of randomness (required).
     analyse : callable, optional
         ``analyse(frame) -> (estimate, variance)``; default ``compare_arms(method="ancova")``.
-    reference : optional
-        The comparator arm level (default: the first in sorted order).
+    reference : mapping, optional
+        Reference levels of the arm and categorical covariates, e.g. ``{"arm": "SAU"}``.
     cluster : str, optional
-        The cluster column (family) for the default analysis's CR1 SE; fully observed.
+        The cluster column (family) for the default analysis's CR1 SE.
+    due : str, optional
+        A boolean column, False for the rows whose outcome is not yet due (its visit window
+        has not closed: ``noim.extract.followup``).  Those rows, when their outcome is
+        missing, are *not yet reached*: left out before anything else (neither imputed, nor
+        analysed, nor counted in ``n_missing``; counted in ``n_not_yet_reached``).  A row
+        whose outcome is observed is used whatever ``due`` says.  A row missing ``due`` is
+        dropped (``n_dropped``, as the arm and the cluster).  Without ``due`` every missing
+        outcome is imputed.
 
     Returns
     -------
     MIResult
         ``estimate``, ``se``, ``ci``, ``pvalue``, ``df``, ``fmi`` (pooled), ``pooled``
         (``Pooled``), ``complete_case`` (estimate, se, ci, pvalue, n), ``levels``,
-        ``n_missing`` and ``summary`` (one row per analysis).
+        ``n_missing``, ``n_not_yet_reached`` and ``summary`` (one row per analysis).
 
     Raises
     ------
     StatsInputError
         Not exactly two arms, fewer than two complete rows in an arm, m < 2, no ``rng``, a
-        missing column.
+        missing column, a ``due`` column with non-boolean values.
     """
     where = "mi_compare_arms"
     gen = generator(rng, where)
     adjust = [c for c in (baseline, *covariates) if c is not None]
-    require_columns(df, [outcome, arm, *adjust, cluster], where)
-    levels, codes = two_arms(df, arm, where, reference)
+    require_columns(df, [outcome, arm, *adjust, cluster, due], where)
+    refs = references(reference, [arm, *covariates], where)
+    df, n_dropped, dropped_by_column = complete_cases(df, [arm, cluster, due], where)
+    waiting = 0
+    if due is not None:
+        reached = _due_flags(df, due, where) | df[outcome].notna().to_numpy()
+        waiting = int((~reached).sum())
+        df = df.loc[reached]
+        require_columns(df, [outcome], f"{where} (rows whose outcome is due)")
+    levels, codes = two_arms(df, arm, where, refs.get(arm))
     clusters = None if cluster is None else group_levels(df, cluster, where)[1]
     model_columns = [outcome, *adjust]
     observed = df[model_columns].notna().all(axis=1).to_numpy()
     if analyse is None:
-        analyse = ancova_arm_effect(outcome, arm, baseline, covariates, cluster, reference)
+        analyse = ancova_arm_effect(outcome, arm, baseline, covariates, cluster, refs)
     cc_rows = df.loc[observed]
     k = (
-        arm_matrix(cc_rows, arm, levels, adjust, where).shape[1]
+        arm_matrix(cc_rows, arm, levels, adjust, where, reference=refs).shape[1]
         if len(cc_rows)
         else 2 + len(adjust)
     )
@@ -515,4 +556,22 @@ def mi_compare_arms(
         pooled=pooled,
         complete_case=complete,
         n_missing=int((~observed).sum()),
+        n_not_yet_reached=waiting,
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by_column,
     )
+
+
+def _due_flags(df: pd.DataFrame, due: str, where: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``df[due]`` (no missing value left: ``complete_cases``) as booleans, refusing anything
+    but True/False (or 1/0)."""
+    series = df[due]
+    values = series.astype(object)
+    bad = values[~values.isin([True, False])]
+    if len(bad):
+        raise StatsInputError(
+            f"{where}: column {due!r} holds {bad.iloc[0]!r} (row {bad.index[0]!r}); "
+            "expected True (outcome due) or False (not yet due)"
+        )
+    flags: np.ndarray[Any, np.dtype[np.bool_]] = series.astype(bool).to_numpy(dtype=bool)
+    return flags

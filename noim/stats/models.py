@@ -1,7 +1,9 @@
 """Outcome comparisons by arm: ANCOVA (optionally cluster-robust), random-intercept model, GEE.
 
-``compare_arms`` estimates the adjusted mean difference between two arms (second level minus
-first in sorted order, or minus ``reference``) with baseline and covariates; ``interaction``
+``compare_arms`` estimates the adjusted mean difference between two arms (the second level
+minus the first, or minus ``reference``: with noim's analysis data, whose ``arm`` lists the
+control arm first, intervention minus control, e.g. NIM - SAU) with baseline and covariates,
+keeping children without a baseline by default (missing-indicator method); ``interaction``
 estimates the arm effect within each level of a subgroup column and tests the interaction.
 See docs/analysis-methods.md, "Outcome comparisons by arm", for the models and conventions.
 """
@@ -17,7 +19,13 @@ import pandas as pd
 from scipy import stats as sps
 
 from noim.stats._base import Result, StatsInputError, table_text
-from noim.stats.design import Design, FloatArray, build_design, cluster_sums
+from noim.stats.design import (
+    DEFAULT_BASELINE_MISSING,
+    Design,
+    FloatArray,
+    build_design,
+    cluster_sums,
+)
 from noim.stats.gee import fit_gee_exchangeable
 from noim.stats.mixed import fit_random_intercept
 
@@ -114,12 +122,12 @@ def _design_fit(
     covariates: Sequence[str],
     cluster: str | None,
     method: str,
-    reference: Any,
-    covariate_reference: Mapping[str, Any] | None,
+    reference: Mapping[str, Any] | None,
     where: str,
     by: str | None = None,
+    baseline_missing: str = DEFAULT_BASELINE_MISSING,
 ) -> tuple[Design, _Fit, pd.DataFrame]:
-    """Design (complete cases), fit by ``method`` and the coefficient table."""
+    """Design (complete cases but the baseline), fit by ``method`` and the coefficient table."""
     design = build_design(
         df,
         outcome,
@@ -128,9 +136,9 @@ def _design_fit(
         covariates=covariates,
         cluster=cluster,
         reference=reference,
-        covariate_reference=covariate_reference,
         where=where,
         by=by,
+        baseline_missing=baseline_missing,
     )
     fit = _fit(design, method, where)
     se = np.sqrt(np.diag(fit.cov))
@@ -152,13 +160,41 @@ def _counts(design: Design) -> dict[Any, int]:
     return {level: int(counts[i]) for i, level in enumerate(design.arm_levels)}
 
 
+def _filled_counts(design: Design) -> dict[Any, int]:
+    """Rows analysed with the baseline set to the mean, per arm (reference first)."""
+    if design.baseline_filled is None:
+        return dict.fromkeys(design.arm_levels, 0)
+    counts = np.bincount(design.arm_codes[design.baseline_filled], minlength=2)
+    return {level: int(counts[i]) for i, level in enumerate(design.arm_levels)}
+
+
+#: how each ``baseline_missing`` handles a missing baseline, in words
+BASELINE_WORDS = {
+    "indicator": "kept: baseline set to the mean of the observed baselines, with a "
+    "missing-indicator term (White & Thompson 2005)",
+    "mean": "kept: baseline set to the mean of the observed baselines (White & Thompson 2005)",
+    "drop": "dropped (complete cases)",
+}
+
+
 def _header(result: ArmComparison | Interaction) -> str:
     n = ", ".join(f"{k}: {v}" for k, v in result.n.items())
-    lines = [f"{result.method}", f"outcome {result.outcome!r}; n = {sum(result.n.values())} ({n})"]
+    with_outcome = ", ".join(f"{k}: {v}" for k, v in result.n_outcome.items())
+    lines = [
+        f"{result.method}",
+        f"outcome {result.outcome!r}; n analysed = {sum(result.n.values())} ({n}); "
+        f"with the outcome {with_outcome}",
+    ]
     if result.n_dropped:
         lines.append(
             f"{result.n_dropped} row(s) with missing values dropped (complete cases): "
             + ", ".join(f"{k} {v}" for k, v in result.dropped_by_column.items())
+        )
+    if sum(result.n_baseline_missing.values()):
+        lines.append(
+            f"{sum(result.n_baseline_missing.values())} row(s) without a baseline ("
+            + ", ".join(f"{k}: {v}" for k, v in result.n_baseline_missing.items())
+            + f") {BASELINE_WORDS[result.baseline_missing]}"
         )
     stat = "z (normal)" if result.df is None else f"t ({result.df:g} df)"
     extra = ", ".join(f"{k} = {v:.6g}" for k, v in result.extra.items())
@@ -176,9 +212,15 @@ class ArmComparison(Result):
     Attributes
     ----------
     estimate, se, ci, pvalue : float, float, (float, float), float
-        b1 (comparison minus reference), its SE, 95% interval and two-sided p.
+        b1 (comparison minus reference: ``contrast``), its SE, 95% interval and two-sided p.
     n : dict
-        Complete rows per arm, reference arm first.
+        Rows analysed per arm, reference arm first.
+    n_outcome : dict
+        Rows with the outcome observed per arm (among the rows given), reference arm first.
+    baseline_missing : str
+        How a missing baseline was handled: "indicator", "mean" or "drop".
+    n_baseline_missing : dict
+        Rows analysed whose baseline was missing (set to the mean), per arm.
     reference, comparison : level
         The two arm levels.
     effect_size, pooled_sd : float
@@ -205,24 +247,27 @@ class ArmComparison(Result):
     effect_size: float
     pooled_sd: float
     df: float | None
-    n_dropped: int
-    dropped_by_column: dict[str, int]
     extra: dict[str, float]
+    n_outcome: dict[Any, int]
+    baseline_missing: str
+    n_baseline_missing: dict[Any, int]
+
+    @property
+    def contrast(self) -> str:
+        """The direction of ``estimate`` in words, e.g. ``"NIM - SAU"``."""
+        return f"{self.comparison} - {self.reference}"
 
     def __str__(self) -> str:
         return (
             f"{_header(self)}\n"
-            f"{self.comparison} - {self.reference}: {self.estimate:.6g} "
+            f"{self.contrast}: {self.estimate:.6g} "
             f"(95% CI {self.ci[0]:.6g} to {self.ci[1]:.6g}; SE {self.se:.6g}; "
             f"p = {self.pvalue:.4g}); effect size {self.effect_size:.4g} "
             f"(pooled SD {self.pooled_sd:.6g})\n{table_text(self.summary)}"
         )
 
     def __repr__(self) -> str:
-        return (
-            f"<ArmComparison: {self.comparison} - {self.reference} = {self.estimate:.6g}, "
-            f"{self.method}>"
-        )
+        return f"<ArmComparison: {self.contrast} = {self.estimate:.6g}, {self.method}>"
 
 
 def compare_arms(
@@ -234,14 +279,17 @@ def compare_arms(
     cluster: str | None = None,
     method: str = "ancova",
     *,
-    reference: Any = None,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    baseline_missing: str = DEFAULT_BASELINE_MISSING,
 ) -> ArmComparison:
     """Adjusted mean difference in ``outcome`` between the two levels of ``arm``.
 
-    Model: ``outcome = b0 + b1 [arm = comparison] + b2 baseline + covariates' c + error``
-    where ``comparison`` is the second arm level in sorted order (or the level that is not
-    ``reference``). ``.estimate`` is b1.
+    Model: ``outcome = b0 + b1 [arm = comparison] + b2 baseline (+ b3 [baseline missing])
+    + covariates' c + error`` where ``comparison`` is the second arm level (or the level
+    that is not ``reference``). ``.estimate`` is b1, comparison minus reference. The first
+    level is the first category when ``arm`` is a pandas Categorical (noim's analysis data
+    list the control arm first, so the default is intervention minus control, NIM - SAU),
+    else the first in sorted order.
 
     Parameters
     ----------
@@ -249,25 +297,36 @@ def compare_arms(
     outcome, arm : column names; arm must have exactly two levels in the complete cases.
     baseline : the baseline measure of the outcome (numeric), or None.
     covariates : further columns; numeric ones enter linearly, others (strings, categories,
-        booleans) are dummy coded against their first level in sorted order, or against
-        ``covariate_reference[column]``; dummies are named ``column[T.level]``.
+        booleans) are dummy coded against their first level (a Categorical's first category,
+        else the first in sorted order), or against ``reference[column]``; dummies are named
+        ``column[T.level]``.
     cluster : column naming each row's cluster (family). Required for "mixed" and "gee";
         with "ancova" it gives cluster-robust (CR1) standard errors.
     method : "ancova" (OLS; t with n - p df, or G - 1 df when clustered), "mixed"
         (random intercept per cluster, REML; SEs from (X'V^-1 X)^-1 as lme4; normal z) or
         "gee" (exchangeable working correlation, geepack conventions, sandwich SE; z).
-    reference : the arm level to compare against (default: first level in sorted order).
-    covariate_reference : reference level per categorical covariate, e.g. ``{"site": "GLA"}``.
+    reference : the reference level of the arm and of categorical covariates, e.g.
+        ``{"arm": "SAU", "site": "GLA"}`` (default: the first level, see above).
+    baseline_missing : how rows with the outcome but no baseline are analysed (only with
+        ``baseline``). "indicator" (the default): kept, the missing baselines set to the mean
+        of the observed baselines of the rows analysed and a 0/1 term ``<baseline>_missing``
+        added (the missing-indicator method; R: ``lm(y ~ arm + ifelse(is.na(b), mean(b,
+        na.rm = TRUE), b) + is.na(b) + ...)``). "mean": kept, set to that mean, no indicator
+        (mean imputation). "drop": dropped (complete cases). In a randomised trial both
+        "indicator" and "mean" estimate the arm effect without bias and keep every child with
+        the outcome (White & Thompson, Stat Med 2005;24:993-1007).
 
     Returns
     -------
-    ArmComparison with ``estimate``, ``ci`` (95%), ``se``, ``pvalue``, ``n`` (per arm),
+    ArmComparison with ``estimate``, ``ci`` (95%), ``se``, ``pvalue``, ``n`` (analysed, per
+    arm), ``n_outcome`` (with the outcome, per arm), ``n_baseline_missing``, ``contrast``,
     ``effect_size`` (estimate / SD of the raw outcome pooled across the arms), ``summary``
     (every coefficient: estimate, se, lower, upper, statistic, p), ``method``, ``df``,
     ``n_dropped`` / ``dropped_by_column`` (rows dropped for missing values) and ``extra``
     (variance components, working correlation, number of clusters).
 
-    Rows with a missing value in any column used are dropped and counted (complete cases).
+    Rows with a missing value in any other column used are dropped and counted (complete
+    cases, ``n_dropped``); infinite values are refused.
     """
     design, fit, table = _design_fit(
         df,
@@ -278,8 +337,8 @@ def compare_arms(
         cluster,
         method,
         reference,
-        covariate_reference,
         "compare_arms",
+        baseline_missing=baseline_missing,
     )
     row = table.loc[design.arm_term]
     sd = _pooled_sd(design)
@@ -301,6 +360,9 @@ def compare_arms(
         n_dropped=design.n_dropped,
         dropped_by_column=design.dropped_by_column,
         extra=fit.extra,
+        n_outcome=design.n_outcome,
+        baseline_missing=design.baseline_missing,
+        n_baseline_missing=_filled_counts(design),
     )
 
 
@@ -327,8 +389,8 @@ class Interaction(Result):
         Every coefficient of the interaction model.
     interaction_terms : list of str
         Names of the product terms.
-    n, n_dropped, dropped_by_column, extra
-        As ``ArmComparison``.
+    n, n_outcome, n_dropped, dropped_by_column, baseline_missing, n_baseline_missing, extra
+        As ``ArmComparison``; the effects are ``contrast`` (comparison minus reference).
     """
 
     n: dict[Any, int]  # type: ignore[assignment]
@@ -343,15 +405,22 @@ class Interaction(Result):
     df_denom: float | None
     pvalue: float
     test: str  # "F" or "chi2"
-    n_dropped: int
-    dropped_by_column: dict[str, int]
     extra: dict[str, float]
+    n_outcome: dict[Any, int]
+    baseline_missing: str
+    n_baseline_missing: dict[Any, int]
+
+    @property
+    def contrast(self) -> str:
+        """The direction of the effects in words, e.g. ``"NIM - SAU"``."""
+        reference, comparison = list(self.n)
+        return f"{comparison} - {reference}"
 
     def __str__(self) -> str:
         denom = f", {self.df_denom:g}" if self.df_denom is not None else ""
         return (
             f"{_header(self)}\n"
-            f"arm effect by {self.by!r}:\n{table_text(self.effects)}\n"
+            f"arm effect ({self.contrast}) by {self.by!r}:\n{table_text(self.effects)}\n"
             f"interaction test: {self.test}({self.df_test}{denom}) = {self.statistic:.6g}, "
             f"p = {self.pvalue:.4g}\n{table_text(self.summary)}"
         )
@@ -370,21 +439,21 @@ def interaction(
     cluster: str | None = None,
     method: str = "ancova",
     *,
-    reference: Any = None,
-    covariate_reference: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    baseline_missing: str = DEFAULT_BASELINE_MISSING,
 ) -> Interaction:
     """Subgroup analysis: the arm effect within each level of ``by`` and the interaction test.
 
     Model: ``compare_arms``'s model plus ``by`` (categorical, dummy coded against its first
-    level in sorted order or ``covariate_reference[by]``) and the products
+    level or ``reference[by]``) and the products
     ``arm[T.b]:by[T.level]``. The arm effect in subgroup l is b_arm + b_arm:by[l] (its SE from
     the model covariance); the interaction test is the Wald test of all b_arm:by = 0. Other
     parameters as ``compare_arms``.
 
     Parameters
     ----------
-    df, outcome, arm, baseline, covariates, cluster, method, reference, covariate_reference
-        As ``compare_arms``.
+    df, outcome, arm, baseline, covariates, cluster, method, reference, baseline_missing
+        As ``compare_arms`` (default "indicator": children without a baseline are kept).
     by : str
         The subgroup column (categorical, at least two levels in the complete cases).
 
@@ -394,7 +463,8 @@ def interaction(
         ``effects`` (arm effect per subgroup level: estimate, se, lower, upper, statistic, p,
         n), ``statistic``, ``df_test``, ``df_denom``, ``pvalue`` and ``test`` ("F" or "chi2")
         of the interaction test, ``interaction_terms``, ``summary`` (every coefficient), ``n``
-        (complete rows per arm), ``n_dropped``, ``dropped_by_column`` and ``extra``.
+        (rows analysed per arm), ``n_outcome``, ``n_baseline_missing``, ``n_dropped``,
+        ``dropped_by_column`` and ``extra``.
 
     Raises
     ------
@@ -410,9 +480,9 @@ def interaction(
         cluster,
         method,
         reference,
-        covariate_reference,
         "interaction",
         by=by,
+        baseline_missing=baseline_missing,
     )
     p = len(design.names)
     arm_j = design.names.index(design.arm_term)
@@ -454,4 +524,7 @@ def interaction(
         n_dropped=design.n_dropped,
         dropped_by_column=design.dropped_by_column,
         extra=fit.extra,
+        n_outcome=design.n_outcome,
+        baseline_missing=design.baseline_missing,
+        n_baseline_missing=_filled_counts(design),
     )

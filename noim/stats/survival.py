@@ -9,7 +9,7 @@ in docs/analysis-methods.md (section "Survival").  The Cox model is in :mod:`noi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +20,11 @@ from scipy import stats as sps
 from noim.stats._base import (
     Result,
     StatsInputError,
+    complete_cases,
     event_column,
     group_levels,
     numeric_column,
-    require_columns,
+    references,
     table_text,
 )
 
@@ -37,19 +38,40 @@ _TOL = float(np.sqrt(np.finfo(float).eps))
 _ALL = "all"
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """The complete rows, their times, events, group levels and codes, and what was dropped."""
+
+    frame: pd.DataFrame
+    times: Array
+    events: np.ndarray[Any, np.dtype[np.int64]]
+    levels: list[Any]  # ["all"] without a group
+    codes: np.ndarray[Any, np.dtype[np.int64]]
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+
+
 def _survival_data(
-    df: pd.DataFrame, duration: str, event: str, group: str | None, where: str
-) -> tuple[
-    Array, np.ndarray[Any, np.dtype[np.int64]], list[Any], np.ndarray[Any, np.dtype[np.int64]]
-]:
-    """Checked times, events, group levels (``["all"]`` without a group) and level codes."""
-    require_columns(df, [duration, event, group], where)
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None,
+    where: str,
+    reference: Mapping[str, Any] | None,
+    strata: str | None = None,
+) -> _Checked:
+    """Complete rows of the columns used (dropped rows counted), checked times and events,
+    group levels (``reference[group]`` first when given) and each row's level code."""
+    refs = references(reference, [group], where)
+    df, n_dropped, dropped = complete_cases(df, [duration, event, group, strata], where)
     times = numeric_column(df, duration, where, minimum=0.0)
     events = event_column(df, event, where)
     if group is None:
-        return times, events, [_ALL], np.zeros(len(df), dtype=np.int64)
-    levels, codes = group_levels(df, group, where)
-    return times, events, levels, codes
+        levels: list[Any] = [_ALL]
+        codes = np.zeros(len(df), dtype=np.int64)
+    else:
+        levels, codes = group_levels(df, group, where, reference=refs.get(group))
+    return _Checked(df, times, events, levels, codes, n_dropped, dropped)
 
 
 def _step_table(times: Array, events: np.ndarray[Any, np.dtype[np.int64]]) -> dict[str, Array]:
@@ -115,7 +137,8 @@ class KaplanMeierResult(Result):
     median : Series
         Median survival time by group (index "all" without a group); ``inf`` = not reached.
     summary : DataFrame
-        Per group: n, events, median, median_lower, median_upper (as ``print(survfit(...))``).
+        Per group: n, events, estimate (the median), lower, upper (its 95% CI), as
+        ``print(survfit(...))``.
     """
 
     table: pd.DataFrame
@@ -148,14 +171,19 @@ class KaplanMeierResult(Result):
         return pd.concat(frames, ignore_index=True)
 
     def __str__(self) -> str:
-        return (
-            f"{self.method} (n = {self.n}); 95% CI of the median from the log-type band\n"
+        return self._with_dropped(
+            f"{self.method} (n = {self.n}); estimate = median, 95% CI from the log-type band\n"
             f"{table_text(self.summary)}"
         )
 
 
 def kaplan_meier(
-    df: pd.DataFrame, duration: str, event: str, group: str | None = None
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
 ) -> KaplanMeierResult:
     """Kaplan–Meier (product-limit) estimate of survival, by group.
 
@@ -174,13 +202,16 @@ def kaplan_meier(
     df : DataFrame, one row per subject.
     duration : column of follow-up times (non-negative numbers).
     event : column of event indicators (1 = event, 0 = censored).
-    group : optional column of groups (levels in sorted order); None pools all rows ("all").
+    group : optional column of groups (levels in a Categorical's order, else sorted); None
+        pools all rows ("all").
+    reference : optional ``{group: level}`` to list first.
 
     Returns
     -------
     KaplanMeierResult
         ``table`` (the step function with se, lower, upper), ``median`` (by group),
-        ``survival_at(times)`` and ``summary`` (n, events, median and its CI by group).
+        ``survival_at(times)`` and ``summary`` (by group: n, events, estimate = the median,
+        lower, upper = its 95% CI).  Rows with a missing value are dropped (``n_dropped``).
 
     Raises
     ------
@@ -188,7 +219,8 @@ def kaplan_meier(
         Negative or missing times, an event column that is not 0/1, a missing column.
     """
     where = "kaplan_meier"
-    times, events, levels, codes = _survival_data(df, duration, event, group, where)
+    data = _survival_data(df, duration, event, group, where, reference)
+    times, events, levels, codes = data.times, data.events, data.levels, data.codes
     tables, rows = [], []
     medians: dict[Any, float] = {}
     for k, level in enumerate(levels):
@@ -201,9 +233,9 @@ def kaplan_meier(
             {
                 "n": int(mask.sum()),
                 "events": int(events[mask].sum()),
-                "median": med,
-                "median_lower": _first_below_half(lower, st["time"]),
-                "median_upper": _first_below_half(upper, st["time"]),
+                "estimate": med,
+                "lower": _first_below_half(lower, st["time"]),
+                "upper": _first_below_half(upper, st["time"]),
             }
         )
         zero = st["survival"] <= 0
@@ -225,7 +257,9 @@ def kaplan_meier(
     index = pd.Index(levels, name=group or "group")
     return KaplanMeierResult(
         method="Kaplan-Meier (product-limit), Greenwood SE, log-type 95% CI",
-        n=len(df),
+        n=len(data.frame),
+        n_dropped=data.n_dropped,
+        dropped_by_column=data.dropped_by_column,
         summary=pd.DataFrame(rows, index=index),
         table=pd.concat(tables, ignore_index=True),
         median=pd.Series(medians, name="median").rename_axis(index.name),
@@ -246,14 +280,20 @@ class LogrankResult(Result):
     variance: pd.DataFrame
 
     def __str__(self) -> str:
-        return (
+        return self._with_dropped(
             f"{self.method} (n = {self.n})\n{table_text(self.summary)}\n"
             f"chi-square {self.statistic:.6g} on {self.df} df, p = {self.pvalue:.4g}"
         )
 
 
 def logrank(
-    df: pd.DataFrame, duration: str, event: str, group: str, strata: str | None = None
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str,
+    strata: str | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
 ) -> LogrankResult:
     """Log-rank test of equal survival across the levels of ``group`` (R's ``survdiff``).
 
@@ -276,6 +316,8 @@ def logrank(
         The groups compared (at least two levels).
     strata : str, optional
         Strata within which the sums run.
+    reference : mapping, optional
+        ``{group: level}`` to list first (the statistic does not depend on the order).
 
     Returns
     -------
@@ -289,8 +331,9 @@ def logrank(
         A group column with one level, no events at all, invalid times or events.
     """
     where = "logrank"
-    require_columns(df, [duration, event, group, strata], where)
-    times, events, levels, codes = _survival_data(df, duration, event, group, where)
+    data = _survival_data(df, duration, event, group, where, reference, strata)
+    df = data.frame
+    times, events, levels, codes = data.times, data.events, data.levels, data.codes
     if len(levels) < 2:
         raise StatsInputError(
             f"{where}: column {group!r} has one level ({levels[0]!r}); expected at least two groups"
@@ -334,6 +377,8 @@ def logrank(
     return LogrankResult(
         method="log-rank test" + (f" stratified by {strata}" if strata else ""),
         n=len(df),
+        n_dropped=data.n_dropped,
+        dropped_by_column=data.dropped_by_column,
         summary=pd.DataFrame(
             {
                 "n": np.bincount(codes, minlength=k),
@@ -360,9 +405,9 @@ def logrank(
 class RMSTResult(Result):
     """Restricted mean survival time up to ``tau``.
 
-    ``summary``: per group rmst, se, lower, upper (95 %, normal); ``difference``: each later
-    level minus the first (second minus first with two groups): estimate, se, lower, upper,
-    z, p; ``tau`` the truncation time used.
+    ``summary``: per group n, estimate (the RMST), se, lower, upper (95 %, normal);
+    ``difference``: each later level minus the first (second minus first with two groups):
+    estimate, se, lower, upper, statistic (z), p; ``tau`` the truncation time used.
     """
 
     tau: float
@@ -372,7 +417,7 @@ class RMSTResult(Result):
         text = f"{self.method} (n = {self.n}), tau = {self.tau:g}\n{table_text(self.summary)}"
         if len(self.difference):
             text += f"\n{table_text(self.difference)}"
-        return text
+        return self._with_dropped(text)
 
 
 def _rmst_one(st: dict[str, Array], tau: float) -> tuple[float, float]:
@@ -395,14 +440,17 @@ def rmst(
     event: str,
     group: str | None = None,
     tau: float | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
 ) -> RMSTResult:
     """Restricted mean survival time :math:`\\mu(\\tau) = \\int_0^{\\tau} \\hat S(t)\\,dt` by group.
 
     Variance :math:`\\sum_{t_j \\le \\tau} A_j^2 d_j / (n_j (n_j - d_j))` with
     :math:`A_j = \\int_{t_j}^{\\tau} \\hat S` (Klein & Moeschberger 4.5; the figure
     ``print(survfit(...), rmean = tau)`` prints as se(rmean), and survRM2's).  CI:
-    estimate ± 1.96 se.  The difference between groups is each later level minus the first in
-    sorted order, se = sqrt of the sum of the variances, two-sided normal p.
+    estimate ± 1.96 se.  The difference between groups is each later level minus the first
+    (a Categorical's order, else sorted; ``reference={group: level}`` puts a level first),
+    se = sqrt of the sum of the variances, two-sided normal p.
 
     ``tau`` defaults to the smallest of the groups' largest follow-up times (as survRM2); a
     ``tau`` beyond a group's largest follow-up time is refused (the curve is not estimated there).
@@ -414,15 +462,18 @@ def rmst(
     duration, event : str
         Follow-up time (>= 0) and event indicator (1 event, 0 censored).
     group : str, optional
-        The groups (levels in sorted order); None pools all rows.
+        The groups (levels in a Categorical's order, else sorted); None pools all rows.
     tau : float, optional
         The truncation time (> 0).
+    reference : mapping, optional
+        ``{group: level}``: the level the others are compared with.
 
     Returns
     -------
     RMSTResult
-        ``summary`` (rmst, se, lower, upper by group), ``difference`` (each later level minus
-        the first: estimate, se, lower, upper, z, p) and ``tau``.
+        ``summary`` (n, estimate, se, lower, upper by group), ``difference`` (each later level
+        minus the first: estimate, se, lower, upper, statistic, p) and ``tau``.  Rows with a
+        missing value are dropped (``n_dropped``).
 
     Raises
     ------
@@ -431,7 +482,8 @@ def rmst(
         times or events.
     """
     where = "rmst"
-    times, events, levels, codes = _survival_data(df, duration, event, group, where)
+    data = _survival_data(df, duration, event, group, where, reference)
+    times, events, levels, codes = data.times, data.events, data.levels, data.codes
     largest = np.array([times[codes == k].max() for k in range(len(levels))])
     if tau is None:
         tau = float(largest.min())
@@ -447,6 +499,12 @@ def rmst(
             )
     if tau <= 0:
         raise StatsInputError(f"{where}: the largest follow-up time is 0; expected positive times")
+    if not (events.astype(bool) & (times <= tau)).any():
+        raise StatsInputError(
+            f"{where}: column {event!r} has no events up to tau = {tau:g} (all {len(times)} rows "
+            "censored there): every RMST would be tau with zero variance and the difference's "
+            "z and p undefined; expected at least one event up to tau"
+        )
     est, var = np.zeros(len(levels)), np.zeros(len(levels))
     for k in range(len(levels)):
         mask = codes == k
@@ -455,7 +513,7 @@ def rmst(
     summary = pd.DataFrame(
         {
             "n": np.bincount(codes),
-            "rmst": est,
+            "estimate": est,
             "se": se,
             "lower": est - _Z * se,
             "upper": est + _Z * se,
@@ -472,15 +530,17 @@ def rmst(
             "se": s,
             "lower": d - _Z * s,
             "upper": d + _Z * s,
-            "z": z,
+            "statistic": z,
             "p": float(2 * sps.norm.sf(abs(z))) if s > 0 else float("nan"),
         }
     difference = pd.DataFrame.from_dict(
-        diff_rows, orient="index", columns=["estimate", "se", "lower", "upper", "z", "p"]
+        diff_rows, orient="index", columns=["estimate", "se", "lower", "upper", "statistic", "p"]
     )
     return RMSTResult(
         method="restricted mean survival time (area under Kaplan-Meier)",
-        n=len(df),
+        n=len(data.frame),
+        n_dropped=data.n_dropped,
+        dropped_by_column=data.dropped_by_column,
         summary=summary,
         tau=tau,
         difference=difference,

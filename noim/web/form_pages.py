@@ -11,9 +11,16 @@ from typing import Any
 from starlette.responses import Response
 
 from noim.domain import trial_ids
-from noim.domain.exceptions import NoimError, NotFound, PermissionDenied, Problem, ReasonRequired
+from noim.domain.exceptions import (
+    NoimError,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    ReasonRequired,
+    ValidationError,
+)
 from noim.services import visits
-from noim.web.forms import Collector, FormState
+from noim.web.forms import Collector, FormState, fmt_date
 from noim.web.pages import WebRequest, redirect, render
 
 
@@ -121,3 +128,46 @@ def one_date(req: WebRequest, name: str) -> date:
 
 def optional_int(c: Collector, name: str, text: str | None) -> int | None:
     return c.int(name, text) if (text or "").strip() else None
+
+
+def url_id(req: WebRequest, what: str) -> int:
+    """The record id of the URL (``{id}``) as a number; NotFound ("no WHAT 'x'") otherwise."""
+    try:
+        return int(req.params["id"])
+    except ValueError:
+        raise NotFound(f"no {what} {req.params['id']!r}") from None
+
+
+def corrections(
+    req: WebRequest, stored: Mapping[str, Any], kinds: Mapping[str, str], first: str
+) -> dict[str, Any]:
+    """The fields of a correction form that differ from the ``stored`` record, each parsed
+    by its kind (``kinds``: "date", "date!" for a required one, "int", "text" (stripped,
+    blank is None) or "choice" (as sent)); every parsing problem at once, and a problem
+    beside the field ``first`` when nothing differs (a correction changes something)."""
+    c = Collector()
+    new: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        text = req.form.get(name)
+        if kind in ("date", "date!"):
+            new[name] = c.date(name, text, required=kind == "date!")
+        elif kind == "int":
+            new[name] = optional_int(c, name, text)
+        elif kind == "text":
+            new[name] = text_of(req, name)
+        else:
+            new[name] = text or ""
+    c.raise_if_any()
+    changes = {k: v for k, v in new.items() if v != stored[k]}
+    if not changes:
+        raise ValidationError(Problem("form", first, None, "WEB-003", "at least one field changed"))
+    return changes
+
+
+def as_text(values: Mapping[str, Any]) -> dict[str, str]:
+    """A stored record's values as its correction form shows them (dates dd/mm/yyyy, None
+    empty)."""
+    return {
+        k: fmt_date(v) if isinstance(v, date) else "" if v is None else str(v)
+        for k, v in values.items()
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -113,15 +114,26 @@ def test_every_queue_row_links_to_its_task(client: TestClient, set_up: Database,
     )
     login(client, "coord_gla")
     text = client.get("/").text
-    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    enter = f'href="/children/{kid}/assessments/new?instrument='
+    assert enter in text
     assert f'href="/queries/{query.id}"' in text
+    assert f'href="/queries/{query.id}#m-respond"' in text
     assert f'href="/children/{kid}/sae/{sae.id}"' in text
     assert "relatedness, expectedness, outcome" in text
+    # every next step opens its form: one click from home to the task
+    steps = re.findall(r'<td><a href="([^"]+)"[^>]*>(?:Enter the|Answer|Follow up)', text)
+    steps += re.findall(r' · <a href="([^"]+)"[^>]*>Enter the', text)
+    assert len(steps) >= 3, steps
+    for url in {unescape(u) for u in steps}:
+        page = client.get(url)
+        assert page.status_code == 200, (url, page.status_code)
+        assert 'method="post"' in page.text and 'name="csrf_token"' in page.text, url
     client.cookies.clear()
     login(client, "research_gla")
     text = client.get("/").text
-    assert f'href="/children/{kid}/assessments/new?visit=' in text
+    assert enter in text
     assert f"/sae/{sae.id}" not in text  # researchers do not write SAEs
+    assert f'href="/queries/{query.id}#m-respond"' in text  # site staff answer queries
 
 
 def test_researcher_home_has_no_arm_and_no_randomise(
@@ -135,6 +147,9 @@ def test_researcher_home_has_no_arm_and_no_randomise(
     assert page.status_code == 200
     assert pending.trial_id in page.text
     assert "/randomise" not in page.text and "/families/new" not in page.text
+    # the gate's forms are the coordinator's: the researcher's next step opens the family
+    assert f'href="/families/{pending.trial_id}/eligibility"' not in page.text
+    assert f'href="/families/{pending.trial_id}" aria-label="Open family' in page.text
     assert arm_words_in(page.text) == []
 
 
@@ -163,15 +178,18 @@ def _home_statements(db: Database, client: TestClient) -> int:
 
 
 def test_home_statement_count_does_not_grow(client: TestClient, set_up: Database, actors: Actors):
+    at = datetime.combine(ENTERED + timedelta(days=20), datetime.min.time(), UTC)
     for _ in range(2):
         pending_family(set_up, actors)
         ready_family(set_up, actors)
+    # one randomised family: the follow-ups section (and the forms due at each) is not empty
+    first = ready_family(set_up, actors)
+    randomisation.randomise(set_up, actors["coord_gla"], first.trial_id, randomised_at=at)
     login(client, "coord_gla")
     small = _home_statements(set_up, client)
     for _ in range(6):
         pending_family(set_up, actors)
         fam = ready_family(set_up, actors)
-        at = datetime.combine(ENTERED + timedelta(days=20), datetime.min.time(), UTC)
         randomisation.randomise(set_up, actors["coord_gla"], fam.trial_id, randomised_at=at)
     assert _home_statements(set_up, client) == small
 

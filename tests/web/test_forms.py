@@ -739,6 +739,8 @@ def test_blinded_roles_read_no_arm_on_any_form_page(web_demo: WebDemo, user: str
         ).one()
         placement = s.scalars(select(Placement.id).limit(1)).one()
         visit = s.scalars(select(FollowUpVisit.id).limit(1)).one()
+        event = s.scalars(select(LegalEvent.id).limit(1)).one()
+        proceedings = s.scalars(select(LegalProceedings.id).limit(1)).one()
     client = demo_login(web_demo, user)
     paths = [f"/children/{assessment[1]}/assessments/{assessment[0]}"]
     for child, family in kids_:
@@ -747,6 +749,11 @@ def test_blinded_roles_read_no_arm_on_any_form_page(web_demo: WebDemo, user: str
             f"/children/{child}/placements/{placement}/move",
             f"/children/{child}/legal/new",
             f"/children/{child}/legal/proceedings/new",
+            f"/children/{child}/legal/events/{event}/correct",
+            f"/children/{child}/legal/events/{event}/void",
+            f"/children/{child}/legal/proceedings/{proceedings}/end",
+            f"/children/{child}/legal/proceedings/{proceedings}/correct",
+            f"/children/{child}/legal/proceedings/{proceedings}/void",
             f"/children/{child}/assessments/new",
             f"/children/{child}/assessments/new?instrument=sdq&visit=baseline",
             f"/children/{child}/assessments/new?instrument=pedsql&visit=15m",

@@ -1,8 +1,8 @@
 """Route tests for what the browser journeys (tests/web/test_journeys.py) found.
 
-* The home page's "Enter assessment" link names the visit by its id: the page it opens has
-  that visit chosen and offers the instruments the visit expects at the child's age, each
-  one click away (the next task within reach of home).
+* The home page links each instrument a due visit still expects at the child's age, the
+  visit named by its id (the next task one click from home); the visit's page by its id
+  has that visit chosen and offers the same instruments, each one click away.
 * A saved assessment's page leads to the other forms of its visit (roles that enter them).
 * A per-child field (``c1_decided_on``) is named by its child in the error summary.
 * Every input of the pages has a label of its own: no id is used twice on a page (the
@@ -39,8 +39,14 @@ def test_a_visit_given_by_id_is_chosen_and_its_instruments_offered(
         visit = s.scalar(select(FollowUpVisit.id).where(FollowUpVisit.timepoint_code == "baseline"))
     login(client, "coord_gla")
     home = client.get("/")
-    link = f"/children/{child}/assessments/new?visit={visit}"
-    assert link in home.text  # the due baseline visit, from home
+    # the due baseline visit, from home: each form it expects at 38 months is a link of its
+    # own (one click to the form), the BITSEA (to 35 months) is not
+    for instrument in ("sdq", "pedsql"):
+        assert f"/children/{child}/assessments/new?instrument={instrument}&amp;visit={visit}" in (
+            home.text
+        )
+    assert "instrument=bitsea" not in home.text
+    link = f"/children/{child}/assessments/new?visit={visit}"  # the visit's other forms
     page = client.get(link)
     assert page.status_code == 200
     assert re.search(r'<option value="baseline" selected>', page.text), page.text

@@ -161,6 +161,10 @@ def require_may_import(actor: Actor, kind: str, importer: ImportKind) -> None:
         raise PermissionDenied(f"{actor.describe()} may not import {kind}: {why}")
 
 
+#: an import writing at least this many records refreshes the query planner's statistics
+STATISTICS_AFTER = 1000
+
+
 def run_import(
     db: Database,
     actor: Actor,
@@ -226,6 +230,8 @@ def run_import(
     except ValidationError as exc:  # a cross-record rule checked when the unit of work ends
         raise ImportRejected(data.source, [_at_rows(data, p) for p in exc.problems]) from None
     assert plan is not None
+    if not dry_run and plan.new_records >= STATISTICS_AFTER:
+        db.refresh_statistics()  # the planner's view of the tables it just grew
     return ImportReport(
         kind=kind,
         source=data.source,

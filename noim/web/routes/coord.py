@@ -20,7 +20,7 @@ from starlette.routing import Route
 from noim.domain.codes import CONSENTER_TYPES, SEXES
 from noim.domain.exceptions import NoimError, NotFound, Problem, ReasonRequired, ValidationError
 from noim.domain.roles import Capability
-from noim.services import consent, randomisation, screening
+from noim.services import consent, randomisation, screening, voiding
 from noim.services.enrolment import (
     ChildStatus,
     EnrolmentStatus,
@@ -30,6 +30,7 @@ from noim.services.enrolment import (
     register_with_children,
     site_choices,
 )
+from noim.web.form_pages import form_page, url_id
 from noim.web.forms import Collector, FormState
 from noim.web.pages import WebRequest, redirect, render, view
 from noim.web.routes.home import gate_text
@@ -100,6 +101,23 @@ def screening_log(req: WebRequest) -> Response:
         filters=SCREENING_FILTERS,
         can_write=req.actor.can(C.WRITE_TRIAL_DATA),
     )
+
+
+@view(C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def screening_void(req: WebRequest) -> Response:
+    """Void a screening entry recorded in error, with a reason (``voiding.void_record``)."""
+    entry = screening.get_entry(req.db, req.actor, url_id(req, "screening entry"))
+    ctx = {"entry": entry, "back": ("/screening", "Screening log")}
+    done = f"Screening entry {entry.id} " + (
+        "was already void: nothing changed." if entry.voided else "voided."
+    )
+
+    def action() -> str:
+        reason = req.form.get("reason", "")
+        voiding.void_record(req.db, req.actor, "screening_log", entry.id, reason)
+        return "/screening"
+
+    return form_page(req, "forms/screening_void.html", ctx, action, done, known=("reason",))
 
 
 SCREENING_FIELDS = (
@@ -485,6 +503,7 @@ def randomise(req: WebRequest) -> Response:
 routes = [
     Route("/screening", screening_log, methods=["GET"]),
     Route("/screening/new", screening_new, methods=["GET", "POST"]),
+    Route("/screening/{id}/void", screening_void, methods=["GET", "POST"]),
     Route("/families/new", family_new, methods=["GET", "POST"]),
     Route("/families/{family}/eligibility", eligibility, methods=["GET", "POST"]),
     Route("/families/{family}/consent", consent_page, methods=["GET", "POST"]),

@@ -11,22 +11,26 @@ and ``forms_events``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from noim.domain.exceptions import NotFound, Problem, ValidationError
+from noim.domain.exceptions import NotFound
 from noim.domain.roles import Capability
 from noim.services import assessment_entry, legal, placements, visits
 from noim.web import choices
 from noim.web.form_pages import (
+    as_text,
     child_url,
+    corrections,
     form_page,
     one_date,
     optional_int,
     submit,
     text_of,
+    url_id,
 )
 from noim.web.forms import Collector, FormState, fmt_date
 from noim.web.pages import WebRequest, render, view
@@ -40,10 +44,7 @@ C = Capability
 def _placement(req: WebRequest) -> tuple[str, placements.ChildPlacements, placements.PlacementView]:
     child = req.params["child"]
     history = placements.list_placements(req.db, req.actor, child)
-    try:
-        pid = int(req.params["id"])
-    except ValueError:
-        raise NotFound(f"no placement {req.params['id']!r}") from None
+    pid = url_id(req, "placement")
     for p in history.placements:
         if p.id == pid:
             return child, history, p
@@ -99,17 +100,9 @@ def placement_action(req: WebRequest) -> Response:
         raise NotFound(f"no placement action {act!r}")
     ctx = {"child": child, "history": history, "placement": p, **_placement_choices(req)}
     template = f"forms/placement_{act}.html"
+    stored = {name: getattr(p, name) for name in _PLACEMENT_CORRECTION}
     if req.request.method == "GET":
-        defaults: dict[str, str] = {}
-        if act == "correct":
-            defaults = {
-                "start_date": fmt_date(p.start_date),
-                "end_date": fmt_date(p.end_date) if p.end_date else "",
-                "placement_type": p.placement_type,
-                "end_reason": p.end_reason or "",
-                "carer_id": "" if p.carer_id is None else str(p.carer_id),
-                "local_authority": p.local_authority or "",
-            }
+        defaults = as_text(stored) if act == "correct" else {}
         return render(req, template, form=FormState.empty(**defaults), **ctx)
 
     def action() -> str:
@@ -135,8 +128,9 @@ def placement_action(req: WebRequest) -> Response:
         elif act == "void":
             placements.void_placement(req.db, req.actor, p.id, req.form.get("reason", ""))
         else:
+            changes = corrections(req, stored, _PLACEMENT_CORRECTION, "start_date")
             placements.correct_placement(
-                req.db, req.actor, p.id, _placement_changes(c, req, p), req.form.get("reason", "")
+                req.db, req.actor, p.id, changes, req.form.get("reason", "")
             )
         return child_url(child)
 
@@ -149,6 +143,15 @@ def placement_action(req: WebRequest) -> Response:
 
 #: a move ends the open placement and starts the next on one date (the form's ``on``)
 _MOVE_FIELDS = {"end_date": "on", "start_date": "on"}
+#: the placement correction form's fields, by kind (``form_pages.corrections``)
+_PLACEMENT_CORRECTION = {
+    "start_date": "date",
+    "end_date": "date",
+    "placement_type": "choice",
+    "end_reason": "text",
+    "carer_id": "int",
+    "local_authority": "text",
+}
 _PLACEMENT = (
     "start_date",
     "end_date",
@@ -159,38 +162,6 @@ _PLACEMENT = (
     "local_authority",
     "reason",
 )
-
-
-def _placement_changes(
-    c: Collector, req: WebRequest, p: placements.PlacementView
-) -> dict[str, Any]:
-    """The fields of the correction form that differ from the stored placement."""
-    start = c.date("start_date", req.form.get("start_date"))
-    end = c.date("end_date", req.form.get("end_date")) if text_of(req, "end_date") else None
-    carer = optional_int(c, "carer_id", req.form.get("carer_id"))
-    c.raise_if_any()
-    new: dict[str, Any] = {
-        "start_date": start,
-        "end_date": end,
-        "placement_type": req.form.get("placement_type", ""),
-        "end_reason": text_of(req, "end_reason"),
-        "carer_id": carer,
-        "local_authority": text_of(req, "local_authority"),
-    }
-    old: dict[str, Any] = {
-        "start_date": p.start_date,
-        "end_date": p.end_date,
-        "placement_type": p.placement_type,
-        "end_reason": p.end_reason,
-        "carer_id": p.carer_id,
-        "local_authority": p.local_authority,
-    }
-    changes = {k: v for k, v in new.items() if v != old[k]}
-    if not changes:
-        raise ValidationError(
-            Problem("form", "start_date", None, "WEB-003", "at least one field changed")
-        )
-    return changes
 
 
 # --------------------------------------------------------------------------- legal
@@ -268,6 +239,118 @@ def legal_proceedings_new(req: WebRequest) -> Response:
     )
 
 
+#: the actions on a recorded legal event / proceedings, and what each says when done
+_EVENT_ACTIONS = {"correct": "Legal event corrected.", "void": "Legal event voided."}
+_PROCEEDINGS_ACTIONS = {
+    "end": "Proceedings ended.",
+    "correct": "Proceedings corrected.",
+    "void": "Proceedings voided.",
+}
+#: the correction forms' fields, by kind (``form_pages.corrections``)
+_EVENT_CORRECTION = {
+    "event_type": "choice",
+    "event_date": "date!",
+    "proceedings_id": "int",
+    "notes": "text",
+}
+_PROCEEDINGS_CORRECTION = {
+    "kind": "choice",
+    "started_on": "date!",
+    "ended_on": "date",
+    "court_or_panel": "text",
+}
+#: a legal form: its template, the values it opens with, its one service call, its fields
+_LegalForm = tuple[str, dict[str, str], Callable[[], object], tuple[str, ...]]
+
+
+def _legal_record(
+    req: WebRequest, record: str, actions: dict[str, str]
+) -> tuple[str, dict[str, Any], Any]:
+    """The URL's action on the child's legal ``record`` ("event" or "proceedings") ``{id}``,
+    the form's context and the record (read through ``legal_history``: site scope first)."""
+    act = req.params["action"]
+    if act not in actions:
+        raise NotFound(f"no legal {record} action {act!r}")
+    ctx = _legal_context(req)
+    history: legal.LegalHistory = ctx["history"]
+    rid = url_id(req, f"legal {record}")
+    rows = history.events if record == "event" else history.proceedings
+    found = next((r for r in rows if r.id == rid), None)
+    if found is None:
+        raise NotFound(f"no legal {record} {rid} of child {history.child}")
+    what = f"legal event {rid}" if record == "event" else f"proceedings {rid}"
+    ctx.update(act=act, record=found, record_kind=record, what=what)
+    return act, ctx, found
+
+
+def _legal_form(req: WebRequest, ctx: dict[str, Any], form: _LegalForm, done: str) -> Response:
+    """A form on a recorded legal event or proceedings: its values on GET; on POST its one
+    service call, then back to the child.  A voided record is shown as such (the services
+    refuse to change it, and voiding it again changes nothing)."""
+    template, defaults, call, known = form
+    if ctx["record"].voided:
+        done = f"{ctx['what'].capitalize()} was already void: nothing changed."
+    if req.method == "GET":
+        return render(req, template, form=FormState.empty(**defaults), **ctx)
+
+    def action() -> str:
+        call()
+        return child_url(ctx["child"])
+
+    return submit(req, template, ctx, action, done, known=known)
+
+
+def _void_form(call: Callable[[], object]) -> _LegalForm:
+    return "forms/legal_void.html", {}, call, ("reason",)
+
+
+def _correction_form(
+    req: WebRequest, record: Any, kinds: dict[str, str], first: str, correct: Callable[..., object]
+) -> _LegalForm:
+    """The correction form of a legal ``record``: pre-filled as stored; on POST the changed
+    fields (``corrections``) and the reason go to ``correct`` (the service)."""
+    stored = {name: getattr(record, name) for name in kinds}
+
+    def call() -> object:
+        changes = corrections(req, stored, kinds, first)
+        return correct(req.db, req.actor, record.id, changes, req.form.get("reason", ""))
+
+    return "forms/legal_correct.html", as_text(stored), call, (*kinds, "reason")
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_event_action(req: WebRequest) -> Response:
+    """Correct a legal event (``correct_event``) or void it (``void_event``), with a reason."""
+    act, ctx, e = _legal_record(req, "event", _EVENT_ACTIONS)
+    reason = req.form.get("reason", "")
+    forms: dict[str, _LegalForm] = {
+        "void": _void_form(lambda: legal.void_event(req.db, req.actor, e.id, reason)),
+        "correct": _correction_form(req, e, _EVENT_CORRECTION, "event_type", legal.correct_event),
+    }
+    return _legal_form(req, ctx, forms[act], _EVENT_ACTIONS[act])
+
+
+@view(capability=C.WRITE_TRIAL_DATA, methods=("GET", "POST"))
+def legal_proceedings_action(req: WebRequest) -> Response:
+    """End proceedings (``end_proceedings``), correct them (``correct_proceedings``) or void
+    them (``void_proceedings``); a correction and a void need a reason."""
+    act, ctx, p = _legal_record(req, "proceedings", _PROCEEDINGS_ACTIONS)
+    reason = req.form.get("reason", "")
+    forms: dict[str, _LegalForm] = {
+        "void": _void_form(lambda: legal.void_proceedings(req.db, req.actor, p.id, reason)),
+        "end": (
+            "forms/legal_proceedings_end.html",
+            {},
+            lambda: legal.end_proceedings(req.db, req.actor, p.id, one_date(req, "ended_on")),
+            ("ended_on",),
+        ),
+        "correct": _correction_form(
+            req, p, _PROCEEDINGS_CORRECTION, "kind", legal.correct_proceedings
+        ),
+    }
+    return _legal_form(req, ctx, forms[act], _PROCEEDINGS_ACTIONS[act])
+
+
 # --------------------------------------------------------------------------- visits
 
 
@@ -319,6 +402,16 @@ routes = [
     Route("/children/{child}/legal/new", legal_event_new, methods=["GET", "POST"]),
     Route(
         "/children/{child}/legal/proceedings/new", legal_proceedings_new, methods=["GET", "POST"]
+    ),
+    Route(
+        "/children/{child}/legal/events/{id}/{action}",
+        legal_event_action,
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/children/{child}/legal/proceedings/{id}/{action}",
+        legal_proceedings_action,
+        methods=["GET", "POST"],
     ),
     Route("/children/{child}/visits/{id}/{action}", visit_action, methods=["GET", "POST"]),
 ]

@@ -23,6 +23,7 @@ from noim.web.form_pages import (
     failed,
     refusable,
     text_of,
+    url_id,
 )
 from noim.web.forms import Collector, FormState, fmt_date
 from noim.web.instrument_forms import (
@@ -151,10 +152,7 @@ def _assessment_chooser(req: WebRequest, child: str, instrument: str, visit: str
 @view(capability=C.READ_TRIAL_DATA)
 def assessment_show(req: WebRequest) -> Response:
     child = req.params["child"]
-    try:
-        aid = int(req.params["id"])
-    except ValueError:
-        raise NotFound(f"no assessment {req.params['id']!r}") from None
+    aid = url_id(req, "assessment")
     saved = assessments.get_assessment(req.db, req.actor, aid)
     if saved.child != child.strip().upper():
         raise NotFound(f"no assessment {aid} of child {child}")

@@ -24,6 +24,7 @@ from noim.web.form_pages import (
     site_child,
     submit,
     text_of,
+    url_id,
 )
 from noim.web.forms import Collector, FormState, fmt_date
 from noim.web.pages import WebRequest, render, view
@@ -88,10 +89,7 @@ def sae_new(req: WebRequest) -> Response:
 def _sae(req: WebRequest) -> safety.SaeView:
     """The child's SAE named in the URL (site scope by the service)."""
     child = req.params["child"].strip().upper()
-    try:
-        sae_id = int(req.params["id"])
-    except ValueError:
-        raise NotFound(f"no SAE {req.params['id']!r}") from None
+    sae_id = url_id(req, "SAE")
     visits.list_visits(req.db, req.actor, child)  # the child exists and is at your site
     for e in safety.list_saes(req.db, req.actor):
         if e.id == sae_id and e.child == child:

@@ -3,7 +3,9 @@
 Coordinators, researchers and administrators get the work queue of their sites
 (``noim.services.workqueue.work_queue``): follow-ups due and overdue, open data queries,
 families waiting for randomisation with what the gate still misses, SAEs with follow-up
-outstanding; each row links to the form or record that does it.  The data manager gets the
+outstanding; each row links straight to the form that does it (each instrument still to
+enter at a visit, the query's answer, the gate's missing item or the randomisation, the
+SAE's follow-up), one click from home, when the user may use it.  The data manager gets the
 queries still needing work by age (``query_ages``) and the data-management pages; the
 statisticians and the DMC the freezes and reports; every role only what it may open.
 """
@@ -39,13 +41,19 @@ def gate_text(p: Problem) -> str:
     return f"{p.record}: {what}" if p.record.startswith("child ") else what
 
 
-def next_step(family: WaitingFamily, actor_can_randomise: bool) -> tuple[str, str]:
-    """(url, label) of the page that does a waiting family's next task."""
+def next_step(
+    family: WaitingFamily, actor_can_randomise: bool, actor_can_write: bool = True
+) -> tuple[str, str]:
+    """(url, label) of the page that does a waiting family's next task (the form of the
+    gate's first missing item, or the randomise form), among the pages the user may use;
+    the family's page when no form does it (a missing child or care proceedings)."""
     base = f"/families/{family.family}"
     rules = {p.rule for p in family.missing}
     if not rules:
         if actor_can_randomise:
             return f"{base}/randomise", "Randomise"
+        return base, "Open family"
+    if not actor_can_write:
         return base, "Open family"
     if "RND-004" in rules:
         return f"{base}/eligibility", "Record eligibility"
@@ -72,6 +80,8 @@ def home(req: WebRequest) -> Response:
         can_randomise=actor.can(Capability.RANDOMISE),
         can_assess=actor.can(Capability.WRITE_ASSESSMENTS),
         can_write=actor.can(Capability.WRITE_TRIAL_DATA),
+        can_answer=actor.can(Capability.WRITE_TRIAL_DATA)
+        or actor.can(Capability.WRITE_ASSESSMENTS),
         **context,
     )
 
