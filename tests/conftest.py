@@ -20,6 +20,8 @@ PostgreSQL drops a test's database in batches (``PgServer.release``): every ``DR
 DATABASE`` forces a checkpoint of the whole cluster, which one drop per test made the
 suite's largest single cost on PostgreSQL.
 
+Property tests: ``examples(n)`` and the ``thorough`` hypothesis profile.
+
 Passwords: the tests hash with Argon2id at its smallest cost (``cheap_password_hashes``);
 production parameters are asked for explicitly (``strong_password_hashes``).
 """
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -71,6 +74,17 @@ TEST_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
 RUN_ENV = "NOIM_TEST_RUN"
 #: a test's PostgreSQL database is dropped with this many others (see ``PgServer.release``)
 PG_DROP_BATCH = 20
+
+
+#: hypothesis: ``make test`` runs the default profile; ``pytest --hypothesis-profile=thorough``
+#: runs every property test with ten times its examples (1,000 where a test names none)
+settings.register_profile("thorough", max_examples=1000)
+
+
+def examples(n: int) -> int:
+    """A property test's ``max_examples``: ``n`` in the default profile, ``10 * n`` in the
+    thorough one (the slowest property tests run few examples by default)."""
+    return max(1, n * settings.default.max_examples // 100)
 
 
 def worker_tag() -> str:
