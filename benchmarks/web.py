@@ -20,7 +20,9 @@ A page answering 404 is reported as *missing* (a page not built yet) and the ste
 are skipped; a form answered 422 is reported as *rejected* (the harness's values were refused).
 For each backend and level it prints p50, p95 and p99 latency per page (GET and POST apart),
 requests per second, the server's CPU seconds, and whether the target is met: p95 under 150 ms
-at 10 users, for every page.  The last line is one JSON object with all the figures.
+at 10 users, for every page.  The target is measured at a person's pace with one server process
+per core (``--think 1 --workers 2``, docs/operations.md); back to back is the stress test.  The
+last line is one JSON object with all the figures.
 
 Without ``--reuse`` the demos are built in a temporary folder (SQLite) or a scratch database
 (PostgreSQL) and removed at the end.  With ``--reuse DIR`` they are kept, SQLite in
