@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from noim.domain.roles import Actor
 from noim.domain.trialdef import TrialDefinition
 from noim.services import demo, families, setup, users
 from noim.services.families import FamilyView
-from tests.conftest import Actors
+from tests.conftest import Actors, starting_from
 
 TODAY = date(2026, 1, 1)
 
@@ -264,6 +265,31 @@ def small_trial(
 
 
 # --------------------------------------------------------------------------- the example files' families
+def small_trial_start(
+    n_families: int, *, fixture: str = "trial", **options: Any
+) -> tuple[Any, Any, Any]:
+    """``starting_from`` a ``small_trial`` of ``n_families`` families (and ``options``): the
+    fixtures ``prebuilt``, ``db_url`` and ``fixture`` (the ``SmallTrial``) for a module whose
+    tests asking for ``fixture`` start from a copy of it, built once per run and backend and
+    shared by every module asking for the same trial::
+
+        prebuilt, db_url, trial = small_trial_start(16)
+    """
+    build = functools.partial(small_trial, n_families=n_families, **options)
+    key = "_".join(
+        ["small_trial", str(n_families), *(f"{k}_{options[k]}" for k in sorted(options))]
+    )
+    return starting_from(key, build, fixture=fixture)
+
+
+def frozen_small_trial(db: Database, actors: Actors) -> int:
+    """A ``small_trial`` of six families and a data freeze of it ('DMC 1'): the freeze's id."""
+    from noim.services import freezes
+
+    small_trial(db, actors, n_families=6)
+    return freezes.create_freeze(db, actors["datamanager"], label="DMC 1").id
+
+
 ENTRY_ROUTES = {
     "scotland": (["sc.cpo", "sc.s25", "sc.icso"], [0.5, 0.3, 0.2]),
     "england_wales": (["en.C1", "en.L2", "en.V2"], [0.6, 0.15, 0.25]),

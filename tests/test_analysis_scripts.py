@@ -27,7 +27,7 @@ from noim.domain.trialdef import default_definition
 from noim.extract import dummy
 from noim.services import consent, freezes
 from tests.conftest import Actors
-from tests.factories import SmallTrial, small_trial
+from tests.factories import SmallTrial, small_trial_start
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS = ROOT / "analysis"
@@ -197,9 +197,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture
-def trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors, no_baseline_under_months=24)  # babies have no baseline SDQ
+#: a test given ``trial`` starts from a copy of the 32-family trial (built once per run);
+#: its babies have no baseline SDQ
+prebuilt, db_url, trial = small_trial_start(32, no_baseline_under_months=24)
 
 
 @pytest.mark.sqlite_only

@@ -160,8 +160,7 @@ def scratch(trial: Demo, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
     yield copy
     copy.db.dispose()
     if name is not None:
-        pg.drop(name)
-        pg.created.remove(name)
+        pg.release(name)
 
 
 def _leaks(text: str, secrets: list[str], words: tuple[str, ...] = ARM_WORDS) -> list[str]:

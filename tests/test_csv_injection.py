@@ -22,7 +22,7 @@ from noim.reports import render
 from noim.reports.csvsafe import FORMULA_STARTS, neutralise, write_csv
 from noim.services import consent, safety, screening
 from tests.conftest import Actors
-from tests.factories import SmallTrial, small_trial
+from tests.factories import SmallTrial, small_trial_start
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 6, 30)
@@ -97,11 +97,18 @@ def _cells(path: Path) -> list[str]:
         return [cell for row in csv.reader(f) for cell in row]
 
 
+#: a test given ``small`` starts from a copy of the 16-family trial (built once per run)
+prebuilt, db_url, small = small_trial_start(16, fixture="small")
+#: the modules starting from it run in one worker: it builds the trial while the other runs
+#: other tests (rather than both waiting for it)
+pytestmark = pytest.mark.xdist_group("small_trial_16")
+
+
 @pytest.fixture
-def trial(db: Database, actors: Actors) -> SmallTrial:
+def trial(db: Database, actors: Actors, small: SmallTrial) -> SmallTrial:
     """The tests' small trial, with formula text in withdrawal reasons, a deviation category
     and a screening reason, and markup in a reason."""
-    built = small_trial(db, actors, n_families=16)
+    built = small
     gla = actors["coord_gla"]
     kids = [k for f, ks in built.children.items() if f.startswith("G") for k in ks]
     for kid, reason in zip(kids, [*FORMULAS, "<script>alert(1)</script>"], strict=False):

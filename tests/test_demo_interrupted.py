@@ -28,6 +28,8 @@ from tests.conftest import PgServer
 AS_OF = date(2026, 6, 30)
 #: the stage announced once families, screening and randomisations are committed
 KILL_AT = "... follow-up"
+#: the demo's size: small (what is tested is the kill and the rerun, not the size)
+FAMILIES = 8
 
 
 def run(*args: str) -> Result:
@@ -44,7 +46,7 @@ def demo_args(url: str, out: Path) -> list[str]:
         "--database",
         url,
         "--families",
-        "20",
+        str(FAMILIES),
         "--as-of",
         AS_OF.isoformat(),
         "--out",
@@ -86,7 +88,7 @@ def run_demo(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def assert_complete_and_verified(url: str, summary: dict[str, object]) -> None:
-    assert summary["families"] == 20
+    assert summary["families"] == FAMILIES
     verify = run("--database", url, "--user", "admin", "audit", "verify")
     assert verify.exit_code == 0, verify.output
     assert "audit chain intact" in verify.output and "data agree" in verify.output

@@ -13,15 +13,15 @@ from noim.db.session import Database
 from noim.domain.exceptions import NotFound, PermissionDenied
 from noim.reports.download import DATASET_NAMES, dataset_csv, interim_report
 from noim.services import freezes
-from tests.conftest import Actors
-from tests.factories import small_trial
+from tests.conftest import Actors, starting_from
+from tests.factories import frozen_small_trial
 from tests.test_reports import arm_words, found
 
-
-@pytest.fixture
-def frozen(db: Database, actors: Actors) -> int:
-    small_trial(db, actors, n_families=6)
-    return freezes.create_freeze(db, actors["datamanager"], label="DMC 1").id
+#: a test given ``frozen`` (a freeze id) starts from a copy of a frozen six-family trial
+#: (built once per run and backend)
+prebuilt, db_url, frozen = starting_from(
+    "small_trial_6_frozen", frozen_small_trial, fixture="frozen"
+)
 
 
 def test_reports_by_role(

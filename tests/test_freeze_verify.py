@@ -32,15 +32,17 @@ from noim.services import audit, freezes
 from noim.services.freezes import FreezeInfo
 from tests.conftest import Actors
 from tests.dbutil import drop_protection, raw
-from tests.factories import SmallTrial, small_trial
+from tests.factories import SmallTrial, small_trial_start
 from tests.test_analysis_scripts import run_here
 
 READERS = ("datamanager", "statistician", "unblinded_stat", "admin")
 
 
-@pytest.fixture
-def trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors, n_families=16)
+#: a test given ``trial`` starts from a copy of the 16-family trial (built once per run)
+prebuilt, db_url, trial = small_trial_start(16)
+#: the modules starting from it run in one worker: it builds the trial while the other runs
+#: other tests (rather than both waiting for it)
+pytestmark = pytest.mark.xdist_group("small_trial_16")
 
 
 def cli(db: Database, user: str, *args: str) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noim.instruments import InstrumentDef, InstrumentError, load, score, score_many
+from tests.conftest import examples
 
 CASES = [
     ("sdq", "2-4", range(1, 26)),
@@ -91,7 +92,7 @@ def random_block(
 
 
 @pytest.mark.parametrize(("instrument", "form", "numbers"), CASES)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(data=st.data())
 def test_score_many_equals_score_row_by_row(
     instrument: str, form: str | None, numbers: range, data: st.DataObject

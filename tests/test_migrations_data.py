@@ -18,12 +18,10 @@ import ast
 import hashlib
 import importlib.util
 import os
-import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,9 +50,7 @@ from noim.services import (
     safety,
     users,
 )
-from tests.conftest import PgServer, worker_tag
-
-pytestmark = pytest.mark.xdist_group("migrations_data")  # one worker populates once
+from tests.conftest import Templates, copy_of
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 6, 30)
@@ -113,55 +109,14 @@ def _populate(url: str) -> None:
         db.dispose()
 
 
-@dataclass
-class Populated:
-    """One populated database per backend (a SQLite file, a PostgreSQL template database)."""
-
-    tmp: Path
-    built: dict[str, str] = field(default_factory=dict)
-
-    def get(self, backend: str, pg: PgServer | None) -> str:
-        if backend not in self.built:
-            if backend == "sqlite":
-                path = self.tmp / "populated.db"
-                _populate(f"sqlite:///{path}")
-                self.built[backend] = str(path)
-            else:
-                assert pg is not None
-                name = f"noim_pop_{worker_tag()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-                _populate(pg.create(name))
-                self.built[backend] = name
-        return self.built[backend]
-
-
-@pytest.fixture(scope="session")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
-    return Populated(tmp_path_factory.mktemp("populated"))
-
-
 @pytest.fixture
 def populated_url(
-    backend: str, populated: Populated, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, templates: Templates, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """A fresh copy of the populated database, at head."""
-    if backend == "sqlite":
-        target = tmp_path / "noim.db"
-        source = sqlite3.connect(populated.get("sqlite", None))
-        copy = sqlite3.connect(target)
-        try:  # the SQLite backup API: a consistent copy, the WAL included
-            source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
-        yield f"sqlite:///{target}"
-        return
-    pg: PgServer = request.getfixturevalue("pg_server")
-    template = populated.get("postgresql", pg)
-    name = f"noim_t_{uuid.uuid4().hex[:12]}"
-    url = pg.create(name, template=template)
-    yield url
-    pg.drop(name)
-    pg.created.remove(name)
+    """A fresh copy of the populated database (built once per run and backend), at head."""
+    pg = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+    ref, _ = templates.built_once(backend, pg, "migrations_populated", None, _populate)
+    yield from copy_of(request, ref)
 
 
 # --------------------------------------------------------------------------- what a database holds

@@ -23,7 +23,7 @@ from noim.domain.randomisation import minimise
 from noim.domain.roles import Actor
 from noim.domain.trialdef import builtin_definition
 from noim.services import consent, families, randomisation, setup, users
-from tests.conftest import Actors
+from tests.conftest import Actors, examples
 from tests.dbutil import drop_protection, raw
 from tests.factories import TODAY, family_with_children
 
@@ -242,7 +242,9 @@ def test_allocations_are_refused_changes_by_the_code_too(db: Database, actors: A
 
 @pytest.mark.sqlite_only
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(8),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 5)), min_size=1, max_size=6))
 def test_siblings_share_an_arm_and_no_family_is_randomised_twice(

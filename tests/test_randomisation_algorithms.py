@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from noim.domain.randomisation import block_list, imbalance_if, minimise
 from noim.domain.randomisation_sim import FactorSpec, simulate
+from tests.conftest import examples
 
 ARMS = ("NIM", "SAU")
 ONE_TO_ONE = {"NIM": 1, "SAU": 1}
@@ -57,7 +58,7 @@ def test_different_seed_different_allocations() -> None:
     )
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(family_levels, st.integers(0, 2**32 - 1))
 def test_minimisation_keeps_every_marginal_imbalance_small(
     families: list[dict[str, str]], seed: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from noim.domain.roles import Actor
 from noim.domain.trialdef import builtin_definition
 from noim.services import consent, randomisation, setup, users
 from noim.services.randomisation_batch import randomise_many
-from tests.conftest import Actors, PgServer
+from tests.conftest import Actors, PgServer, sqlite_copy
 from tests.factories import family_with_children
 
 SEED = 987654321
@@ -27,18 +27,29 @@ MASK_KEY = "ab" * 32
 
 
 @pytest.fixture
-def two_urls(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    """Two new, empty databases."""
+def twins(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Callable[[], str]]]:
+    """A new, empty database, and a function making a copy of it (once it is idle)."""
     if backend == "sqlite":
-        yield [f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"]
+        first, second = tmp_path / "one.db", tmp_path / "two.db"
+
+        def sqlite_twin() -> str:
+            sqlite_copy(first, second)
+            return f"sqlite:///{second}"
+
+        yield f"sqlite:///{first}", sqlite_twin
         return
     pg: PgServer = request.getfixturevalue("pg_server")
     names = [f"noim_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    urls = [pg.create(n) for n in names]
-    yield urls
+
+    def pg_twin() -> str:
+        return pg.create(names[1], template=names[0])
+
+    yield pg.create(names[0]), pg_twin
     for n in names:
-        pg.drop(n)
-        pg.created.remove(n)
+        if n in pg.created:
+            pg.release(n)
 
 
 def _families(
@@ -92,7 +103,7 @@ def _stored(db: Database) -> tuple[list[tuple[object, ...]], object, list[tuple[
 @pytest.mark.parametrize("seed", [1, 2024])
 @pytest.mark.parametrize("method", ["minimisation", "blocks"])
 def test_batch_gives_exactly_the_sequential_allocations(
-    two_urls: list[str], method: str, seed: int
+    twins: tuple[str, Callable[[], str]], method: str, seed: int
 ) -> None:
     definition = builtin_definition("nim" if method == "minimisation" else "example")
     sites = [s.code for s in definition.sites]
@@ -109,23 +120,33 @@ def test_batch_gives_exactly_the_sequential_allocations(
     declared = [{"has_sibling_in_care": str(rng.choice(["yes", "no"]))} for _ in range(n)]
     start = datetime(2024, 4, 1, 9, tzinfo=UTC)
     times = [start + timedelta(days=k, hours=int(rng.integers(0, 8))) for k in range(n)]
+    # one trial with the planned families registered, eligible and consented; then a copy
+    # of it, so the one-by-one and the batch randomisations start from the same database
+    first, make_twin = twins
+    setup.initialise(first, definition, "boss")
+    db = Database(first)
+    try:
+        boss = users.resolve_actor(db, "boss")
+        for site in sites:
+            users.add_user(db, boss, f"c_{site.lower()}", "coordinator", [site])
+        # a fixed masking key (by default a database draws its own secret one)
+        if method == "minimisation":
+            randomisation.setup(db, boss, seed, mask_key=MASK_KEY)
+        else:
+            randomisation.generate_list(db, boss, seed=seed, per_stratum=30, mask_key=MASK_KEY)
+        ids = _families(
+            db, {site: users.resolve_actor(db, f"c_{site.lower()}") for site in sites}, plan
+        )
+    finally:
+        db.dispose()  # idle: PostgreSQL copies from a database nobody is connected to
+    decl = {ids[i]: declared[i] for i in range(n)} if method == "blocks" else {}
+    second = make_twin()  # before either randomises
     results = []
-    for k, url in enumerate(two_urls):
-        setup.initialise(url, definition, "boss")
+    for k, url in enumerate([first, second]):
         db = Database(url)
         try:
             boss = users.resolve_actor(db, "boss")
-            coord = {}
-            for site in sites:
-                users.add_user(db, boss, f"c_{site.lower()}", "coordinator", [site])
-                coord[site] = users.resolve_actor(db, f"c_{site.lower()}")
-            # one masking key for both databases (by default each draws its own secret one)
-            if method == "minimisation":
-                randomisation.setup(db, boss, seed, mask_key=MASK_KEY)
-            else:
-                randomisation.generate_list(db, boss, seed=seed, per_stratum=30, mask_key=MASK_KEY)
-            ids = _families(db, coord, plan)
-            decl = {ids[i]: declared[i] for i in range(n)} if method == "blocks" else {}
+            coord = {site: users.resolve_actor(db, f"c_{site.lower()}") for site in sites}
             if k == 0:  # one by one
                 arms = [
                     randomisation.randomise(

@@ -32,7 +32,7 @@ from noim.services import (
     safety,
     visits,
 )
-from tests.conftest import Actors
+from tests.conftest import Actors, starting_from
 from tests.factories import family_with_children
 
 #: the day the views are read (as of)
@@ -154,11 +154,16 @@ def build(db: Database, actors: Actors, site: str = "GLA") -> Built:
     return Built(fam.trial_id, young, older, parent.id, carer.id)
 
 
+#: a test given ``built`` starts from a copy of the trial holding ``build``'s family (built
+#: once per run and backend; ``tests/web/test_records.py`` shares it)
+prebuilt, db_url, built = starting_from("record_view_family", build, fixture="built")
+
+
 # --------------------------------------------------------------------------- the grid
 
 
-def test_grid_statuses(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_grid_statuses(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     view = record_view.child_view(db, actors["coord_gla"], b.older, today=TODAY)
     g = view.grid
     assert g.forms == ("visit", "sdq", "bitsea", "pedsql")
@@ -212,8 +217,8 @@ def test_grid_before_randomisation(db: Database, actors: Actors) -> None:
 # --------------------------------------------------------------------------- sections
 
 
-def test_child_sections(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_child_sections(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     v = record_view.child_view(db, actors["coord_gla"], b.young, today=TODAY)
     assert (v.family, v.site, v.jurisdiction) == (b.family, "GLA", "scotland")
     assert [p.placement_type for p in v.placements] == ["foster", "kinship"]
@@ -239,8 +244,8 @@ def test_child_sections(db: Database, actors: Actors) -> None:
     assert older.identity is not None and older.identity.given_name is None
 
 
-def test_family_sections(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_family_sections(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     exclusions.exclude_child(db, actors["coord_gla"], b.older, date(2024, 5, 1), "age", TODAY)
     f = record_view.family_view(db, actors["coord_gla"], b.family, today=TODAY)
     assert [c.trial_id for c in f.children] == [b.young, b.older]
@@ -265,8 +270,8 @@ def test_family_sections(db: Database, actors: Actors) -> None:
 
 
 @pytest.mark.parametrize("user", ["research_gla", "datamanager", "statistician"])
-def test_blinded_roles_get_no_arm(db: Database, actors: Actors, user: str) -> None:
-    b = build(db, actors)
+def test_blinded_roles_get_no_arm(db: Database, actors: Actors, user: str, built: Built) -> None:
+    b = built
     f = record_view.family_view(db, actors[user], b.family, today=TODAY)
     assert revealed(f) == set()
     assert f.randomisation is not None and f.randomisation.arm is None
@@ -282,8 +287,10 @@ def test_blinded_roles_get_no_arm(db: Database, actors: Actors, user: str) -> No
 
 
 @pytest.mark.parametrize("user", ["research_gla", "datamanager", "statistician"])
-def test_no_identities_without_read_identifiable(db: Database, actors: Actors, user: str) -> None:
-    b = build(db, actors)
+def test_no_identities_without_read_identifiable(
+    db: Database, actors: Actors, user: str, built: Built
+) -> None:
+    b = built
     f = record_view.family_view(db, actors[user], b.family, today=TODAY)
     assert f.parent_identities == {}
     for c in f.children:
@@ -292,8 +299,10 @@ def test_no_identities_without_read_identifiable(db: Database, actors: Actors, u
     assert not held & {"Ailsa", "Brown", "Morag", "Isla", "G1 1AA", "0141"}
 
 
-def test_unblinded_statistician_sees_arm_but_no_identities(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_unblinded_statistician_sees_arm_but_no_identities(
+    db: Database, actors: Actors, built: Built
+) -> None:
+    b = built
     f = record_view.family_view(db, actors["unblinded_stat"], b.family, today=TODAY)
     assert f.randomisation is not None and f.randomisation.arm is not None
     assert f.children[0].identity is None
@@ -302,8 +311,8 @@ def test_unblinded_statistician_sees_arm_but_no_identities(db: Database, actors:
 # --------------------------------------------------------------------------- permissions
 
 
-def test_other_site_refused(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_other_site_refused(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     for user in ("coord_cro", "research_cro"):
         with pytest.raises(PermissionDenied, match="site 'GLA'"):
             record_view.family_view(db, actors[user], b.family)
@@ -341,11 +350,11 @@ def counted(db: Database) -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
-def test_statements_do_not_grow_with_the_trial(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_statements_do_not_grow_with_the_trial(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     coord, statistician = actors["coord_gla"], actors["statistician"]  # resolved before counting
     counts = []
-    for extra in (1, 6):
+    for extra in (1, 3):  # 3 families, then 9: the trial grows, the statements must not
         for _ in range(extra):
             build(db, actors)
             build(db, actors, "CRO")
@@ -363,8 +372,8 @@ def test_statements_do_not_grow_with_the_trial(db: Database, actors: Actors) -> 
 # --------------------------------------------------------------------------- histories
 
 
-def test_record_history(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_record_history(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     h = record_view.record_history(db, actors["coord_gla"], "children", b.young)
     assert h.trial_id == b.young and h.entries[0].action == "insert"
     assert h.entries[0].user == "coord_gla"
@@ -397,8 +406,8 @@ def test_record_history(db: Database, actors: Actors) -> None:
     assert [e.new for e in hidden.entries] == ["[identifiable]"] * len(shown.entries)
 
 
-def test_record_history_refused(db: Database, actors: Actors) -> None:
-    b = build(db, actors)
+def test_record_history_refused(db: Database, actors: Actors, built: Built) -> None:
+    b = built
     with pytest.raises(PermissionDenied, match="site 'GLA'"):
         record_view.record_history(db, actors["coord_cro"], "children", b.young)
     with pytest.raises(PermissionDenied, match="read_trial_data"):

@@ -1,9 +1,10 @@
 """``noim report interim``: the open (pooled) and closed (by arm) interim reports.
 
-One small trial (tests.factories.small_trial) per test; the reports are built through the
-service (``noim.reports.render.produce``) and the CLI.  The open report's HTML, PDF (text of
-its decompressed content streams), JSON and CSV files are searched for every arm code and
-label of the trial definition.
+One small trial (tests.factories.small_trial) per test, a copy of one built once per run; the
+reports are built through the service (``noim.reports.render.produce``) and the CLI.  The open
+report's HTML, PDF (text of its decompressed content streams), JSON and CSV files are searched
+for every arm code and label of the trial definition.  A test that reads no PDF asks for none
+(``NO_PDF``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,40 +27,22 @@ from noim.domain.exceptions import PermissionDenied
 from noim.domain.trialdef import default_definition
 from noim.extract import FreezeNotSupported
 from noim.reports import render
-from tests.conftest import Actors, Templates, fresh_db_url, prebuilt_copy
-from tests.factories import SmallTrial, small_trial
+from tests.conftest import Actors
+from tests.factories import SmallTrial, small_trial_start
 
 AS_OF = date(2026, 6, 30)
+#: what a test that reads no PDF asks ``render.produce`` for (the CSV tables and JSON are
+#: always written): drawing the PDF's pages is half the cost of a report
+NO_PDF = ("html",)
 LATER = date(2027, 6, 30)  # after the families randomised today
 
 
-def _trial(db: Database, actors: Actors) -> SmallTrial:
-    return small_trial(db, actors, n_families=16, no_baseline_under_months=24)
-
-
-@pytest.fixture
-def prebuilt(
-    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
-) -> Iterator[tuple[str, SmallTrial]]:
-    """A copy of one 16-family trial, built once per worker and backend."""
-    yield from prebuilt_copy(request, "reports_16", _trial)
-
-
-@pytest.fixture
-def db_url(
-    backend: str, tmp_path: Path, templates: Templates, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A test given ``trial`` starts from a copy of the 16-family trial (``prebuilt``), the
-    others from the initialised test database."""
-    if "trial" in request.fixturenames:
-        yield request.getfixturevalue("prebuilt")[0]
-    else:
-        yield from fresh_db_url(request)
-
-
-@pytest.fixture
-def trial(db: Database, prebuilt: tuple[str, SmallTrial]) -> SmallTrial:
-    return prebuilt[1]
+#: a test given ``trial`` starts from a copy of one 16-family trial (built once per run and
+#: backend), the others from the initialised test database
+prebuilt, db_url, trial = small_trial_start(16, no_baseline_under_months=24)
+#: the module runs in one worker: it builds the trial while the other runs other tests
+#: (rather than both waiting for it)
+pytestmark = pytest.mark.xdist_group("reports_trial")
 
 
 def arm_words() -> tuple[set[str], set[str]]:
@@ -143,7 +125,9 @@ def test_open_report_names_no_arm(
 def test_closed_report_by_arm(
     db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
 ) -> None:
-    _report, _ = render.produce(db, actors["dmc_chair"], closed=True, out=tmp_path, as_of=AS_OF)
+    _report, _ = render.produce(
+        db, actors["dmc_chair"], closed=True, out=tmp_path, formats=NO_PDF, as_of=AS_OF
+    )
     arms = sorted(set(trial.arms.values()))
     consort = json.loads((tmp_path / "report.json").read_text())["consort"]
     assert sorted(consort["randomised"]) == arms
@@ -197,8 +181,12 @@ def test_reruns_are_byte_identical(
     db: Database, actors: Actors, trial: SmallTrial, tmp_path: Path
 ) -> None:
     user = actors["unblinded_stat"]
-    _, first = render.produce(db, user, closed=True, out=tmp_path / "a", as_of=AS_OF)
-    _, second = render.produce(db, user, closed=True, out=tmp_path / "b", as_of=AS_OF)
+    _, first = render.produce(
+        db, user, closed=True, out=tmp_path / "a", formats=NO_PDF, as_of=AS_OF
+    )
+    _, second = render.produce(
+        db, user, closed=True, out=tmp_path / "b", formats=NO_PDF, as_of=AS_OF
+    )
     assert [p.name for p in first] == [p.name for p in second]
     for a, b in zip(first, second, strict=True):
         if a.suffix in (".csv", ".json", ".html"):
@@ -245,8 +233,11 @@ def test_report_on_a_freeze_is_reproducible(
 
     info = freezes.create_freeze(db, actors["datamanager"], label="DMC 1")
     user = actors["unblinded_stat"]
-    first, _ = render.produce(db, user, closed=True, out=tmp_path / "a", freeze=str(info.id))
-    render.produce(db, user, closed=True, out=tmp_path / "b", freeze=str(info.id))
+    freeze = str(info.id)
+    first, _ = render.produce(
+        db, user, closed=True, out=tmp_path / "a", formats=NO_PDF, freeze=freeze
+    )
+    render.produce(db, user, closed=True, out=tmp_path / "b", formats=NO_PDF, freeze=freeze)
     assert first.freeze == str(info.id) and first.as_of == info.as_of
     assert f"data freeze {info.id}" in (tmp_path / "a" / "report.html").read_text()
     tables = sorted(p.name for p in (tmp_path / "a").glob("*.csv"))
@@ -372,20 +363,25 @@ def test_reports_from_a_freeze_ignore_every_later_change(
     first: dict[str, dict[str, bytes]] = {}
     for kind in ("open", "closed"):
         out = tmp_path / "first" / kind
-        render.produce(db, user, closed=kind == "closed", out=out, freeze=str(info.id))
+        formats = render.FORMATS if kind == "open" else NO_PDF  # the open one's PDF is read
+        render.produce(
+            db, user, closed=kind == "closed", out=out, formats=formats, freeze=str(info.id)
+        )
         first[kind] = _outputs(out)
-    live_before = tmp_path / "live_before"
-    render.produce(db, user, closed=True, out=live_before, as_of=info.as_of)
+    live_before = tmp_path / "live_before"  # only its CSV tables are read
+    render.produce(db, user, closed=True, out=live_before, formats=(), as_of=info.as_of)
     _change_every_area(db, actors, trial, info.as_of)
     for kind in ("open", "closed"):
         out = tmp_path / "again" / kind
-        render.produce(db, user, closed=kind == "closed", out=out, freeze=str(info.id))
+        render.produce(
+            db, user, closed=kind == "closed", out=out, formats=NO_PDF, freeze=str(info.id)
+        )
         again = _outputs(out)
         assert again.keys() == first[kind].keys()
         for name, content in again.items():
             assert content == first[kind][name], f"{kind} {name}"
     live_after = tmp_path / "live_after"
-    render.produce(db, user, closed=True, out=live_after, as_of=info.as_of)
+    render.produce(db, user, closed=True, out=live_after, formats=(), as_of=info.as_of)
     for area, table in AREAS.items():
         before = (live_before / table).read_bytes()
         assert (live_after / table).read_bytes() != before, area
@@ -491,8 +487,14 @@ def test_closed_report_on_dummy_arms_for_the_blinded_statistician(
     fake, paths = render.produce(
         db, actors["statistician"], closed=True, out=tmp_path / "d", as_of=AS_OF, dummy_arms=True
     )
-    real, _ = render.produce(
-        db, actors["unblinded_stat"], closed=True, out=tmp_path / "r", as_of=AS_OF, dummy_arms=True
+    real, _ = render.produce(  # only its JSON and tables are read
+        db,
+        actors["unblinded_stat"],
+        closed=True,
+        out=tmp_path / "r",
+        formats=(),
+        as_of=AS_OF,
+        dummy_arms=True,
     )
     label = dummy.DUMMY_LABEL
     assert fake.closed and fake.dummy and fake.dummy_seed == dummy.DEFAULT_SEED
@@ -541,7 +543,8 @@ def test_retention_and_primary_status_count_not_yet_due_apart(
     retention table counts them apart (visits = not yet due + due) and the primary outcome
     status table calls their outcomes not yet reached, not missing."""
     on = date(2026, 2, 1)
-    report = render.produce(db, actors["unblinded_stat"], closed=True, out=tmp_path, as_of=on)[0]
+    user = actors["unblinded_stat"]  # only the report's tables are read
+    report = render.produce(db, user, closed=True, out=tmp_path, formats=(), as_of=on)[0]
     tables = report.tables()
     ret = tables["retention"]
     assert (ret["visits"] == ret["not_yet_due"] + ret["due"]).all()

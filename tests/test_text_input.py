@@ -38,7 +38,7 @@ from noim.domain.exceptions import ImportRejected, Problem, ValidationError
 from noim.domain.text import TextLimit
 from noim.services import consent, economics, randomisation, safety, screening
 from noim.services.imports import kinds, run_import
-from tests.conftest import Actors
+from tests.conftest import Actors, starting_from
 from tests.factories import family_with_children
 from tests.test_cli import run
 
@@ -55,8 +55,7 @@ class Trial:
     other: str
 
 
-@pytest.fixture
-def trial(db: Database, actors: Actors) -> Trial:
+def _trial(db: Database, actors: Actors) -> Trial:
     """One GLA family of one child, randomised on 2024-04-01 (so visits and receipt apply),
     and a unit cost ``sw_hour``."""
     coord = actors["coord_gla"]
@@ -73,6 +72,10 @@ def trial(db: Database, actors: Actors) -> Trial:
     )
     other = family_with_children(db, coord, "GLA", (10,), entered=ENTERED).children[0].trial_id
     return Trial(fam.trial_id, child, other)
+
+
+#: a test given ``trial`` starts from a copy of ``_trial``'s database (built once per run)
+prebuilt, db_url, trial = starting_from("text_input_trial", _trial)
 
 
 def audit_rows(db: Database) -> int:

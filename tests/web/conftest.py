@@ -4,14 +4,13 @@
   both backends; every test user has the password ``TEST_PASSWORD``).
 * ``login(client, name)``, ``csrf(client)``, ``post(client, url, data)``.
 * ``count_statements(db)``: how many SQL statements a block runs.
-* ``web_demo``: a 40-family demonstration trial per backend, built once per session and only
-  read (its users have the demo password); ``demo_client(web_demo)`` gives a client on it.
+* ``web_demo``: a 40-family demonstration trial per backend, built once per run and only
+  read (its users have the demo password); ``demo_login(web_demo, name)`` gives a client on it.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from noim.domain.trialdef import default_definition
 from noim.services import auth, demo
 from noim.web.app import create_app
 from noim.web.settings import WebSettings
-from tests.conftest import BACKENDS, PgServer
+from tests.conftest import BACKENDS, Templates
 
 TEST_PASSWORD = "correct horse battery staple"
 BASE_URL = "http://127.0.0.1"
@@ -144,27 +143,23 @@ class WebDemo:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def web_demo(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WebDemo]:
-    """A 40-family demo trial per backend, built once per session: READ ONLY."""
+def web_demo(request: pytest.FixtureRequest, templates: Templates) -> Iterator[WebDemo]:
+    """A 40-family demo trial per backend, built once per run (the first worker that needs it
+    builds it, ``Templates.built_once``): READ in place, never copied; its writes are only the
+    sessions and login events of the tests' logins."""
     chosen = request.config.getoption("--backend")
     if chosen not in ("all", request.param):
         pytest.skip(f"--backend {chosen}")
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('webdemo') / 'noim.db'}"
-    else:
-        pg: PgServer = request.getfixturevalue("pg_server")
-        name = f"noim_t_{uuid.uuid4().hex[:12]}"
-        url = pg.create(name)
-    demo.build_demo(url, default_definition(), 40, DEMO_SEED, as_of=DEMO_AS_OF)
+    pg = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+
+    def build(url: str) -> None:
+        demo.build_demo(url, default_definition(), 40, DEMO_SEED, as_of=DEMO_AS_OF)
+
+    ref, _ = templates.built_once(request.param, pg, "web_demo", None, build)
+    url = pg.url_for(ref) if pg is not None else f"sqlite:///{ref}"
     db = Database(url)
     yield WebDemo(request.param, url, db)
     db.dispose()
-    if name is not None:
-        pg.drop(name)
-        pg.created.remove(name)
 
 
 def demo_login(web_demo: WebDemo, name: str) -> TestClient:

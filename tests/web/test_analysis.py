@@ -16,18 +16,16 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from noim.db.session import Database
-from noim.services import freezes
-from tests.conftest import Actors
-from tests.factories import small_trial
+from tests.conftest import starting_from
+from tests.factories import frozen_small_trial
 from tests.test_reports import arm_words, found
 from tests.web.conftest import WebDemo, demo_login, login
 
-
-@pytest.fixture
-def frozen(db: Database, actors: Actors) -> int:
-    small_trial(db, actors, n_families=6)
-    return freezes.create_freeze(db, actors["datamanager"], label="DMC 1").id
+#: a test given ``frozen`` (a freeze id) starts from a copy of a frozen six-family trial
+#: (built once per run and backend)
+prebuilt, db_url, frozen = starting_from(
+    "small_trial_6_frozen", frozen_small_trial, fixture="frozen"
+)
 
 
 def _arm_words(text: str) -> list[str]:

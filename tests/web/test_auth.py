@@ -349,7 +349,7 @@ def test_a_successful_login_resets_the_count(client, db: Database):
 # --------------------------------------------------------------------------- hashes, cookies, headers
 
 
-def test_hashes_are_argon2id_with_strong_parameters(db: Database):
+def test_hashes_are_argon2id_with_strong_parameters(db: Database, strong_password_hashes: None):
     from argon2 import extract_parameters
 
     admin = users.resolve_actor(db, "admin")
